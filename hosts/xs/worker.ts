@@ -1,0 +1,190 @@
+/*
+ * Drives Moddable's XS engine, as built by the npm package `@agoric/xsnap`, over the
+ * `xsnap-worker` command pipe. No SES, no lockdown, no @endo in this process.
+ *
+ * Protocol (xsnap-worker.c): netstrings on the child's fd 3 (to XS) and fd 4 (from XS).
+ *   to XS:   "e<source>"  evaluate a script      "?<bytes>" call globalThis.handleCommand(ArrayBuffer)
+ *            "/<bytes>"   reply to an issueCommand() that XS is blocked in
+ *   from XS: ".<meter JSON>\x01<result bytes>"   done     "!<message>"   uncaught exception
+ *            "?<bytes>"   XS called issueCommand(bytes) and waits, synchronously, for our "/" reply
+ * The meter JSON carries `compute` (computrons of that crank, deterministic), `allocate`
+ * (bytes of chunk space the machine holds) and `currentHeapCount` (slots in use).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+
+export interface Meter {
+  compute: number;
+  allocate: number;
+  currentHeapCount: number;
+}
+
+export interface CrankResult {
+  meter: Meter;
+  result: Uint8Array;
+}
+
+/** Size of one XS slot on 64-bit hosts (txSlot: next, flag/kind, value: 4 x 8 bytes). */
+export const XS_SLOT_BYTES = 32;
+
+export function xsnapWorkerPath(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = dirname(require.resolve('@agoric/xsnap/package.json'));
+  const bin = join(pkg, 'xsnap-native', 'xsnap', 'build', 'bin', 'lin', 'release', 'xsnap-worker');
+  if (!existsSync(bin)) {
+    throw new Error(
+      `xsnap-worker not found at ${bin}: it is built by @agoric/xsnap's install script ` +
+        '(needs cc and make; check "allowScripts" in package.json and run `npm rebuild @agoric/xsnap`)',
+    );
+  }
+  return bin;
+}
+
+type CommandHandler = (bytes: Uint8Array) => Uint8Array;
+
+interface Pending {
+  resolve(result: CrankResult): void;
+  reject(error: Error): void;
+}
+
+/**
+ * One XS machine in a child process. Cranks (evaluate / deliver) are queued and run one at
+ * a time; while one runs, every issueCommand() from XS is answered synchronously by
+ * `onCommand`, in order.
+ */
+export class XsWorker {
+  readonly #child: ChildProcess;
+  readonly #toXs: Writable;
+  readonly #queue: Array<{ frame: Uint8Array; pending: Pending }> = [];
+  #current: Pending | undefined;
+  #rx: Buffer = Buffer.alloc(0);
+  #closed = false;
+  #exitError: Error | undefined;
+  onCommand: CommandHandler = () => new Uint8Array(0);
+  /** Sum of computrons over every crank so far. */
+  computrons = 0;
+  lastMeter: Meter = { compute: 0, allocate: 0, currentHeapCount: 0 };
+
+  constructor(options: { meteringLimit?: number; stderr?: 'inherit' | 'ignore' } = {}) {
+    const args: string[] = [];
+    if (options.meteringLimit) args.push('-l', String(options.meteringLimit));
+    this.#child = spawn(xsnapWorkerPath(), args, {
+      stdio: ['ignore', 'inherit', options.stderr ?? 'inherit', 'pipe', 'pipe'],
+    });
+    this.#toXs = this.#child.stdio[3] as Writable;
+    const fromXs = this.#child.stdio[4] as Readable;
+    fromXs.on('data', (chunk: Buffer) => this.#onData(chunk));
+    this.#toXs.on('error', () => {});
+    this.#child.on('exit', (code, signal) => {
+      this.#closed = true;
+      this.#exitError = new Error(`xsnap-worker exited (code ${code}, signal ${signal})`);
+      this.#current?.reject(this.#exitError);
+      this.#current = undefined;
+      for (const { pending } of this.#queue.splice(0)) pending.reject(this.#exitError);
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  /** Evaluates a script in the global scope. */
+  evaluate(source: string): Promise<CrankResult> {
+    const body = Buffer.from(source, 'utf8');
+    const frame = new Uint8Array(body.length + 1);
+    frame[0] = 0x65; // 'e'
+    frame.set(body, 1);
+    return this.#enqueue(frame);
+  }
+
+  /** Calls globalThis.handleCommand(bytes) in XS; resolves with what it returned (an ArrayBuffer). */
+  deliver(bytes: Uint8Array): Promise<CrankResult> {
+    const frame = new Uint8Array(bytes.length + 1);
+    frame[0] = 0x3f; // '?'
+    frame.set(bytes, 1);
+    return this.#enqueue(frame);
+  }
+
+  get busy(): boolean {
+    return this.#current !== undefined || this.#queue.length > 0;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#toXs.end();
+    const child = this.#child;
+    const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
+    timer.unref();
+    child.once('exit', () => clearTimeout(timer));
+  }
+
+  #enqueue(frame: Uint8Array): Promise<CrankResult> {
+    if (this.#closed) return Promise.reject(this.#exitError ?? new Error('xsnap-worker closed'));
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ frame, pending: { resolve, reject } });
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    if (this.#current || this.#queue.length === 0) return;
+    const next = this.#queue.shift()!;
+    this.#current = next.pending;
+    this.#send(next.frame);
+  }
+
+  #send(frame: Uint8Array): void {
+    this.#toXs.write(Buffer.concat([Buffer.from(`${frame.length}:`), frame, Buffer.from(',')]));
+  }
+
+  #onData(chunk: Buffer): void {
+    this.#rx = this.#rx.length ? Buffer.concat([this.#rx, chunk]) : chunk;
+    for (;;) {
+      const colon = this.#rx.indexOf(0x3a);
+      if (colon < 0) return;
+      const length = Number(this.#rx.subarray(0, colon).toString('latin1'));
+      if (!Number.isSafeInteger(length)) throw new Error('xsnap-worker: bad netstring length');
+      const end = colon + 1 + length;
+      if (this.#rx.length < end + 1) return;
+      const message = this.#rx.subarray(colon + 1, end);
+      this.#rx = this.#rx.subarray(end + 1);
+      this.#onMessage(message);
+    }
+  }
+
+  #onMessage(message: Buffer): void {
+    const kind = message[0];
+    if (kind === 0x3f) {
+      // '?': issueCommand from XS; it is blocked until we answer.
+      let reply: Uint8Array;
+      try {
+        reply = this.onCommand(message.subarray(1));
+      } catch (error) {
+        process.stderr.write(`xs host command failed: ${(error as Error).stack}\n`);
+        reply = new Uint8Array(0);
+      }
+      const frame = new Uint8Array(reply.length + 1);
+      frame[0] = 0x2f; // '/'
+      frame.set(reply, 1);
+      this.#send(frame);
+      return;
+    }
+    const pending = this.#current;
+    this.#current = undefined;
+    if (kind === 0x2e) {
+      // '.': meter JSON, 0x01, result bytes
+      const sep = message.indexOf(1);
+      const meter = JSON.parse(message.subarray(1, sep).toString('utf8')) as Meter;
+      this.computrons += meter.compute;
+      this.lastMeter = meter;
+      pending?.resolve({ meter, result: new Uint8Array(message.subarray(sep + 1)) });
+    } else {
+      pending?.reject(new Error(`XS: ${message.subarray(1).toString('utf8') || 'unknown error'}`));
+    }
+    this.#pump();
+  }
+}
