@@ -1,0 +1,61 @@
+/*
+ * Sensor fault codes shared by every driver. A driver never returns a plausible-looking
+ * wrong number: on any of these it reports a SensorError through `onError`, counts it, and
+ * `sample()` returns no temperature.
+ */
+export const SensorErrorCode = {
+  /** Bus NAK, time-out or other transport error (the IO class threw). */
+  BUS: 'E_BUS',
+  /** CRC over the data did not match (Sensirion CRC-8, Dallas CRC-8, ...). */
+  CRC: 'E_CRC',
+  /** SMBus packet error code did not match. */
+  PEC: 'E_PEC',
+  /** The chip at this address is not the part the driver is for. */
+  CHIP_ID: 'E_CHIP_ID',
+  /** The part still holds its power-on value (e.g. DS18B20 +85 °C before any conversion). */
+  POWER_ON_VALUE: 'E_POWER_ON_VALUE',
+  /** The part reads as disconnected (e.g. DS18B20 -127 °C pattern, no presence pulse). */
+  DISCONNECTED: 'E_DISCONNECTED',
+  /** Thermocouple or RTD open circuit. */
+  OPEN: 'E_OPEN',
+  /** Thermocouple shorted to GND. */
+  SHORT_GND: 'E_SHORT_GND',
+  /** Thermocouple shorted to VCC. */
+  SHORT_VCC: 'E_SHORT_VCC',
+  /** An RTD converter fault status bit (MAX31865 fault register). */
+  RTD_FAULT: 'E_RTD_FAULT',
+  /** A thermocouple converter fault status bit other than open/short (MAX31856 fault register). */
+  TC_FAULT: 'E_TC_FAULT',
+  /** An all-zero or all-ones frame: a floating or stuck bus, not a reading. */
+  FRAME: 'E_FRAME',
+  /** The value has not changed for longer than the configured stuck time. */
+  STUCK: 'E_STUCK',
+  /** No conversion has completed yet (not an error of the part; not counted as a fault). */
+  NOT_READY: 'E_NOT_READY',
+  /** A value outside the part's measurement range. */
+  RANGE: 'E_RANGE',
+  /** A configuration the part does not support. */
+  CONFIG: 'E_CONFIG',
+} as const;
+
+export type SensorErrorCodeValue = (typeof SensorErrorCode)[keyof typeof SensorErrorCode];
+
+export class SensorError extends Error {
+  override name = 'SensorError';
+  readonly code: SensorErrorCodeValue;
+  readonly part: string;
+  constructor(part: string, code: SensorErrorCodeValue, message: string) {
+    super(`${part}: ${code}: ${message}`);
+    this.part = part;
+    this.code = code;
+  }
+}
+
+/** Per-driver fault counters, one per code; allocated once. */
+export type FaultCounts = Record<SensorErrorCodeValue, number>;
+
+export function newFaultCounts(): FaultCounts {
+  const counts = {} as FaultCounts;
+  for (const code of Object.values(SensorErrorCode)) counts[code] = 0;
+  return counts;
+}
