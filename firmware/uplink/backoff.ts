@@ -172,3 +172,8 @@ export function noteDisconnected(state: RetryState, nowMs: number, stableMs: num
   }
   return false;
 }
+
+/** Alias of `createBackoff`, the name firmware/uplink/uplink.ts imports. */
+export const createBackoffState = createBackoff;
+/** Alias of `nextBackoff`, the name firmware/uplink/uplink.ts imports. */
+export const nextBackoffDelay = nextBackoff;
