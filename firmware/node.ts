@@ -1,0 +1,189 @@
+/*
+ * A pipewatch node: sensors -> sampler -> store (outbox) -> uplink.
+ *
+ * Everything the node touches comes from the `Host` it is given; a process may run many
+ * nodes. All buffers are allocated in the constructor; sampling allocates nothing per reading.
+ */
+import type { Host, TLSOptions } from './host';
+import { RamStore } from './outbox';
+import { ReadingKind, type ReadingKindValue, type ReadingStore } from './store';
+import { isValidId } from './uplink/ascii';
+import { Uplink, type UplinkStats } from './uplink/uplink';
+import { channelsOf, createSensor, type ChannelInfo, type SensorConfig, type SensorDriver } from './sensors/registry';
+import { SensorError } from './sensors/errors';
+
+export interface NodeConfig {
+  deviceId: string;
+  broker: {
+    address: string;
+    port: number;
+    secure?: TLSOptions['secure'];
+    username?: string;
+    password?: string;
+    keepaliveSec?: number;
+  };
+  /** Sampling period, ms (default 10 s). */
+  intervalMs?: number;
+  sensors: SensorConfig[];
+  /** A store to use instead of the volatile RAM ring (the flash cache). */
+  store?: ReadingStore;
+  /** RAM ring capacity when no store is given. */
+  ramCapacity?: number;
+  uplink?: { window?: number; backoffBaseMs?: number; backoffCapMs?: number; stableMs?: number };
+}
+
+export interface NodeStats {
+  deviceId: string;
+  readingsGenerated: number;
+  samples: number;
+  sensorFaults: number;
+  stored: number;
+  dropped: number;
+  pending: number;
+  uplink: UplinkStats;
+  bytesOut: number;
+  connected: boolean;
+}
+
+interface SensorSlot {
+  config: SensorConfig;
+  channels: readonly ChannelInfo[];
+  firstChannel: number;
+  driver: SensorDriver | undefined;
+}
+
+const kindOf: Record<string, ReadingKindValue> = {
+  milliCelsius: ReadingKind.milliCelsius,
+  milliPercentRH: ReadingKind.milliPercentRH,
+  pascal: ReadingKind.pascal,
+};
+
+export class PipewatchNode {
+  readonly host: Host;
+  readonly config: NodeConfig;
+  readonly store: ReadingStore;
+  readonly uplink: Uplink;
+  readonly #sensors: SensorSlot[] = [];
+  readonly #values = new Int32Array(8);
+  #timer: number | undefined;
+  #sampling = false;
+  #samples = 0;
+  #generated = 0;
+  #faults = 0;
+
+  constructor(host: Host, config: NodeConfig) {
+    if (!isValidId(config.deviceId)) throw new Error(`invalid device id "${config.deviceId}": 1-64 of [A-Za-z0-9_.-]`);
+    this.host = host;
+    this.config = config;
+    this.store = config.store ?? new RamStore(config.ramCapacity ?? 128);
+    let channel = 0;
+    for (const sensorConfig of config.sensors) {
+      const channels = channelsOf(sensorConfig.part);
+      this.#sensors.push({ config: sensorConfig, channels, firstChannel: channel, driver: undefined });
+      channel += channels.length;
+    }
+    this.uplink = new Uplink(host, this.store, {
+      deviceId: config.deviceId,
+      address: config.broker.address,
+      port: config.broker.port,
+      secure: config.broker.secure,
+      username: config.broker.username,
+      password: config.broker.password,
+      keepaliveSec: config.broker.keepaliveSec,
+      ...config.uplink,
+    });
+  }
+
+  start(): void {
+    this.startSampling();
+    this.uplink.start();
+  }
+
+  startSampling(): void {
+    if (this.#sampling) return;
+    this.#sampling = true;
+    const interval = this.config.intervalMs ?? 10_000;
+    this.#timer = this.host.timers.set(() => this.sampleNow(), interval, interval);
+  }
+
+  /** Stops taking readings; the uplink keeps draining what is stored. */
+  stopSampling(): void {
+    this.#sampling = false;
+    this.host.timers.clear(this.#timer);
+    this.#timer = undefined;
+  }
+
+  stop(): void {
+    this.stopSampling();
+    this.uplink.stop();
+    this.#closeSensors();
+  }
+
+  /** Reads every sensor once and stores each valid channel. */
+  sampleNow(): void {
+    this.#samples++;
+    const wall = this.host.clock.wall.now();
+    const timeMs = wall ?? this.host.clock.monotonic.now();
+    for (const sensor of this.#sensors) {
+      const driver = sensor.driver ?? this.#open(sensor);
+      if (!driver) continue;
+      const valid = driver.read(this.#values);
+      for (let c = 0; c < sensor.channels.length; c++) {
+        if ((valid & (1 << c)) === 0) continue;
+        const seq = this.store.append({
+          timeMs,
+          synced: wall !== undefined,
+          channel: sensor.firstChannel + c,
+          kind: kindOf[sensor.channels[c]!.kind] ?? ReadingKind.milliCelsius,
+          value: this.#values[c]!,
+          alert: false,
+        });
+        if (seq >= 0) this.#generated++;
+      }
+    }
+    this.uplink.kick();
+  }
+
+  stats(): NodeStats {
+    const client = this.uplink.client.stats;
+    return {
+      deviceId: this.config.deviceId,
+      readingsGenerated: this.#generated,
+      samples: this.#samples,
+      sensorFaults: this.#faults,
+      stored: this.store.stats.appended,
+      dropped: this.store.stats.dropped,
+      pending: this.store.pending,
+      uplink: { ...this.uplink.stats },
+      bytesOut: client.bytesOut,
+      connected: this.uplink.connected,
+    };
+  }
+
+  #onSensorError(error: SensorError): void {
+    this.#faults++;
+    this.host.log('warn', error.message);
+  }
+
+  /**
+   * Opens a sensor's driver. A part that is absent, not powered up yet or the wrong chip makes
+   * the constructor throw: that is counted and reported, and the node tries again at the next
+   * sample instead of failing as a whole.
+   */
+  #open(slot: SensorSlot): SensorDriver | undefined {
+    try {
+      slot.driver = createSensor(this.host, slot.config, (error) => this.#onSensorError(error));
+    } catch (error) {
+      if (error instanceof SensorError) this.#onSensorError(error);
+      else throw error;
+    }
+    return slot.driver;
+  }
+
+  #closeSensors(): void {
+    for (const sensor of this.#sensors) {
+      sensor.driver?.close();
+      sensor.driver = undefined;
+    }
+  }
+}

@@ -1,0 +1,89 @@
+/*
+ * The sensor parts a node can be configured with, and how each is constructed from the host's
+ * IO classes. Every driver follows the same convention (see firmware/sensors/tmp117.ts):
+ * ECMA-419 sensor class (constructor/configure/sample/close) plus `read(out: Int32Array)`
+ * returning a bitmask of valid fixed-point channels, `faults` counters, and static `channels`.
+ */
+import type { Host } from '../host';
+import type { FaultCounts, SensorError } from './errors';
+import TMP117 from './tmp117';
+
+export interface ChannelInfo {
+  kind: 'milliCelsius' | 'milliPercentRH' | 'pascal';
+  name: string;
+}
+
+export interface SensorDriver {
+  read(out: Int32Array): number;
+  close(): void;
+  readonly faults: FaultCounts;
+}
+
+type Bus = 'i2c' | 'smbus' | 'spi' | 'onewire' | 'analog';
+
+interface DriverClass {
+  new (options: any): SensorDriver;
+  readonly channels: readonly ChannelInfo[];
+}
+
+interface Part {
+  bus: Bus;
+  driver: DriverClass;
+}
+
+const parts: Record<string, Part> = {
+  tmp117: { bus: 'i2c', driver: TMP117 as unknown as DriverClass },
+};
+
+/** One sensor in the node configuration. Bus settings are passed to the IO class. */
+export interface SensorConfig {
+  part: string;
+  /** I2C/SMBus address. */
+  address?: number;
+  /** SPI chip select pin. */
+  select?: number;
+  /** 1-Wire or analog pin. */
+  pin?: number;
+  /** DS18B20 ROM id, 16 hex digits. */
+  rom?: string;
+  hz?: number;
+  /** Driver options passed to configure(). */
+  options?: Record<string, unknown>;
+}
+
+export function partNames(): string[] {
+  return Object.keys(parts);
+}
+
+function partOf(name: string): Part {
+  const part = parts[name];
+  if (!part) throw new Error(`unknown sensor part "${name}" (known: ${partNames().join(', ')})`);
+  return part;
+}
+
+export function channelsOf(name: string): readonly ChannelInfo[] {
+  return partOf(name).driver.channels;
+}
+
+/** Constructs the driver; throws (a SensorError for a sensor fault) if the part cannot be opened. */
+export function createSensor(host: Host, config: SensorConfig, onError: (error: SensorError) => void): SensorDriver {
+  const part = partOf(config.part);
+  const io =
+    part.bus === 'i2c'
+      ? host.io.I2C
+      : part.bus === 'smbus'
+        ? host.io.SMBus
+        : part.bus === 'spi'
+          ? host.io.SPI
+          : part.bus === 'onewire'
+            ? host.io.OneWire
+            : host.io.Analog;
+  if (!io) throw new Error(`${config.part}: this host has no ${part.bus} bus`);
+  const { part: _name, options, ...bus } = config;
+  return new part.driver({
+    sensor: { io, ...bus },
+    onError,
+    now: () => host.clock.monotonic.now(),
+    ...options,
+  });
+}

@@ -1,0 +1,280 @@
+/*
+ * The XS host, guest side: runs inside the XS engine (xsnap-worker), builds a `Host` for each
+ * node from the bridge to the Node parent (timers, sockets, flash, log, restart) and from the
+ * simulated board inside the engine (sensors), and starts the firmware.
+ *
+ * XS globals used: issueCommand (synchronous call to the parent), handleCommand (entry for the
+ * parent's events), TextEncoder/TextDecoder, gc.
+ */
+import type { Bytes, Flash, FlashStatus, Host, LogLevel, TCP, TCPOptions, TLSOptions } from '../../firmware/host';
+import { PipewatchNode, type NodeConfig } from '../../firmware/node';
+import { Xoshiro128 } from '../../firmware/util/prng';
+import { createBoard } from '../../simulator/board';
+import { PipeEnv, type WorldOptions } from '../../simulator/world';
+import { EVENT_HEADER, Event, OP_HEADER, Op, writeHeader } from './protocol';
+
+
+export interface GuestNodeConfig extends NodeConfig {
+  nodeIndex: number;
+  seed: number;
+  world: WorldOptions;
+  /** Flash partitions the parent serves for this node. */
+  flashPartitions?: string[];
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const levels: LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+interface GuestNode {
+  node: PipewatchNode | undefined;
+  timers: Map<number, { callback: () => void; repeat: boolean }>;
+  sockets: Map<number, GuestSocket>;
+}
+
+let now = 0;
+let wall = -1;
+let nextId = 1;
+const nodes = new Map<number, GuestNode>();
+
+function call(op: number, node: number, id: number, payload?: Uint8Array, extra = 0): Uint8Array {
+  const frame = new Uint8Array(OP_HEADER + extra + (payload ? payload.length : 0));
+  writeHeader(frame, op, node, id);
+  if (payload) frame.set(payload, OP_HEADER + extra);
+  return new Uint8Array(issueCommand(frame.buffer));
+}
+
+function bytesOf(b: Bytes): Uint8Array {
+  return b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+class GuestSocket implements TCP {
+  readonly #node: number;
+  readonly #id: number;
+  readonly #options: TCPOptions;
+  #chunks: Uint8Array[] = [];
+  #buffered = 0;
+  #open = true;
+
+  constructor(node: number, options: TCPOptions & { secure?: TLSOptions['secure'] }) {
+    this.#node = node;
+    this.#id = nextId++;
+    this.#options = options;
+    const address = encoder.encode(options.address);
+    const payload = new Uint8Array(3 + address.length);
+    payload[0] = options.port >> 8;
+    payload[1] = options.port & 0xff;
+    payload[2] = options.secure ? 1 : 0;
+    payload.set(address, 3);
+    const reply = call(Op.tcpOpen, node, this.#id, payload);
+    if (reply.length) throw new Error(decoder.decode(reply));
+    nodes.get(node)!.sockets.set(this.#id, this);
+  }
+
+  onWritable(count: number): void {
+    if (this.#open) this.#options.onWritable?.call(this, count);
+  }
+
+  onData(bytes: Uint8Array): void {
+    if (!this.#open) return;
+    this.#chunks.push(bytes);
+    this.#buffered += bytes.length;
+    this.#options.onReadable?.call(this, this.#buffered);
+  }
+
+  onError(message: string): void {
+    if (this.#open) this.#options.onError?.call(this, message);
+  }
+
+  read(count?: number): ArrayBuffer | undefined {
+    if (this.#buffered === 0) return undefined;
+    const want = count === undefined ? this.#buffered : Math.min(count, this.#buffered);
+    const out = new Uint8Array(want);
+    let filled = 0;
+    while (filled < want) {
+      const head = this.#chunks[0]!;
+      const n = Math.min(head.length, want - filled);
+      out.set(n === head.length ? head : head.subarray(0, n), filled);
+      filled += n;
+      if (n === head.length) this.#chunks.shift();
+      else this.#chunks[0] = head.subarray(n);
+    }
+    this.#buffered -= want;
+    return out.buffer;
+  }
+
+  write(buffer: Bytes): void {
+    if (!this.#open) throw new Error('socket closed');
+    const reply = call(Op.tcpWrite, this.#node, this.#id, bytesOf(buffer));
+    if (reply.length) throw new Error(decoder.decode(reply));
+  }
+
+  close(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    nodes.get(this.#node)?.sockets.delete(this.#id);
+    call(Op.tcpClose, this.#node, this.#id);
+  }
+}
+
+/** A flash partition served by the parent (so it outlives the node and can be file-backed). */
+class GuestFlash implements Flash {
+  readonly #node: number;
+  readonly #path: string;
+  #status: FlashStatus | undefined;
+
+  constructor(node: number, path: string) {
+    this.#node = node;
+    this.#path = path;
+    this.#status = this.#request({ op: 'status' }).json as FlashStatus;
+  }
+
+  #request(req: Record<string, unknown>, data?: Uint8Array): { json: any; bytes: Uint8Array } {
+    const head = encoder.encode(JSON.stringify({ path: this.#path, ...req }));
+    const payload = new Uint8Array(head.length + 1 + (data ? data.length : 0));
+    payload.set(head, 0);
+    if (data) payload.set(data, head.length + 1);
+    const reply = call(Op.flash, this.#node, 0, payload);
+    const zero = reply.indexOf(0);
+    const json = JSON.parse(decoder.decode(reply.subarray(0, zero)));
+    if (json.error) {
+      const error = new Error(json.error) as Error & { code?: string };
+      error.code = json.code;
+      throw error;
+    }
+    return { json, bytes: reply.subarray(zero + 1) };
+  }
+
+  read(target: any, byteOffset: number): any {
+    const length = typeof target === 'number' ? target : target.byteLength;
+    const { bytes } = this.#request({ op: 'read', offset: byteOffset, length });
+    if (typeof target === 'number') return bytes.slice().buffer;
+    bytesOf(target).set(bytes);
+  }
+
+  write(buffer: Bytes, byteOffset: number): void {
+    this.#request({ op: 'write', offset: byteOffset }, bytesOf(buffer));
+  }
+
+  eraseBlock(block: number): void {
+    this.#request({ op: 'erase', block });
+  }
+
+  status(): FlashStatus {
+    return this.#status!;
+  }
+
+  close(): void {}
+}
+
+function createHost(index: number, config: GuestNodeConfig): Host {
+  const state = nodes.get(index)!;
+  const random = new Xoshiro128(config.seed);
+  const board = createBoard(
+    config.sensors,
+    (position) => new PipeEnv(() => now, config.world.seed, config.nodeIndex, position, config.world),
+    config.seed,
+  );
+  class TCPSocket extends GuestSocket {
+    constructor(options: TCPOptions) {
+      super(index, options);
+    }
+  }
+  const partitions = config.flashPartitions ?? [];
+  const timing = new Float64Array(2);
+  return {
+    io: { ...board.io, TCP: TCPSocket, TLSSocket: TCPSocket as any },
+    flash: partitions.length
+      ? {
+          open: ({ path }) => {
+            if (!partitions.includes(path)) throw new Error(`no flash partition "${path}"`);
+            return new GuestFlash(index, path);
+          },
+        }
+      : undefined,
+    clock: {
+      monotonic: { now: () => now },
+      wall: { now: () => (wall < 0 ? undefined : wall) },
+    },
+    timers: {
+      set(callback, ms, repeat) {
+        const id = nextId++;
+        state.timers.set(id, { callback, repeat: (repeat ?? 0) > 0 });
+        timing[0] = ms;
+        timing[1] = repeat ?? 0;
+        call(Op.timerSet, index, id, new Uint8Array(timing.buffer));
+        return id;
+      },
+      clear(id) {
+        if (id === undefined || !state.timers.delete(id)) return;
+        call(Op.timerClear, index, id);
+      },
+    },
+    random: { next: () => random.next() },
+    log(level, message) {
+      const text = encoder.encode(message);
+      const payload = new Uint8Array(1 + text.length);
+      payload[0] = levels.indexOf(level);
+      payload.set(text, 1);
+      call(Op.log, index, 0, payload);
+    },
+    restart() {
+      call(Op.restart, index, 0);
+    },
+  };
+}
+
+const empty = new ArrayBuffer(0);
+
+(globalThis as any).handleCommand = (buffer: ArrayBuffer): ArrayBuffer => {
+  const frame = new Uint8Array(buffer);
+  const view = new DataView(buffer);
+  const event = view.getUint8(0);
+  const index = view.getUint16(1);
+  const id = view.getUint32(3);
+  now = view.getFloat64(7);
+  wall = view.getFloat64(15);
+  const payload = frame.subarray(EVENT_HEADER);
+  const state = nodes.get(index);
+  switch (event) {
+    case Event.timer: {
+      const timer = state?.timers.get(id);
+      if (!timer) break;
+      if (!timer.repeat) state!.timers.delete(id);
+      timer.callback();
+      break;
+    }
+    case Event.tcpWritable:
+      state?.sockets.get(id)?.onWritable(new DataView(payload.buffer, payload.byteOffset).getUint32(0));
+      break;
+    case Event.tcpData:
+      state?.sockets.get(id)?.onData(payload.slice());
+      break;
+    case Event.tcpError:
+      state?.sockets.get(id)?.onError(decoder.decode(payload));
+      break;
+    case Event.createNode: {
+      const config = JSON.parse(decoder.decode(payload)) as GuestNodeConfig;
+      nodes.set(index, { node: undefined, timers: new Map(), sockets: new Map() });
+      const node = new PipewatchNode(createHost(index, config), config);
+      nodes.get(index)!.node = node;
+      node.start();
+      break;
+    }
+    case Event.stats: {
+      const all = [...nodes.values()].map((n) => n.node?.stats());
+      return encoder.encode(JSON.stringify(all)).buffer as ArrayBuffer;
+    }
+    case Event.stopSampling:
+      state?.node?.stopSampling();
+      break;
+    case Event.stopNode:
+      state?.node?.stop();
+      nodes.delete(index);
+      break;
+    case Event.measure:
+      gc();
+      break;
+  }
+  return empty;
+};

@@ -1,0 +1,239 @@
+/*
+ * The XS host, parent side: one xsnap-worker runs the firmware of every node of a run (see
+ * guest.ts); this process serves their timers (real or virtual scheduler), sockets (node:net),
+ * flash partitions and log, and delivers events back into the engine one crank at a time.
+ */
+import { fileURLToPath } from 'node:url';
+import type { Flash, LogLevel } from '../../firmware/host';
+import type { NodeStats } from '../../firmware/node';
+import type { Scheduler } from '../node/scheduler';
+import { NodeSocket } from '../node/tcp';
+import { bundleForXs } from './bundle';
+import type { GuestNodeConfig } from './guest';
+import { EVENT_HEADER, Event, OP_HEADER, Op, writeHeader } from './protocol';
+import { XS_SLOT_BYTES, XsWorker, type Meter } from './worker';
+
+const levels: LogLevel[] = ['debug', 'info', 'warn', 'error'];
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export interface XsFleetOptions {
+  scheduler: Scheduler;
+  /** Wall clock for the firmware (ms since epoch), or undefined while unsynced. */
+  wallNow: () => number | undefined;
+  log?: (node: number, level: LogLevel, message: string) => void;
+  /** Opens flash partition `path` of node `index` (served from this process). */
+  flash?: (index: number, path: string) => Flash;
+  onRestart?: (index: number) => void;
+}
+
+export class XsFleet {
+  readonly #o: XsFleetOptions;
+  readonly #worker: XsWorker;
+  readonly #timers = new Map<string, number>();
+  readonly #sockets = new Map<number, NodeSocket>();
+  readonly #flash = new Map<string, Flash>();
+  #deliveries = 0;
+  baseline: Meter | undefined;
+
+  constructor(options: XsFleetOptions) {
+    this.#o = options;
+    this.#worker = new XsWorker();
+    this.#worker.onCommand = (frame) => this.#onCommand(frame);
+  }
+
+  get pid(): number | undefined {
+    return this.#worker.pid;
+  }
+
+  /** Computrons spent in the engine so far (deterministic for the same run). */
+  get computrons(): number {
+    return this.#worker.computrons;
+  }
+
+  /** True while a delivery into the engine is queued or running. */
+  get busy(): boolean {
+    return this.#deliveries > 0;
+  }
+
+  async start(): Promise<void> {
+    const code = await bundleForXs({ entry: fileURLToPath(new URL('./guest.ts', import.meta.url)) });
+    await this.#worker.evaluate(code);
+    this.baseline = await this.measure();
+  }
+
+  /** Collects garbage in the engine and returns its meter (heap slots and chunk bytes). */
+  async measure(): Promise<Meter> {
+    return (await this.#deliver(Event.measure, 0, 0)).meter;
+  }
+
+  /** Heap bytes in use beyond the baseline: slots x slot size plus chunk space. */
+  static heapBytes(meter: Meter, baseline: Meter): number {
+    return (meter.currentHeapCount - baseline.currentHeapCount) * XS_SLOT_BYTES + (meter.allocate - baseline.allocate);
+  }
+
+  async addNode(index: number, config: GuestNodeConfig): Promise<void> {
+    await this.#deliver(Event.createNode, index, 0, encoder.encode(JSON.stringify(config)));
+  }
+
+  async stats(): Promise<NodeStats[]> {
+    const { result } = await this.#deliver(Event.stats, 0, 0);
+    return (JSON.parse(decoder.decode(result)) as (NodeStats | null)[]).filter((s): s is NodeStats => !!s);
+  }
+
+  async stopSampling(index: number): Promise<void> {
+    await this.#deliver(Event.stopSampling, index, 0);
+  }
+
+  async stopNode(index: number): Promise<void> {
+    await this.#deliver(Event.stopNode, index, 0);
+  }
+
+  close(): void {
+    for (const socket of this.#sockets.values()) socket.close();
+    this.#sockets.clear();
+    this.#worker.close();
+  }
+
+  #deliver(event: number, node: number, id: number, payload?: Uint8Array) {
+    const frame = new Uint8Array(EVENT_HEADER + (payload ? payload.length : 0));
+    const view = writeHeader(frame, event, node, id);
+    view.setFloat64(7, this.#o.scheduler.now());
+    view.setFloat64(15, this.#o.wallNow() ?? -1);
+    if (payload) frame.set(payload, EVENT_HEADER);
+    this.#deliveries++;
+    return this.#worker.deliver(frame).finally(() => {
+      this.#deliveries--;
+      this.#o.scheduler.poke();
+    });
+  }
+
+  #post(event: number, node: number, id: number, payload?: Uint8Array): void {
+    this.#deliver(event, node, id, payload).catch((error: Error) => {
+      process.stderr.write(`pipewatch: firmware error in XS (node ${node}): ${error.message}\n`);
+    });
+  }
+
+  #onCommand(frame: Uint8Array): Uint8Array {
+    const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+    const op = view.getUint8(0);
+    const node = view.getUint16(1);
+    const id = view.getUint32(3);
+    const payload = frame.subarray(OP_HEADER);
+    const none = new Uint8Array(0);
+    switch (op) {
+      case Op.timerSet: {
+        const times = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+        const timing = [times.getFloat64(0, true), times.getFloat64(8, true)];
+        const key = `${node}:${id}`;
+        const handle = this.#o.scheduler.set(
+          () => {
+            if (!timing[1]) this.#timers.delete(key);
+            this.#post(Event.timer, node, id);
+          },
+          timing[0]!,
+          timing[1]!,
+        );
+        this.#timers.set(key, handle);
+        return none;
+      }
+      case Op.timerClear: {
+        const key = `${node}:${id}`;
+        this.#o.scheduler.clear(this.#timers.get(key));
+        this.#timers.delete(key);
+        return none;
+      }
+      case Op.tcpOpen: {
+        const port = (payload[0]! << 8) | payload[1]!;
+        const secure = payload[2] === 1;
+        const address = decoder.decode(payload.subarray(3));
+        try {
+          const socket = new NodeSocket(
+            this.#o.scheduler,
+            { address, port, nodelay: true, secure: secure ? {} : undefined },
+            {
+              onWritable: (count) => {
+                const bytes = new Uint8Array(4);
+                new DataView(bytes.buffer).setUint32(0, count);
+                this.#post(Event.tcpWritable, node, id, bytes);
+              },
+              onReadable: () => {
+                const data = socket.read();
+                if (data) this.#post(Event.tcpData, node, id, data);
+              },
+              onError: (message) => this.#post(Event.tcpError, node, id, encoder.encode(message)),
+            },
+          );
+          this.#sockets.set(id, socket);
+          return none;
+        } catch (error) {
+          return encoder.encode((error as Error).message);
+        }
+      }
+      case Op.tcpWrite: {
+        const socket = this.#sockets.get(id);
+        if (!socket) return encoder.encode('socket closed');
+        try {
+          socket.write(Buffer.from(payload));
+          return none;
+        } catch (error) {
+          return encoder.encode((error as Error).message);
+        }
+      }
+      case Op.tcpClose:
+        this.#sockets.get(id)?.close();
+        this.#sockets.delete(id);
+        return none;
+      case Op.log:
+        this.#o.log?.(node, levels[payload[0]!] ?? 'info', decoder.decode(payload.subarray(1)));
+        return none;
+      case Op.restart:
+        this.#o.onRestart?.(node);
+        return none;
+      case Op.flash:
+        return this.#flashRequest(node, payload);
+      default:
+        return encoder.encode(`unknown op ${op}`);
+    }
+  }
+
+  #flashRequest(node: number, payload: Uint8Array): Uint8Array {
+    const zero = payload.indexOf(0);
+    const request = JSON.parse(decoder.decode(zero < 0 ? payload : payload.subarray(0, zero)));
+    const data = zero < 0 ? new Uint8Array(0) : payload.subarray(zero + 1);
+    let json: Record<string, unknown> = {};
+    let bytes = new Uint8Array(0);
+    try {
+      const key = `${node}:${request.path}`;
+      let flash = this.#flash.get(key);
+      if (!flash) {
+        if (!this.#o.flash) throw new Error('no flash on this host');
+        flash = this.#o.flash(node, request.path);
+        this.#flash.set(key, flash);
+      }
+      switch (request.op) {
+        case 'status':
+          json = { ...flash.status() };
+          break;
+        case 'read':
+          bytes = new Uint8Array(flash.read(request.length, request.offset));
+          break;
+        case 'write':
+          flash.write(data, request.offset);
+          break;
+        case 'erase':
+          flash.eraseBlock(request.block);
+          break;
+        default:
+          throw new Error(`unknown flash op ${request.op}`);
+      }
+    } catch (error) {
+      json = { error: (error as Error).message, code: (error as { code?: string }).code };
+    }
+    const head = encoder.encode(JSON.stringify(json));
+    const out = new Uint8Array(head.length + 1 + bytes.length);
+    out.set(head);
+    out.set(bytes, head.length + 1);
+    return out;
+  }
+}

@@ -1,0 +1,41 @@
+/*
+ * The XS host's bridge protocol between the Node parent and the firmware inside XS.
+ * Shared by both sides (portable).
+ *
+ * Guest -> parent, synchronous `issueCommand(frame)`; frame: op u8, node u16, id u32, payload.
+ * Parent -> guest, `handleCommand(frame)`; frame: event u8, node u16, id u32,
+ *   monotonic now f64, wall now f64 (-1 = unsynced), payload.
+ */
+export const Op = {
+  timerSet: 1, // payload: ms f64, repeat f64
+  timerClear: 2,
+  tcpOpen: 3, // payload: port u16, secure u8, address utf8; reply: empty, or an error message
+  tcpWrite: 4, // payload: bytes; reply: empty, or an error message
+  tcpClose: 5,
+  log: 6, // payload: level u8, message utf8
+  restart: 7,
+  flash: 8, // payload: JSON request then 0x00 then bytes; reply: JSON then 0x00 then bytes
+} as const;
+
+export const Event = {
+  timer: 1,
+  tcpWritable: 2, // payload: count u32
+  tcpData: 3, // payload: bytes
+  tcpError: 4, // payload: message utf8
+  createNode: 10, // payload: JSON GuestNodeConfig
+  stats: 11, // reply: JSON array of node stats
+  stopSampling: 12,
+  stopNode: 13,
+  measure: 14, // runs gc(); reply: empty (the meter says the heap)
+} as const;
+
+export const OP_HEADER = 7;
+export const EVENT_HEADER = 23;
+
+export function writeHeader(frame: Uint8Array, code: number, node: number, id: number): DataView {
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  view.setUint8(0, code);
+  view.setUint16(1, node);
+  view.setUint32(3, id);
+  return view;
+}
