@@ -1,0 +1,223 @@
+/*
+ * FlashCache: the durable `ReadingStore` (firmware/store.ts) over one flash partition, given by
+ * the host as an ECMA-419 Flash (`host.flash.open({ path: 'cache' })`).
+ *
+ * In one paragraph (the byte-by-byte format, recovery and wear levelling are in FORMAT.md):
+ * the partition is split into a main ring and a small alert ring of erase blocks. Each ring is a
+ * log: a block has a header (magic, epoch, first sequence number, drop count, erase count, CRC-32),
+ * a close note, an acknowledge bitmap (one bit per record, programmed 1->0 on acknowledge) and
+ * fixed 20-byte records (flags, channel, 48-bit time, u32 seq, i32 fixed-point value, CRC-32).
+ *
+ * Durability point: `append` returns after the one flash write that programs the record has
+ * returned (and after the erase and header write of a new block, when it needed one). ECMA-419
+ * Flash.write is synchronous and, on the ESP32 (esp_flash_write), returns once the page program
+ * finished, so a reading whose `append` returned survives any later power cut. `acknowledge*`
+ * are durable when they return (the bitmap word is programmed). A cut *during* an append or
+ * acknowledge leaves that one operation either done or not done (a torn record fails its CRC and
+ * is skipped; a torn bitmap word acknowledges a subset of what was asked).
+ *
+ * Dropping: when a ring is full, opening its next block erases its oldest block; its
+ * unacknowledged records are counted in `stats.dropped` (persisted in the close note before the
+ * erase). Alerts live in their own ring, so ordinary readings never push an alert out; alerts
+ * are dropped only when more than `alertCapacity` of them are unacknowledged.
+ *
+ * Mount never throws on bad content: unusable rings are formatted (`stats.formatted`), corrupt
+ * records are skipped and counted (`stats.corruptSkipped`), and headers cut off from the chain
+ * are counted (`stats.lostBlocks`). Flash exceptions (a power cut) propagate to the caller; the
+ * instance must then be dropped and a new one mounted.
+ */
+import type { Flash } from '../host';
+import { copyReading, type NewReading, type Reading, type ReadingStore, type StoreStats } from '../store';
+import { Crc32 } from './crc32';
+import { computeLayout, MAX_KIND, MAX_SEQ, MAX_TIME_MS, type Layout } from './layout';
+import { Ring } from './ring';
+
+export { computeLayout, type Layout } from './layout';
+
+export interface FlashCacheOptions {
+  /**
+   * Blocks reserved at the end of the partition for alerts (0: alerts share the main ring).
+   * Default: max(2, floor(blocks / 16)) when the partition has 16 blocks or more, else 0.
+   * Changing it re-formats the partition (the ring size is part of every header).
+   */
+  alertBlocks?: number;
+}
+
+export interface CacheStats extends StoreStats {
+  /** Appends refused because a field is outside the format (not an int32 value, bad kind...). */
+  invalid: number;
+  /** This mount found (part of) the partition unusable and formatted it. */
+  formatted: boolean;
+  /** Records that failed their checks (torn, bit flips, garbage) and were skipped. */
+  corruptSkipped: number;
+  /** Blocks with a valid header that were cut off from the chain (their records are lost). */
+  lostBlocks: number;
+  /** Erase counts kept in the block headers (0 for blocks never opened since a format). */
+  eraseMin: number;
+  eraseMax: number;
+  eraseTotal: number;
+  /** Blocks erased and opened since mount. */
+  blocksOpened: number;
+  /** Chain found at mount: blocks in the main ring's chain and the head's write slot. */
+  mountChainBlocks: number;
+  mountHeadSlot: number;
+}
+
+export class FlashCache implements ReadingStore {
+  readonly #main: Ring;
+  readonly #alerts: Ring | undefined;
+  readonly #layout: Layout;
+  #nextSeq: number;
+  readonly stats: CacheStats;
+
+  constructor(flash: Flash, options: FlashCacheOptions = {}) {
+    const status = flash.status();
+    const layout = computeLayout(status);
+    if (!layout) {
+      throw new RangeError(
+        `E_CACHE_GEOMETRY: partition of ${status.blocks} x ${status.blockLength} bytes (writeAlign ${status.writeAlign}) cannot hold the cache`,
+      );
+    }
+    const alertBlocks = options.alertBlocks ?? (status.blocks >= 16 ? Math.max(2, Math.floor(status.blocks / 16)) : 0);
+    const mainBlocks = status.blocks - alertBlocks;
+    if (!Number.isInteger(alertBlocks) || alertBlocks < 0 || alertBlocks === 1 || mainBlocks < 2) {
+      throw new RangeError(`E_CACHE_GEOMETRY: alertBlocks ${alertBlocks} of ${status.blocks} (each ring needs 2 blocks)`);
+    }
+    this.#layout = layout;
+    const crc = new Crc32();
+    this.#main = new Ring(flash, layout, crc, 0, 0, mainBlocks);
+    this.#alerts = alertBlocks > 0 ? new Ring(flash, layout, crc, 1, mainBlocks, alertBlocks) : undefined;
+    const main = this.#main;
+    const alerts = this.#alerts;
+    main.mount();
+    alerts?.mount();
+    this.#nextSeq = Math.max(main.maxSeqSeen, alerts ? alerts.maxSeqSeen : -1, 0) + 1;
+    if (!main.usable) main.format(this.#nextSeq);
+    if (alerts && !alerts.usable) alerts.format(this.#nextSeq);
+    this.stats = {
+      appended: 0,
+      dropped: 0,
+      failed: 0,
+      invalid: 0,
+      formatted: main.formatted || (alerts?.formatted ?? false),
+      corruptSkipped: 0,
+      lostBlocks: main.lostBlocks + (alerts?.lostBlocks ?? 0),
+      eraseMin: 0,
+      eraseMax: 0,
+      eraseTotal: 0,
+      blocksOpened: 0,
+      mountChainBlocks: main.chainLength,
+      mountHeadSlot: main.writeSlot,
+    };
+    this.#refresh();
+  }
+
+  /** The sequence number the next append gets. */
+  get nextSeq(): number {
+    return this.#nextSeq;
+  }
+
+  get pending(): number {
+    return this.#main.pending + (this.#alerts?.pending ?? 0);
+  }
+
+  /** Readings the main ring holds at least (its size minus the block being recycled). */
+  get capacity(): number {
+    return this.#main.capacity;
+  }
+
+  /** Unacknowledged alerts kept at least before the oldest alert is dropped (0: shared ring). */
+  get alertCapacity(): number {
+    return this.#alerts?.capacity ?? 0;
+  }
+
+  get layout(): Layout {
+    return this.#layout;
+  }
+
+  append(reading: NewReading): number {
+    const stats = this.stats;
+    if (!validReading(reading)) {
+      stats.invalid++;
+      stats.failed++;
+      return -1;
+    }
+    const seq = this.#nextSeq;
+    if (seq > MAX_SEQ) {
+      stats.failed++;
+      return -1;
+    }
+    const ring = reading.alert && this.#alerts ? this.#alerts : this.#main;
+    ring.append(reading as Reading, seq, seq);
+    this.#nextSeq = seq + 1;
+    stats.appended++;
+    this.#refresh();
+    return seq;
+  }
+
+  peek(out: Reading[], max: number, alertsOnly = false): number {
+    const limit = Math.min(max, out.length);
+    if (!(limit > 0)) return 0;
+    const main = this.#main;
+    const alerts = this.#alerts;
+    let a = alertsOnly && alerts ? false : main.iterStart(alertsOnly);
+    let b = alerts ? alerts.iterStart(false) : false;
+    let n = 0;
+    while (n < limit && (a || b)) {
+      if (a && (!b || main.current.seq < alerts!.current.seq)) {
+        copyReading(out[n++]!, main.current);
+        if (n < limit) a = main.iterNext();
+      } else {
+        copyReading(out[n++]!, alerts!.current);
+        if (n < limit) b = alerts!.iterNext();
+      }
+    }
+    this.#refresh();
+    return n;
+  }
+
+  acknowledge(seq: number): void {
+    if (!Number.isInteger(seq) || seq < 0 || seq > MAX_SEQ) return;
+    if (!this.#alerts?.acknowledge(seq)) this.#main.acknowledge(seq);
+    this.#refresh();
+  }
+
+  acknowledgeThrough(seq: number): void {
+    if (!Number.isInteger(seq) || seq < 0) return;
+    const through = Math.min(seq, MAX_SEQ);
+    this.#main.acknowledgeThrough(through);
+    this.#alerts?.acknowledgeThrough(through);
+    this.#refresh();
+  }
+
+  #refresh(): void {
+    const stats = this.stats;
+    const main = this.#main;
+    const alerts = this.#alerts;
+    stats.dropped = main.dropped + (alerts?.dropped ?? 0);
+    stats.corruptSkipped = main.corruptSkipped + (alerts?.corruptSkipped ?? 0);
+    stats.eraseMin = alerts ? Math.min(main.eraseMin, alerts.eraseMin) : main.eraseMin;
+    stats.eraseMax = alerts ? Math.max(main.eraseMax, alerts.eraseMax) : main.eraseMax;
+    stats.eraseTotal = main.eraseTotal + (alerts?.eraseTotal ?? 0);
+    stats.blocksOpened = main.blocksOpened + (alerts?.blocksOpened ?? 0);
+  }
+}
+
+function validReading(r: NewReading): boolean {
+  return (
+    Number.isInteger(r.value) &&
+    r.value >= -0x80000000 &&
+    r.value <= 0x7fffffff &&
+    Number.isInteger(r.channel) &&
+    r.channel >= 0 &&
+    r.channel <= 255 &&
+    Number.isInteger(r.kind) &&
+    r.kind >= 0 &&
+    r.kind <= MAX_KIND &&
+    Number.isInteger(r.timeMs) &&
+    r.timeMs >= 0 &&
+    r.timeMs <= MAX_TIME_MS &&
+    typeof r.synced === 'boolean' &&
+    typeof r.alert === 'boolean'
+  );
+}

@@ -1,0 +1,604 @@
+/*
+ * One log-structured ring of blocks inside the cache partition (see FORMAT.md).
+ *
+ * The ring owns blocks [first, first + count). Blocks are opened in physical order, each with a
+ * header carrying an epoch one higher than its predecessor; the live blocks form a chain
+ * tail..head of consecutive epochs. Records are appended in the head block; when it is full the
+ * next block is erased and opened (dropping the tail's unacknowledged records if the ring is full).
+ *
+ * RAM: a few numbers and four buffers sized by the block layout, never by the partition size.
+ * Flash exceptions (a power cut) propagate; bad flash content never throws.
+ */
+import type { Flash } from '../host';
+import { newReading, type Reading, type ReadingKindValue } from '../store';
+import type { Crc32 } from './crc32';
+import {
+  CLOSE_BYTES,
+  FORMAT_MAGIC,
+  FORMAT_VERSION,
+  Header,
+  MAX_KIND,
+  MAX_SEQ,
+  Record,
+  RecordFlags,
+  roundUp,
+  type Layout,
+} from './layout';
+
+const enum Slot {
+  valid = 0,
+  blank = 1,
+  corrupt = 2,
+}
+
+const enum Close {
+  erased = 0,
+  valid = 1,
+  invalid = 2,
+}
+
+const TWO_POW_32 = 4294967296;
+
+export class Ring {
+  readonly #flash: Flash;
+  readonly #layout: Layout;
+  readonly #crc: Crc32;
+  readonly first: number;
+  readonly count: number;
+  readonly id: number;
+
+  readonly #hdr: Uint8Array;
+  readonly #hdrView: DataView;
+  readonly #slot: Uint8Array;
+  readonly #slotView: DataView;
+  readonly #bitmap: Uint8Array;
+  readonly #iterBitmap: Uint8Array;
+  /** Scratch reading for lookups (acknowledge), so iteration's `current` is never clobbered. */
+  readonly #probe: Reading = newReading();
+  /** The record the iterator stands on. */
+  readonly current: Reading = newReading();
+
+  // Last parsed header.
+  #hEpoch = 0;
+  #hSeqFirst = 0;
+  #hDropped = 0;
+  #hEraseCount = 0;
+  #hClose: Close = Close.erased;
+  #hCloseValue = 0;
+
+  usable = false;
+  formatted = false;
+  #headIndex = 0;
+  #tailIndex = 0;
+  #chainLength = 0;
+  #writeSlot = 0;
+  #headEpoch = 0;
+  #headEraseCount = 0;
+  #headClose: Close = Close.erased;
+  /** Highest sequence number this ring holds or reserved (header seqFirst - 1 at least). */
+  lastSeq = -1;
+  pending = 0;
+  dropped = 0;
+  corruptSkipped = 0;
+  lostBlocks = 0;
+  maxEpochSeen = 0;
+  maxSeqSeen = -1;
+  eraseMin = 0;
+  eraseMax = 0;
+  eraseTotal = 0;
+  blocksOpened = 0;
+  /** Chain distance (from the tail) of the first block that may hold an unacknowledged record. */
+  #cursor = 0;
+
+  #iterD = 0;
+  #iterSlot = 0;
+  #iterUsed = 0;
+  #iterLoaded = false;
+  #iterLower = 0;
+  #iterUpper = 0;
+  #iterAlertsOnly = false;
+
+  constructor(flash: Flash, layout: Layout, crc: Crc32, id: number, first: number, count: number) {
+    this.#flash = flash;
+    this.#layout = layout;
+    this.#crc = crc;
+    this.id = id;
+    this.first = first;
+    this.count = count;
+    this.#hdr = new Uint8Array(layout.headerLength + layout.closeLength);
+    this.#hdrView = new DataView(this.#hdr.buffer);
+    this.#slot = new Uint8Array(layout.slotLength);
+    this.#slotView = new DataView(this.#slot.buffer);
+    this.#bitmap = new Uint8Array(layout.bitmapLength);
+    this.#iterBitmap = new Uint8Array(layout.bitmapLength);
+  }
+
+  get capacity(): number {
+    return (this.count - 1) * this.#layout.slotsPerBlock;
+  }
+
+  get chainLength(): number {
+    return this.#chainLength;
+  }
+
+  get headBlock(): number {
+    return this.first + this.#headIndex;
+  }
+
+  get tailBlock(): number {
+    return this.first + this.#tailIndex;
+  }
+
+  get writeSlot(): number {
+    return this.#writeSlot;
+  }
+
+  // ---------------------------------------------------------------- mount
+
+  /** Finds head and tail (O(blocks) header reads + one scan of the head block). */
+  mount(): void {
+    const L = this.#layout;
+    let best = -1;
+    let bestEpoch = 0;
+    let bestSeq = 0;
+    let valid = 0;
+    for (let i = 0; i < this.count; i++) {
+      if (!this.#parseHeader(this.first + i)) continue;
+      valid++;
+      if (this.#hEpoch > this.maxEpochSeen) this.maxEpochSeen = this.#hEpoch;
+      if (this.#hSeqFirst - 1 > this.maxSeqSeen) this.maxSeqSeen = this.#hSeqFirst - 1;
+      if (best < 0 || this.#hEpoch > bestEpoch || (this.#hEpoch === bestEpoch && this.#hSeqFirst > bestSeq)) {
+        best = i;
+        bestEpoch = this.#hEpoch;
+        bestSeq = this.#hSeqFirst;
+      }
+    }
+    this.#rescanWear();
+    if (best < 0) {
+      this.usable = false;
+      return;
+    }
+    // Walk back from the head while epochs are consecutive and seqFirst does not grow.
+    let index = best;
+    let epoch = bestEpoch;
+    let seqFirst = bestSeq;
+    let length = 1;
+    while (length < this.count) {
+      const previous = (index + this.count - 1) % this.count;
+      if (!this.#parseHeader(this.first + previous)) break;
+      if (this.#hEpoch !== epoch - 1 || this.#hSeqFirst > seqFirst) break;
+      index = previous;
+      epoch = this.#hEpoch;
+      seqFirst = this.#hSeqFirst;
+      length++;
+    }
+    this.lostBlocks = valid - length;
+    this.#tailIndex = index;
+    this.#headIndex = best;
+    this.#chainLength = length;
+
+    this.#parseHeader(this.first + best);
+    this.#headEpoch = this.#hEpoch;
+    this.#headEraseCount = this.#hEraseCount;
+    this.#headClose = this.#hClose;
+    this.dropped = this.#hClose === Close.valid ? this.#hCloseValue : this.#hDropped;
+    const headSeqFirst = this.#hSeqFirst;
+
+    // Write position: one past the last slot that is not blank.
+    const abs = this.first + best;
+    let w = 0;
+    for (let s = L.slotsPerBlock - 1; s >= 0; s--) {
+      this.#readSlot(abs, s);
+      if (!this.#isBlank()) {
+        w = s + 1;
+        break;
+      }
+    }
+    this.#writeSlot = w;
+    // Torn or corrupt slots before it are marked dead (their bit programmed) so counts stay exact.
+    this.#flash.read(this.#bitmap, abs * L.blockLength + L.bitmapOffset);
+    let lower = headSeqFirst;
+    let last = headSeqFirst - 1;
+    for (let s = 0; s < w; s++) {
+      this.#readSlot(abs, s);
+      if (this.#decode(this.#probe, lower, MAX_SEQ) === Slot.valid) {
+        lower = this.#probe.seq + 1;
+        last = this.#probe.seq;
+      } else if (!this.#isAcked(this.#bitmap, s)) {
+        this.#ackSlots(abs, s, s + 1);
+        this.corruptSkipped++;
+      }
+    }
+    this.lastSeq = last;
+    if (last > this.maxSeqSeen) this.maxSeqSeen = last;
+
+    // Pending count and the cursor: one bitmap read per chain block.
+    let pending = 0;
+    let cursor = -1;
+    for (let d = 0; d < length; d++) {
+      const block = this.#abs(d);
+      this.#flash.read(this.#bitmap, block * L.blockLength + L.bitmapOffset);
+      const used = d === length - 1 ? w : L.slotsPerBlock;
+      const unacked = used - this.#ackedCount(this.#bitmap, used);
+      pending += unacked;
+      if (unacked > 0 && cursor < 0) cursor = d;
+    }
+    this.pending = pending;
+    this.#cursor = cursor < 0 ? length - 1 : cursor;
+    this.usable = true;
+  }
+
+  /** Makes an unusable ring usable again: one erased block with a fresh header. */
+  format(nextSeq: number): void {
+    const epoch = this.maxEpochSeen + 1;
+    this.#flash.eraseBlock(this.first);
+    this.#writeHeader(this.first, epoch, nextSeq, 0, 1);
+    this.#headIndex = 0;
+    this.#tailIndex = 0;
+    this.#chainLength = 1;
+    this.#writeSlot = 0;
+    this.#headEpoch = epoch;
+    this.#headEraseCount = 1;
+    this.#headClose = Close.erased;
+    this.#cursor = 0;
+    this.pending = 0;
+    this.dropped = 0;
+    this.lastSeq = nextSeq - 1;
+    this.usable = true;
+    this.formatted = true;
+    this.#rescanWear();
+  }
+
+  // ---------------------------------------------------------------- append
+
+  /** Stores one record; durable when this returns (the record's single write completed). */
+  append(reading: Reading, seq: number, nextSeq: number): void {
+    if (this.#writeSlot >= this.#layout.slotsPerBlock) this.#openNext(nextSeq);
+    const L = this.#layout;
+    this.#encode(reading, seq);
+    const block = this.first + this.#headIndex;
+    this.#flash.write(this.#slot, block * L.blockLength + L.recordsOffset + this.#writeSlot * L.slotLength);
+    this.#writeSlot++;
+    this.pending++;
+    this.lastSeq = seq;
+  }
+
+  #openNext(nextSeq: number): void {
+    const L = this.#layout;
+    const victimIndex = (this.#headIndex + 1) % this.count;
+    const victim = this.first + victimIndex;
+    const head = this.first + this.#headIndex;
+    const full = this.#chainLength === this.count;
+    if (full) {
+      this.#flash.read(this.#bitmap, victim * L.blockLength + L.bitmapOffset);
+      const unacked = L.slotsPerBlock - this.#ackedCount(this.#bitmap, L.slotsPerBlock);
+      if (this.#headClose === Close.erased) {
+        // Close note first: the drop count is durable before the records go.
+        const total = (this.dropped + unacked) >>> 0;
+        const note = this.#hdr.subarray(L.headerLength, L.headerLength + L.closeLength);
+        note.fill(L.eraseValue);
+        this.#hdrView.setUint32(L.headerLength, total, true);
+        this.#hdrView.setUint32(L.headerLength + 4, ~total >>> 0, true);
+        this.#flash.write(note, head * L.blockLength + L.closeOffset);
+        this.#headClose = Close.valid;
+        this.dropped = total;
+      } else if (this.#headClose === Close.invalid) {
+        this.dropped += unacked;
+      }
+      this.pending -= unacked;
+      if (this.pending < 0) this.pending = 0;
+    }
+    const eraseCount = this.#parseHeader(victim) ? this.#hEraseCount + 1 : Math.max(1, this.#headEraseCount);
+    this.#flash.eraseBlock(victim);
+    this.#writeHeader(victim, this.#headEpoch + 1, nextSeq, this.dropped, eraseCount);
+    if (full) {
+      this.#tailIndex = (this.#tailIndex + 1) % this.count;
+      if (this.#cursor > 0) this.#cursor--;
+    } else {
+      this.#chainLength++;
+    }
+    this.#headIndex = victimIndex;
+    this.#headEpoch++;
+    this.#headEraseCount = eraseCount;
+    this.#headClose = Close.erased;
+    this.#writeSlot = 0;
+    this.blocksOpened++;
+    this.#rescanWear();
+  }
+
+  // ---------------------------------------------------------------- iteration (peek)
+
+  /** Positions on the oldest unacknowledged record; false when there is none. */
+  iterStart(alertsOnly: boolean): boolean {
+    this.#iterD = this.#cursor;
+    this.#iterLoaded = false;
+    this.#iterAlertsOnly = alertsOnly;
+    return this.usable && this.#iterFind();
+  }
+
+  /** Moves past `current`; false at the end. */
+  iterNext(): boolean {
+    this.#iterSlot++;
+    return this.#iterFind();
+  }
+
+  #iterFind(): boolean {
+    const L = this.#layout;
+    while (this.#iterD < this.#chainLength) {
+      const block = this.#abs(this.#iterD);
+      if (!this.#iterLoaded) {
+        if (!this.#parseHeader(block)) {
+          this.#iterD++;
+          continue;
+        }
+        const isHead = this.#iterD === this.#chainLength - 1;
+        this.#iterLower = this.#hSeqFirst;
+        this.#iterUsed = isHead ? this.#writeSlot : L.slotsPerBlock;
+        this.#iterUpper = !isHead && this.#parseHeader(this.#abs(this.#iterD + 1)) ? this.#hSeqFirst - 1 : MAX_SEQ;
+        this.#flash.read(this.#iterBitmap, block * L.blockLength + L.bitmapOffset);
+        this.#iterSlot = 0;
+        this.#iterLoaded = true;
+        if (
+          !isHead &&
+          this.#iterD === this.#cursor &&
+          this.#ackedCount(this.#iterBitmap, this.#iterUsed) === this.#iterUsed
+        ) {
+          this.#cursor++;
+        }
+      }
+      while (this.#iterSlot < this.#iterUsed) {
+        const s = this.#iterSlot;
+        if (this.#isAcked(this.#iterBitmap, s)) {
+          this.#iterSlot++;
+          continue;
+        }
+        this.#readSlot(block, s);
+        if (this.#decode(this.current, this.#iterLower, this.#iterUpper) !== Slot.valid) {
+          this.#markDead(block, s);
+          this.#iterSlot++;
+          continue;
+        }
+        this.#iterLower = this.current.seq + 1;
+        if (this.#iterAlertsOnly && !this.current.alert) {
+          this.#iterSlot++;
+          continue;
+        }
+        return true;
+      }
+      this.#iterLoaded = false;
+      this.#iterD++;
+    }
+    return false;
+  }
+
+  // ---------------------------------------------------------------- acknowledgements
+
+  /** Marks the record with this seq delivered; false when this ring does not hold it unacknowledged. */
+  acknowledge(seq: number): boolean {
+    if (!this.usable) return false;
+    const L = this.#layout;
+    let found = -1;
+    let lower = 0;
+    for (let d = this.#cursor; d < this.#chainLength; d++) {
+      if (!this.#parseHeader(this.#abs(d))) continue;
+      if (this.#hSeqFirst > seq) break;
+      found = d;
+      lower = this.#hSeqFirst;
+    }
+    if (found < 0) return false;
+    const block = this.#abs(found);
+    const used = found === this.#chainLength - 1 ? this.#writeSlot : L.slotsPerBlock;
+    this.#flash.read(this.#bitmap, block * L.blockLength + L.bitmapOffset);
+    for (let s = 0; s < used; s++) {
+      if (this.#isAcked(this.#bitmap, s)) continue;
+      this.#readSlot(block, s);
+      if (this.#decode(this.#probe, lower, MAX_SEQ) !== Slot.valid) continue;
+      if (this.#probe.seq === seq) {
+        this.pending -= this.#ackSlots(block, s, s + 1);
+        return true;
+      }
+      if (this.#probe.seq > seq) return false;
+      lower = this.#probe.seq + 1;
+    }
+    return false;
+  }
+
+  /** Marks every record with seq <= `seq` delivered. */
+  acknowledgeThrough(seq: number): void {
+    if (!this.usable) return;
+    const L = this.#layout;
+    for (let d = this.#cursor; d < this.#chainLength; d++) {
+      const block = this.#abs(d);
+      if (!this.#parseHeader(block)) continue;
+      if (this.#hSeqFirst > seq) return;
+      let lower = this.#hSeqFirst;
+      const isHead = d === this.#chainLength - 1;
+      const used = isHead ? this.#writeSlot : L.slotsPerBlock;
+      if (!isHead && this.#parseHeader(this.#abs(d + 1)) && this.#hSeqFirst - 1 <= seq) {
+        this.pending -= this.#ackSlots(block, 0, used);
+        continue;
+      }
+      // The block holding the boundary: skip the acknowledged prefix, then find the first seq > target.
+      this.#flash.read(this.#bitmap, block * L.blockLength + L.bitmapOffset);
+      let start = 0;
+      while (start < used && this.#isAcked(this.#bitmap, start)) start++;
+      let end = start;
+      for (let s = start; s < used; s++) {
+        this.#readSlot(block, s);
+        if (this.#decode(this.#probe, lower, MAX_SEQ) === Slot.valid) {
+          if (this.#probe.seq > seq) break;
+          lower = this.#probe.seq + 1;
+        }
+        end = s + 1;
+      }
+      if (end > start) this.pending -= this.#ackSlots(block, start, end);
+      return;
+    }
+  }
+
+  // ---------------------------------------------------------------- flash helpers
+
+  #abs(distance: number): number {
+    return this.first + ((this.#tailIndex + distance) % this.count);
+  }
+
+  #readSlot(block: number, slot: number): void {
+    const L = this.#layout;
+    this.#flash.read(this.#slot, block * L.blockLength + L.recordsOffset + slot * L.slotLength);
+  }
+
+  #isBlank(): boolean {
+    const erase = this.#layout.eraseValue;
+    const slot = this.#slot;
+    for (let i = 0; i < slot.length; i++) if (slot[i] !== erase) return false;
+    return true;
+  }
+
+  #isAcked(bitmap: Uint8Array, slot: number): boolean {
+    return (((bitmap[slot >> 3]! ^ this.#layout.eraseValue) >> (slot & 7)) & 1) === 1;
+  }
+
+  #ackedCount(bitmap: Uint8Array, used: number): number {
+    let n = 0;
+    for (let s = 0; s < used; s++) if (this.#isAcked(bitmap, s)) n++;
+    return n;
+  }
+
+  /** Programs the acknowledge bits of slots [from, to) (read-modify-write of the changed words). */
+  #ackSlots(block: number, from: number, to: number): number {
+    const L = this.#layout;
+    const bitmap = this.#bitmap;
+    const at = block * L.blockLength + L.bitmapOffset;
+    this.#flash.read(bitmap, at);
+    let firstByte = -1;
+    let lastByte = -1;
+    let newly = 0;
+    for (let s = from; s < to; s++) {
+      if (this.#isAcked(bitmap, s)) continue;
+      const i = s >> 3;
+      bitmap[i] = bitmap[i]! ^ (1 << (s & 7));
+      newly++;
+      if (firstByte < 0) firstByte = i;
+      lastByte = i;
+    }
+    if (newly > 0) {
+      const align = L.writeAlign;
+      const start = Math.floor(firstByte / align) * align;
+      const end = roundUp(lastByte + 1, align);
+      this.#flash.write(bitmap.subarray(start, end), at + start);
+    }
+    return newly;
+  }
+
+  #markDead(block: number, slot: number): void {
+    const newly = this.#ackSlots(block, slot, slot + 1);
+    this.pending -= newly;
+    if (this.pending < 0) this.pending = 0;
+    this.corruptSkipped++;
+  }
+
+  /** Reads and validates a header and close note; false (nothing trusted) when invalid. */
+  #parseHeader(block: number): boolean {
+    const L = this.#layout;
+    const hdr = this.#hdr;
+    const view = this.#hdrView;
+    this.#flash.read(hdr, block * L.blockLength);
+    if (view.getUint32(Header.magic, true) !== FORMAT_MAGIC) return false;
+    if (view.getUint32(Header.crc, true) !== this.#crc.of(hdr, 0, Header.crc)) return false;
+    if (
+      hdr[Header.version] !== FORMAT_VERSION ||
+      hdr[Header.ringId] !== this.id ||
+      view.getUint16(Header.ringBlocks, true) !== this.count ||
+      view.getUint16(Header.slotLength, true) !== L.slotLength ||
+      view.getUint16(Header.slotsPerBlock, true) !== L.slotsPerBlock
+    ) {
+      return false;
+    }
+    this.#hEpoch = view.getUint32(Header.epoch, true);
+    this.#hSeqFirst = view.getUint32(Header.seqFirst, true);
+    this.#hDropped = view.getUint32(Header.droppedAtOpen, true);
+    this.#hEraseCount = view.getUint32(Header.eraseCount, true);
+    let erased = true;
+    for (let i = L.headerLength; i < L.headerLength + CLOSE_BYTES; i++) if (hdr[i] !== L.eraseValue) erased = false;
+    const value = view.getUint32(L.headerLength, true);
+    const check = view.getUint32(L.headerLength + 4, true);
+    this.#hCloseValue = value;
+    this.#hClose = erased ? Close.erased : (value ^ check) >>> 0 === 0xffffffff ? Close.valid : Close.invalid;
+    return true;
+  }
+
+  #writeHeader(block: number, epoch: number, seqFirst: number, dropped: number, eraseCount: number): void {
+    const L = this.#layout;
+    const hdr = this.#hdr.subarray(0, L.headerLength);
+    const view = this.#hdrView;
+    hdr.fill(L.eraseValue);
+    view.setUint32(Header.magic, FORMAT_MAGIC, true);
+    hdr[Header.version] = FORMAT_VERSION;
+    hdr[Header.ringId] = this.id;
+    view.setUint16(Header.ringBlocks, this.count, true);
+    view.setUint32(Header.epoch, epoch >>> 0, true);
+    view.setUint32(Header.seqFirst, seqFirst >>> 0, true);
+    view.setUint32(Header.droppedAtOpen, dropped >>> 0, true);
+    view.setUint32(Header.eraseCount, eraseCount >>> 0, true);
+    view.setUint16(Header.slotLength, L.slotLength, true);
+    view.setUint16(Header.slotsPerBlock, L.slotsPerBlock, true);
+    view.setUint32(Header.crc, this.#crc.of(hdr, 0, Header.crc), true);
+    this.#flash.write(hdr, block * L.blockLength);
+  }
+
+  /** Erase counts from the headers (blocks without a valid header count as 0: unknown). */
+  #rescanWear(): void {
+    let min = Infinity;
+    let max = 0;
+    let total = 0;
+    for (let i = 0; i < this.count; i++) {
+      const count = this.#parseHeader(this.first + i) ? this.#hEraseCount : 0;
+      if (count < min) min = count;
+      if (count > max) max = count;
+      total += count;
+    }
+    this.eraseMin = min === Infinity ? 0 : min;
+    this.eraseMax = max;
+    this.eraseTotal = total;
+  }
+
+  #encode(reading: Reading, seq: number): void {
+    const slot = this.#slot;
+    const view = this.#slotView;
+    slot.fill(this.#layout.eraseValue);
+    slot[Record.flags] =
+      (reading.synced ? RecordFlags.synced : 0) |
+      (reading.alert ? RecordFlags.alert : 0) |
+      RecordFlags.marker |
+      (reading.kind << RecordFlags.kindShift);
+    slot[Record.channel] = reading.channel;
+    const high = Math.floor(reading.timeMs / TWO_POW_32);
+    view.setUint16(Record.timeHigh, high, true);
+    view.setUint32(Record.timeLow, reading.timeMs - high * TWO_POW_32, true);
+    view.setUint32(Record.seq, seq, true);
+    view.setInt32(Record.value, reading.value, true);
+    view.setUint32(Record.crc, this.#crc.of(slot, 0, Record.crc), true);
+  }
+
+  /** Validates the slot buffer and decodes it into `into` (only when valid). */
+  #decode(into: Reading, lower: number, upper: number): Slot {
+    if (this.#isBlank()) return Slot.blank;
+    const slot = this.#slot;
+    const view = this.#slotView;
+    const flags = slot[Record.flags]!;
+    if ((flags & RecordFlags.markerMask) !== RecordFlags.marker) return Slot.corrupt;
+    const kind = flags >> RecordFlags.kindShift;
+    if (kind > MAX_KIND) return Slot.corrupt;
+    if (view.getUint32(Record.crc, true) !== this.#crc.of(slot, 0, Record.crc)) return Slot.corrupt;
+    const seq = view.getUint32(Record.seq, true);
+    if (seq < lower || seq > upper) return Slot.corrupt;
+    into.seq = seq;
+    into.timeMs = view.getUint16(Record.timeHigh, true) * TWO_POW_32 + view.getUint32(Record.timeLow, true);
+    into.synced = (flags & RecordFlags.synced) !== 0;
+    into.alert = (flags & RecordFlags.alert) !== 0;
+    into.channel = slot[Record.channel]!;
+    into.kind = kind as ReadingKindValue;
+    into.value = view.getInt32(Record.value, true);
+    return Slot.valid;
+  }
+}

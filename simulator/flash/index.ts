@@ -1,0 +1,367 @@
+/*
+ * A strict NOR flash model implementing the ECMA-419 `Flash` of firmware/host.ts.
+ *
+ * Strict like MCUboot's simflash, and stricter where real parts are:
+ * - `write` programs bits only away from the erase value (1 -> 0 for eraseValue 0xff); a write
+ *   that would move a programmed bit back towards the erase value throws `E_FLASH_PROGRAM`.
+ *   Re-programming a word with a superset of its programmed bits is allowed (NOR allows it).
+ * - write offset and length must be multiples of `writeAlign` (`E_FLASH_ALIGN`); every access must
+ *   lie inside the partition (`E_FLASH_RANGE`); erases are whole blocks only.
+ * - every block has an erase counter; `operations` counts writes and erases (the operations that
+ *   change the array, and the only ones a power cut can tear). Reads are counted separately.
+ *
+ * Power cuts: `cutAfter(n, { tear, seed })` lets n more writes/erases complete; the next one is
+ * cut: without `tear` it changes nothing, with `tear` it applies a random prefix of its words (a
+ * word is `writeAlign` bytes, at least 4) plus, in the word where it stopped, a random subset of
+ * the bits it was changing (a half-programmed or half-erased word), then throws `PowerCut`.
+ * From then on every call on this view throws `PowerCut`; `reboot()` returns a fresh view of
+ * the same surviving bits (the old view stays dead).
+ *
+ * Portable: no Node APIs, so it runs inside XS too. `file.ts` adds a file-backed variant.
+ */
+import type { Bytes, Flash, FlashStatus } from '../../firmware/host';
+
+export interface SimFlashGeometry {
+  blockLength?: number;
+  blocks: number;
+  writeAlign?: number;
+  eraseValue?: number;
+}
+
+/** Thrown by every operation once the power is cut. */
+export class PowerCut extends Error {
+  override name = 'PowerCut';
+  readonly code = 'E_POWER_CUT';
+}
+
+/** A contract violation (misaligned, out of range, programming a 0 back to 1, closed). */
+export class FlashError extends Error {
+  override name = 'FlashError';
+  constructor(
+    readonly code: 'E_FLASH_ALIGN' | 'E_FLASH_RANGE' | 'E_FLASH_PROGRAM' | 'E_FLASH_CLOSED',
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+  }
+}
+
+/** Deterministic PRNG (mulberry32): the model never uses Math.random(). */
+export function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface CutOptions {
+  /** Apply a random part of the cut operation before failing (torn write / torn erase). */
+  tear?: boolean;
+  seed?: number;
+}
+
+export interface FlashSnapshot {
+  geometry: Required<SimFlashGeometry>;
+  bytes: Uint8Array;
+  eraseCounts: Uint32Array;
+}
+
+/** The physical chip shared by every view (boot) of it. */
+class Chip {
+  readonly bytes: Uint8Array;
+  readonly eraseCounts: Uint32Array;
+  generation = 0;
+  operations = 0;
+  reads = 0;
+  writes = 0;
+  erases = 0;
+  bytesWritten = 0;
+  cuts = 0;
+  /** Operations still allowed before the cut; -1: no cut armed. */
+  cutCountdown = -1;
+  cutTear = false;
+  cutRandom: () => number = prng(1);
+  /** Set when a cut happened, until reboot. */
+  dead = false;
+  onChange: ((bytes: Uint8Array, byteOffset: number, byteLength: number) => void) | undefined;
+  onErase: ((block: number, count: number) => void) | undefined;
+
+  constructor(readonly geometry: Required<SimFlashGeometry>, bytes?: Uint8Array, eraseCounts?: Uint32Array) {
+    const size = geometry.blockLength * geometry.blocks;
+    this.bytes = new Uint8Array(size);
+    if (bytes) this.bytes.set(bytes.subarray(0, size));
+    else this.bytes.fill(geometry.eraseValue);
+    this.eraseCounts = new Uint32Array(geometry.blocks);
+    if (eraseCounts) this.eraseCounts.set(eraseCounts.subarray(0, geometry.blocks));
+  }
+}
+
+function checkGeometry(g: SimFlashGeometry): Required<SimFlashGeometry> {
+  const geometry = {
+    blockLength: g.blockLength ?? 4096,
+    blocks: g.blocks,
+    writeAlign: g.writeAlign ?? 4,
+    eraseValue: g.eraseValue ?? 0xff,
+  };
+  const pow2 = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+  if (!pow2(geometry.blockLength) || !pow2(geometry.writeAlign) || geometry.writeAlign > geometry.blockLength) {
+    throw new RangeError('SimFlash: blockLength and writeAlign must be powers of two, writeAlign <= blockLength');
+  }
+  if (!Number.isInteger(geometry.blocks) || geometry.blocks < 1) throw new RangeError('SimFlash: blocks must be >= 1');
+  if (geometry.eraseValue !== 0xff && geometry.eraseValue !== 0) throw new RangeError('SimFlash: eraseValue is 0xff or 0');
+  return geometry;
+}
+
+function asBytes(buffer: Bytes): Uint8Array {
+  if (buffer instanceof Uint8Array) return buffer;
+  if (ArrayBuffer.isView(buffer)) return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  return new Uint8Array(buffer);
+}
+
+export class SimFlash implements Flash {
+  readonly #chip: Chip;
+  readonly #generation: number;
+  #closed = false;
+
+  constructor(geometry: SimFlashGeometry, chip?: Chip) {
+    this.#chip = chip ?? new Chip(checkGeometry(geometry));
+    this.#generation = this.#chip.generation;
+  }
+
+  static fromSnapshot(snapshot: FlashSnapshot): SimFlash {
+    return new SimFlash(snapshot.geometry, new Chip(snapshot.geometry, snapshot.bytes, snapshot.eraseCounts));
+  }
+
+  // ---- ECMA-419 Flash ----
+
+  status(): FlashStatus {
+    this.#alive();
+    const g = this.#chip.geometry;
+    return { blockLength: g.blockLength, blocks: g.blocks, writeAlign: g.writeAlign, eraseValue: g.eraseValue };
+  }
+
+  read(byteLength: number, byteOffset: number): ArrayBuffer;
+  read(buffer: Bytes, byteOffset: number): void;
+  read(target: number | Bytes, byteOffset: number): ArrayBuffer | void {
+    this.#alive();
+    const chip = this.#chip;
+    const length = typeof target === 'number' ? target : target.byteLength;
+    this.#range(byteOffset, length);
+    chip.reads++;
+    const source = chip.bytes.subarray(byteOffset, byteOffset + length);
+    if (typeof target === 'number') return source.slice().buffer;
+    asBytes(target).set(source);
+  }
+
+  write(buffer: Bytes, byteOffset: number): void {
+    this.#alive();
+    const chip = this.#chip;
+    const data = asBytes(buffer);
+    const align = chip.geometry.writeAlign;
+    this.#range(byteOffset, data.length);
+    if (byteOffset % align !== 0 || data.length % align !== 0) {
+      throw new FlashError('E_FLASH_ALIGN', `write of ${data.length} bytes at ${byteOffset} not aligned to ${align}`);
+    }
+    const erase = chip.geometry.eraseValue;
+    for (let i = 0; i < data.length; i++) {
+      // Programmed bits (those differing from the erase value) may never return to the erase value.
+      const was = chip.bytes[byteOffset + i]! ^ erase;
+      const will = data[i]! ^ erase;
+      if ((was & ~will) !== 0) {
+        throw new FlashError(
+          'E_FLASH_PROGRAM',
+          `write at ${byteOffset + i} would change 0x${chip.bytes[byteOffset + i]!.toString(16)} to 0x${data[i]!.toString(16)} without an erase`,
+        );
+      }
+    }
+    const torn = this.#countdown();
+    chip.writes++;
+    if (torn >= 0) {
+      this.#tear(byteOffset, data, torn);
+      this.#cut();
+    }
+    chip.bytes.set(data, byteOffset);
+    chip.bytesWritten += data.length;
+    chip.onChange?.(chip.bytes, byteOffset, data.length);
+  }
+
+  eraseBlock(block: number): void {
+    this.#alive();
+    const chip = this.#chip;
+    const g = chip.geometry;
+    if (!Number.isInteger(block) || block < 0 || block >= g.blocks) {
+      throw new FlashError('E_FLASH_RANGE', `block ${block} outside 0..${g.blocks - 1}`);
+    }
+    const start = block * g.blockLength;
+    const torn = this.#countdown();
+    chip.erases++;
+    if (torn >= 0) {
+      const erased = new Uint8Array(g.blockLength).fill(g.eraseValue);
+      chip.eraseCounts[block]!++;
+      this.#tear(start, erased, torn);
+      chip.onErase?.(block, chip.eraseCounts[block]!);
+      this.#cut();
+    }
+    chip.bytes.fill(g.eraseValue, start, start + g.blockLength);
+    chip.eraseCounts[block]!++;
+    chip.onChange?.(chip.bytes, start, g.blockLength);
+    chip.onErase?.(block, chip.eraseCounts[block]!);
+  }
+
+  close(): void {
+    this.#closed = true;
+  }
+
+  // ---- simulation controls ----
+
+  /** Lets `operations` more writes/erases complete; the next one is cut (torn with `tear`). */
+  cutAfter(operations: number, options: CutOptions = {}): void {
+    const chip = this.#chip;
+    chip.cutCountdown = operations;
+    chip.cutTear = options.tear ?? false;
+    chip.cutRandom = prng(options.seed ?? 1);
+  }
+
+  /** Disarms a pending cut. */
+  cancelCut(): void {
+    this.#chip.cutCountdown = -1;
+  }
+
+  /** True once power was cut (until `reboot()`). */
+  get poweredOff(): boolean {
+    return this.#chip.dead || this.#generation !== this.#chip.generation;
+  }
+
+  /** Power comes back: a fresh view of the same chip. This view stays dead. */
+  reboot(): SimFlash {
+    const chip = this.#chip;
+    chip.generation++;
+    chip.dead = false;
+    chip.cutCountdown = -1;
+    return new SimFlash(chip.geometry, chip);
+  }
+
+  get geometry(): Required<SimFlashGeometry> {
+    return { ...this.#chip.geometry };
+  }
+
+  /** Writes and erases so far (the operations a power cut can hit). */
+  get operations(): number {
+    return this.#chip.operations;
+  }
+
+  get counters(): { reads: number; writes: number; erases: number; bytesWritten: number; cuts: number } {
+    const c = this.#chip;
+    return { reads: c.reads, writes: c.writes, erases: c.erases, bytesWritten: c.bytesWritten, cuts: c.cuts };
+  }
+
+  /** Erase count of one block, or a copy of all of them. */
+  eraseCount(block: number): number {
+    return this.#chip.eraseCounts[block] ?? 0;
+  }
+
+  eraseCounts(): Uint32Array {
+    return this.#chip.eraseCounts.slice();
+  }
+
+  snapshot(): FlashSnapshot {
+    const chip = this.#chip;
+    return { geometry: { ...chip.geometry }, bytes: chip.bytes.slice(), eraseCounts: chip.eraseCounts.slice() };
+  }
+
+  /** Direct view of the array, for tests that inspect it (not for corruption: use the helpers). */
+  peekBytes(byteOffset: number, byteLength: number): Uint8Array {
+    return this.#chip.bytes.slice(byteOffset, byteOffset + byteLength);
+  }
+
+  /** Flips one bit in place (either direction), as a disturbed or worn cell would. */
+  bitFlip(byteOffset: number, bit: number): void {
+    this.#chip.bytes[byteOffset]! ^= 1 << (bit & 7);
+    this.#chip.onChange?.(this.#chip.bytes, byteOffset, 1);
+  }
+
+  /** Fills a range with seeded garbage, as a foreign firmware would have left it. */
+  fillGarbage(byteOffset: number, byteLength: number, seed = 1): void {
+    const random = prng(seed);
+    const bytes = this.#chip.bytes;
+    for (let i = byteOffset; i < byteOffset + byteLength && i < bytes.length; i++) bytes[i] = (random() * 256) | 0;
+    this.#chip.onChange?.(bytes, byteOffset, byteLength);
+  }
+
+  /** Hooks for persistence (file.ts): called after every change of the array. */
+  setPersistence(
+    onChange: (bytes: Uint8Array, byteOffset: number, byteLength: number) => void,
+    onErase?: (block: number, count: number) => void,
+  ): void {
+    this.#chip.onChange = onChange;
+    this.#chip.onErase = onErase;
+  }
+
+  /** For subclasses restoring persisted state. */
+  protected loadState(bytes: Uint8Array, eraseCounts?: Uint32Array): void {
+    this.#chip.bytes.set(bytes.subarray(0, this.#chip.bytes.length));
+    if (eraseCounts) this.#chip.eraseCounts.set(eraseCounts.subarray(0, this.#chip.eraseCounts.length));
+  }
+
+  // ---- internals ----
+
+  #alive(): void {
+    if (this.#closed) throw new FlashError('E_FLASH_CLOSED', 'flash is closed');
+    if (this.poweredOff) throw new PowerCut('power is off');
+  }
+
+  #range(byteOffset: number, byteLength: number): void {
+    const size = this.#chip.bytes.length;
+    if (
+      !Number.isInteger(byteOffset) ||
+      !Number.isInteger(byteLength) ||
+      byteOffset < 0 ||
+      byteLength < 0 ||
+      byteOffset + byteLength > size
+    ) {
+      throw new FlashError('E_FLASH_RANGE', `${byteLength} bytes at ${byteOffset} outside 0..${size}`);
+    }
+  }
+
+  /** Counts a mutating operation; returns -1, or (for the cut one) how many words to apply. */
+  #countdown(): number {
+    const chip = this.#chip;
+    chip.operations++;
+    if (chip.cutCountdown < 0) return -1;
+    if (chip.cutCountdown > 0) {
+      chip.cutCountdown--;
+      return -1;
+    }
+    chip.cutCountdown = -1;
+    return chip.cutTear ? 1 : 0;
+  }
+
+  /** Applies a random prefix of `target` at `start`, word by word, then part of the next word. */
+  #tear(start: number, target: Uint8Array, mode: number): void {
+    if (mode === 0) return;
+    const chip = this.#chip;
+    const random = chip.cutRandom;
+    const word = Math.max(4, chip.geometry.writeAlign);
+    const words = Math.ceil(target.length / word);
+    const full = Math.floor(random() * words);
+    const end = Math.min(target.length, full * word);
+    chip.bytes.set(target.subarray(0, end), start);
+    // The word being programmed (or erased) when the power went: some of its changing bits made it.
+    for (let i = end; i < Math.min(target.length, end + word); i++) {
+      const now = chip.bytes[start + i]!;
+      const changing = now ^ target[i]!;
+      const landed = changing & ((random() * 256) | 0);
+      chip.bytes[start + i] = now ^ landed;
+    }
+    chip.onChange?.(chip.bytes, start, target.length);
+  }
+
+  #cut(): never {
+    this.#chip.dead = true;
+    this.#chip.cuts++;
+    throw new PowerCut('power cut during a flash operation');
+  }
+}
