@@ -1,0 +1,235 @@
+/*
+ * Microchip MCP9808 digital temperature sensor, I2C (datasheet DS25095A). ECMA-419 sensor class.
+ *
+ *   const sensor = new MCP9808({ sensor: { io: host.io.I2C, address: 0x18 }, onError, now });
+ *   sensor.configure({ resolution: 0.0625, stuckMs: 600_000 });
+ *
+ * The part converts back to back (§5.1.6) and has no data-ready flag, and T_A reads 0 °C from
+ * power-on until the first conversion: so the driver needs the `now` clock and reports
+ * E_NOT_READY until 1.5 conversion times have passed since it configured the part.
+ * The alert output is left off, so T_LOWER is free to hold a canary (-40 °C) the driver writes:
+ * each read takes T_A and T_LOWER together. T_LOWER reads 0000h after a power-on reset, when T_A
+ * is back to 0 °C for a conversion time: that is E_POWER_ON_VALUE (the settings are rewritten),
+ * never a reading; all-zero or all-ones bytes in both are E_FRAME.
+ *
+ * `read(out)`: 1 = out[0] milli-°C (0.0625 °C LSB, rounded); 0 = fault, onError called. Codes:
+ * E_BUS, E_FRAME, E_POWER_ON_VALUE, E_CHIP_ID (the canary reads another value), E_NOT_READY, E_RANGE (outside the
+ * -40..+125 °C accuracy range, §1), E_STUCK (T_A unchanged for `stuckMs`).
+ */
+import type { I2C, I2CConstructor } from '../host';
+import { newFaultCounts, SensorError, SensorErrorCode, type FaultCounts, type SensorErrorCodeValue } from './errors';
+
+/** §5.1 register pointers. */
+const Register = {
+  CONFIG: 0x01,
+  T_LOWER: 0x03,
+  T_A: 0x05,
+  MANUFACTURER_ID: 0x06,
+  DEVICE_ID: 0x07,
+  RESOLUTION: 0x08,
+} as const;
+
+/** §5.1.4 / §5.1.5 identification. */
+const MANUFACTURER_ID = 0x0054;
+const DEVICE_ID = 0x04;
+/** §5.1.3 Register 5-4: T_A<12:0>, 13-bit two's complement, 0.0625 °C. */
+const TA_VALUE_MASK = 0x1fff;
+/** §5.1.1 CONFIG: continuous conversion, alert output off. */
+const CONFIG_CONTINUOUS = 0x0000;
+const CONFIG_SHUTDOWN = 0x0100;
+/** §5.1.2 limit registers hold bits 12:2; the canary is -40 °C, POR value 0000h. */
+const T_LOWER_CANARY = (-40 * 16) & 0x1ffc;
+/** §5.1.6: resolution code per step, and conversion time (typical, ms). */
+const RESOLUTIONS = [0.5, 0.25, 0.125, 0.0625] as const;
+const CONVERSION_MS = [30, 65, 130, 250] as const;
+/** §1 accuracy range, in 0.0625 °C LSB. */
+const MIN_RAW = -40 * 16;
+const MAX_RAW = 125 * 16;
+
+export interface MCP9808Options {
+  sensor: { io: I2CConstructor; address?: number; hz?: number; data?: number; clock?: number; port?: number; timeout?: number };
+  onError?: (error: SensorError) => void;
+  /** Monotonic clock (ms). Required: the part has no data-ready flag. */
+  now: () => number;
+}
+
+export interface MCP9808Configuration {
+  resolution?: 0.5 | 0.25 | 0.125 | 0.0625;
+  stuckMs?: number;
+}
+
+export default class MCP9808 {
+  static readonly channels = [{ kind: 'milliCelsius', name: 'temperature' }] as const;
+
+  readonly faults: FaultCounts = newFaultCounts();
+
+  #io: I2C | undefined;
+  readonly #onError: ((error: SensorError) => void) | undefined;
+  readonly #now: () => number;
+  readonly #pointer = new Uint8Array(1);
+  readonly #command = new Uint8Array(3);
+  readonly #rx = new Uint8Array(4);
+  readonly #taRx: Uint8Array;
+  readonly #limitRx: Uint8Array;
+  readonly #out = new Int32Array(1);
+  #resolutionCode = 3;
+  #readyAt = 0;
+  #stuckMs = 0;
+  #seen = false;
+  #lastRaw = 0;
+  #lastChangeAt = 0;
+  #raw = 0;
+
+  constructor(options: MCP9808Options) {
+    const sensor = options.sensor;
+    if (typeof options.now !== 'function') {
+      throw new SensorError('MCP9808', SensorErrorCode.CONFIG, 'the `now` clock option is required');
+    }
+    this.#onError = options.onError;
+    this.#now = options.now;
+    this.#taRx = this.#rx.subarray(0, 2);
+    this.#limitRx = this.#rx.subarray(2, 4);
+    let io: I2C;
+    try {
+      io = new sensor.io({
+        address: sensor.address ?? 0x18,
+        hz: sensor.hz ?? 400_000,
+        data: sensor.data,
+        clock: sensor.clock,
+        port: sensor.port,
+        timeout: sensor.timeout,
+      });
+    } catch (error) {
+      throw new SensorError('MCP9808', SensorErrorCode.BUS, `cannot open I2C: ${(error as Error).message}`);
+    }
+    try {
+      const manufacturer = this.#readWord(io, Register.MANUFACTURER_ID, this.#limitRx);
+      const device = this.#readWord(io, Register.DEVICE_ID, this.#limitRx);
+      if (manufacturer !== MANUFACTURER_ID || device >> 8 !== DEVICE_ID) {
+        throw new SensorError(
+          'MCP9808',
+          SensorErrorCode.CHIP_ID,
+          `manufacturer 0x${manufacturer.toString(16)} device 0x${device.toString(16)}, expected 0x54 / 0x04xx`,
+        );
+      }
+      this.#writeSettings(io);
+    } catch (error) {
+      io.close();
+      if (error instanceof SensorError) throw error;
+      throw new SensorError('MCP9808', SensorErrorCode.BUS, (error as Error).message);
+    }
+    this.#io = io;
+  }
+
+  configure(options: MCP9808Configuration): void {
+    if (options.stuckMs !== undefined) {
+      if (!(options.stuckMs >= 0)) throw new SensorError('MCP9808', SensorErrorCode.CONFIG, `stuckMs ${options.stuckMs}`);
+      this.#stuckMs = options.stuckMs;
+    }
+    if (options.resolution !== undefined) {
+      const code = RESOLUTIONS.indexOf(options.resolution);
+      if (code < 0) throw new SensorError('MCP9808', SensorErrorCode.CONFIG, `resolution ${options.resolution}`);
+      if (code !== this.#resolutionCode) {
+        this.#resolutionCode = code;
+        const io = this.#io;
+        if (!io) throw new SensorError('MCP9808', SensorErrorCode.BUS, 'closed');
+        try {
+          this.#writeSettings(io);
+        } catch (error) {
+          throw new SensorError('MCP9808', SensorErrorCode.BUS, (error as Error).message);
+        }
+      }
+    }
+  }
+
+  read(out: Int32Array): number {
+    const io = this.#io;
+    if (!io) return this.#fail(SensorErrorCode.BUS, 'closed');
+    const now = this.#now();
+    if (now < this.#readyAt) return this.#fail(SensorErrorCode.NOT_READY, 'first conversion not complete');
+    let ta: number;
+    let canary: number;
+    try {
+      ta = this.#readWord(io, Register.T_A, this.#taRx);
+      canary = this.#readWord(io, Register.T_LOWER, this.#limitRx);
+    } catch (error) {
+      return this.#fail(SensorErrorCode.BUS, (error as Error).message);
+    }
+    if ((ta === 0 && canary === 0) || (ta === 0xffff && canary === 0xffff)) {
+      return this.#fail(SensorErrorCode.FRAME, 'all-zero or all-ones frame');
+    }
+    if (canary === 0) {
+      try {
+        this.#writeSettings(io);
+      } catch {
+        return this.#fail(SensorErrorCode.BUS, 'power-on reset seen and rewriting the settings failed');
+      }
+      return this.#fail(SensorErrorCode.POWER_ON_VALUE, 'power-on reset: T_A holds its POR value; settings rewritten');
+    }
+    if (canary !== T_LOWER_CANARY) {
+      return this.#fail(SensorErrorCode.CHIP_ID, `T_LOWER canary reads 0x${canary.toString(16)}`);
+    }
+    const raw = ((ta & TA_VALUE_MASK) << 19) >> 19;
+    if (raw < MIN_RAW || raw > MAX_RAW) return this.#fail(SensorErrorCode.RANGE, `${raw / 16} °C`);
+    if (!this.#seen || raw !== this.#lastRaw) {
+      this.#lastRaw = raw;
+      this.#lastChangeAt = now;
+    } else if (this.#stuckMs > 0 && now - this.#lastChangeAt > this.#stuckMs) {
+      return this.#fail(SensorErrorCode.STUCK, `value unchanged for ${now - this.#lastChangeAt} ms`);
+    }
+    this.#seen = true;
+    this.#raw = raw;
+    out[0] = (raw * 125 + 1) >> 1;
+    return 1;
+  }
+
+  sample(): { temperature: number } | undefined {
+    if (!(this.read(this.#out) & 1)) return undefined;
+    return { temperature: this.#raw / 16 };
+  }
+
+  close(): void {
+    const io = this.#io;
+    if (!io) return;
+    this.#io = undefined;
+    try {
+      this.#writeWord(io, Register.CONFIG, CONFIG_SHUTDOWN);
+    } catch {
+      // The part is gone or the bus is down: nothing more to release on it.
+    }
+    io.close();
+  }
+
+  /** Resolution, canary, then continuous conversion; results are trusted 1.5 conversion times later. */
+  #writeSettings(io: I2C): void {
+    const command = this.#command;
+    command[0] = Register.RESOLUTION;
+    command[1] = this.#resolutionCode;
+    io.write(command.subarray(0, 2));
+    this.#writeWord(io, Register.T_LOWER, T_LOWER_CANARY);
+    this.#writeWord(io, Register.CONFIG, CONFIG_CONTINUOUS);
+    this.#readyAt = this.#now() + CONVERSION_MS[this.#resolutionCode]! * 1.5;
+    this.#seen = false;
+  }
+
+  #readWord(io: I2C, register: number, into: Uint8Array): number {
+    this.#pointer[0] = register;
+    io.write(this.#pointer, false);
+    io.read(into);
+    return (into[0]! << 8) | into[1]!;
+  }
+
+  #writeWord(io: I2C, register: number, value: number): void {
+    const command = this.#command;
+    command[0] = register;
+    command[1] = value >> 8;
+    command[2] = value & 0xff;
+    io.write(command);
+  }
+
+  #fail(code: SensorErrorCodeValue, message: string): number {
+    this.faults[code]++;
+    this.#onError?.(new SensorError('MCP9808', code, message));
+    return 0;
+  }
+}
