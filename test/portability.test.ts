@@ -1,0 +1,49 @@
+/*
+ * The firmware is portable ECMAScript: it type-checks with no Node or DOM types, and its sources
+ * use no Node API, wall clock, uninjected timer or random source, nor module features the
+ * Moddable toolchain cannot compile.
+ */
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sources(path);
+    return path.endsWith('.ts') ? [path] : [];
+  });
+}
+
+test('firmware type-checks against ES2022 alone (no Node, no DOM types)', (t) => {
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'firmware', 'tsconfig.json')], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stdout + r.stderr);
+});
+
+const forbidden: Array<[RegExp, string]> = [
+  [/\bBuffer\b/, 'Buffer'],
+  [/\bprocess\./, 'process'],
+  [/\brequire\(/, 'require'],
+  [/from\s+['"](node:|fs|net|os|path|child_process|events|stream|crypto|tls|http|https)['"/]/, 'a Node module'],
+  [/(^|[^.\w])setTimeout\(|(^|[^.\w])setInterval\(/, 'a bare timer'],
+  [/\bDate\.now\(/, 'the wall clock'],
+  [/Math\.random\(/, 'Math.random'],
+  [/\bimport\(/, 'dynamic import'],
+  [/^\s*await\s/m, 'top-level await'],
+  [/\beval\(|new Function\(|new Proxy\(/, 'eval/Function/Proxy'],
+];
+
+for (const file of sources(join(root, 'firmware'))) {
+  const rel = file.slice(root.length);
+  test(`portable: ${rel}`, (t) => {
+    const text = readFileSync(file, 'utf8')
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/(^|[^:])\/\/.*$/gm, '$1');
+    for (const [pattern, what] of forbidden) t.false(pattern.test(text), `${rel} uses ${what}`);
+  });
+}
