@@ -1,5 +1,5 @@
 import test from 'ava';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import { startAedes } from './harness/aedes';
 import { findMosquitto, startMosquitto, type MosquittoHandle } from './harness/mosquitto';
 
@@ -36,10 +36,10 @@ async function roundTrip(t: { is(a: unknown, b: unknown, m?: string): void }, cl
     if (packet.cmd === 'puback' && packet.messageId !== undefined) acks.push(packet.messageId);
   };
   client.on('packetreceive', onPacket);
-  const sent = await within(client.publishAsync(topic, text, { qos: 1 }), 'PUBACK');
+  const sent = (await within(client.publishAsync(topic, text, { qos: 1 }), 'PUBACK')) as IPublishPacket | undefined;
   client.off('packetreceive', onPacket);
   t.is(sent?.qos, 1);
-  t.is(acks.includes(sent!.messageId!), true, 'the broker acknowledged this packet id');
+  t.is(acks.includes(sent?.messageId ?? -1), true, 'the broker acknowledged this packet id');
   const message = await within(arrived, 'delivery');
   t.is(message.payload, text);
   t.is(message.qos, 1);
