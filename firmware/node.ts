@@ -103,7 +103,8 @@ export class PipewatchNode {
     if (this.#sampling) return;
     this.#sampling = true;
     const interval = this.config.intervalMs ?? 10_000;
-    this.#timer = this.host.timers.set(() => this.sampleNow(), interval, interval);
+    // First sample soon after boot (sensors need their power-up and first conversion), then every interval.
+    this.#timer = this.host.timers.set(() => this.sampleNow(), Math.min(interval, 2000), interval);
   }
 
   /** Stops taking readings; the uplink keeps draining what is stored. */

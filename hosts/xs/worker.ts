@@ -71,7 +71,10 @@ export class XsWorker {
   constructor(options: { meteringLimit?: number; stderr?: 'inherit' | 'ignore' } = {}) {
     const args: string[] = [];
     if (options.meteringLimit) args.push('-l', String(options.meteringLimit));
+    // Own process group: Ctrl-C at the terminal reaches the parent, which drains and then closes
+    // the worker; the worker also exits by itself at EOF on its command pipe if the parent dies.
     this.#child = spawn(xsnapWorkerPath(), args, {
+      detached: true,
       stdio: ['ignore', 'inherit', options.stderr ?? 'inherit', 'pipe', 'pipe'],
     });
     this.#toXs = this.#child.stdio[3] as Writable;
