@@ -1,0 +1,339 @@
+/*
+ * MAX31856 precision thermocouple-to-digital converter with linearization (Maxim 19-7755), SPI
+ * (mode 1 or 3, ≤ 5 MHz). ECMA-419 sensor class.
+ *
+ *   const tc = new MAX31856({ sensor: { io: host.io.SPI, select: 5 }, type: 'K', now, onError });
+ *   tc.read(out)   // out[0] thermocouple, out[1] cold junction, milli-°C; returns 0b11, or 0
+ *   tc.sample()    // { temperature, coldJunction } in °C (one object, reused), or undefined
+ *
+ * One-shot conversions, scheduled, never waited for: `read()` checks that the part cleared
+ * 1SHOT (it does so when the conversion is done: CR0 bit 6), reads every register in one
+ * transaction, then sets 1SHOT for the next conversion. The reading is one sample interval old.
+ * The part has no id register: the constructor writes CR0, CR1 and MASK and reads them back
+ * (E_CHIP_ID if they do not stick: no part, or another part, on this chip select).
+ *
+ * Never a plausible wrong number:
+ * - SR OPEN (open-circuit detection is always enabled, OCFAULT = 01) → E_OPEN;
+ *   SR OVUV (input over/under-voltage: the thermocouple shorted to GND or VCC; the part does not
+ *   say which) → E_TC_FAULT; SR TC Range / CJ Range → E_RANGE. The threshold bits (CJHIGH,
+ *   CJLOW, TCHIGH, TCLOW) are user alarms, not faults, and are ignored;
+ * - the block reads all 0s or all 1s, or reserved bits set → E_FRAME;
+ * - CR0/CR1 back at their power-on values (a brown-out) → E_POWER_ON_VALUE, and reconfigured;
+ * - 1SHOT still set long after the maximum conversion time → E_STUCK; a value unchanged for
+ *   longer than `stuckMs` → E_STUCK; the IO class throwing → E_BUS.
+ */
+import type { SPI, SPIConstructor } from '../host';
+import { type FaultCounts, newFaultCounts, SensorError, SensorErrorCode, type SensorErrorCodeValue } from './errors';
+
+const PART = 'MAX31856';
+
+/** Table 6 "Register Memory Map and Descriptions" (read addresses; write = address | 80h). */
+export const Register = {
+  CR0: 0x00,
+  CR1: 0x01,
+  MASK: 0x02,
+  CJTO: 0x09,
+  CJTH: 0x0a,
+  CJTL: 0x0b,
+  LTCBH: 0x0c,
+  LTCBM: 0x0d,
+  LTCBL: 0x0e,
+  SR: 0x0f,
+  WRITE: 0x80,
+  COUNT: 16,
+} as const;
+/** CR0 bits (Table 6, 00h). */
+export const CR0 = {
+  CMODE: 0x80,
+  ONE_SHOT: 0x40,
+  OCFAULT_01: 0x10,
+  CJ_DISABLE: 0x08,
+  FAULT_INTERRUPT: 0x04,
+  FAULTCLR: 0x02,
+  FILTER_50HZ: 0x01,
+} as const;
+/** CR1 fields (Table 6, 01h). */
+export const CR1 = {
+  RESERVED: 0x80,
+  AVGSEL_SHIFT: 4,
+  TC_TYPE_MASK: 0x0f,
+  POWER_ON: 0x03,
+} as const;
+/** MASK: bits 7:6 reserved (read 1). Masks only the FAULT pin; all masked (FFh) here. */
+export const MASK_ALL = 0xff as const;
+/** Fault Status Register (Table 6, 0Fh). */
+export const SR = {
+  CJ_RANGE: 0x80,
+  TC_RANGE: 0x40,
+  OVUV: 0x02,
+  OPEN: 0x01,
+} as const;
+/** TC TYPE codes (CR1[3:0]). */
+export const TC_TYPES = { B: 0, E: 1, J: 2, K: 3, N: 4, R: 5, S: 6, T: 7 } as const;
+export type ThermocoupleType = keyof typeof TC_TYPES;
+/** Electrical Characteristics: one-shot conversion time, 1 sample, ms (60 Hz, 50 Hz). */
+export const CONVERSION_MS_60HZ = 155;
+export const CONVERSION_MS_50HZ = 185;
+/** Added per additional averaged sample, ms (60 Hz, 50 Hz). */
+export const AVERAGE_MS_60HZ = 33.33;
+export const AVERAGE_MS_50HZ = 40;
+/** Margin before a conversion that never finishes is E_STUCK, ms. */
+export const STUCK_MARGIN_MS = 100;
+export const MAX_HZ = 5_000_000;
+
+export interface Max31856Configuration {
+  type?: ThermocoupleType;
+  /** Samples averaged per conversion: 1, 2, 4, 8 or 16. */
+  averaging?: 1 | 2 | 4 | 8 | 16;
+  /** Mains rejection filter. */
+  filterHz?: 50 | 60;
+  /** E_STUCK when the thermocouple value has not changed for longer than this, ms; 0 = off. */
+  stuckMs?: number;
+}
+
+export interface Max31856Options extends Max31856Configuration {
+  sensor: { io: SPIConstructor; select?: number; hz?: number; mode?: 1 | 3; port?: number; out?: number; in?: number; clock?: number };
+  onError?: (error: SensorError) => void;
+  now?: () => number;
+}
+
+export interface Max31856Sample {
+  temperature: number;
+  coldJunction: number;
+}
+
+const AVERAGES = [1, 2, 4, 8, 16] as const;
+
+export default class MAX31856 {
+  static readonly channels = [
+    { kind: 'milliCelsius', name: 'temperature' },
+    { kind: 'milliCelsius', name: 'coldJunction' },
+  ] as const;
+
+  readonly faults: FaultCounts = newFaultCounts();
+  lastError: SensorErrorCodeValue | undefined;
+
+  #io: SPI | undefined;
+  readonly #onError: ((error: SensorError) => void) | undefined;
+  readonly #now: (() => number) | undefined;
+  /** Address byte + 16 registers. */
+  readonly #block = new Uint8Array(1 + Register.COUNT);
+  /** Write CR0, CR1, MASK in one transaction. */
+  readonly #setup = new Uint8Array(4);
+  readonly #oneShot = new Uint8Array(2);
+  readonly #out = new Int32Array(2);
+  readonly #sample: Max31856Sample = { temperature: 0, coldJunction: 0 };
+  #cr0: number = CR0.OCFAULT_01;
+  #cr1: number = (0 << CR1.AVGSEL_SHIFT) | TC_TYPES.K;
+  #stuckMs = 0;
+  #pending = false;
+  #startedAt = 0;
+  #lastRaw = 0x7fffffff;
+  #lastChangeAt = 0;
+
+  constructor(options: Max31856Options) {
+    const sensor = options?.sensor;
+    if (!sensor || typeof sensor.io !== 'function') throw new TypeError(`${PART}: options.sensor.io required`);
+    this.#onError = options.onError;
+    this.#now = options.now;
+    const hz = sensor.hz ?? 4_000_000;
+    if (!(hz > 0 && hz <= MAX_HZ)) throw new SensorError(PART, SensorErrorCode.CONFIG, `hz ${hz} above 5 MHz`);
+    this.#apply(options);
+    try {
+      this.#io = new sensor.io({
+        select: sensor.select,
+        hz,
+        mode: sensor.mode ?? 1,
+        port: sensor.port,
+        out: sensor.out,
+        in: sensor.in,
+        clock: sensor.clock,
+      });
+    } catch (error) {
+      throw new SensorError(PART, SensorErrorCode.BUS, `cannot open SPI: ${(error as Error).message}`);
+    }
+    const code = this.#configurePart();
+    if (code) {
+      this.close();
+      throw new SensorError(PART, code, 'configuration did not read back: no MAX31856 on this chip select?');
+    }
+  }
+
+  /** Changes type, averaging, filter or stuck time; rewrites the part (throws SensorError on failure). */
+  configure(options: Max31856Configuration = {}): void {
+    if (!this.#io) throw new Error(`${PART}: closed`);
+    this.#apply(options);
+    const code = this.#configurePart();
+    if (code) throw new SensorError(PART, code, 'configuration did not read back');
+  }
+
+  read(out: Int32Array): number {
+    const io = this.#io;
+    if (!io) throw new Error(`${PART}: closed`);
+    const now = this.#now ? this.#now() : 0;
+    if (!this.#pending) return this.#startConversion(io, now);
+    const b = this.#block;
+    b.fill(0);
+    b[0] = Register.CR0;
+    try {
+      io.transfer(b);
+    } catch (error) {
+      this.#pending = false;
+      return this.#fail(SensorErrorCode.BUS, String((error as Error)?.message ?? error));
+    }
+    let ones = 0;
+    let zeros = 0;
+    for (let i = 1; i <= Register.COUNT; i++) {
+      if (b[i] === 0xff) ones++;
+      else if (b[i] === 0) zeros++;
+    }
+    if (ones === Register.COUNT || zeros === Register.COUNT) {
+      this.#pending = false;
+      return this.#fail(SensorErrorCode.FRAME, `all-${ones ? 'ones' : 'zero'} register block`);
+    }
+    const cr0 = b[1 + Register.CR0]!;
+    const cr1 = b[1 + Register.CR1]!;
+    if (cr1 & CR1.RESERVED) {
+      this.#pending = false;
+      return this.#fail(SensorErrorCode.FRAME, 'reserved CR1 bit 7 set');
+    }
+    if ((cr0 & ~CR0.ONE_SHOT) !== this.#cr0 || cr1 !== this.#cr1) {
+      this.#pending = false;
+      this.#configurePart();
+      return this.#fail(SensorErrorCode.POWER_ON_VALUE, `CR0 ${cr0} CR1 ${cr1}: the part reset; reconfigured`);
+    }
+    if (cr0 & CR0.ONE_SHOT) {
+      if (this.#now && now - this.#startedAt > this.#conversionMs() + STUCK_MARGIN_MS) {
+        this.#pending = false;
+        return this.#fail(SensorErrorCode.STUCK, `conversion not done after ${now - this.#startedAt} ms`);
+      }
+      this.lastError = SensorErrorCode.NOT_READY;
+      return 0;
+    }
+    const result = this.#decode(out, now);
+    this.#startConversion(io, now);
+    if (result) this.lastError = undefined;
+    return result;
+  }
+
+  sample(): Max31856Sample | undefined {
+    if (!this.read(this.#out)) return undefined;
+    this.#sample.temperature = this.#out[0]! / 1000;
+    this.#sample.coldJunction = this.#out[1]! / 1000;
+    return this.#sample;
+  }
+
+  close(): void {
+    const io = this.#io;
+    if (!io) return;
+    this.#io = undefined;
+    io.close();
+  }
+
+  #decode(out: Int32Array, now: number): number {
+    const b = this.#block;
+    const sr = b[1 + Register.SR]!;
+    if (sr & SR.OPEN) return this.#fail(SensorErrorCode.OPEN, 'thermocouple open (SR OPEN)');
+    if (sr & SR.OVUV) return this.#fail(SensorErrorCode.TC_FAULT, 'input over/under-voltage (SR OVUV): shorted to GND or VCC');
+    if (sr & SR.TC_RANGE) return this.#fail(SensorErrorCode.RANGE, 'thermocouple outside its type range (SR TC Range)');
+    if (sr & SR.CJ_RANGE) return this.#fail(SensorErrorCode.RANGE, 'cold junction outside −55..+125 °C (SR CJ Range)');
+    // Table 5: 19-bit two's complement, 2^-7 °C, LTCBL[4:0] unused.
+    const tcRaw = ((b[1 + Register.LTCBH]! << 24) | (b[1 + Register.LTCBM]! << 16) | (b[1 + Register.LTCBL]! << 8)) >> 13;
+    // Table 4: 14-bit two's complement, 2^-6 °C, CJTL[1:0] unused.
+    const cjRaw = ((b[1 + Register.CJTH]! << 24) | (b[1 + Register.CJTL]! << 16)) >> 18;
+    if (tcRaw !== this.#lastRaw) {
+      this.#lastRaw = tcRaw;
+      this.#lastChangeAt = now;
+    } else if (this.#stuckMs > 0 && now - this.#lastChangeAt > this.#stuckMs) {
+      return this.#fail(SensorErrorCode.STUCK, `unchanged for ${now - this.#lastChangeAt} ms`);
+    }
+    out[0] = Math.floor((tcRaw * 125) / 16);
+    out[1] = Math.floor((cjRaw * 125) / 8);
+    return 0b11;
+  }
+
+  #startConversion(io: SPI, now: number): 0 {
+    this.#oneShot[0] = Register.WRITE | Register.CR0;
+    this.#oneShot[1] = this.#cr0 | CR0.ONE_SHOT;
+    try {
+      io.write(this.#oneShot);
+    } catch (error) {
+      this.#pending = false;
+      return this.#fail(SensorErrorCode.BUS, String((error as Error)?.message ?? error));
+    }
+    this.#pending = true;
+    this.#startedAt = now;
+    if (this.lastError === undefined || this.lastError === SensorErrorCode.NOT_READY) this.lastError = SensorErrorCode.NOT_READY;
+    return 0;
+  }
+
+  /** Writes CR0/CR1/MASK and reads them back; returns an error code, or undefined. */
+  #configurePart(): SensorErrorCodeValue | undefined {
+    const io = this.#io!;
+    const s = this.#setup;
+    s[0] = Register.WRITE | Register.CR0;
+    s[1] = this.#cr0 | CR0.FAULTCLR;
+    s[2] = this.#cr1;
+    s[3] = MASK_ALL;
+    const b = this.#block;
+    try {
+      io.write(s);
+      b.fill(0);
+      b[0] = Register.CR0;
+      io.transfer(b);
+    } catch (error) {
+      this.#fail(SensorErrorCode.BUS, String((error as Error)?.message ?? error));
+      return SensorErrorCode.BUS;
+    }
+    this.#pending = false;
+    if (b[1] !== this.#cr0 || b[2] !== this.#cr1 || b[3] !== MASK_ALL) {
+      this.#fail(SensorErrorCode.CHIP_ID, `read back CR0 ${b[1]} CR1 ${b[2]} MASK ${b[3]}`);
+      return SensorErrorCode.CHIP_ID;
+    }
+    return undefined;
+  }
+
+  #conversionMs(): number {
+    const samples = AVERAGES[(this.#cr1 >> CR1.AVGSEL_SHIFT) & 7]!;
+    return this.#cr0 & CR0.FILTER_50HZ
+      ? CONVERSION_MS_50HZ + (samples - 1) * AVERAGE_MS_50HZ
+      : CONVERSION_MS_60HZ + (samples - 1) * AVERAGE_MS_60HZ;
+  }
+
+  #apply(options: Max31856Configuration): void {
+    const { type, averaging, filterHz, stuckMs } = options;
+    let cr0 = this.#cr0;
+    let cr1 = this.#cr1;
+    if (type !== undefined) {
+      if (!Object.prototype.hasOwnProperty.call(TC_TYPES, type)) this.#invalid(`thermocouple type ${type}`);
+      cr1 = (cr1 & ~CR1.TC_TYPE_MASK) | TC_TYPES[type];
+    }
+    if (averaging !== undefined) {
+      const i = AVERAGES.indexOf(averaging);
+      if (i < 0) this.#invalid(`averaging ${averaging}`);
+      cr1 = (cr1 & CR1.TC_TYPE_MASK) | (i << CR1.AVGSEL_SHIFT);
+    }
+    if (filterHz !== undefined) {
+      if (filterHz !== 50 && filterHz !== 60) this.#invalid(`filterHz ${filterHz}`);
+      cr0 = filterHz === 50 ? cr0 | CR0.FILTER_50HZ : cr0 & ~CR0.FILTER_50HZ;
+    }
+    if (stuckMs !== undefined) {
+      if (!(stuckMs >= 0)) this.#invalid(`stuckMs ${stuckMs}`);
+      if (stuckMs > 0 && !this.#now) this.#invalid('stuckMs needs the `now` clock option');
+      this.#stuckMs = stuckMs;
+    }
+    this.#cr0 = cr0;
+    this.#cr1 = cr1;
+  }
+
+  #fail(code: SensorErrorCodeValue, message: string): 0 {
+    this.faults[code]++;
+    this.lastError = code;
+    this.#onError?.(new SensorError(PART, code, message));
+    return 0;
+  }
+
+  #invalid(message: string): never {
+    throw new SensorError(PART, SensorErrorCode.CONFIG, message);
+  }
+}
