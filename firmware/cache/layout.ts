@@ -24,8 +24,12 @@ export const Header = {
   bytes: 32,
 } as const;
 
-/** Close note (FORMAT.md "Close note"): u32 droppedAtClose, u32 its complement; padded. */
-export const CLOSE_BYTES = 8;
+/**
+ * Close notes (FORMAT.md "Close notes"): each u32 droppedAtClose, u32 its complement, padded to
+ * writeAlign. Several, so that a note torn by a power cut can be written again in the next one.
+ */
+export const NOTE_BYTES = 8;
+export const CLOSE_NOTES = 3;
 
 /** Record (FORMAT.md "Record"): 20 bytes, padded to writeAlign with the erase value. */
 export const Record = {
@@ -64,6 +68,8 @@ export interface Layout {
   /** Length of the header write (Header.bytes rounded up to writeAlign). */
   headerLength: number;
   closeOffset: number;
+  /** Length of one close note; there are CLOSE_NOTES of them. */
+  noteLength: number;
   closeLength: number;
   bitmapOffset: number;
   bitmapLength: number;
@@ -90,7 +96,8 @@ export function computeLayout(status: FlashStatus): Layout | undefined {
   const slotLength = roundUp(Record.bytes, writeAlign);
   const headerLength = roundUp(Header.bytes, writeAlign);
   const closeOffset = headerLength;
-  const closeLength = roundUp(CLOSE_BYTES, writeAlign);
+  const noteLength = roundUp(NOTE_BYTES, writeAlign);
+  const closeLength = CLOSE_NOTES * noteLength;
   const bitmapOffset = closeOffset + closeLength;
   let slots = Math.floor((blockLength - bitmapOffset) / slotLength);
   while (slots > 0 && bitmapOffset + roundUp(Math.ceil(slots / 8), writeAlign) + slots * slotLength > blockLength) slots--;
@@ -105,6 +112,7 @@ export function computeLayout(status: FlashStatus): Layout | undefined {
     slotsPerBlock: slots,
     headerLength,
     closeOffset,
+    noteLength,
     closeLength,
     bitmapOffset,
     bitmapLength,

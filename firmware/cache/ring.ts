@@ -13,7 +13,7 @@ import type { Flash } from '../host';
 import { newReading, type Reading, type ReadingKindValue } from '../store';
 import type { Crc32 } from './crc32';
 import {
-  CLOSE_BYTES,
+  CLOSE_NOTES,
   FORMAT_MAGIC,
   FORMAT_VERSION,
   Header,
@@ -65,6 +65,8 @@ export class Ring {
   #hEraseCount = 0;
   #hClose: Close = Close.erased;
   #hCloseValue = 0;
+  /** First erased close note, or -1 when all were used. */
+  #hFreeNote = 0;
 
   usable = false;
   formatted = false;
@@ -75,6 +77,8 @@ export class Ring {
   #headEpoch = 0;
   #headEraseCount = 0;
   #headClose: Close = Close.erased;
+  #headFreeNote = 0;
+  #headDroppedAtOpen = 0;
   /** Highest sequence number this ring holds or reserved (header seqFirst - 1 at least). */
   lastSeq = -1;
   pending = 0;
@@ -181,6 +185,8 @@ export class Ring {
     this.#headEpoch = this.#hEpoch;
     this.#headEraseCount = this.#hEraseCount;
     this.#headClose = this.#hClose;
+    this.#headFreeNote = this.#hFreeNote;
+    this.#headDroppedAtOpen = this.#hDropped;
     this.dropped = this.#hClose === Close.valid ? this.#hCloseValue : this.#hDropped;
     const headSeqFirst = this.#hSeqFirst;
 
@@ -240,6 +246,8 @@ export class Ring {
     this.#headEpoch = epoch;
     this.#headEraseCount = 1;
     this.#headClose = Close.erased;
+    this.#headFreeNote = 0;
+    this.#headDroppedAtOpen = 0;
     this.#cursor = 0;
     this.pending = 0;
     this.dropped = 0;
@@ -272,19 +280,20 @@ export class Ring {
     if (full) {
       this.#flash.read(this.#bitmap, victim * L.blockLength + L.bitmapOffset);
       const unacked = L.slotsPerBlock - this.#ackedCount(this.#bitmap, L.slotsPerBlock);
-      if (this.#headClose === Close.erased) {
+      // While a block is the head, `dropped` is its droppedAtOpen (or its close note, after a reboot).
+      const total = (this.#headDroppedAtOpen + unacked) >>> 0;
+      if (this.#headClose !== Close.valid && this.#headFreeNote >= 0) {
         // Close note first: the drop count is durable before the records go.
-        const total = (this.dropped + unacked) >>> 0;
-        const note = this.#hdr.subarray(L.headerLength, L.headerLength + L.closeLength);
+        const at = L.headerLength + this.#headFreeNote * L.noteLength;
+        const note = this.#hdr.subarray(at, at + L.noteLength);
         note.fill(L.eraseValue);
-        this.#hdrView.setUint32(L.headerLength, total, true);
-        this.#hdrView.setUint32(L.headerLength + 4, ~total >>> 0, true);
-        this.#flash.write(note, head * L.blockLength + L.closeOffset);
+        this.#hdrView.setUint32(at, total, true);
+        this.#hdrView.setUint32(at + 4, ~total >>> 0, true);
+        this.#flash.write(note, head * L.blockLength + L.closeOffset + this.#headFreeNote * L.noteLength);
         this.#headClose = Close.valid;
-        this.dropped = total;
-      } else if (this.#headClose === Close.invalid) {
-        this.dropped += unacked;
       }
+      // A note from before a reboot may count records acknowledged since: recount, the new header persists it.
+      this.dropped = total;
       this.pending -= unacked;
       if (this.pending < 0) this.pending = 0;
     }
@@ -301,6 +310,8 @@ export class Ring {
     this.#headEpoch++;
     this.#headEraseCount = eraseCount;
     this.#headClose = Close.erased;
+    this.#headFreeNote = 0;
+    this.#headDroppedAtOpen = this.dropped;
     this.#writeSlot = 0;
     this.blocksOpened++;
     this.#rescanWear();
@@ -518,12 +529,25 @@ export class Ring {
     this.#hSeqFirst = view.getUint32(Header.seqFirst, true);
     this.#hDropped = view.getUint32(Header.droppedAtOpen, true);
     this.#hEraseCount = view.getUint32(Header.eraseCount, true);
-    let erased = true;
-    for (let i = L.headerLength; i < L.headerLength + CLOSE_BYTES; i++) if (hdr[i] !== L.eraseValue) erased = false;
-    const value = view.getUint32(L.headerLength, true);
-    const check = view.getUint32(L.headerLength + 4, true);
-    this.#hCloseValue = value;
-    this.#hClose = erased ? Close.erased : (value ^ check) >>> 0 === 0xffffffff ? Close.valid : Close.invalid;
+    // Close notes: the first valid one counts; a torn one is skipped and the next erased one used.
+    this.#hClose = Close.erased;
+    this.#hFreeNote = -1;
+    for (let n = CLOSE_NOTES - 1; n >= 0; n--) {
+      const at = L.headerLength + n * L.noteLength;
+      let erased = true;
+      for (let i = at; i < at + L.noteLength; i++) if (hdr[i] !== L.eraseValue) erased = false;
+      if (erased) {
+        this.#hFreeNote = n;
+        continue;
+      }
+      const value = view.getUint32(at, true);
+      if ((value ^ view.getUint32(at + 4, true)) >>> 0 === 0xffffffff) {
+        this.#hClose = Close.valid;
+        this.#hCloseValue = value;
+      } else if (this.#hClose !== Close.valid) {
+        this.#hClose = Close.invalid;
+      }
+    }
     return true;
   }
 

@@ -15,7 +15,8 @@
  * word is `writeAlign` bytes, at least 4) plus, in the word where it stopped, a random subset of
  * the bits it was changing (a half-programmed or half-erased word), then throws `PowerCut`.
  * From then on every call on this view throws `PowerCut`; `reboot()` returns a fresh view of
- * the same surviving bits (the old view stays dead).
+ * the same surviving bits (the old view stays dead). A cut armed but not yet reached stays armed
+ * across `reboot()`, so a cut can also hit the next mount.
  *
  * Portable: no Node APIs, so it runs inside XS too. `file.ts` adds a file-backed variant.
  */
@@ -240,7 +241,6 @@ export class SimFlash implements Flash {
     const chip = this.#chip;
     chip.generation++;
     chip.dead = false;
-    chip.cutCountdown = -1;
     return new SimFlash(chip.geometry, chip);
   }
 
