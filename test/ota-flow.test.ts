@@ -1,0 +1,3 @@
+import { portable } from './harness/portable';
+
+await portable('ota-flow', new URL('./portable/ota-flow.ts', import.meta.url));

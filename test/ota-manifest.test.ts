@@ -1,0 +1,3 @@
+import { portable } from './harness/portable';
+
+await portable('ota-manifest', new URL('./portable/ota-manifest.ts', import.meta.url));
