@@ -5,6 +5,7 @@
  * nodes. All buffers are allocated in the constructor; sampling allocates nothing per reading.
  */
 import type { Host, TLSOptions } from './host';
+import { FlashCache } from './cache/index';
 import { RamStore } from './outbox';
 import { ReadingKind, type ReadingKindValue, type ReadingStore } from './store';
 import { isValidId } from './uplink/ascii';
@@ -25,9 +26,12 @@ export interface NodeConfig {
   /** Sampling period, ms (default 10 s). */
   intervalMs?: number;
   sensors: SensorConfig[];
-  /** A store to use instead of the volatile RAM ring (the flash cache). */
+  /**
+   * Where readings wait for the broker. Default: the durable flash cache on the host's "cache"
+   * partition; a host without one gets the volatile RAM ring (and the node says so in its log).
+   */
   store?: ReadingStore;
-  /** RAM ring capacity when no store is given. */
+  /** RAM ring capacity when there is no cache partition. */
   ramCapacity?: number;
   uplink?: { window?: number; backoffBaseMs?: number; backoffCapMs?: number; stableMs?: number };
 }
@@ -75,7 +79,7 @@ export class PipewatchNode {
     if (!isValidId(config.deviceId)) throw new Error(`invalid device id "${config.deviceId}": 1-64 of [A-Za-z0-9_.-]`);
     this.host = host;
     this.config = config;
-    this.store = config.store ?? new RamStore(config.ramCapacity ?? 128);
+    this.store = config.store ?? this.#openStore();
     let channel = 0;
     for (const sensorConfig of config.sensors) {
       const channels = channelsOf(sensorConfig.part);
@@ -164,6 +168,26 @@ export class PipewatchNode {
   #onSensorError(error: SensorError): void {
     this.#faults++;
     this.host.log('warn', error.message);
+  }
+
+  #openStore(): ReadingStore {
+    const provider = this.host.flash;
+    if (provider) {
+      let flash;
+      try {
+        flash = provider.open({ path: 'cache' });
+      } catch (error) {
+        this.host.log('warn', `no cache partition (${(error as Error).message}): readings are kept in RAM only`);
+      }
+      if (flash) {
+        const cache = new FlashCache(flash);
+        if (cache.stats.formatted) this.host.log('info', 'cache partition was unusable and has been formatted');
+        return cache;
+      }
+    } else {
+      this.host.log('warn', 'this host has no flash: readings are kept in RAM only');
+    }
+    return new RamStore(this.config.ramCapacity ?? 128);
   }
 
   /**

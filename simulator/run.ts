@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { LogLevel } from '../firmware/host';
 import { PipewatchNode, type NodeStats } from '../firmware/node';
 import type { SensorConfig } from '../firmware/sensors/registry';
+import { FlashStore } from '../hosts/node/flash';
 import { createNodeHost, VIRTUAL_EPOCH_MS } from '../hosts/node/host';
 import { Scheduler } from '../hosts/node/scheduler';
 import { XsFleet } from '../hosts/xs/parent';
@@ -103,7 +104,9 @@ async function run(o: SimOptions, expose: (s: Scheduler) => void, stopRequested:
     nodeIndex: i,
     seed: (o.seed * 1000003 + i) >>> 0,
     world,
+    flashPartitions: flashStore.partitionNames,
   });
+  const flashStore = new FlashStore();
 
   let fleet: XsFleet | undefined;
   const nodes: PipewatchNode[] = [];
@@ -115,6 +118,7 @@ async function run(o: SimOptions, expose: (s: Scheduler) => void, stopRequested:
         scheduler,
         wallNow: () => (o.virtual ? VIRTUAL_EPOCH_MS + scheduler.now() : Date.now()),
         log: o.onLog,
+        flash: (index, path) => flashStore.open(index, path),
       });
       await fleet.start();
       for (let i = 0; i < o.nodes; i++) await fleet.addNode(i, configFor(i));
@@ -131,6 +135,7 @@ async function run(o: SimOptions, expose: (s: Scheduler) => void, stopRequested:
           scheduler,
           seed: config.seed,
           io: board.io,
+          flash: flashStore.provider(i),
           log: (level, message) => o.onLog?.(i, level, message),
         });
         const node = new PipewatchNode(host, config);
