@@ -20,8 +20,9 @@
  *
  * Never a plausible wrong number:
  * - RTD LSB fault flag / Fault Status (Table 7): a full-scale code with D7, or D3/D4 (FORCE-
- *   open) → E_OPEN; any other bit (D7, D6 thresholds; D5 REFIN-; D2 over/undervoltage) →
- *   E_RTD_FAULT; faults are then cleared (fault status clear) for the next conversion;
+ *   open) → E_OPEN; D5 (REFIN-), D2 (over/undervoltage), or D6 below R(−200 °C) (a shorted
+ *   RTD) → E_RTD_FAULT; D7/D6 otherwise (a real temperature beyond the configured range, which
+ *   the thresholds encode) → E_RANGE. Faults are then cleared for the next conversion;
  * - a block of all 0s or all 1s → E_FRAME; the configuration back at power-on (VBIAS off) →
  *   E_POWER_ON_VALUE, and reconfigured; a temperature outside the configured range → E_RANGE;
  * - 1-shot still set long after the conversion time, or a value unchanged longer than
@@ -144,6 +145,8 @@ export default class MAX31865 {
   #config: number = Config.VBIAS;
   #minMilliC = -200_000;
   #maxMilliC = 850_000;
+  #lowCode = 0;
+  #highCode = 0x7fff;
   #stuckMs = 0;
   #pending = false;
   #startedAt = 0;
@@ -267,13 +270,22 @@ export default class MAX31865 {
     if (status & FaultStatus.HIGH_THRESHOLD && code >= FULL_SCALE_CODE) {
       return this.#fail(SensorErrorCode.OPEN, `RTD open: full-scale code ${code}`);
     }
-    return this.#fail(SensorErrorCode.RTD_FAULT, `fault status ${status}, code ${code}`);
+    if (status & (FaultStatus.REFIN_HIGH | FaultStatus.OVER_UNDER_VOLTAGE)) {
+      return this.#fail(SensorErrorCode.RTD_FAULT, `fault status ${status}, code ${code}`);
+    }
+    const ohms = (code * this.#referenceOhms) / 32768;
+    if (status & FaultStatus.LOW_THRESHOLD && ohms < rtdOhms(-200, this.#r0)) {
+      return this.#fail(SensorErrorCode.RTD_FAULT, `RTD shorted: ${ohms.toFixed(2)} Ω (fault status ${status})`);
+    }
+    // The thresholds are the configured range: a real temperature beyond it.
+    return this.#fail(SensorErrorCode.RANGE, `${ohms.toFixed(2)} Ω beyond the configured range (fault status ${status})`);
   }
 
   #decode(out: Int32Array, code: number, now: number): number {
     const ohms = (code * this.#referenceOhms) / 32768;
     const milliC = Math.round(rtdCelsius(ohms, this.#r0) * 1000);
-    if (!(milliC >= this.#minMilliC && milliC <= this.#maxMilliC)) {
+    // The range in codes, as the thresholds hold it (one code of slack each way).
+    if (code < this.#lowCode || code > this.#highCode) {
       return this.#fail(SensorErrorCode.RANGE, `${milliC / 1000} °C (${ohms.toFixed(2)} Ω)`);
     }
     if (code !== this.#lastCode) {
@@ -318,8 +330,8 @@ export default class MAX31865 {
   /** Thresholds, fault-detection cycle, configuration; reads them back. Returns an error code or undefined. */
   #configurePart(): SensorErrorCodeValue | undefined {
     const io = this.#io!;
-    const high = this.#thresholdCode(this.#maxMilliC, 1);
-    const low = this.#thresholdCode(this.#minMilliC, 0);
+    const high = (this.#highCode = this.#thresholdCode(this.#maxMilliC, 1));
+    const low = (this.#lowCode = this.#thresholdCode(this.#minMilliC, 0));
     const s = this.#setup;
     s[0] = Register.WRITE | Register.HFT_MSB;
     s[1] = high >> 7;

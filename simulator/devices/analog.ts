@@ -7,7 +7,8 @@
  * thermistor circuit: a series resistor and an NTC across the same supply as the reference
  * (ratiometric), the NTC either to ground (`'ntc-low'`) or to the supply (`'ntc-high'`).
  *
- * Faults: per pin `stuckCode` (the converter returns this code whatever the input), and the
+ * Faults: per pin `stuckCode` (the converter returns this code whatever the input), `float`
+ * (a disconnected input: noise over the whole scale), and the
  * NTC's own `open` / `shorted` switches. Opening a pin with no source throws (no such channel).
  */
 import type { Analog, AnalogConstructor, AnalogOptions } from '../../firmware/host';
@@ -39,10 +40,12 @@ export class SimNtcDivider implements SimAnalogSource {
 interface Pin {
   source: SimAnalogSource;
   stuckCode: number | undefined;
+  floating: boolean;
 }
 
 export class SimAdc {
   readonly #pins = new Map<number, Pin>();
+  #noise = 1;
   reads = 0;
 
   constructor(
@@ -52,7 +55,7 @@ export class SimAdc {
 
   attach(pin: number, source: SimAnalogSource): void {
     if (this.#pins.has(pin)) throw new Error(`analog pin ${pin} already in use`);
-    this.#pins.set(pin, { source, stuckCode: undefined });
+    this.#pins.set(pin, { source, stuckCode: undefined, floating: false });
   }
 
   /** The converter returns `code` on this pin whatever the input; undefined clears. */
@@ -62,11 +65,22 @@ export class SimAdc {
     p.stuckCode = code;
   }
 
+  /** The input floats (an unconnected pin picks up noise: codes wander over the whole scale). */
+  float(pin: number, floating: boolean): void {
+    const p = this.#pins.get(pin);
+    if (!p) throw new Error(`no source on analog pin ${pin}`);
+    p.floating = floating;
+  }
+
   convert(pin: number, resolution: number): number {
     this.reads++;
     const p = this.#pins.get(pin)!;
     const full = 2 ** resolution;
     if (p.stuckCode !== undefined) return Math.min(full - 1, p.stuckCode);
+    if (p.floating) {
+      this.#noise = (Math.imul(this.#noise, 1103515245) + 12345) >>> 0;
+      return Math.floor((this.#noise / 2 ** 32) * full);
+    }
     const code = Math.floor((p.source.volts() / this.referenceVolts) * full);
     return Math.max(0, Math.min(full - 1, code));
   }

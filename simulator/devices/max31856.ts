@@ -22,7 +22,7 @@
  *   The model takes the maximum. Before the first conversion every result register reads 0.
  *
  * Fault switches: `open`, `shortToGround`, `shortToVcc` (both seen by the part as OVUV),
- * `stuck`, `powerCycle()`. An open thermocouple with OCFAULT = 00 goes undetected and reads the
+ * `stuck` (the result registers stop updating), `hung` (1SHOT never clears), `powerCycle()`. An open thermocouple with OCFAULT = 00 goes undetected and reads the
  * cold-junction temperature (a plausible wrong number, as on the part). Bus faults: SimSPIBus.
  */
 import type { SimEnv } from './env';
@@ -85,6 +85,8 @@ export class SimMax31856 implements SimSPIDevice {
   shortToGround = false;
   shortToVcc = false;
   stuck = false;
+  /** Conversions never finish (1SHOT stays set). */
+  hung = false;
   conversions = 0;
 
   readonly #env: SimEnv;
@@ -131,7 +133,7 @@ export class SimMax31856 implements SimSPIDevice {
   }
 
   deselect(): void {
-    if (this.#oneShotWritten && !(this.#regs[0]! & CR0_CMODE)) {
+    if (this.#oneShotWritten && !(this.#regs[0]! & CR0_CMODE) && !this.hung) {
       this.#doneAt = this.#env.now() + max31856ConversionMs(this.#regs[0]!, this.#regs[1]!);
     }
   }
@@ -176,7 +178,7 @@ export class SimMax31856 implements SimSPIDevice {
     if (!(r[0]! & CR0_CJ_DISABLE)) {
       if (ambient < -55 || ambient > 125) status |= SR_CJ_RANGE;
       const offset = ((r[Max31856Register.CJTO]! << 24) >> 24) / 16;
-      const cj = Math.floor((Math.max(-64, Math.min(127.98, ambient)) + offset) * 64) & 0x3fff;
+      const cj = Math.floor((Math.max(-128, Math.min(127.984375, ambient)) + offset) * 64) & 0x3fff;
       r[Max31856Register.CJTH] = cj >> 6;
       r[Max31856Register.CJTL] = (cj << 2) & 0xfc;
     }
