@@ -41,6 +41,8 @@ export class OtaRig {
   readonly events: OtaEvent[] = [];
   restartRequested = false;
   boots = 0;
+  /** Power-ons that found the power had been cut (the chip was rebooted). */
+  powerCycles = 0;
   readonly slotBlocks: number;
 
   constructor(readonly options: OtaRigOptions) {
@@ -79,7 +81,10 @@ export class OtaRig {
     this.updater?.close();
     this.loop.reset();
     this.restartRequested = false;
-    if (this.chip.poweredOff) this.chip = this.chip.reboot();
+    if (this.chip.poweredOff) {
+      this.chip = this.chip.reboot();
+      this.powerCycles++;
+    }
     this.layout();
     this.boots++;
     this.outcome = this.bootloader.boot();
