@@ -130,7 +130,9 @@ test.serial('drop() closes both sides with FIN; the client reconnects through th
   const { proxy } = await aedesBehindProxy();
   const client = await mqttClient(proxy.port, 'drop', { reconnectPeriod: 50 });
   const errors: string[] = [];
-  client.on('error', (error: NodeJS.ErrnoException) => errors.push(error.code ?? error.message));
+  client.on('error', (error: Error) => {
+    errors.push((error as NodeJS.ErrnoException).code ?? error.message);
+  });
   const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
   const reconnected = closed.then(() => new Promise<void>((resolve) => client.once('connect', () => resolve())));
   proxy.drop();
