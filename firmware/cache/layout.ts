@@ -65,7 +65,7 @@ export interface Layout {
   /** Bytes of one record slot (Record.bytes rounded up to writeAlign). */
   slotLength: number;
   slotsPerBlock: number;
-  /** Length of the header write (Header.bytes rounded up to writeAlign). */
+  /** Length of one header copy (Header.bytes rounded up to writeAlign); two copies are written. */
   headerLength: number;
   closeOffset: number;
   /** Length of one close note; there are CLOSE_NOTES of them. */
@@ -95,7 +95,7 @@ export function computeLayout(status: FlashStatus): Layout | undefined {
   if (!ok) return undefined;
   const slotLength = roundUp(Record.bytes, writeAlign);
   const headerLength = roundUp(Header.bytes, writeAlign);
-  const closeOffset = headerLength;
+  const closeOffset = 2 * headerLength;
   const noteLength = roundUp(NOTE_BYTES, writeAlign);
   const closeLength = CLOSE_NOTES * noteLength;
   const bitmapOffset = closeOffset + closeLength;

@@ -65,6 +65,7 @@ export class Ring {
   #hEraseCount = 0;
   #hClose: Close = Close.erased;
   #hCloseValue = 0;
+  #hIntactSeq = -1;
   /** First erased close note, or -1 when all were used. */
   #hFreeNote = 0;
 
@@ -109,7 +110,7 @@ export class Ring {
     this.id = id;
     this.first = first;
     this.count = count;
-    this.#hdr = new Uint8Array(layout.headerLength + layout.closeLength);
+    this.#hdr = new Uint8Array(layout.closeOffset + layout.closeLength);
     this.#hdrView = new DataView(this.#hdr.buffer);
     this.#slot = new Uint8Array(layout.slotLength);
     this.#slotView = new DataView(this.#slot.buffer);
@@ -147,7 +148,10 @@ export class Ring {
     let bestSeq = 0;
     let valid = 0;
     for (let i = 0; i < this.count; i++) {
-      if (!this.#parseHeader(this.first + i)) continue;
+      if (!this.#parseHeader(this.first + i)) {
+        if (this.#hIntactSeq - 1 > this.maxSeqSeen) this.maxSeqSeen = this.#hIntactSeq - 1;
+        continue;
+      }
       valid++;
       if (this.#hEpoch > this.maxEpochSeen) this.maxEpochSeen = this.#hEpoch;
       if (this.#hSeqFirst - 1 > this.maxSeqSeen) this.maxSeqSeen = this.#hSeqFirst - 1;
@@ -188,6 +192,10 @@ export class Ring {
     this.#headFreeNote = this.#hFreeNote;
     this.#headDroppedAtOpen = this.#hDropped;
     this.dropped = this.#hClose === Close.valid ? this.#hCloseValue : this.#hDropped;
+    if (this.#hClose === Close.invalid && length < this.count) {
+      // Every close note was torn and the victim is gone: its count is unknown, count a full block.
+      this.dropped = (this.#hDropped + L.slotsPerBlock) >>> 0;
+    }
     const headSeqFirst = this.#hSeqFirst;
 
     // Write position: one past the last slot that is not blank.
@@ -205,16 +213,23 @@ export class Ring {
     this.#flash.read(this.#bitmap, abs * L.blockLength + L.bitmapOffset);
     let lower = headSeqFirst;
     let last = headSeqFirst - 1;
+    // A bad slot after the last good one may have carried the newest number: reserve one per slot.
+    let badSinceLast = 0;
     for (let s = 0; s < w; s++) {
       this.#readSlot(abs, s);
       if (this.#decode(this.#probe, lower, MAX_SEQ) === Slot.valid) {
         lower = this.#probe.seq + 1;
         last = this.#probe.seq;
-      } else if (!this.#isAcked(this.#bitmap, s)) {
+        badSinceLast = 0;
+        continue;
+      }
+      badSinceLast++;
+      if (!this.#isAcked(this.#bitmap, s)) {
         this.#ackSlots(abs, s, s + 1);
         this.corruptSkipped++;
       }
     }
+    last += badSinceLast;
     this.lastSeq = last;
     if (last > this.maxSeqSeen) this.maxSeqSeen = last;
 
@@ -284,7 +299,7 @@ export class Ring {
       const total = (this.#headDroppedAtOpen + unacked) >>> 0;
       if (this.#headClose !== Close.valid && this.#headFreeNote >= 0) {
         // Close note first: the drop count is durable before the records go.
-        const at = L.headerLength + this.#headFreeNote * L.noteLength;
+        const at = L.closeOffset + this.#headFreeNote * L.noteLength;
         const note = this.#hdr.subarray(at, at + L.noteLength);
         note.fill(L.eraseValue);
         this.#hdrView.setUint32(at, total, true);
@@ -508,32 +523,43 @@ export class Ring {
     this.corruptSkipped++;
   }
 
-  /** Reads and validates a header and close note; false (nothing trusted) when invalid. */
+  /**
+   * Reads and validates a block's header (the first intact copy of two) and its close notes;
+   * false (nothing trusted) when neither copy is valid for this ring. `#hIntactSeq` keeps the
+   * seqFirst of an intact header of another layout (a re-format keeps the high-water mark).
+   */
   #parseHeader(block: number): boolean {
     const L = this.#layout;
     const hdr = this.#hdr;
     const view = this.#hdrView;
     this.#flash.read(hdr, block * L.blockLength);
-    if (view.getUint32(Header.magic, true) !== FORMAT_MAGIC) return false;
-    if (view.getUint32(Header.crc, true) !== this.#crc.of(hdr, 0, Header.crc)) return false;
-    if (
-      hdr[Header.version] !== FORMAT_VERSION ||
-      hdr[Header.ringId] !== this.id ||
-      view.getUint16(Header.ringBlocks, true) !== this.count ||
-      view.getUint16(Header.slotLength, true) !== L.slotLength ||
-      view.getUint16(Header.slotsPerBlock, true) !== L.slotsPerBlock
-    ) {
-      return false;
+    this.#hIntactSeq = -1;
+    let at = -1;
+    for (let copy = 0; copy < 2 && at < 0; copy++) {
+      const c = copy * L.headerLength;
+      if (view.getUint32(c + Header.magic, true) !== FORMAT_MAGIC) continue;
+      if (view.getUint32(c + Header.crc, true) !== this.#crc.of(hdr, c, Header.crc)) continue;
+      this.#hIntactSeq = view.getUint32(c + Header.seqFirst, true);
+      if (
+        hdr[c + Header.version] === FORMAT_VERSION &&
+        hdr[c + Header.ringId] === this.id &&
+        view.getUint16(c + Header.ringBlocks, true) === this.count &&
+        view.getUint16(c + Header.slotLength, true) === L.slotLength &&
+        view.getUint16(c + Header.slotsPerBlock, true) === L.slotsPerBlock
+      ) {
+        at = c;
+      }
     }
-    this.#hEpoch = view.getUint32(Header.epoch, true);
-    this.#hSeqFirst = view.getUint32(Header.seqFirst, true);
-    this.#hDropped = view.getUint32(Header.droppedAtOpen, true);
-    this.#hEraseCount = view.getUint32(Header.eraseCount, true);
+    if (at < 0) return false;
+    this.#hEpoch = view.getUint32(at + Header.epoch, true);
+    this.#hSeqFirst = view.getUint32(at + Header.seqFirst, true);
+    this.#hDropped = view.getUint32(at + Header.droppedAtOpen, true);
+    this.#hEraseCount = view.getUint32(at + Header.eraseCount, true);
     // Close notes: the first valid one counts; a torn one is skipped and the next erased one used.
     this.#hClose = Close.erased;
     this.#hFreeNote = -1;
     for (let n = CLOSE_NOTES - 1; n >= 0; n--) {
-      const at = L.headerLength + n * L.noteLength;
+      const at = L.closeOffset + n * L.noteLength;
       let erased = true;
       for (let i = at; i < at + L.noteLength; i++) if (hdr[i] !== L.eraseValue) erased = false;
       if (erased) {
@@ -551,9 +577,10 @@ export class Ring {
     return true;
   }
 
+  /** Writes both header copies in one write (a torn write leaves at least copy A or nothing valid). */
   #writeHeader(block: number, epoch: number, seqFirst: number, dropped: number, eraseCount: number): void {
     const L = this.#layout;
-    const hdr = this.#hdr.subarray(0, L.headerLength);
+    const hdr = this.#hdr.subarray(0, L.closeOffset);
     const view = this.#hdrView;
     hdr.fill(L.eraseValue);
     view.setUint32(Header.magic, FORMAT_MAGIC, true);
@@ -567,6 +594,7 @@ export class Ring {
     view.setUint16(Header.slotLength, L.slotLength, true);
     view.setUint16(Header.slotsPerBlock, L.slotsPerBlock, true);
     view.setUint32(Header.crc, this.#crc.of(hdr, 0, Header.crc), true);
+    hdr.copyWithin(L.headerLength, 0, L.headerLength);
     this.#flash.write(hdr, block * L.blockLength);
   }
 

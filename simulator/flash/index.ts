@@ -200,10 +200,12 @@ export class SimFlash implements Flash {
     const torn = this.#countdown();
     chip.erases++;
     if (torn >= 0) {
-      const erased = new Uint8Array(g.blockLength).fill(g.eraseValue);
-      chip.eraseCounts[block]!++;
-      this.#tear(start, erased, torn);
-      chip.onErase?.(block, chip.eraseCounts[block]!);
+      if (torn > 0) {
+        const erased = new Uint8Array(g.blockLength).fill(g.eraseValue);
+        chip.eraseCounts[block]!++;
+        this.#tear(start, erased, torn);
+        chip.onErase?.(block, chip.eraseCounts[block]!);
+      }
       this.#cut();
     }
     chip.bytes.fill(g.eraseValue, start, start + g.blockLength);

@@ -1,0 +1,36 @@
+/*
+ * Power cuts against the flash cache, on Node and inside XS (see cache-oracle.ts for the checks).
+ * Exhaustive: the fixed scenario is cut at every one of its flash writes and erases, once plainly
+ * and once torn. Random: a seeded subset here (XS is slow); test/cache-power.test.ts runs 10,000
+ * random cuts on Node and tools/soak-cache.ts as many as asked.
+ */
+import { ok } from '../harness/assert';
+import { exhaustive, randomCuts, scenario, scenarioOperations } from './cache-oracle';
+
+const TOTAL = scenarioOperations(scenario());
+
+function part(index: number, parts: number): () => void {
+  return () => {
+    const from = Math.floor((TOTAL * index) / parts);
+    const to = Math.floor((TOTAL * (index + 1)) / parts);
+    const runs = exhaustive(from, to + (index === parts - 1 ? 2 : 0), [1]);
+    ok(runs >= 2 * (to - from));
+  };
+}
+
+export const tests = {
+  'the scenario wraps both rings and has enough operations'() {
+    ok(TOTAL > 100, `scenario has ${TOTAL} flash operations`);
+  },
+  'exhaustive cuts, part 1 of 4': part(0, 4),
+  'exhaustive cuts, part 2 of 4': part(1, 4),
+  'exhaustive cuts, part 3 of 4': part(2, 4),
+  'exhaustive cuts, part 4 of 4': part(3, 4),
+  '300 random torn cuts, 4 KB-like small ring'() {
+    const stats = randomCuts(300, 1234);
+    ok(stats.maxDroppedSeen > 0, 'the random life dropped readings');
+  },
+  '150 random cuts, writeAlign 16, erase value 0, shared ring'() {
+    randomCuts(150, 99, { blockLength: 512, blocks: 5, writeAlign: 16, eraseValue: 0 }, { alertBlocks: 0 });
+  },
+};
