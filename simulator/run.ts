@@ -14,6 +14,7 @@ import { XsFleet } from '../hosts/xs/parent';
 import type { GuestNodeConfig } from '../hosts/xs/guest';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker';
 import { createBoard } from './board';
+import { FaultProxy } from './net/proxy';
 import { Observer, type ObservedReading } from './observer';
 import { PipeEnv, type WorldOptions } from './world';
 
@@ -31,6 +32,8 @@ export interface SimOptions {
   /** Longest simulated time given to the nodes to drain after sampling stopped. */
   drainMs: number;
   leakShare: number;
+  /** Network outages: from `atMs` for `forMs`, nodes cannot reach the broker (connections refused, links dropped). */
+  outages?: Array<{ atMs: number; forMs: number }>;
   onReading?: (reading: ObservedReading) => void;
   onLog?: (node: number, level: LogLevel, message: string) => void;
   onStatus?: (message: string) => void;
@@ -89,7 +92,13 @@ async function run(o: SimOptions, expose: (s: Scheduler) => void, stopRequested:
   const wallStart = performance.now();
   let embedded: EmbeddedBroker | undefined;
   const brokerUrl = o.broker ?? (embedded = await startEmbeddedBroker()).url;
-  const broker = parseBroker(brokerUrl);
+  let broker = parseBroker(brokerUrl);
+  // With outages, the nodes reach the broker through a fault proxy; the observer does not.
+  let proxy: FaultProxy | undefined;
+  if (o.outages?.length) {
+    proxy = await FaultProxy.start({ target: { host: broker.address, port: broker.port } });
+    broker = { address: '127.0.0.1', port: proxy.port };
+  }
   const observer = await Observer.connect(brokerUrl);
   observer.onReading = o.onReading;
   const scheduler = new Scheduler({ virtual: o.virtual });
@@ -142,6 +151,17 @@ async function run(o: SimOptions, expose: (s: Scheduler) => void, stopRequested:
         node.start();
         nodes.push(node);
       }
+    }
+    for (const outage of o.outages ?? []) {
+      scheduler.set(() => {
+        o.onStatus?.(`network outage for ${outage.forMs / 1000} s`);
+        void proxy!.refuse('reset');
+        proxy!.drop();
+      }, outage.atMs);
+      scheduler.set(() => {
+        o.onStatus?.('network back');
+        void proxy!.refuse(false);
+      }, outage.atMs + outage.forMs);
     }
     o.onStatus?.(
       `${o.nodes} node(s) on ${o.engine === 'xs' ? 'the XS engine' : 'Node'}, ${o.virtual ? 'virtual' : 'real'} time, broker ${brokerUrl}`,
@@ -210,6 +230,7 @@ async function run(o: SimOptions, expose: (s: Scheduler) => void, stopRequested:
     }
     for (const node of nodes) node.stop();
     await observer.close();
+    await proxy?.close();
     await embedded?.close();
   }
 }

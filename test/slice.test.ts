@@ -99,3 +99,30 @@ test('same seed, same MQTT packets from the firmware (XS twice, and Node)', asyn
   t.true(runs[0]!.equals(runs[1]!), 'two XS runs with one seed send the same bytes');
   t.true(runs[0]!.equals(runs[2]!), 'the Node engine sends the same bytes as XS');
 });
+
+test('a 24-hour network outage: every reading is kept in flash and delivered after (Node engine)', async (t) => {
+  const s = await startSimulation({
+    ...base,
+    engine: 'node',
+    durationMs: 26 * 3_600_000,
+    outages: [{ atMs: 3_600_000, forMs: 24 * 3_600_000 }],
+  }).done;
+  t.is(s.readingsGenerated, 26 * 360);
+  t.is(s.readingsDelivered, s.readingsGenerated);
+  t.is(s.readingsLost, 0);
+  t.is(s.droppedByStore, 0);
+  t.is(s.outOfOrder, 0);
+  t.true(s.reconnects >= 1);
+});
+
+test('a 2-hour network outage on the XS engine: every reading delivered after', async (t) => {
+  const s = await startSimulation({
+    ...base,
+    durationMs: 3 * 3_600_000,
+    outages: [{ atMs: 1_800_000, forMs: 2 * 3_600_000 }],
+  }).done;
+  t.is(s.readingsGenerated, 3 * 360);
+  t.is(s.readingsDelivered, s.readingsGenerated);
+  t.is(s.readingsLost, 0);
+  t.true(s.reconnects >= 1);
+});

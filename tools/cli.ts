@@ -49,6 +49,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     sensor: { type: 'string', multiple: true },
     'leak-share': { type: 'string' },
     drain: { type: 'string' },
+    outage: { type: 'string', multiple: true },
   });
   const engine = values.engine ?? 'xs';
   if (engine !== 'xs' && engine !== 'node') throw new UsageError(`--engine must be xs or node, got "${engine}"`);
@@ -80,6 +81,11 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     sensors,
     drainMs: values.drain === undefined ? 120_000 : parseDuration(values.drain as string, '--drain'),
     leakShare,
+    outages: ((values.outage as string[] | undefined) ?? []).map((text) => {
+      const [at, length, extra] = text.split('+');
+      if (!at || !length || extra !== undefined) throw new UsageError(`--outage takes START+LENGTH like 1h+24h, got "${text}"`);
+      return { atMs: parseDuration(at, '--outage start'), forMs: parseDuration(length, '--outage length') };
+    }),
     json: values.json === true,
     quiet: values.quiet === true,
   };
@@ -128,6 +134,7 @@ async function simCommand(argv: string[]): Promise<number> {
 const usage = `usage: pipewatch <command> [options]
   sim     run simulated nodes: --nodes N --engine xs|node --duration 30s|10m|24h --virtual --seed S
           --broker mqtt://host:port --interval 10s --sensor <part> (repeatable) --json --quiet
+          --outage START+LENGTH (e.g. 1h+24h: the network is down from 1 h for 24 h; repeatable)
   bench   measure speed and memory figures (--json for one JSON object)`;
 
 export async function main(argv: string[]): Promise<number> {
