@@ -415,3 +415,35 @@ test.serial('the connection log feeds the storm measurement (peakWindow)', async
   t.is(peak.attempts, 12);
   t.is(proxy.counters.attempts, 17);
 });
+
+test.serial('a stalled link is only noticed by MQTT keepalive: no FIN, the client times the ping out', async (t) => {
+  const { proxy } = await aedesBehindProxy();
+  const client = await mqttClient(proxy.port, 'keepalive', { keepalive: 1 });
+  const closed = new Promise<number>((resolve) => client.once('close', () => resolve(performance.now())));
+  const stalledAt = performance.now();
+  proxy.stall();
+  const closedAt = await within(closed, 'keepalive timeout', 6000);
+  const detectMs = closedAt - stalledAt;
+  t.log(`MQTT.js (keepalive 1 s) noticed the stall after ${detectMs.toFixed(0)} ms`);
+  t.true(detectMs >= 900, `${detectMs}`);
+  t.is(proxy.links().length, 1, 'the broker side is still open: half-open link');
+});
+
+test.serial('mosquitto behind the proxy: a scripted broker restart, clients come back through the proxy', async (t) => {
+  const { startMosquitto } = await import('./harness/mosquitto');
+  const broker = await startMosquitto();
+  cleanups.push(() => broker.stop());
+  const proxy = await FaultProxy.start({ target: { port: broker.port } });
+  cleanups.push(() => proxy.close());
+  const client = await mqttClient(proxy.port, 'mosq-restart', { reconnectPeriod: 100 });
+  const firstPid = broker.pid;
+  const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+  const run = proxy.scenario([{ at: 50, action: 'restartBroker' }], { restartBroker: () => broker.restart() });
+  await within(closed, 'the restart cuts the client off');
+  await within(run.done, 'restart finished');
+  await within(new Promise((resolve) => client.once('connect', resolve)), 'reconnect through the proxy');
+  t.not(broker.pid, firstPid);
+  t.deepEqual(run.errors, []);
+  t.true(proxy.counters.forwarded >= 2);
+  await within(client.publishAsync('m/r', 'after', { qos: 1 }), 'PUBACK from the new mosquitto');
+});
