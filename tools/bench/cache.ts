@@ -1,0 +1,121 @@
+/*
+ * Flash cache figures, all measured:
+ * - flash bytes written per reading and write amplification against the 20-byte record, erases
+ *   per 10,000 readings, projected lifetime at one reading per second on 100,000-cycle NOR:
+ *   a 256 KB partition (64 x 4 KB blocks) with the uplink acknowledging every 10 readings, and
+ *   offline (nothing acknowledged, the ring wraps and drops);
+ * - boot recovery on a full partition, in XS computrons (the real engine, @agoric/xsnap);
+ * - RAM of a mounted cache in XS (heap slots x slot size + chunk bytes), for 64 and 16 blocks.
+ */
+import { fileURLToPath } from 'node:url';
+import { FlashCache } from '../../firmware/cache/index';
+import { bundleForXs } from '../../hosts/xs/bundle';
+import { XS_SLOT_BYTES, XsWorker } from '../../hosts/xs/worker';
+import { SimFlash } from '../../simulator/flash/index';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const GEOMETRY = { blockLength: 4096, blocks: 64, writeAlign: 4 };
+const READINGS = 50_000;
+const CYCLES = 100_000;
+
+function reading(i: number) {
+  return { timeMs: 1_700_000_000_000 + i * 1000, synced: true, channel: 0, kind: 0 as const, value: 20_000 + (i % 100), alert: false };
+}
+
+function steady(ackEvery: number): { bytesPerReading: number; erasesPer10k: number; lifetimeYears: number } {
+  const flash = new SimFlash(GEOMETRY);
+  const cache = new FlashCache(flash);
+  const start = flash.counters;
+  for (let i = 0; i < READINGS; i++) {
+    const seq = cache.append(reading(i));
+    if (ackEvery > 0 && i % ackEvery === ackEvery - 1) cache.acknowledgeThrough(seq);
+  }
+  const end = flash.counters;
+  const erasesPerReading = (end.erases - start.erases) / READINGS;
+  const blocks = GEOMETRY.blocks - Math.max(2, Math.floor(GEOMETRY.blocks / 16));
+  // At 1 reading/s each of the main ring's blocks is erased erasesPerReading / blocks times a second.
+  const seconds = CYCLES / (erasesPerReading / blocks);
+  return {
+    bytesPerReading: (end.bytesWritten - start.bytesWritten) / READINGS,
+    erasesPer10k: erasesPerReading * 10_000,
+    lifetimeYears: seconds / (365.25 * 24 * 3600),
+  };
+}
+
+const xsSource = `
+import { FlashCache } from './firmware/cache/index';
+import { SimFlash } from './simulator/flash/index';
+let flash;
+let keep;
+globalThis.handleCommand = (bytes) => {
+  const c = new Uint8Array(bytes);
+  if (c[0] === 1) {
+    flash = new SimFlash({ blockLength: 4096, blocks: c[1], writeAlign: 4 });
+    const cache = new FlashCache(flash);
+    const n = cache.capacity + 3000;
+    for (let i = 0; i < n; i++) cache.append({ timeMs: 1700000000000 + i * 1000, synced: true, channel: 0, kind: 0, value: i, alert: i % 97 === 0 });
+    flash = flash.reboot();
+  }
+  if (c[0] === 5) {
+    const one = new FlashCache(flash);
+    return new Uint8Array([one.pending > 0 ? 1 : 0]).buffer;
+  }
+  if (c[0] === 2) {
+    keep = [];
+    for (let i = 0; i < 20; i++) keep.push(new FlashCache(flash));
+  }
+  if (c[0] === 3) keep = undefined;
+  if (c[0] === 4) return new Uint8Array([typeof globalThis.gc === 'function' ? 1 : 0]).buffer;
+  if (typeof globalThis.gc === 'function') globalThis.gc();
+  return new Uint8Array([keep ? keep.length : 0]).buffer;
+};
+`;
+
+async function xsFigures(): Promise<Record<string, number>> {
+  const code = await bundleForXs({ contents: xsSource, resolveDir: root });
+  const figures: Record<string, number> = {};
+  for (const blocks of [64, 16]) {
+    const worker = new XsWorker();
+    try {
+      await worker.evaluate(code);
+      await worker.deliver(new Uint8Array([1, blocks]));
+      if ((await worker.deliver(new Uint8Array([4]))).result[0] !== 1) throw new Error('xsnap has no gc()');
+      await worker.deliver(new Uint8Array([3]));
+      const before = worker.lastMeter;
+      const mount = await worker.deliver(new Uint8Array([2]));
+      // Twenty caches are mounted and kept, so the per-cache figure rises above the noise.
+      const heapSlots = (mount.meter.currentHeapCount - before.currentHeapCount) / 20;
+      const chunkBytes = Math.max(0, mount.meter.allocate - before.allocate) / 20;
+      await worker.deliver(new Uint8Array([3]));
+      const one = await worker.deliver(new Uint8Array([5]));
+      if (one.result[0] !== 1) throw new Error('the full partition mounted empty');
+      figures[`cache.bootRecoveryComputronsFull${blocks * 4}KB`] = one.meter.compute;
+      figures[`cache.ramSlots${blocks}Blocks`] = heapSlots;
+      figures[`cache.ramBytes${blocks}Blocks`] = heapSlots * XS_SLOT_BYTES + chunkBytes;
+    } finally {
+      worker.close();
+    }
+  }
+  return figures;
+}
+
+export async function bench(): Promise<Record<string, number>> {
+  const online = steady(10);
+  const offline = steady(0);
+  const flash = new SimFlash(GEOMETRY);
+  const cache = new FlashCache(flash);
+  return {
+    'cache.recordBytes': cache.layout.slotLength,
+    'cache.capacityReadings256KB': cache.capacity,
+    'cache.flashBytesPerReading': online.bytesPerReading,
+    'cache.writeAmplification': online.bytesPerReading / cache.layout.slotLength,
+    'cache.flashBytesPerReadingOffline': offline.bytesPerReading,
+    'cache.erasesPer10kReadings': online.erasesPer10k,
+    'cache.lifetimeYearsAt1Hz100kCycles': online.lifetimeYears,
+    ...(await xsFigures()),
+  };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  bench().then((figures) => process.stdout.write(JSON.stringify(figures, null, 2) + '\n'));
+}
