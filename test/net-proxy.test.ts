@@ -253,7 +253,7 @@ test.serial('delay(ms) delays each direction: an echo round trip takes at least 
   const roundTripMs = performance.now() - started;
   t.log(`round trip ${roundTripMs.toFixed(0)} ms with 120 ms each way`);
   t.true(roundTripMs >= 238, `${roundTripMs}`);
-  t.true(roundTripMs < 1000, `${roundTripMs}`);
+  t.true(roundTripMs < 2000, `${roundTripMs}`);
   proxy.delay(0);
   const fast = performance.now();
   socket.write('2');
@@ -278,7 +278,7 @@ test.serial('throttle(bytesPerSecond) limits throughput and keeps the bytes inta
   t.log(`10,000 bytes at 20,000 B/s per direction: ${elapsedMs.toFixed(0)} ms`);
   t.true(echoed.equals(payload));
   t.true(elapsedMs >= 420, `too fast: ${elapsedMs}`);
-  t.true(elapsedMs < 1500, `too slow: ${elapsedMs}`);
+  t.true(elapsedMs < 3000, `too slow: ${elapsedMs}`);
   t.throws(() => proxy.throttle(Number.NaN), { instanceOf: RangeError });
 });
 
