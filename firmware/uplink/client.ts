@@ -6,6 +6,11 @@
  *
  * Lifecycle: `open()` -> (onConnected | onClosed) ... `close()`; after `onClosed` the client
  * may be opened again. `onClosed` fires exactly once per `open()`.
+ *
+ * Names: when `address` is not an IP literal and the host has `dns`, the name is resolved first
+ * (a failure closes with 'dns', and the uplink backs off as for any failed attempt); a host
+ * without `dns` gets the name as is (it resolves names itself). For TLS the server name is the
+ * configured name, whatever address it resolved to.
  */
 import type { Host, TCP, TLSOptions } from '../host';
 import {
@@ -45,17 +50,42 @@ export interface MqttClientEvents {
   onPuback(packetId: number): void;
   onSuback(packetId: number, grantedQos: number): void;
   onMessage(topic: Uint8Array, payload: Uint8Array): void;
-  /** `reason`: 'closed' | 'refused:<rc>' | 'socket' | 'timeout' | 'ping-timeout' | protocol code. */
+  /**
+   * `reason`: 'closed' | 'refused:<rc>' (CONNACK return code 1-5) | 'dns' | 'socket' | 'timeout'
+   * (no CONNACK in time) | 'ping-timeout' (half-open link) | a protocol error code (E_MQTT_*).
+   */
   onClosed(reason: string): void;
 }
 
-export const ClientState = { idle: 0, connecting: 1, connected: 2 } as const;
+export const ClientState = { idle: 0, connecting: 1, connected: 2, resolving: 3 } as const;
+
+/** True for a dotted IPv4 address or anything with a colon (IPv6); no RegExp on purpose. */
+export function isIpLiteral(address: string): boolean {
+  if (address.indexOf(':') >= 0) return true;
+  let groups = 0;
+  let digits = 0;
+  let value = 0;
+  for (let i = 0; i <= address.length; i++) {
+    const c = i < address.length ? address.charCodeAt(i) : 0x2e;
+    if (c === 0x2e) {
+      if (digits === 0 || value > 255) return false;
+      groups++;
+      digits = 0;
+      value = 0;
+    } else if (c >= 0x30 && c <= 0x39 && digits < 3) {
+      digits++;
+      value = value * 10 + (c - 0x30);
+    } else return false;
+  }
+  return groups === 4;
+}
 
 export interface MqttClientStats {
   connects: number;
   connected: number;
   protocolErrors: number;
   pingTimeouts: number;
+  dnsFailures: number;
   bytesOut: number;
   bytesIn: number;
   packetsOut: number;
@@ -73,13 +103,17 @@ export class MqttClient {
   #state: number = ClientState.idle;
   #timer: number | undefined;
   #lastTxMs = 0;
+  #lastRxMs = 0;
   #pingSentMs = -1;
   #connectSent = false;
+  /** Bumped by every open() and end(): a late DNS answer for an older attempt is ignored. */
+  #attempt = 0;
   readonly stats: MqttClientStats = {
     connects: 0,
     connected: 0,
     protocolErrors: 0,
     pingTimeouts: 0,
+    dnsFailures: 0,
     bytesOut: 0,
     bytesIn: 0,
     packetsOut: 0,
@@ -114,16 +148,51 @@ export class MqttClient {
     return this.#state === ClientState.connected;
   }
 
-  /** Opens the socket and sends CONNECT once it is writable. */
+  /** Resolves the name if needed, opens the socket and sends CONNECT once it is writable. */
   open(): void {
     if (this.#state !== ClientState.idle) return;
-    this.#state = ClientState.connecting;
     this.stats.connects++;
     this.#decoder.reset();
     this.#pingSentMs = -1;
     this.#connectSent = false;
+    const attempt = ++this.#attempt;
+    const address = this.#o.address;
+    const dns = this.#host.dns;
+    if (dns && !isIpLiteral(address)) {
+      this.#state = ClientState.resolving;
+      this.#setTimer(this.#o.connectTimeoutMs);
+      try {
+        dns.resolve(
+          address,
+          (resolved) => {
+            if (this.#attempt !== attempt || this.#state !== ClientState.resolving) return;
+            if (!isIpLiteral(resolved)) {
+              this.stats.dnsFailures++;
+              this.#end('dns');
+              return;
+            }
+            this.#connectTo(resolved);
+          },
+          () => {
+            if (this.#attempt !== attempt || this.#state !== ClientState.resolving) return;
+            this.stats.dnsFailures++;
+            this.#end('dns');
+          },
+        );
+      } catch {
+        this.stats.dnsFailures++;
+        this.#end('dns');
+      }
+      return;
+    }
+    this.#state = ClientState.connecting;
+    this.#connectTo(address);
+  }
+
+  #connectTo(address: string): void {
+    this.#state = ClientState.connecting;
     const handlers = {
-      address: this.#o.address,
+      address,
       port: this.#o.port,
       nodelay: true,
       onWritable: () => this.#onWritable(),
@@ -134,7 +203,9 @@ export class MqttClient {
       const { TLSSocket, TCP: TCPClass } = this.#host.io;
       if (this.#o.secure) {
         if (!TLSSocket) throw new Error('this host has no TLS sockets');
-        this.#socket = new TLSSocket({ ...handlers, secure: this.#o.secure });
+        const secure = this.#o.secure;
+        const named = secure.serverName !== undefined || isIpLiteral(this.#o.address);
+        this.#socket = new TLSSocket({ ...handlers, secure: named ? secure : { ...secure, serverName: this.#o.address } });
       } else {
         this.#socket = new TCPClass(handlers);
       }
@@ -144,6 +215,17 @@ export class MqttClient {
       return;
     }
     this.#setTimer(this.#o.connectTimeoutMs);
+  }
+
+  /**
+   * Closes at once without DISCONNECT (so the broker publishes the will) because the peer broke
+   * the protocol in a way only the caller can see (a PUBACK for nothing); counted as a protocol
+   * error. Fires onClosed(reason).
+   */
+  abort(reason: string): void {
+    if (this.#state === ClientState.idle) return;
+    this.stats.protocolErrors++;
+    this.#end(reason);
   }
 
   /** Sends DISCONNECT when connected, then closes. Fires onClosed('closed'). */
@@ -171,6 +253,16 @@ export class MqttClient {
     if (header === 0 || header + payloadLength > this.#tx.length) return false;
     this.#tx.set(payloadLength === payload.length ? payload : payload.subarray(0, payloadLength), header);
     return this.#send(header + payloadLength);
+  }
+
+  /**
+   * Sends a complete packet the caller built (the uplink keeps its in-flight PUBLISH packets so
+   * that a resend is the same bytes with DUP set). Same result as `publish`.
+   */
+  sendPacket(packet: Uint8Array, length: number): boolean {
+    if (this.#state !== ClientState.connected || length > this.#tx.length) return false;
+    this.#tx.set(length === packet.length ? packet : packet.subarray(0, length), 0);
+    return this.#send(length);
   }
 
   subscribe(topic: Uint8Array, qos: 0 | 1, packetId: number): boolean {
@@ -207,6 +299,7 @@ export class MqttClient {
     const chunk = socket.read(count);
     if (!chunk) return;
     this.stats.bytesIn += chunk.byteLength;
+    this.#lastRxMs = this.#host.clock.monotonic.now();
     let bytes = new Uint8Array(chunk);
     while (bytes.length > 0 && this.#socket === socket) {
       const taken = this.#decoder.push(bytes);
@@ -248,6 +341,7 @@ export class MqttClient {
         this.#state = ClientState.connected;
         this.stats.connected++;
         this.#lastTxMs = this.#host.clock.monotonic.now();
+        this.#lastRxMs = this.#lastTxMs;
         this.#setTimer((this.#o.keepaliveSec * 1000) / 2);
         this.#events.onConnected(p.sessionPresent);
         return;
@@ -283,7 +377,7 @@ export class MqttClient {
   }
 
   #onTimer(): void {
-    if (this.#state === ClientState.connecting) {
+    if (this.#state === ClientState.connecting || this.#state === ClientState.resolving) {
       this.#timer = undefined;
       this.#end('timeout');
       return;
@@ -296,7 +390,9 @@ export class MqttClient {
       this.#end('ping-timeout');
       return;
     }
-    if (now - this.#lastTxMs >= (this.#o.keepaliveSec * 1000) / 2) {
+    const half = (this.#o.keepaliveSec * 1000) / 2;
+    // Ping when either direction was quiet: a stalled link that still takes our writes is caught too.
+    if (now - this.#lastTxMs >= half || now - this.#lastRxMs >= half) {
       if (this.#send(encodePingreq(this.#tx))) this.#pingSentMs = now;
     }
   }
@@ -304,6 +400,7 @@ export class MqttClient {
   #end(reason: string): void {
     if (this.#state === ClientState.idle) return;
     this.#state = ClientState.idle;
+    this.#attempt++;
     this.#host.timers.clear(this.#timer);
     this.#timer = undefined;
     const socket = this.#socket;

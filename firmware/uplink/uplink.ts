@@ -1,16 +1,37 @@
 /*
- * Store-and-forward uplink: takes the oldest unacknowledged readings from the store, publishes
- * them with QoS 1 within a bounded in-flight window, and acknowledges each in the store only
- * after the broker's PUBACK. After a reconnect (persistent session) the in-flight publishes are
- * sent again with DUP and the same packet ids. Reconnects wait a full-jitter backoff.
+ * Store-and-forward uplink: publishes what the store holds with QoS 1 and acknowledges each
+ * reading in the store only after the broker's PUBACK for the PUBLISH that carried it.
  *
- * The in-flight table, the payload buffer and the peek buffer are allocated once.
+ * What goes out, in this order, whenever the in-flight window has room:
+ *   1. alerts (`peek(..., alertsOnly)`), one per PUBLISH, single JSON on .../alerts;
+ *   2. live readings the node announced with `noteStored` (the newest), single JSON (or binary);
+ *   3. the backlog, oldest first, several readings per PUBLISH (JSON batch or binary), with at
+ *      most `backlogWindow` batches in flight, so at least `window - backlogWindow` slots are
+ *      always left for alerts and live readings during a long drain.
+ * Backlog batches carry increasing sequence numbers; alerts and live readings may overtake the
+ * backlog (a consumer orders by `seq`).
+ *
+ * In flight: each slot keeps the complete PUBLISH packet it sent. After a reconnect (persistent
+ * session) every slot is sent again, oldest first, with the same packet id and DUP set: the
+ * bytes are the same whatever the store did meanwhile. A PUBACK or SUBACK for a packet id that
+ * is not outstanding breaks the protocol: counted, the connection is closed (no DISCONNECT) and
+ * the uplink reconnects; nothing is lost, since only acknowledged readings leave the store.
+ *
+ * Reconnects wait a full-jitter backoff (./backoff), which resets only after a connection stayed
+ * up `stableMs`. After each CONNACK the node publishes "online" (retained; the will says
+ * "offline") and subscribes to pipewatch/<dev>/cmd and pipewatch/<dev>/ota (QoS 1); messages
+ * there go to `onCommand`.
+ *
+ * Memory: every buffer (slots, packets, the peek buffer, the live ring) is allocated here, once.
+ * The backlog cursor: every unacknowledged non-alert reading with a sequence number up to
+ * `#backlogThrough` is in flight, so the next batch is the oldest readings above it.
  */
 import type { Host, TLSOptions } from '../host';
-import { newReading, type Reading, type ReadingStore } from '../store';
+import { copyReading, newReading, type NewReading, type Reading, type ReadingStore } from '../store';
 import { asciiBytes } from './ascii';
 import { MqttClient } from './client';
-import { ReadingEncoder } from './payload';
+import { encodePublishHeader, publishHeaderSize } from './packets';
+import { ReadingEncoder, type PayloadFormat } from './payload';
 import {
   createBackoffState,
   nextBackoffDelay,
@@ -19,7 +40,30 @@ import {
   type BackoffState,
 } from './backoff';
 
-export interface UplinkOptions {
+/** What the node may tune (NodeConfig.uplink). */
+export interface UplinkTuning {
+  /** Publishes awaiting PUBACK at once (default 4). */
+  window?: number;
+  /** Of those, backlog batches at most (default window - 1, at least 1). */
+  backlogWindow?: number;
+  /** Readings per backlog PUBLISH at most (default 24; binary: at most 255). */
+  batchReadings?: number;
+  /** Largest PUBLISH packet this node sends, bytes (default 1024). */
+  maxPacketBytes?: number;
+  /** 'json' (default) or 'binary' (docs/payload.md). */
+  format?: PayloadFormat;
+  /** Newest readings remembered for the live path (default 4). */
+  liveReadings?: number;
+  backoffBaseMs?: number;
+  backoffCapMs?: number;
+  /** A connection must stay up this long before the backoff resets (default 60 s). */
+  stableMs?: number;
+  connectTimeoutMs?: number;
+  /** Largest packet accepted from the broker, remaining length (default 1024). */
+  maxInboundBytes?: number;
+}
+
+export interface UplinkOptions extends UplinkTuning {
   deviceId: string;
   address: string;
   port: number;
@@ -27,65 +71,131 @@ export interface UplinkOptions {
   username?: string;
   password?: string;
   keepaliveSec?: number;
-  /** Publishes awaiting PUBACK at once. */
-  window?: number;
-  backoffBaseMs?: number;
-  backoffCapMs?: number;
-  /** A connection must stay up this long before the backoff resets. */
-  stableMs?: number;
-  connectTimeoutMs?: number;
+  /** Messages on pipewatch/<dev>/cmd and .../ota; `payload` is valid only during the call. */
+  onCommand?: (topic: string, payload: Uint8Array) => void;
 }
 
 export interface UplinkStats {
+  /** PUBLISH packets sent for readings (first sends, not resends). */
   published: number;
+  readingsPublished: number;
+  /** Readings acknowledged in the store after a PUBACK. */
   acked: number;
+  batches: number;
+  alertsPublished: number;
+  livePublished: number;
+  /** PUBLISH packets sent again with DUP after a reconnect, and the readings they carried. */
   resent: number;
+  resentReadings: number;
   reconnects: number;
   connectFailures: number;
+  /** PUBACKs and SUBACKs for a packet id that was not outstanding (each closed the connection). */
   unexpectedAcks: number;
+  subscribeFailures: number;
+  commands: number;
+  /** PUBLISHes from the broker on a topic this node never subscribed to. */
+  unexpectedMessages: number;
   lastCloseReason: string;
 }
+
+const Slot = { free: 0, backlog: 1, live: 2, alert: 3 } as const;
 
 export class Uplink {
   readonly #host: Host;
   readonly #store: ReadingStore;
   readonly #client: MqttClient;
   readonly #encoder: ReadingEncoder;
+  readonly #format: PayloadFormat;
   readonly #statusTopic: Uint8Array;
   readonly #online: Uint8Array;
+  readonly #cmdTopic: Uint8Array;
+  readonly #otaTopic: Uint8Array;
+  readonly #cmdName: string;
+  readonly #otaName: string;
   readonly #window: number;
-  /** In-flight slots: packet id (0 = free) and the sequence number it carries. */
+  readonly #backlogWindow: number;
+  readonly #batch: number;
+  readonly #maxPacket: number;
+  /** Per slot: kind, packet id, readings carried, send order, packet length, ever sent. */
+  readonly #kind: Uint8Array;
   readonly #ids: Uint16Array;
+  readonly #counts: Uint16Array;
+  readonly #order: Float64Array;
+  readonly #lengths: Uint16Array;
+  readonly #sent: Uint8Array;
+  /** Sequence numbers per slot: slot i uses [i * batch, i * batch + counts[i]). */
   readonly #seqs: Float64Array;
+  readonly #packets: Uint8Array[];
   #inflight = 0;
+  #backlogInflight = 0;
+  #backlogReadingsInflight = 0;
+  #sendOrder = 0;
   #nextId = 1;
+  #backlogThrough = -1;
   readonly #peek: Reading[];
+  readonly #pick: Reading[];
+  readonly #live: Reading[];
+  #liveCount = 0;
+  readonly #subIds = new Uint16Array(2);
   readonly #backoff: BackoffState;
   readonly #stableMs: number;
   #retryTimer: number | undefined;
   #running = false;
   #everConnected = false;
+  onCommand: ((topic: string, payload: Uint8Array) => void) | undefined;
   readonly stats: UplinkStats = {
     published: 0,
+    readingsPublished: 0,
     acked: 0,
+    batches: 0,
+    alertsPublished: 0,
+    livePublished: 0,
     resent: 0,
+    resentReadings: 0,
     reconnects: 0,
     connectFailures: 0,
     unexpectedAcks: 0,
+    subscribeFailures: 0,
+    commands: 0,
+    unexpectedMessages: 0,
     lastCloseReason: '',
   };
 
   constructor(host: Host, store: ReadingStore, o: UplinkOptions) {
     this.#host = host;
     this.#store = store;
-    this.#window = o.window ?? 8;
-    this.#ids = new Uint16Array(this.#window);
-    this.#seqs = new Float64Array(this.#window);
+    this.#format = o.format === 'binary' ? 'binary' : 'json';
+    const window = Math.max(2, Math.min(64, Math.floor(o.window ?? 4)));
+    this.#window = window;
+    this.#backlogWindow = Math.max(1, Math.min(window - 1, Math.floor(o.backlogWindow ?? window - 1)));
+    this.#batch = Math.max(1, Math.min(255, Math.floor(o.batchReadings ?? 24)));
+    this.#maxPacket = Math.max(256, Math.min(65535, Math.floor(o.maxPacketBytes ?? 1024)));
+    this.#kind = new Uint8Array(window);
+    this.#ids = new Uint16Array(window);
+    this.#counts = new Uint16Array(window);
+    this.#order = new Float64Array(window);
+    this.#lengths = new Uint16Array(window);
+    this.#sent = new Uint8Array(window);
+    this.#seqs = new Float64Array(window * this.#batch);
+    const packets = new Uint8Array(window * this.#maxPacket);
+    this.#packets = [];
+    for (let i = 0; i < window; i++) this.#packets.push(packets.subarray(i * this.#maxPacket, (i + 1) * this.#maxPacket));
     this.#peek = [];
-    for (let i = 0; i < this.#window * 2; i++) this.#peek.push(newReading());
-    this.#encoder = new ReadingEncoder(o.deviceId);
+    for (let i = 0; i < (this.#backlogWindow + 1) * this.#batch; i++) this.#peek.push(newReading());
+    this.#pick = [];
+    for (let i = 0; i < this.#batch; i++) this.#pick.push(newReading());
+    this.#live = [];
+    const liveReadings = Math.max(1, Math.min(this.#batch, Math.floor(o.liveReadings ?? 4)));
+    for (let i = 0; i < liveReadings; i++) this.#live.push(newReading());
+    const topicRoom = 2 + `pipewatch/${o.deviceId}/readings/bin`.length + 2 + 5;
+    this.#encoder = new ReadingEncoder(o.deviceId, this.#maxPacket - topicRoom);
     this.#statusTopic = asciiBytes(`pipewatch/${o.deviceId}/status`);
     this.#online = asciiBytes('online');
+    this.#cmdName = `pipewatch/${o.deviceId}/cmd`;
+    this.#otaName = `pipewatch/${o.deviceId}/ota`;
+    this.#cmdTopic = asciiBytes(this.#cmdName);
+    this.#otaTopic = asciiBytes(this.#otaName);
+    this.onCommand = o.onCommand;
     this.#backoff = createBackoffState({ baseMs: o.backoffBaseMs ?? 1000, capMs: o.backoffCapMs ?? 300_000 });
     this.#stableMs = o.stableMs ?? 60_000;
     this.#client = new MqttClient(
@@ -100,15 +210,15 @@ export class Uplink {
         username: o.username,
         password: o.password,
         will: { topic: `pipewatch/${o.deviceId}/status`, payload: 'offline', retain: true },
-        maxInboundBytes: 1024,
-        txBufferBytes: 512,
+        maxInboundBytes: o.maxInboundBytes ?? 1024,
+        txBufferBytes: this.#maxPacket,
         connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
       },
       {
         onConnected: () => this.#onConnected(),
         onPuback: (id) => this.#onPuback(id),
-        onSuback: () => {},
-        onMessage: () => {},
+        onSuback: (id, granted) => this.#onSuback(id, granted),
+        onMessage: (topic, payload) => this.#onMessage(topic, payload),
         onClosed: (reason) => this.#onClosed(reason),
       },
     );
@@ -122,8 +232,13 @@ export class Uplink {
     return this.#client.connected;
   }
 
+  /** PUBLISH packets awaiting PUBACK. */
   get inflight(): number {
     return this.#inflight;
+  }
+
+  get format(): PayloadFormat {
+    return this.#format;
   }
 
   start(): void {
@@ -140,26 +255,55 @@ export class Uplink {
     this.#client.close();
   }
 
-  /** Called after the store received a reading: publishes if the window has room. */
+  /** Called after the store received readings: publishes if the window has room. */
   kick(): void {
     if (this.#client.connected) this.#pump();
+  }
+
+  /**
+   * The node stored `reading` as `seq`: remember it for the live path (it goes out ahead of a
+   * backlog), then publish if the window has room. The reading is copied; nothing allocates.
+   */
+  noteStored(seq: number, reading: NewReading): void {
+    if (seq >= 0 && !reading.alert) {
+      if (this.#liveCount === this.#live.length) {
+        // Oldest live reading gives way; it stays in the store and goes out with the backlog.
+        const first = this.#live[0]!;
+        for (let i = 1; i < this.#liveCount; i++) this.#live[i - 1] = this.#live[i]!;
+        this.#live[this.#liveCount - 1] = first;
+        this.#liveCount--;
+      }
+      const slot = this.#live[this.#liveCount++]!;
+      copyReading(slot, reading as Reading);
+      slot.seq = seq;
+    }
+    this.kick();
   }
 
   #onConnected(): void {
     noteConnected(this.#backoff, this.#host.clock.monotonic.now());
     if (this.#everConnected) this.stats.reconnects++;
     this.#everConnected = true;
-    this.#client.publish(this.#statusTopic, this.#online, this.#online.length, 0, 0, false, true);
+    const client = this.#client;
+    client.publish(this.#statusTopic, this.#online, this.#online.length, 0, 0, false, true);
+    this.#subIds[0] = this.#allocateId();
+    if (client.connected) client.subscribe(this.#cmdTopic, 1, this.#subIds[0]);
+    this.#subIds[1] = this.#allocateId();
+    if (client.connected) client.subscribe(this.#otaTopic, 1, this.#subIds[1]);
     this.#resendInflight();
     this.#pump();
   }
 
   #onClosed(reason: string): void {
     this.stats.lastCloseReason = reason;
+    this.#subIds[0] = 0;
+    this.#subIds[1] = 0;
     if (!this.#running) return;
     const now = this.#host.clock.monotonic.now();
     noteDisconnected(this.#backoff, now, this.#stableMs);
-    if (reason === 'socket' || reason === 'timeout' || reason.startsWith('refused')) this.stats.connectFailures++;
+    if (reason === 'socket' || reason === 'timeout' || reason === 'dns' || reason.startsWith('refused')) {
+      this.stats.connectFailures++;
+    }
     const delay = nextBackoffDelay(this.#backoff, this.#host.random.next());
     this.#retryTimer = this.#host.timers.set(() => {
       this.#retryTimer = undefined;
@@ -169,77 +313,217 @@ export class Uplink {
 
   #onPuback(id: number): void {
     for (let i = 0; i < this.#window; i++) {
-      if (this.#ids[i] === id) {
-        this.#ids[i] = 0;
-        this.#inflight--;
-        this.stats.acked++;
-        this.#store.acknowledge(this.#seqs[i]!);
-        this.#pump();
-        return;
-      }
+      if (this.#kind[i] === Slot.free || this.#ids[i] !== id) continue;
+      const base = i * this.#batch;
+      for (let k = 0; k < this.#counts[i]!; k++) this.#store.acknowledge(this.#seqs[base + k]!);
+      this.stats.acked += this.#counts[i]!;
+      this.#free(i);
+      this.#pump();
+      return;
     }
-    // A PUBACK for nothing in flight: counted, not fatal [MQTT-4.3.2].
     this.stats.unexpectedAcks++;
+    this.#client.abort('E_MQTT_PACKET_ID');
+  }
+
+  #onSuback(id: number, granted: number): void {
+    for (let i = 0; i < 2; i++) {
+      if (this.#subIds[i] !== id || id === 0) continue;
+      this.#subIds[i] = 0;
+      if (granted === 0x80) this.stats.subscribeFailures++;
+      return;
+    }
+    this.stats.unexpectedAcks++;
+    this.#client.abort('E_MQTT_PACKET_ID');
+  }
+
+  #onMessage(topic: Uint8Array, payload: Uint8Array): void {
+    const name = sameBytes(topic, this.#cmdTopic) ? this.#cmdName : sameBytes(topic, this.#otaTopic) ? this.#otaName : '';
+    if (name === '') {
+      this.stats.unexpectedMessages++;
+      return;
+    }
+    this.stats.commands++;
+    this.onCommand?.(name, payload);
+  }
+
+  #free(i: number): void {
+    if (this.#kind[i] === Slot.backlog) {
+      this.#backlogInflight--;
+      this.#backlogReadingsInflight -= this.#counts[i]!;
+    }
+    this.#kind[i] = Slot.free;
+    this.#ids[i] = 0;
+    this.#counts[i] = 0;
+    this.#sent[i] = 0;
+    this.#inflight--;
   }
 
   #allocateId(): number {
     for (;;) {
       const id = this.#nextId;
       this.#nextId = id === 65535 ? 1 : id + 1;
-      let used = false;
-      for (let i = 0; i < this.#window; i++) if (this.#ids[i] === id) used = true;
+      let used = this.#subIds[0] === id || this.#subIds[1] === id;
+      for (let i = 0; i < this.#window && !used; i++) if (this.#kind[i] !== Slot.free && this.#ids[i] === id) used = true;
       if (!used) return id;
     }
   }
 
-  #isInflight(seq: number): boolean {
-    for (let i = 0; i < this.#window; i++) if (this.#ids[i] !== 0 && this.#seqs[i] === seq) return true;
+  /** Is `seq` carried by an alert or live slot? (Backlog slots are covered by the cursor.) */
+  #inAlertOrLiveSlot(seq: number): boolean {
+    for (let i = 0; i < this.#window; i++) {
+      const kind = this.#kind[i];
+      if (kind !== Slot.alert && kind !== Slot.live) continue;
+      const base = i * this.#batch;
+      for (let k = 0; k < this.#counts[i]!; k++) if (this.#seqs[base + k] === seq) return true;
+    }
     return false;
   }
 
   #resendInflight(): void {
-    if (this.#inflight === 0) return;
-    const n = this.#store.peek(this.#peek, this.#peek.length);
-    for (let i = 0; i < this.#window; i++) {
-      if (this.#ids[i] === 0) continue;
-      let reading: Reading | undefined;
-      for (let k = 0; k < n; k++) if (this.#peek[k]!.seq === this.#seqs[i]) reading = this.#peek[k];
-      if (!reading) {
-        // Dropped from the store while in flight (store full): nothing left to resend.
-        this.#ids[i] = 0;
-        this.#inflight--;
-        continue;
+    // Oldest first, so a consumer sees the backlog again in the order it was first sent.
+    let last = -1;
+    for (;;) {
+      let next = -1;
+      for (let i = 0; i < this.#window; i++) {
+        if (this.#kind[i] === Slot.free || this.#order[i]! <= last) continue;
+        if (next < 0 || this.#order[i]! < this.#order[next]!) next = i;
       }
-      if (this.#send(reading, this.#ids[i]!, true)) this.stats.resent++;
+      if (next < 0 || !this.#client.connected) return;
+      last = this.#order[next]!;
+      const packet = this.#packets[next]!;
+      if (this.#sent[next]) packet[0] = packet[0]! | 0x08; // DUP [MQTT-3.3.1-1]
+      if (!this.#client.sendPacket(packet, this.#lengths[next]!)) return;
+      if (this.#sent[next]) {
+        this.stats.resent++;
+        this.#resentReadings(next);
+      }
+      this.#sent[next] = 1;
     }
+  }
+
+  #resentReadings(i: number): void {
+    this.stats.resentReadings += this.#counts[i]!;
+  }
+
+  #freeSlot(): number {
+    if (this.#inflight >= this.#window) return -1;
+    for (let i = 0; i < this.#window; i++) if (this.#kind[i] === Slot.free) return i;
+    return -1;
   }
 
   #pump(): void {
-    while (this.#inflight < this.#window && this.#client.connected) {
-      const n = this.#store.peek(this.#peek, Math.min(this.#peek.length, this.#inflight + 1));
-      let next: Reading | undefined;
-      for (let k = 0; k < n; k++) {
-        if (!this.#isInflight(this.#peek[k]!.seq)) {
-          next = this.#peek[k];
-          break;
-        }
+    if (!this.#client.connected) return;
+    // 1. Alerts, one per PUBLISH.
+    if (this.#inflight < this.#window) {
+      const n = this.#store.peek(this.#peek, Math.min(this.#peek.length, this.#window), true);
+      for (let k = 0; k < n && this.#client.connected; k++) {
+        const r = this.#peek[k]!;
+        if (!r.alert || this.#inAlertOrLiveSlot(r.seq)) continue;
+        const slot = this.#freeSlot();
+        if (slot < 0) return;
+        copyReading(this.#pick[0]!, r);
+        this.#publish(slot, Slot.alert, 1);
       }
-      if (!next) return;
-      let slot = 0;
-      while (this.#ids[slot] !== 0) slot++;
-      const id = this.#allocateId();
-      if (!this.#send(next, id, false)) return;
-      this.#ids[slot] = id;
-      this.#seqs[slot] = next.seq;
-      this.#inflight++;
-      this.stats.published++;
+    }
+    // 2. Live readings: drop those the backlog already carried, send the rest together.
+    let keep = 0;
+    for (let k = 0; k < this.#liveCount; k++) {
+      const r = this.#live[k]!;
+      if (r.seq <= this.#backlogThrough || this.#inAlertOrLiveSlot(r.seq)) continue;
+      if (keep !== k) {
+        const spare = this.#live[keep]!;
+        this.#live[keep] = r;
+        this.#live[k] = spare;
+      }
+      keep++;
+    }
+    this.#liveCount = keep;
+    if (keep > 0 && this.#client.connected) {
+      const slot = this.#freeSlot();
+      if (slot < 0) return;
+      for (let k = 0; k < keep; k++) copyReading(this.#pick[k]!, this.#live[k]!);
+      const taken = this.#publish(slot, Slot.live, keep);
+      // Whatever did not fit stays for the next round.
+      for (let k = taken; k < keep; k++) copyReading(this.#live[k - taken]!, this.#live[k]!);
+      this.#liveCount = keep - taken;
+    }
+    // 3. The backlog, oldest first, in batches.
+    while (this.#client.connected && this.#backlogInflight < this.#backlogWindow) {
+      const slot = this.#freeSlot();
+      if (slot < 0) return;
+      const want = Math.min(this.#peek.length, this.#backlogReadingsInflight + this.#batch + this.#window);
+      const n = this.#store.peek(this.#peek, want);
+      let picked = 0;
+      for (let k = 0; k < n && picked < this.#batch; k++) {
+        const r = this.#peek[k]!;
+        if (r.alert || r.seq <= this.#backlogThrough || this.#inAlertOrLiveSlot(r.seq)) continue;
+        copyReading(this.#pick[picked++]!, r);
+      }
+      if (picked === 0) return;
+      const taken = this.#publish(slot, Slot.backlog, picked);
+      if (taken === 0) return;
     }
   }
 
-  #send(r: Reading, id: number, dup: boolean): boolean {
-    const length = this.#encoder.encode(r);
-    if (length === 0) return false;
-    const topic = r.alert ? this.#encoder.alertsTopic : this.#encoder.readingsTopic;
-    return this.#client.publish(topic, this.#encoder.out.bytes, length, 1, id, dup, false);
+  /**
+   * Encodes `#pick[0..count)` into slot `slot`'s packet (as many as fit), registers the slot and
+   * sends it. Returns how many readings it took (0: nothing fitted, nothing sent).
+   */
+  #publish(slot: number, kind: number, count: number): number {
+    const e = this.#encoder;
+    const pick = this.#pick;
+    let length: number;
+    let topic: Uint8Array;
+    let taken = 1;
+    if (kind === Slot.alert) {
+      length = e.encode(pick[0]!);
+      topic = e.alertsTopic;
+    } else if (this.#format === 'binary') {
+      length = e.binary(pick, count);
+      taken = e.taken;
+      topic = e.binaryTopic;
+    } else if (count === 1) {
+      length = e.encode(pick[0]!);
+      topic = e.readingsTopic;
+    } else {
+      length = e.batch(pick, count);
+      taken = e.taken;
+      topic = e.readingsTopic;
+    }
+    if (length === 0 || taken === 0) return 0;
+    const packet = this.#packets[slot]!;
+    if (publishHeaderSize(topic.length, length, 1) + length > packet.length) return 0;
+    const id = this.#allocateId();
+    const header = encodePublishHeader(packet, topic, length, 1, id, false, false);
+    if (header === 0) return 0;
+    packet.set(length === e.out.bytes.length ? e.out.bytes : e.out.bytes.subarray(0, length), header);
+    const base = slot * this.#batch;
+    for (let k = 0; k < taken; k++) this.#seqs[base + k] = pick[k]!.seq;
+    this.#kind[slot] = kind;
+    this.#ids[slot] = id;
+    this.#counts[slot] = taken;
+    this.#order[slot] = this.#sendOrder++;
+    this.#lengths[slot] = header + length;
+    this.#sent[slot] = 0;
+    this.#inflight++;
+    if (kind === Slot.backlog) {
+      this.#backlogInflight++;
+      this.#backlogReadingsInflight += taken;
+      this.#backlogThrough = pick[taken - 1]!.seq;
+      this.stats.batches++;
+    } else if (kind === Slot.live) this.stats.livePublished++;
+    else this.stats.alertsPublished++;
+    this.stats.published++;
+    this.stats.readingsPublished += taken;
+    // Registered before sending: a write that fails closes the connection, and the packet goes
+    // out on the next one (without DUP, since it never left).
+    if (this.#client.sendPacket(packet, header + length)) this.#sent[slot] = 1;
+    return taken;
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
