@@ -359,13 +359,20 @@ export class FaultProxy {
   drop(): void {
     this.counters.drops++;
     for (const link of this.#links) link.drop();
-    for (const socket of this.#pending) socket.end();
+    for (const socket of this.#pending) {
+      this.#pending.delete(socket);
+      socket.resume();
+      socket.end();
+    }
   }
 
   reset(): void {
     this.counters.resets++;
     for (const link of this.#links) link.reset();
-    for (const socket of this.#pending) socket.resetAndDestroy();
+    for (const socket of this.#pending) {
+      this.#pending.delete(socket);
+      socket.resetAndDestroy();
+    }
   }
 
   stall(): void {
