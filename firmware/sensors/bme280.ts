@@ -1,0 +1,347 @@
+/*
+ * Bosch BME280 temperature, humidity and pressure sensor, I2C (datasheet BST-BME280-DS002).
+ * ECMA-419 sensor class.
+ *
+ *   const sensor = new BME280({ sensor: { io: host.io.I2C, address: 0x76 }, onError, now });
+ *   sensor.read(out)   // out[0] milli-°C, out[1] milli-%RH, out[2] Pa; 0b111 when valid
+ *   sensor.sample()    // { thermometer: { temperature }, hygrometer: { humidity }, barometer: { pressure } }
+ *
+ * The part runs in normal mode (§3.3.4: measurement, then t_standby, repeated), so `read` never
+ * waits: one burst read of F3h..FEh (status, ctrl_meas, config, data: §5.3 Table 18) gives a
+ * consistent set (data shadowing, §4) plus the settings to check. The trimming parameters are
+ * read once from NVM (§4.2.2 Table 16) and validated; compensation is the datasheet's integer
+ * code (§4.2.3: temperature and humidity in 32 bits; pressure in the 32-bit version of §8.2),
+ * with C int32 arithmetic reproduced by Math.imul and `| 0`.
+ * `read` codes: E_BUS, E_FRAME, E_NOT_READY (no measurement yet: data hold 80000h / 8000h),
+ * E_POWER_ON_VALUE (the part reset: settings lost, data back to 80000h; rewritten),
+ * E_CONFIG (ctrl_meas changed under us; rewritten), E_RANGE (outside -40..85 °C,
+ * 300..1100 hPa, §1 Table 1), E_STUCK (all three raw values unchanged for `stuckMs`).
+ * Constructor: E_CHIP_ID (id D0h is not 60h, or the NVM trimming is blank), E_NOT_READY (NVM
+ * still being copied, status im_update), E_BUS.
+ */
+import type { I2C, I2CConstructor } from '../host';
+import { newFaultCounts, SensorError, SensorErrorCode, type FaultCounts, type SensorErrorCodeValue } from './errors';
+
+/** §5.3 Table 18 memory map. */
+const Register = {
+  CALIB_00: 0x88,
+  CHIP_ID: 0xd0,
+  CALIB_26: 0xe1,
+  CTRL_HUM: 0xf2,
+  STATUS: 0xf3,
+  CTRL_MEAS: 0xf4,
+  CONFIG: 0xf5,
+} as const;
+const CHIP_ID = 0x60;
+/** §5.4.4 status bits. */
+const STATUS_IM_UPDATE = 0x01;
+/** §5.4.5 ctrl_meas: osrs_t x1 (001), osrs_p x1 (001), normal mode (11). */
+const CTRL_MEAS_NORMAL = (1 << 5) | (1 << 2) | 0b11;
+const CTRL_MEAS_SLEEP = (1 << 5) | (1 << 2);
+/** §5.4.3 ctrl_hum: osrs_h x1. */
+const CTRL_HUM = 0x01;
+/** §5.4.6 config: t_sb per code (ms), filter off. */
+const STANDBY_MS = [0.5, 62.5, 125, 250, 500, 1000, 10, 20] as const;
+/** §4 skipped / power-on data values. */
+const SKIPPED_20 = 0x80000;
+const SKIPPED_16 = 0x8000;
+/** Table 1 operating range. */
+const MIN_CENTI_CELSIUS = -4000;
+const MAX_CENTI_CELSIUS = 8500;
+const MIN_PASCAL = 30000;
+const MAX_PASCAL = 110000;
+
+/** §4.2.2 Table 16 trimming parameters. */
+export interface BME280Trimming {
+  T1: number; T2: number; T3: number;
+  P1: number; P2: number; P3: number; P4: number; P5: number; P6: number; P7: number; P8: number; P9: number;
+  H1: number; H2: number; H3: number; H4: number; H5: number; H6: number;
+}
+
+/** §4.2.3 BME280_compensate_T_int32: returns t_fine; temperature in 0.01 °C is (t_fine * 5 + 128) >> 8. */
+export function bme280TFine(c: BME280Trimming, adcT: number): number {
+  const var1 = Math.imul((adcT >> 3) - (c.T1 << 1), c.T2) >> 11;
+  const d = (adcT >> 4) - c.T1;
+  const var2 = Math.imul(Math.imul(d, d) >> 12, c.T3) >> 14;
+  return (var1 + var2) | 0;
+}
+
+export function bme280CentiCelsius(tFine: number): number {
+  return (Math.imul(tFine, 5) + 128) >> 8;
+}
+
+/** §8.2 BME280_compensate_P_int32: pressure in Pa (unsigned 32 bits), 0 when the trimming divides by zero. */
+export function bme280Pascal(c: BME280Trimming, tFine: number, adcP: number): number {
+  let var1 = ((tFine >> 1) - 64000) | 0;
+  let var2 = Math.imul(Math.imul(var1 >> 2, var1 >> 2) >> 11, c.P6);
+  var2 = (var2 + (Math.imul(var1, c.P5) << 1)) | 0;
+  var2 = ((var2 >> 2) + (c.P4 << 16)) | 0;
+  var1 = ((Math.imul(c.P3, Math.imul(var1 >> 2, var1 >> 2) >> 13) >> 3) + (Math.imul(c.P2, var1) >> 1)) >> 18;
+  var1 = Math.imul((32768 + var1) | 0, c.P1) >> 15;
+  if (var1 === 0) return 0;
+  const divisor = var1 >>> 0;
+  let p = (((1048576 - adcP) | 0) - (var2 >> 12)) >>> 0;
+  p = Math.imul(p, 3125) >>> 0;
+  if (p < 0x80000000) p = Math.floor(((p << 1) >>> 0) / divisor) >>> 0;
+  else p = Math.imul(Math.floor(p / divisor), 2) >>> 0;
+  var1 = Math.imul(c.P9, Math.imul(p >>> 3, p >>> 3) >>> 13) >> 12;
+  var2 = Math.imul(p >>> 2, c.P8) >> 13;
+  return ((p | 0) + ((var1 + var2 + c.P7) >> 4)) >>> 0;
+}
+
+/** §4.2.3 bme280_compensate_H_int32: humidity in %RH as Q22.10 (1024 = 1 %RH). */
+export function bme280HumidityQ10(c: BME280Trimming, tFine: number, adcH: number): number {
+  let v = (tFine - 76800) | 0;
+  const a = ((((adcH << 14) - (c.H4 << 20) - Math.imul(c.H5, v)) | 0) + 16384) >> 15;
+  const b = Math.imul(v, c.H6) >> 10;
+  const inner = (Math.imul(b, ((Math.imul(v, c.H3) >> 11) + 32768) | 0) >> 10) + 2097152;
+  const factor = (Math.imul(inner | 0, c.H2) + 8192) >> 14;
+  v = Math.imul(a, factor);
+  v = (v - (Math.imul(Math.imul(v >> 15, v >> 15) >> 7, c.H1) >> 4)) | 0;
+  v = v < 0 ? 0 : v > 419430400 ? 419430400 : v;
+  return v >> 12;
+}
+
+/** Reads the 32 bytes of trimming NVM (§4.2.2 Table 16) into a trimming record. */
+export function bme280ParseTrimming(low: Uint8Array, high: Uint8Array, into: BME280Trimming): void {
+  const u16 = (b: Uint8Array, i: number) => b[i]! | (b[i + 1]! << 8);
+  const s16 = (b: Uint8Array, i: number) => (u16(b, i) << 16) >> 16;
+  into.T1 = u16(low, 0);
+  into.T2 = s16(low, 2);
+  into.T3 = s16(low, 4);
+  into.P1 = u16(low, 6);
+  into.P2 = s16(low, 8);
+  into.P3 = s16(low, 10);
+  into.P4 = s16(low, 12);
+  into.P5 = s16(low, 14);
+  into.P6 = s16(low, 16);
+  into.P7 = s16(low, 18);
+  into.P8 = s16(low, 20);
+  into.P9 = s16(low, 22);
+  into.H1 = low[25]!;
+  into.H2 = s16(high, 0);
+  into.H3 = high[2]!;
+  into.H4 = (((high[3]! << 4) | (high[4]! & 0x0f)) << 20) >> 20;
+  into.H5 = (((high[5]! << 4) | (high[4]! >> 4)) << 20) >> 20;
+  into.H6 = (high[6]! << 24) >> 24;
+}
+
+export interface BME280Options {
+  sensor: { io: I2CConstructor; address?: number; hz?: number; data?: number; clock?: number; port?: number; timeout?: number };
+  onError?: (error: SensorError) => void;
+  now?: () => number;
+}
+
+export interface BME280Configuration {
+  /** Standby between measurements, ms: a §5.4.6 t_sb value (default 1000). */
+  standbyMs?: number;
+  stuckMs?: number;
+}
+
+export default class BME280 {
+  static readonly channels = [
+    { kind: 'milliCelsius', name: 'temperature' },
+    { kind: 'milliPercentRH', name: 'humidity' },
+    { kind: 'pascal', name: 'pressure' },
+  ] as const;
+
+  readonly faults: FaultCounts = newFaultCounts();
+  readonly trimming: BME280Trimming = {
+    T1: 0, T2: 0, T3: 0, P1: 0, P2: 0, P3: 0, P4: 0, P5: 0, P6: 0, P7: 0, P8: 0, P9: 0,
+    H1: 0, H2: 0, H3: 0, H4: 0, H5: 0, H6: 0,
+  };
+
+  #io: I2C | undefined;
+  readonly #onError: ((error: SensorError) => void) | undefined;
+  readonly #now: (() => number) | undefined;
+  readonly #pointer = new Uint8Array(1);
+  readonly #command = new Uint8Array(2);
+  readonly #rx = new Uint8Array(12);
+  readonly #out = new Int32Array(3);
+  #standbyCode = 5;
+  #stuckMs = 0;
+  #seen = false;
+  #lastT = -1;
+  #lastP = -1;
+  #lastH = -1;
+  #lastChangeAt = 0;
+
+  constructor(options: BME280Options) {
+    const sensor = options.sensor;
+    this.#onError = options.onError;
+    this.#now = options.now;
+    let io: I2C;
+    try {
+      io = new sensor.io({
+        address: sensor.address ?? 0x76,
+        hz: sensor.hz ?? 400_000,
+        data: sensor.data,
+        clock: sensor.clock,
+        port: sensor.port,
+        timeout: sensor.timeout,
+      });
+    } catch (error) {
+      throw new SensorError('BME280', SensorErrorCode.BUS, `cannot open I2C: ${(error as Error).message}`);
+    }
+    try {
+      const one = this.#rx.subarray(0, 1);
+      this.#readInto(io, Register.CHIP_ID, one);
+      if (one[0] !== CHIP_ID) throw new SensorError('BME280', SensorErrorCode.CHIP_ID, `chip id 0x${one[0]!.toString(16)}, expected 0x60`);
+      this.#readInto(io, Register.STATUS, one);
+      if (one[0]! & STATUS_IM_UPDATE) throw new SensorError('BME280', SensorErrorCode.NOT_READY, 'NVM still being copied');
+      const low = new Uint8Array(26);
+      const high = new Uint8Array(7);
+      this.#readInto(io, Register.CALIB_00, low);
+      this.#readInto(io, Register.CALIB_26, high);
+      let zeros = true;
+      let ones = true;
+      for (let i = 0; i < 26; i++) {
+        if (low[i] !== 0) zeros = false;
+        if (low[i] !== 0xff) ones = false;
+      }
+      bme280ParseTrimming(low, high, this.trimming);
+      if (zeros || ones || this.trimming.T1 === 0 || this.trimming.P1 === 0) {
+        throw new SensorError('BME280', SensorErrorCode.CHIP_ID, 'trimming NVM is blank');
+      }
+      this.#writeSettings(io);
+    } catch (error) {
+      io.close();
+      if (error instanceof SensorError) throw error;
+      throw new SensorError('BME280', SensorErrorCode.BUS, (error as Error).message);
+    }
+    this.#io = io;
+  }
+
+  configure(options: BME280Configuration): void {
+    if (options.stuckMs !== undefined) {
+      if (!(options.stuckMs >= 0)) throw new SensorError('BME280', SensorErrorCode.CONFIG, `stuckMs ${options.stuckMs}`);
+      if (options.stuckMs > 0 && !this.#now) throw new SensorError('BME280', SensorErrorCode.CONFIG, 'stuckMs needs `now`');
+      this.#stuckMs = options.stuckMs;
+    }
+    if (options.standbyMs !== undefined) {
+      const code = STANDBY_MS.indexOf(options.standbyMs as never);
+      if (code < 0) throw new SensorError('BME280', SensorErrorCode.CONFIG, `standbyMs ${options.standbyMs}`);
+      if (code !== this.#standbyCode) {
+        this.#standbyCode = code;
+        const io = this.#io;
+        if (!io) throw new SensorError('BME280', SensorErrorCode.BUS, 'closed');
+        try {
+          this.#writeSettings(io);
+        } catch (error) {
+          throw new SensorError('BME280', SensorErrorCode.BUS, (error as Error).message);
+        }
+      }
+    }
+  }
+
+  /** out[0] milli-°C, out[1] milli-%RH, out[2] Pa; returns 0b111 when valid, 0 otherwise. */
+  read(out: Int32Array): number {
+    const io = this.#io;
+    if (!io) return this.#fail(SensorErrorCode.BUS, 'closed');
+    const rx = this.#rx;
+    try {
+      this.#readInto(io, Register.STATUS, rx);
+    } catch (error) {
+      return this.#fail(SensorErrorCode.BUS, (error as Error).message);
+    }
+    let zeros = true;
+    let ones = true;
+    for (let i = 0; i < 12; i++) {
+      if (rx[i] !== 0) zeros = false;
+      if (rx[i] !== 0xff) ones = false;
+    }
+    if (zeros || ones) return this.#fail(SensorErrorCode.FRAME, 'all-zero or all-ones frame');
+    const adcP = (rx[4]! << 12) | (rx[5]! << 4) | (rx[6]! >> 4);
+    const adcT = (rx[7]! << 12) | (rx[8]! << 4) | (rx[9]! >> 4);
+    const adcH = (rx[10]! << 8) | rx[11]!;
+    const ctrlMeas = rx[1]!;
+    if (ctrlMeas !== CTRL_MEAS_NORMAL || (rx[2]! >> 5) !== this.#standbyCode) {
+      const reset = ctrlMeas === 0 && adcT === SKIPPED_20;
+      try {
+        this.#writeSettings(io);
+      } catch {
+        return this.#fail(SensorErrorCode.BUS, 'settings lost and rewriting them failed');
+      }
+      if (reset) return this.#fail(SensorErrorCode.POWER_ON_VALUE, 'the part reset (sleep mode, data 80000h); settings rewritten');
+      return this.#fail(SensorErrorCode.CONFIG, `ctrl_meas 0x${ctrlMeas.toString(16)} config 0x${rx[2]!.toString(16)}; rewritten`);
+    }
+    if (adcT === SKIPPED_20 || adcP === SKIPPED_20 || adcH === SKIPPED_16) {
+      if (!this.#seen) return this.#fail(SensorErrorCode.NOT_READY, 'no measurement yet');
+      return this.#fail(SensorErrorCode.POWER_ON_VALUE, 'data registers hold the skipped / power-on value');
+    }
+    const c = this.trimming;
+    const tFine = bme280TFine(c, adcT);
+    const centiCelsius = bme280CentiCelsius(tFine);
+    const pascal = bme280Pascal(c, tFine, adcP);
+    if (centiCelsius < MIN_CENTI_CELSIUS || centiCelsius > MAX_CENTI_CELSIUS) {
+      return this.#fail(SensorErrorCode.RANGE, `${centiCelsius / 100} °C`);
+    }
+    if (pascal < MIN_PASCAL || pascal > MAX_PASCAL) return this.#fail(SensorErrorCode.RANGE, `${pascal} Pa`);
+    const now = this.#now ? this.#now() : 0;
+    if (!this.#seen || adcT !== this.#lastT || adcP !== this.#lastP || adcH !== this.#lastH) {
+      this.#lastT = adcT;
+      this.#lastP = adcP;
+      this.#lastH = adcH;
+      this.#lastChangeAt = now;
+    } else if (this.#stuckMs > 0 && now - this.#lastChangeAt > this.#stuckMs) {
+      return this.#fail(SensorErrorCode.STUCK, `values unchanged for ${now - this.#lastChangeAt} ms`);
+    }
+    this.#seen = true;
+    out[0] = centiCelsius * 10;
+    out[1] = Math.round((bme280HumidityQ10(c, tFine, adcH) * 1000) / 1024);
+    out[2] = pascal;
+    return 0b111;
+  }
+
+  sample():
+    | { thermometer: { temperature: number }; hygrometer: { humidity: number }; barometer: { pressure: number } }
+    | undefined {
+    const out = this.#out;
+    if (this.read(out) !== 0b111) return undefined;
+    return {
+      thermometer: { temperature: out[0]! / 1000 },
+      hygrometer: { humidity: out[1]! / 1000 },
+      barometer: { pressure: out[2]! },
+    };
+  }
+
+  /** Puts the part to sleep (best effort) and releases the bus; safe to call again. */
+  close(): void {
+    const io = this.#io;
+    if (!io) return;
+    this.#io = undefined;
+    try {
+      this.#write(io, Register.CTRL_MEAS, CTRL_MEAS_SLEEP);
+    } catch {
+      // The part is gone or the bus is down: nothing more to release on it.
+    }
+    io.close();
+  }
+
+  /** §5.4.3: ctrl_hum takes effect with the following ctrl_meas write; config is written in sleep mode. */
+  #writeSettings(io: I2C): void {
+    this.#write(io, Register.CTRL_MEAS, CTRL_MEAS_SLEEP);
+    this.#write(io, Register.CONFIG, this.#standbyCode << 5);
+    this.#write(io, Register.CTRL_HUM, CTRL_HUM);
+    this.#write(io, Register.CTRL_MEAS, CTRL_MEAS_NORMAL);
+    this.#seen = false;
+  }
+
+  #readInto(io: I2C, register: number, into: Uint8Array): void {
+    this.#pointer[0] = register;
+    io.write(this.#pointer, false);
+    io.read(into);
+  }
+
+  #write(io: I2C, register: number, value: number): void {
+    this.#command[0] = register;
+    this.#command[1] = value;
+    io.write(this.#command);
+  }
+
+  #fail(code: SensorErrorCodeValue, message: string): number {
+    this.faults[code]++;
+    this.#onError?.(new SensorError('BME280', code, message));
+    return 0;
+  }
+}
