@@ -21,6 +21,7 @@ const PARTS = [
   ['sht3x', 'SHT3x', 'SimSHT3x', 0x44, 1000],
   ['sht4x', 'SHT4x', 'SimSHT4x', 0x44, 100],
   ['mlx90614', 'MLX90614', 'SimMLX90614', 0x5a, 100],
+  ['bme280', 'BME280', 'SimBME280', 0x76, 1000],
 ] as const;
 
 const CALLS = 100;
