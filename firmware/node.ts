@@ -6,6 +6,7 @@
  */
 import type { Host, TLSOptions } from './host';
 import { FlashCache } from './cache/index';
+import { SpikeDetector, type SpikeOptions } from './detect';
 import { RamStore } from './outbox';
 import { ReadingKind, type ReadingKindValue, type ReadingStore } from './store';
 import { isValidId } from './uplink/ascii';
@@ -33,12 +34,15 @@ export interface NodeConfig {
   store?: ReadingStore;
   /** RAM ring capacity when there is no cache partition. */
   ramCapacity?: number;
+  /** Leak alerts on a sudden temperature rise (see detect.ts); false turns them off. */
+  alert?: SpikeOptions | false;
   uplink?: { window?: number; backoffBaseMs?: number; backoffCapMs?: number; stableMs?: number };
 }
 
 export interface NodeStats {
   deviceId: string;
   readingsGenerated: number;
+  alerts: number;
   samples: number;
   sensorFaults: number;
   stored: number;
@@ -69,6 +73,7 @@ export class PipewatchNode {
   readonly uplink: Uplink;
   readonly #sensors: SensorSlot[] = [];
   readonly #values = new Int32Array(8);
+  readonly #detector: SpikeDetector | undefined;
   #timer: number | undefined;
   #sampling = false;
   #samples = 0;
@@ -86,6 +91,7 @@ export class PipewatchNode {
       this.#sensors.push({ config: sensorConfig, channels, firstChannel: channel, driver: undefined });
       channel += channels.length;
     }
+    this.#detector = config.alert === false ? undefined : new SpikeDetector(channel, config.alert);
     this.uplink = new Uplink(host, this.store, {
       deviceId: config.deviceId,
       address: config.broker.address,
@@ -128,21 +134,20 @@ export class PipewatchNode {
   sampleNow(): void {
     this.#samples++;
     const wall = this.host.clock.wall.now();
-    const timeMs = wall ?? this.host.clock.monotonic.now();
+    const monotonic = this.host.clock.monotonic.now();
+    const timeMs = wall ?? monotonic;
     for (const sensor of this.#sensors) {
       const driver = sensor.driver ?? this.#open(sensor);
       if (!driver) continue;
       const valid = driver.read(this.#values);
       for (let c = 0; c < sensor.channels.length; c++) {
         if ((valid & (1 << c)) === 0) continue;
-        const seq = this.store.append({
-          timeMs,
-          synced: wall !== undefined,
-          channel: sensor.firstChannel + c,
-          kind: kindOf[sensor.channels[c]!.kind] ?? ReadingKind.milliCelsius,
-          value: this.#values[c]!,
-          alert: false,
-        });
+        const channel = sensor.firstChannel + c;
+        const kind = kindOf[sensor.channels[c]!.kind] ?? ReadingKind.milliCelsius;
+        const value = this.#values[c]!;
+        const alert = kind === ReadingKind.milliCelsius && !!this.#detector?.update(channel, monotonic, value);
+        const seq = this.store.append({ timeMs, synced: wall !== undefined, channel, kind, value, alert });
+        if (alert) this.host.log('warn', `leak alert: channel ${channel} rose to ${value / 1000} °C (#${seq})`);
         if (seq >= 0) this.#generated++;
       }
     }
@@ -154,6 +159,7 @@ export class PipewatchNode {
     return {
       deviceId: this.config.deviceId,
       readingsGenerated: this.#generated,
+      alerts: this.#detector?.alerts ?? 0,
       samples: this.#samples,
       sensorFaults: this.#faults,
       stored: this.store.stats.appended,

@@ -1,9 +1,19 @@
 /*
- * An observer subscribed at the broker, as a consumer of pipewatch data would be: counts the
- * distinct readings it received per device (de-duplicating by sequence number) and the
- * duplicates, checks each payload's shape, and reports each new reading.
+ * An observer subscribed at the broker, as a consumer of pipewatch data would be: decodes every
+ * message strictly (firmware/uplink/decode.ts, the documented formats), counts the distinct
+ * readings it received per device (de-duplicating by sequence number), the duplicates, the
+ * readings that came out of order (alerts, which overtake the backlog on purpose, excepted) and
+ * the malformed messages, and reports each new reading.
  */
 import mqtt, { type MqttClient } from 'mqtt';
+import { ReadingKind } from '../firmware/store';
+import { decodeMessage } from '../firmware/uplink/decode';
+
+const unitOf: Record<number, string> = {
+  [ReadingKind.milliCelsius]: 'mC',
+  [ReadingKind.milliPercentRH]: 'mRH',
+  [ReadingKind.pascal]: 'Pa',
+};
 
 export interface ObservedReading {
   dev: string;
@@ -22,6 +32,7 @@ export class Observer {
   readonly #seen = new Map<string, Set<number>>();
   readonly #lastSeq = new Map<string, number>();
   delivered = 0;
+  alerts = 0;
   duplicates = 0;
   outOfOrder = 0;
   malformed = 0;
@@ -45,7 +56,7 @@ export class Observer {
       client.once('error', reject);
     });
     const observer = new Observer(client);
-    await client.subscribeAsync(['pipewatch/+/readings', 'pipewatch/+/alerts'], { qos: 1 });
+    await client.subscribeAsync(['pipewatch/+/readings', 'pipewatch/+/alerts', 'pipewatch/+/readings/bin'], { qos: 1 });
     return observer;
   }
 
@@ -56,49 +67,36 @@ export class Observer {
   #onMessage(topic: string, payload: Buffer): void {
     this.messages++;
     this.bytes += payload.length;
-    let body: Record<string, unknown>;
-    try {
-      body = JSON.parse(payload.toString('utf8'));
-    } catch {
+    const decoded = decodeMessage(topic, new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
+    if (decoded.error !== undefined) {
       this.malformed++;
       return;
     }
-    const unit = ['mC', 'mRH', 'Pa'].find((k) => typeof body[k] === 'number');
-    if (
-      typeof body.dev !== 'string' ||
-      !Number.isSafeInteger(body.seq) ||
-      !Number.isSafeInteger(body.ts) ||
-      typeof body.sync !== 'boolean' ||
-      !Number.isInteger(body.ch) ||
-      !unit ||
-      topic !== `pipewatch/${body.dev}/${body.alert ? 'alerts' : 'readings'}`
-    ) {
-      this.malformed++;
-      return;
+    const dev = decoded.dev;
+    for (const r of decoded.readings) {
+      let seen = this.#seen.get(dev);
+      if (!seen) this.#seen.set(dev, (seen = new Set()));
+      if (seen.has(r.seq)) {
+        this.duplicates++;
+        continue;
+      }
+      seen.add(r.seq);
+      this.delivered++;
+      if (r.alert) this.alerts++;
+      if (r.seq < (this.#lastSeq.get(dev) ?? 0) && !r.alert) this.outOfOrder++;
+      if (!r.alert) this.#lastSeq.set(dev, r.seq);
+      this.onReading?.({
+        dev,
+        seq: r.seq,
+        ts: r.timeMs,
+        sync: r.synced,
+        ch: r.channel,
+        value: r.value,
+        unit: unitOf[r.kind] ?? 'v',
+        alert: r.alert,
+        topic,
+      });
     }
-    const dev = body.dev;
-    const seq = body.seq as number;
-    let seen = this.#seen.get(dev);
-    if (!seen) this.#seen.set(dev, (seen = new Set()));
-    if (seen.has(seq)) {
-      this.duplicates++;
-      return;
-    }
-    seen.add(seq);
-    this.delivered++;
-    if (seq < (this.#lastSeq.get(dev) ?? 0)) this.outOfOrder++;
-    this.#lastSeq.set(dev, seq);
-    this.onReading?.({
-      dev,
-      seq,
-      ts: body.ts as number,
-      sync: body.sync as boolean,
-      ch: body.ch as number,
-      value: body[unit] as number,
-      unit,
-      alert: body.alert === true,
-      topic,
-    });
   }
 
   async close(): Promise<void> {

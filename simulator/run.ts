@@ -54,6 +54,9 @@ export interface SimSummary {
   outOfOrder: number;
   malformed: number;
   reconnects: number;
+  /** Leak alerts the nodes raised, and the alerts the observer received. */
+  alertsRaised: number;
+  alertsDelivered: number;
   sensorFaults: number;
   droppedByStore: number;
   bytesOnWirePerReading: number;
@@ -210,6 +213,8 @@ async function run(o: SimOptions, expose: (s: Scheduler) => void, stopRequested:
       outOfOrder: observer.outOfOrder,
       malformed: observer.malformed,
       reconnects: final.reduce((sum, s) => sum + s.uplink.reconnects, 0),
+      alertsRaised: final.reduce((sum, s) => sum + s.alerts, 0),
+      alertsDelivered: observer.alerts,
       sensorFaults: final.reduce((sum, s) => sum + s.sensorFaults, 0),
       droppedByStore: final.reduce((sum, s) => sum + s.dropped, 0),
       bytesOnWirePerReading: generated ? Math.round((bytesOut / generated) * 10) / 10 : 0,
