@@ -1,4 +1,5 @@
 import test from 'ava';
+import * as fs from 'node:fs';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ test('flash-file › a file-backed partition keeps the cache across runs [node]'
   const dir = mkdtempSync(join(tmpdir(), 'pipewatch-flash-'));
   try {
     const path = join(dir, 'cache.bin');
-    const geometry = { path, blockLength: 4096, blocks: 8 };
+    const geometry = { path, fs, blockLength: 4096, blocks: 8 };
     let flash = new FileFlash(geometry);
     let cache = new FlashCache(flash);
     t.true(cache.stats.formatted);

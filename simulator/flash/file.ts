@@ -1,20 +1,36 @@
 /*
  * A SimFlash backed by a file (Node host only), so a simulated node keeps its cache across runs.
+ * The file system is injected (pass `node:fs`): this folder also type-checks as portable code.
  * The file holds the raw partition bytes; `<path>.erase.json` holds the erase counters. Every
  * write and erase is written through (the changed range, at its offset) before the call returns,
  * so a killed simulator process loses nothing that returned. A file of another size is ignored
  * (the partition starts erased, as a new chip).
  */
-import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { SimFlash, type SimFlashGeometry } from './index';
+
+/** The part of `node:fs` this needs. */
+export interface FileSystem {
+  existsSync(path: string): boolean;
+  statSync(path: string): { size: number };
+  readFileSync(path: string): Uint8Array;
+  readFileSync(path: string, encoding: 'utf8'): string;
+  writeFileSync(path: string, data: Uint8Array | string): void;
+  openSync(path: string, flags: string): number;
+  writeSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number;
+  closeSync(fd: number): void;
+}
 
 export class FileFlash extends SimFlash {
   readonly path: string;
   #fd: number | undefined;
 
-  constructor(options: SimFlashGeometry & { path: string }) {
+  readonly #fs: FileSystem;
+
+  constructor(options: SimFlashGeometry & { path: string; fs: FileSystem }) {
     super(options);
     this.path = options.path;
+    const { existsSync, statSync, readFileSync, writeFileSync, openSync, writeSync } = options.fs;
+    this.#fs = options.fs;
     const g = this.geometry;
     const size = g.blockLength * g.blocks;
     if (existsSync(this.path) && statSync(this.path).size === size) {
@@ -43,7 +59,7 @@ export class FileFlash extends SimFlash {
 
   override close(): void {
     super.close();
-    if (this.#fd !== undefined) closeSync(this.#fd);
+    if (this.#fd !== undefined) this.#fs.closeSync(this.#fd);
     this.#fd = undefined;
   }
 }
