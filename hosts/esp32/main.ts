@@ -1,0 +1,126 @@
+/*
+ * Entry point on an ESP32. Boot order: host from the board's manifest config, settings from
+ * the `settings` partition (or, on first boot, from build-time `config.pipewatch`, saved to the
+ * partition), then the node starts sampling into the flash cache at once; Wi-Fi and SNTP come
+ * up beside it. A node without credentials still samples and caches, and says how to
+ * provision it (docs/moddable.md, "Provision").
+ */
+import config from 'mc/config';
+import Net from 'net';
+import { PipewatchNode } from '../../firmware/node';
+import type { Digital, Host } from '../../firmware/host';
+import { createEsp32Host, type BoardConfig } from './host';
+import { Network } from './network';
+import { esp32Update } from './ota';
+import { SettingsStore, parseBroker, parseSensors, validateSettings, type Settings } from './settings';
+
+interface BuildTimeSettings {
+  ssid: string;
+  password: string;
+  broker: string;
+  deviceId: string;
+  intervalMs: number;
+  sensors: string;
+}
+
+function restart(): void {
+  (globalThis as unknown as { System: { restart(): void } }).System.restart();
+}
+
+/** Device id when none is provisioned: "pw-" and the station MAC address without colons. */
+function defaultDeviceId(): string {
+  const mac = String(Net.get('MAC') ?? '000000000000');
+  let id = 'pw-';
+  for (let i = 0; i < mac.length; i++) if (mac[i] !== ':') id += mac[i]!.toLowerCase();
+  return id;
+}
+
+function loadSettings(host: Host): { settings: Settings | undefined; source: string } {
+  let store: SettingsStore | undefined;
+  try {
+    store = new SettingsStore(host.flash!.open({ path: 'settings' }));
+  } catch (error) {
+    host.log('error', `settings partition unusable: ${(error as Error).message}`);
+  }
+  const saved = store?.load();
+  if (store && store.stats.corrupt > 0) host.log('warn', `settings: ${store.stats.corrupt} corrupt record(s) ignored`);
+  if (saved) return { settings: saved, source: 'settings partition' };
+  const b = config.pipewatch as BuildTimeSettings;
+  const fromBuild: Settings = {
+    ssid: String(b.ssid ?? ''),
+    password: String(b.password ?? ''),
+    broker: String(b.broker ?? ''),
+    deviceId: String(b.deviceId || defaultDeviceId()),
+    intervalMs: Number(b.intervalMs ?? 10_000),
+    sensors: String(b.sensors ?? ''),
+  };
+  try {
+    validateSettings(fromBuild);
+  } catch (error) {
+    host.log('warn', `not provisioned (${(error as Error).message}); see docs/moddable.md "Provision"`);
+    return { settings: undefined, source: 'none' };
+  }
+  try {
+    store?.save(fromBuild);
+  } catch (error) {
+    host.log('error', `settings not saved: ${(error as Error).message}`);
+  }
+  return { settings: fromBuild, source: 'build-time config' };
+}
+
+function statusLed(host: Host, board: BoardConfig, connected: () => boolean): void {
+  if (board.led.kind !== 'digital' || !host.io.Digital) return;
+  let led: Digital;
+  try {
+    led = new host.io.Digital({ pin: board.led.pin, mode: 'output' });
+  } catch {
+    return;
+  }
+  let phase = 0;
+  const on = board.led.on;
+  const off = on ? 0 : 1;
+  host.timers.set(
+    () => {
+      phase ^= 1;
+      led.write(connected() || phase ? on : off);
+    },
+    500,
+    500,
+  );
+}
+
+export default function main(): void {
+  const board = config.board as BoardConfig;
+  const host = createEsp32Host({ board, update: esp32Update, restart });
+  const { settings, source } = loadSettings(host);
+  const deviceId = settings?.deviceId ?? defaultDeviceId();
+  host.log('info', `pipewatch ${deviceId} on ${board.name}, settings from ${source}`);
+
+  const sensors = parseSensors(settings?.sensors ?? String((config.pipewatch as BuildTimeSettings).sensors ?? ''));
+  const broker = settings ? parseBroker(settings.broker) : { secure: false, host: '127.0.0.1', port: 1883 };
+  const node = new PipewatchNode(host, {
+    deviceId,
+    broker: {
+      address: broker.host,
+      port: broker.port,
+      secure: broker.secure ? { serverName: broker.host } : undefined,
+    },
+    intervalMs: settings?.intervalMs ?? 10_000,
+    sensors,
+  });
+  if (settings) {
+    node.start();
+    const network = new Network({
+      ssid: settings.ssid,
+      password: settings.password,
+      sntpHost: String(config.sntp ?? 'pool.ntp.org'),
+      timers: host.timers,
+      random: host.random,
+      log: (level, message) => host.log(level, message),
+    });
+    network.start();
+  } else {
+    node.startSampling();
+  }
+  statusLed(host, board, () => node.uplink.connected);
+}

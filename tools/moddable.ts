@@ -1,0 +1,505 @@
+/*
+ * Builds, flashes and simulates pipewatch with the real Moddable toolchain (mcconfig, xsc, xsl,
+ * mcsim), from manifests/node/manifest.json.
+ *
+ *   build     --target esp32/nodemcu [--check] [--out DIR] [name=value ...]
+ *   flash     --target esp32/nodemcu --port /dev/ttyUSB0 [name=value ...]
+ *   sim       [--duration 30s] [--broker mqtt://127.0.0.1:1883] [--device-id ID] [--out DIR]
+ *   provision --port /dev/ttyUSB0 --ssid S --password P --broker URL --device-id ID [--sensors L]
+ *             [--interval-ms N] [--image-only FILE]
+ *
+ * `name=value` arguments are passed to mcconfig as manifest config overrides
+ * (e.g. pipewatch.ssid=Plant). Every command explains what is missing and exits non-zero when
+ * $MODDABLE (or, for device builds and flashing, ESP-IDF) is not there.
+ *
+ * `build --check` without ESP-IDF runs everything on the JavaScript side of a device build:
+ * manifest resolution (mcconfig), the TypeScript compile (tsc, TypeScript >= 6), the XS compile
+ * (xsc) and the link of the preloaded modules (xsl) for the board, then says that the native
+ * part (ESP-IDF compile, link, image) was skipped.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { parseBroker, settingsImage, type Settings } from '../hosts/esp32/settings';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const MANIFEST = join(ROOT, 'manifests', 'node', 'manifest.json');
+export const BOARDS = ['esp32/nodemcu', 'esp32/esp32s3', 'esp32/esp32c3'] as const;
+const APP_NAME = 'pipewatch';
+const SETTINGS_PARTITION = 'settings';
+
+type Kind = 'build' | 'flash' | 'sim' | 'provision';
+type Log = (line: string) => void;
+
+const INSTALL_SDK = [
+  'The Moddable SDK is needed: set $MODDABLE to a built Moddable SDK and put its tools on PATH.',
+  '  git clone https://github.com/Moddable-OpenSource/moddable ~/Projects/moddable',
+  '  export MODDABLE=~/Projects/moddable',
+  '  export PATH=$PATH:$MODDABLE/build/bin/lin/release     (mac: .../mac/release)',
+  '  cd $MODDABLE/build/makefiles/lin && make               (Linux needs libgtk-3-dev)',
+  'See docs/moddable.md, "Install the Moddable SDK".',
+].join('\n');
+
+const INSTALL_IDF = [
+  'ESP-IDF is needed for a device build: $IDF_PATH is not set.',
+  'Install it as Moddable documents for ESP32 (documentation/devices/esp32.md in the SDK),',
+  'then `export IDF_PATH=~/esp32/esp-idf` (and source $IDF_PATH/export.sh once per shell).',
+  'To validate the JavaScript side of the build without ESP-IDF, add --check.',
+].join('\n');
+
+export interface Sdk {
+  moddable: string;
+  bin: string;
+  env: NodeJS.ProcessEnv;
+}
+
+function hostPlatform(): 'lin' | 'mac' | 'win' {
+  return process.platform === 'darwin' ? 'mac' : process.platform === 'win32' ? 'win' : 'lin';
+}
+
+/** Finds the SDK and a TypeScript >= 6 compiler; returns an explanation instead when one is missing. */
+export function findSdk(env: NodeJS.ProcessEnv = process.env): Sdk | string {
+  const moddable = env.MODDABLE;
+  if (!moddable) return `$MODDABLE is not set.\n${INSTALL_SDK}`;
+  if (!existsSync(join(moddable, 'tools', 'mcconfig.js'))) {
+    return `$MODDABLE=${moddable} does not look like the Moddable SDK (no tools/mcconfig.js).\n${INSTALL_SDK}`;
+  }
+  const bin = join(moddable, 'build', 'bin', hostPlatform(), 'release');
+  if (!existsSync(join(bin, 'mcconfig')) || !existsSync(join(bin, 'xsc'))) {
+    return `The Moddable tools are not built in ${bin}.\n${INSTALL_SDK}`;
+  }
+  const localBin = join(ROOT, 'node_modules', '.bin');
+  const path = [localBin, bin, env.PATH ?? ''].join(process.platform === 'win32' ? ';' : ':');
+  const sdkEnv = { ...env, MODDABLE: moddable, PATH: path };
+  const tsc = spawnSync('tsc', ['-v'], { env: sdkEnv, encoding: 'utf8' });
+  const version = /Version (\d+)\./.exec(tsc.stdout ?? '');
+  if (!version || Number(version[1]) < 6) {
+    return `mcconfig compiles TypeScript with \`tsc\`; TypeScript 6 or newer is needed on PATH (found: ${tsc.stdout?.trim() || 'none'}). Run npm install.`;
+  }
+  return { moddable, bin, env: sdkEnv };
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: Log, cwd = ROOT): Promise<{ code: number; output: string }> {
+  return new Promise((done) => {
+    const child = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const take = (chunk: Buffer) => {
+      const text = chunk.toString();
+      output += text;
+      for (const line of text.split('\n')) if (line.trim()) log(`  ${line}`);
+    };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
+    child.on('error', (error) => {
+      output += String(error);
+      done({ code: 127, output });
+    });
+    child.on('close', (code) => done({ code: code ?? 1, output }));
+  });
+}
+
+function configArgs(positionals: string[]): string[] | string {
+  for (const p of positionals) {
+    if (!/^[A-Za-z_][A-Za-z0-9_.]*=/.test(p)) return `unexpected argument "${p}" (config overrides are name=value)`;
+  }
+  return positionals;
+}
+
+function outDir(given: string | undefined, what: string): string {
+  const dir = resolve(given ?? join(ROOT, 'build', 'moddable', what.replace(/[/:]/g, '-')));
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** The directory of mcconfig's generated makefile and modules for a platform. */
+function tmpDirOf(out: string, target: string): string {
+  const [platform, sub] = target.split('/');
+  return sub ? join(out, 'tmp', platform!, sub, 'release', APP_NAME) : join(out, 'tmp', platform!, 'mc', 'release', APP_NAME);
+}
+
+/**
+ * The JavaScript side of a device build, without ESP-IDF: mcconfig generates the makefile,
+ * then make builds only `$(TMP_DIR)/mc.xs.c` (tsc, xsc, xsid, xsl). The ESP-IDF variables the
+ * makefile insists on are given inert values; nothing native is compiled.
+ */
+async function checkJsSide(sdk: Sdk, target: string, out: string, config: string[], log: Log): Promise<number> {
+  const generate = await run('mcconfig', ['-p', target, '-t', 'build', '-o', out, MANIFEST, ...config], sdk.env, log);
+  if (generate.code !== 0) {
+    log(`FAIL ${target}: mcconfig could not resolve the manifest`);
+    return 1;
+  }
+  const tmp = tmpDirOf(out, target);
+  const makefile = join(tmp, 'makefile');
+  if (!existsSync(makefile)) {
+    log(`FAIL ${target}: mcconfig wrote no makefile at ${makefile}`);
+    return 1;
+  }
+  const stub = join(tmp, 'check-sdkconfig.h');
+  writeFileSync(stub, '/* pipewatch --check: ESP-IDF not used */\n');
+  const make = await run(
+    'make',
+    [
+      '-f',
+      makefile,
+      '-j2',
+      `IDF_PATH=${join(tmp, 'no-esp-idf')}`,
+      'IDF_VERSION=check-only',
+      `SDKCONFIG_H=${stub}`,
+      join(tmp, 'mc.xs.c'),
+    ],
+    sdk.env,
+    log,
+  );
+  if (make.code !== 0 || !existsSync(join(tmp, 'mc.xs.c'))) {
+    log(`FAIL ${target}: JavaScript side of the build failed (see the tsc/xsc/xsl output above)`);
+    return 1;
+  }
+  const modules = (readFileSync(makefile, 'utf8').match(/\.xsb\b/g) ?? []).length;
+  log(`OK ${target}: manifest, TypeScript compile, XS compile and XS link passed (${modules} module references, ${join(tmp, 'mc.xs.c')})`);
+  log(`   native part (ESP-IDF compile, link, flash image) skipped: ${sdk.env.IDF_PATH ? 'check only' : '$IDF_PATH not set'}`);
+  return 0;
+}
+
+async function build(argv: string[], log: Log, kind: 'build' | 'flash'): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      target: { type: 'string' },
+      check: { type: 'boolean', default: false },
+      port: { type: 'string' },
+      out: { type: 'string' },
+    },
+  });
+  const target = values.target;
+  if (!target) {
+    log(`--target is required: one of ${BOARDS.join(', ')} (or lin/mac/win for the desktop simulator)`);
+    return 2;
+  }
+  const config = configArgs(positionals);
+  if (typeof config === 'string') {
+    log(config);
+    return 2;
+  }
+  if (kind === 'flash' && !values.port) {
+    log('--port is required (e.g. --port /dev/ttyUSB0)');
+    return 2;
+  }
+  const sdk = findSdk();
+  if (typeof sdk === 'string') {
+    log(sdk);
+    return 2;
+  }
+  const device = target.startsWith('esp32');
+  const out = outDir(values.out, target);
+  if (!device) {
+    if (kind === 'flash') {
+      log(`flash needs an ESP32 target (${BOARDS.join(', ')}); for the simulator use npm run sim:moddable`);
+      return 2;
+    }
+    return buildSim(sdk, target, out, config, log);
+  }
+  if (values.check) return checkJsSide(sdk, target, out, config, log);
+  if (!sdk.env.IDF_PATH) {
+    log(INSTALL_IDF);
+    return 2;
+  }
+  const env = kind === 'flash' ? { ...sdk.env, UPLOAD_PORT: values.port } : sdk.env;
+  const built = await run('mcconfig', ['-m', '-p', target, '-t', 'build', '-o', out, MANIFEST, ...config], env, log);
+  if (built.code !== 0) {
+    log(`FAIL ${target}: build failed`);
+    return 1;
+  }
+  if (kind === 'build') {
+    log(`OK ${target}: built in ${out}`);
+    return 0;
+  }
+  const flashed = await run('mcconfig', ['-m', '-p', target, '-t', 'deploy', '-o', out, MANIFEST, ...config], env, log);
+  if (flashed.code !== 0) {
+    log(`FAIL ${target}: flashing through ${values.port} failed`);
+    return 1;
+  }
+  log(`OK ${target}: flashed through ${values.port}. Next: npm run provision -- --port ${values.port} ... (docs/moddable.md)`);
+  return 0;
+}
+
+async function buildSim(sdk: Sdk, platform: string, out: string, config: string[], log: Log): Promise<number> {
+  const built = await run('mcconfig', ['-m', '-p', platform, '-t', 'build', '-o', out, MANIFEST, ...config], sdk.env, log);
+  const so = join(out, 'bin', platform, 'mc', 'release', APP_NAME, 'mc.so');
+  if (built.code !== 0 || !existsSync(so)) {
+    log(`FAIL ${platform}: simulator build failed`);
+    return 1;
+  }
+  log(`OK ${platform}: ${so}`);
+  return 0;
+}
+
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw new RangeError(`invalid duration "${text}" (e.g. 30s, 2m, 1500ms)`);
+  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's'] ?? 1000;
+  return Math.round(Number(m[1]) * scale);
+}
+
+function reachable(host: string, port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = createConnection({ host, port });
+    socket.setTimeout(2000);
+    socket.on('connect', () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.on('timeout', () => {
+      socket.destroy();
+      done(false);
+    });
+    socket.on('error', () => done(false));
+  });
+}
+
+export interface SimSummary {
+  durationMs: number;
+  readingsAtBroker: number;
+  lastStats: Record<string, unknown> | undefined;
+  exitCode: number | null;
+}
+
+/** Builds for the desktop simulator, runs mcsim headless for `duration`, counts readings at the broker. */
+async function sim(argv: string[], log: Log): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      duration: { type: 'string', default: '30s' },
+      broker: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
+      'device-id': { type: 'string', default: 'mcsim-0' },
+      'interval-ms': { type: 'string', default: '2000' },
+      out: { type: 'string' },
+    },
+  });
+  const config = configArgs(positionals);
+  if (typeof config === 'string') {
+    log(config);
+    return 2;
+  }
+  let durationMs: number;
+  let broker: { host: string; port: number; secure: boolean };
+  try {
+    durationMs = parseDuration(values.duration!);
+    broker = parseBroker(values.broker!);
+  } catch (error) {
+    log((error as Error).message);
+    return 2;
+  }
+  if (broker.secure) {
+    log('sim:moddable connects the simulated node over plain TCP: use an mqtt:// broker URL');
+    return 2;
+  }
+  const sdk = findSdk();
+  if (typeof sdk === 'string') {
+    log(sdk);
+    return 2;
+  }
+  const platform = hostPlatform();
+  const mcsim = join(sdk.bin, platform === 'win' ? 'mcsim.exe' : 'mcsim');
+  if (platform === 'lin' && !existsSync(mcsim)) {
+    log(`mcsim is not built in ${sdk.bin}.\n${INSTALL_SDK}`);
+    return 2;
+  }
+  if (platform !== 'lin') {
+    log('sim:moddable runs mcsim headless on Linux; on mac/win build with `npm run build -- --target mac` and open the app in mcsim.');
+    return 2;
+  }
+  const headless = spawnSync('xvfb-run', ['--help'], { encoding: 'utf8' });
+  const useXvfb = !headless.error;
+  if (!useXvfb && !process.env.DISPLAY) {
+    log('mcsim needs a display: install xvfb (apt-get install xvfb) or set $DISPLAY');
+    return 2;
+  }
+  if (!(await reachable(broker.host, broker.port))) {
+    log(`no MQTT broker at ${broker.host}:${broker.port}; start one (e.g. mosquitto -p ${broker.port}) or pass --broker`);
+    return 2;
+  }
+  const deviceId = values['device-id']!;
+  const out = outDir(values.out, platform);
+  const overrides = [
+    `pipewatch.broker=mqtt://${broker.host}:${broker.port}`,
+    `pipewatch.deviceId=${deviceId}`,
+    `pipewatch.intervalMs=${Number(values['interval-ms'])}`,
+    ...config,
+  ];
+  log(`building for the Moddable simulator (${platform}) ...`);
+  const buildLog: string[] = [];
+  if ((await buildSim(sdk, platform, out, overrides, (line) => buildLog.push(line))) !== 0) {
+    for (const line of buildLog.slice(-40)) log(line);
+    return 1;
+  }
+  const so = join(out, 'bin', platform, 'mc', 'release', APP_NAME, 'mc.so');
+
+  const { connectAsync } = await import('mqtt');
+  const subscriber = await connectAsync(`mqtt://${broker.host}:${broker.port}`, { clientId: `pipewatch-sim-check-${process.pid}` });
+  let readings = 0;
+  const seqs = new Set<number>();
+  subscriber.on('message', (topic, payload) => {
+    if (!topic.endsWith('/readings') && !topic.endsWith('/alerts')) return;
+    try {
+      const message = JSON.parse(payload.toString()) as { dev?: string; seq?: number };
+      if (message.dev === deviceId && typeof message.seq === 'number') {
+        readings++;
+        seqs.add(message.seq);
+      }
+    } catch {
+      log(`malformed payload on ${topic}: ${payload.toString().slice(0, 80)}`);
+    }
+  });
+  await subscriber.subscribeAsync(`pipewatch/${deviceId}/#`, { qos: 1 });
+
+  const args = useXvfb ? ['-a', 'stdbuf', '-oL', mcsim, so] : ['-oL', mcsim, so];
+  const child: ChildProcess = spawn(useXvfb ? 'xvfb-run' : 'stdbuf', args, {
+    env: sdk.env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let lastStats: Record<string, unknown> | undefined;
+  let failure: string | undefined;
+  let pending = '';
+  const onData = (chunk: Buffer) => {
+    pending += chunk.toString();
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      if (line.startsWith('pipewatch-stats ')) {
+        try {
+          lastStats = JSON.parse(line.slice(16)) as Record<string, unknown>;
+        } catch {
+          log(`unreadable stats line: ${line}`);
+        }
+      } else if (line.trim()) {
+        log(`mcsim: ${line}`);
+        if (/XS abort|failed to start/.test(line)) failure = line;
+      }
+    }
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const started = Date.now();
+  const exitCode = await new Promise<number | null>((done) => {
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGTERM');
+      } catch {
+        child.kill('SIGTERM');
+      }
+    }, durationMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      done(code);
+    });
+  });
+  const ranMs = Date.now() - started;
+  await new Promise((r) => setTimeout(r, 300));
+  await subscriber.endAsync();
+
+  const s = lastStats as { samples?: number; stored?: number; pending?: number; connected?: boolean } | undefined;
+  const ranFull = ranMs >= durationMs - 500;
+  log(
+    `sim:moddable: ${(ranMs / 1000).toFixed(1)} s in mcsim, node ${deviceId}: ${readings} readings at the broker (${seqs.size} distinct seq), ` +
+      `samples ${s?.samples ?? '?'}, stored ${s?.stored ?? '?'}, pending ${s?.pending ?? '?'}, connected ${s?.connected ?? '?'}`,
+  );
+  if (failure) {
+    log(`FAIL: the firmware stopped in mcsim: ${failure}`);
+    return 1;
+  }
+  if (!ranFull) {
+    log(`FAIL: mcsim exited after ${ranMs} ms (code ${exitCode}) before the ${durationMs} ms duration`);
+    return 1;
+  }
+  if (readings === 0) {
+    log(`FAIL: no readings from ${deviceId} reached ${broker.host}:${broker.port}`);
+    return 1;
+  }
+  return 0;
+}
+
+/** Writes the settings partition of a node over serial (esptool), without rebuilding. */
+async function provision(argv: string[], log: Log): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      ssid: { type: 'string' },
+      password: { type: 'string', default: '' },
+      broker: { type: 'string' },
+      'device-id': { type: 'string' },
+      sensors: { type: 'string', default: 'tmp117@0x48' },
+      'interval-ms': { type: 'string', default: '10000' },
+      'image-only': { type: 'string' },
+    },
+  });
+  const settings: Settings = {
+    ssid: values.ssid ?? '',
+    password: values.password ?? '',
+    broker: values.broker ?? '',
+    deviceId: values['device-id'] ?? '',
+    intervalMs: Number(values['interval-ms']),
+    sensors: values.sensors ?? '',
+  };
+  let image: Uint8Array;
+  try {
+    image = settingsImage(settings);
+  } catch (error) {
+    log(`${(error as Error).message}\nusage: provision --port /dev/ttyUSB0 --ssid S --password P --broker mqtt[s]://host[:port] --device-id ID [--sensors tmp117@0x48]`);
+    return 2;
+  }
+  const offset = partitionOffset(SETTINGS_PARTITION);
+  const file = resolve(values['image-only'] ?? join(outDir(undefined, 'provision'), `settings-${settings.deviceId}.bin`));
+  writeFileSync(file, image);
+  log(`settings image for ${settings.deviceId}: ${file} (${image.length} bytes, partition "${SETTINGS_PARTITION}" at 0x${offset.toString(16)})`);
+  if (values['image-only']) return 0;
+  if (!values.port) {
+    log('--port is required (e.g. --port /dev/ttyUSB0), or --image-only FILE to write the image only');
+    return 2;
+  }
+  const esptool = spawnSync('esptool.py', ['version'], { encoding: 'utf8' });
+  if (esptool.error) {
+    log('esptool.py is not on PATH: it comes with ESP-IDF (source $IDF_PATH/export.sh) or `pip install esptool`.');
+    return 2;
+  }
+  const flashed = await run('esptool.py', ['--port', values.port, 'write_flash', `0x${offset.toString(16)}`, file], process.env, log);
+  if (flashed.code !== 0) return 1;
+  log(`OK: ${settings.deviceId} provisioned; it joins "${settings.ssid}" and publishes to ${settings.broker} after reset`);
+  return 0;
+}
+
+/** Offset of a partition in manifests/esp32/partitions.csv. */
+export function partitionOffset(name: string): number {
+  const csv = readFileSync(join(ROOT, 'manifests', 'esp32', 'partitions.csv'), 'utf8');
+  for (const line of csv.split('\n')) {
+    const cells = line.split(',').map((c) => c.trim());
+    if (cells[0] === name) return parseInt(cells[3]!, 16);
+  }
+  throw new Error(`partition "${name}" not in manifests/esp32/partitions.csv`);
+}
+
+export async function moddableCommand(kind: Kind, argv: string[], log: Log = (line) => console.log(line)): Promise<number> {
+  try {
+    if (kind === 'build' || kind === 'flash') return await build(argv, log, kind);
+    if (kind === 'sim') return await sim(argv, log);
+    if (kind === 'provision') return await provision(argv, log);
+    log(`unknown command "${String(kind)}"`);
+    return 2;
+  } catch (error) {
+    log(`error: ${(error as Error).message}`);
+    return 2;
+  }
+}
+
+const invokedDirectly = process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (invokedDirectly) {
+  const [kind, ...rest] = process.argv.slice(2);
+  process.exitCode = await moddableCommand(kind as Kind, rest);
+}
