@@ -469,7 +469,13 @@ function realRig(o: Options, spec: PartSpec): Rig | string {
     const io: AnalogConstructor = linux.Analog;
     const pin = o.pin ?? 0;
     const wrong = o.wrong ?? pin + 1;
-    const bind = (p: number) => class extends (io as any) { constructor(x: object) { super({ ...x, pin: p, port: path.port }); } } as unknown as AnalogConstructor;
+    const port = path.port;
+    const bind = (p: number) =>
+      class extends (io as any) {
+        constructor(x: object) {
+          super({ ...x, pin: p, port });
+        }
+      } as unknown as AnalogConstructor;
     return { env, sensor: { io: bind(pin), pin }, wrong: { io: bind(wrong), pin: wrong }, wrongLabel: `channel ${wrong}`, faults: [] };
   }
   return `${o.part}: 1-Wire is not available on hosts/linux (the kernel's w1 driver owns the bus); use --simulated, or the on-device check`;
