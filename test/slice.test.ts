@@ -54,9 +54,11 @@ test('XS engine against a real mosquitto on loopback', async (t) => {
 /** A pass-through proxy that records what the firmware sends, per connection. */
 async function recordingProxy(target: number) {
   const streams: Buffer[][] = [];
+  const closed: Promise<void>[] = [];
   const server = net.createServer((client) => {
     const sent: Buffer[] = [];
     streams.push(sent);
+    closed.push(new Promise((resolve) => client.once('close', () => resolve())));
     const upstream = net.connect(target, '127.0.0.1');
     client.on('data', (chunk) => {
       sent.push(Buffer.from(chunk));
@@ -74,7 +76,11 @@ async function recordingProxy(target: number) {
     /** What the nodes sent; the observer's own connection is left out. */
     bytes: () =>
       Buffer.concat(streams.filter((sent) => !Buffer.concat(sent).includes('pipewatch-observer')).flat()),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    /** Resolves once every connection the nodes opened has closed (their last bytes are in). */
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all(closed);
+    },
   };
 }
 

@@ -106,7 +106,11 @@ export class NodeSocket {
     if (!this.#open) return;
     this.#open = false;
     this.#scheduler.done(this);
-    this.#socket.destroy();
+    // Graceful close: what was written (a DISCONNECT) still goes out, then FIN; a peer that
+    // does not close its side in time is cut.
+    const socket = this.#socket;
+    socket.end();
+    setTimeout(() => socket.destroy(), 1000).unref();
   }
 }
 
