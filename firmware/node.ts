@@ -12,7 +12,7 @@ import { ReadingKind, type ReadingKindValue, type ReadingStore } from './store';
 import { isValidId } from './uplink/ascii';
 import { Uplink, type UplinkStats } from './uplink/uplink';
 import { channelsOf, createSensor, type ChannelInfo, type SensorConfig, type SensorDriver } from './sensors/registry';
-import { SensorError } from './sensors/errors';
+import { SensorError, SensorErrorCode } from './sensors/errors';
 
 export interface NodeConfig {
   deviceId: string;
@@ -105,6 +105,11 @@ export class PipewatchNode {
   }
 
   start(): void {
+    // Parts need a moment after power-up before they answer on their bus (TMP117: 1.5 ms);
+    // opening them shortly after boot gives their first conversion time before the first sample.
+    this.host.timers.set(() => {
+      for (const slot of this.#sensors) if (!slot.driver) this.#open(slot);
+    }, 250);
     this.startSampling();
     this.uplink.start();
   }
@@ -172,6 +177,11 @@ export class PipewatchNode {
   }
 
   #onSensorError(error: SensorError): void {
+    // A conversion still under way is not a fault of the part (errors.ts): not counted.
+    if (error.code === SensorErrorCode.NOT_READY) {
+      this.host.log('debug', error.message);
+      return;
+    }
     this.#faults++;
     this.host.log('warn', error.message);
   }

@@ -150,7 +150,7 @@ async function run(o: SimOptions, expose: (s: Scheduler) => void, stopRequested:
           flash: flashStore.provider(i),
           log: (level, message) => o.onLog?.(i, level, message),
         });
-        const node = new PipewatchNode(host, config);
+        const node = new PipewatchNode(host, { ...config, sensors: board.sensors });
         node.start();
         nodes.push(node);
       }

@@ -132,3 +132,14 @@ test('a 2-hour network outage on the XS engine: every reading delivered after', 
   t.is(s.readingsLost, 0);
   t.true(s.reconnects >= 1);
 });
+
+test('every sensor part on one simulated node, on XS and Node: all readings delivered, no fault', async (t) => {
+  const parts = ['tmp117', 'mcp9808', 'sht3x', 'sht4x', 'bme280', 'mlx90614', 'ds18b20', 'max31855', 'max31856', 'max31865', 'ntc', 'max31855'];
+  for (const engine of ['xs', 'node'] as const) {
+    const s = await startSimulation({ ...base, engine, durationMs: 600_000, sensors: parts.map((part) => ({ part })) }).done;
+    // 12 sensors, 16 channels (SHT3x/SHT4x: +1 humidity, BME280: +2, MLX90614: +1 ambient, MAX31855/6: +1 cold junction each)
+    t.true(s.readingsGenerated >= 60 * 18, `${engine}: ${s.readingsGenerated} readings`);
+    t.is(s.readingsDelivered, s.readingsGenerated, engine);
+    t.is(s.sensorFaults, 0, engine);
+  }
+});

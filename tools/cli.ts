@@ -115,7 +115,13 @@ async function simCommand(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const summary = await sim.done;
+    let summary;
+    try {
+      summary = await sim.done;
+    } catch (error) {
+      process.stderr.write(`pipewatch sim: ${(error as Error).message}\n`);
+      return 1;
+    }
     if (options.json) print(JSON.stringify(summary));
     else {
       info(
@@ -135,6 +141,9 @@ const usage = `usage: pipewatch <command> [options]
   sim     run simulated nodes: --nodes N --engine xs|node --duration 30s|10m|24h --virtual --seed S
           --broker mqtt://host:port --interval 10s --sensor <part> (repeatable) --json --quiet
           --outage START+LENGTH (e.g. 1h+24h: the network is down from 1 h for 24 h; repeatable)
+  drivers check --part <part> (--bus /dev/i2c-1 [--address 0x48] | --simulated) [--samples N]
+          driver conformance check against a connected sensor or its simulated device
+  ota     keygen | sign | verify | publish: signed firmware updates (pipewatch ota --help)
   bench   measure speed and memory figures (--json for one JSON object)`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -143,6 +152,14 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'sim':
         return await simCommand(rest);
+      case 'drivers': {
+        const { driversCheck } = await import('./drivers-check');
+        return await driversCheck(rest);
+      }
+      case 'ota': {
+        const { otaCommand } = await import('./ota');
+        return await otaCommand(rest);
+      }
       case 'bench': {
         const { benchCommand } = await import('./bench');
         return await benchCommand(rest);

@@ -6,6 +6,16 @@
  */
 import type { Host } from '../host';
 import type { FaultCounts, SensorError } from './errors';
+import BME280 from './bme280';
+import DS18B20 from './ds18b20';
+import MAX31855 from './max31855';
+import MAX31856 from './max31856';
+import MAX31865 from './max31865';
+import MCP9808 from './mcp9808';
+import MLX90614 from './mlx90614';
+import NTC from './ntc';
+import SHT3x from './sht3x';
+import SHT4x from './sht4x';
 import TMP117 from './tmp117';
 
 export interface ChannelInfo {
@@ -33,6 +43,16 @@ interface Part {
 
 const parts: Record<string, Part> = {
   tmp117: { bus: 'i2c', driver: TMP117 as unknown as DriverClass },
+  mcp9808: { bus: 'i2c', driver: MCP9808 as unknown as DriverClass },
+  sht3x: { bus: 'i2c', driver: SHT3x as unknown as DriverClass },
+  sht4x: { bus: 'i2c', driver: SHT4x as unknown as DriverClass },
+  bme280: { bus: 'i2c', driver: BME280 as unknown as DriverClass },
+  mlx90614: { bus: 'smbus', driver: MLX90614 as unknown as DriverClass },
+  ds18b20: { bus: 'onewire', driver: DS18B20 as unknown as DriverClass },
+  max31855: { bus: 'spi', driver: MAX31855 as unknown as DriverClass },
+  max31856: { bus: 'spi', driver: MAX31856 as unknown as DriverClass },
+  max31865: { bus: 'spi', driver: MAX31865 as unknown as DriverClass },
+  ntc: { bus: 'analog', driver: NTC as unknown as DriverClass },
 };
 
 /** One sensor in the node configuration. Bus settings are passed to the IO class. */

@@ -9,7 +9,7 @@
 import type { Bytes, Flash, FlashStatus, Host, LogLevel, TCP, TCPOptions, TLSOptions } from '../../firmware/host';
 import { PipewatchNode, type NodeConfig } from '../../firmware/node';
 import { Xoshiro128 } from '../../firmware/util/prng';
-import { createBoard } from '../../simulator/board';
+import { createBoard, type SimBoard } from '../../simulator/board';
 import { PipeEnv, type WorldOptions } from '../../simulator/world';
 import { EVENT_HEADER, Event, OP_HEADER, Op, writeHeader } from './protocol';
 
@@ -167,14 +167,9 @@ class GuestFlash implements Flash {
   close(): void {}
 }
 
-function createHost(index: number, config: GuestNodeConfig): Host {
+function createHost(index: number, config: GuestNodeConfig, board: SimBoard): Host {
   const state = nodes.get(index)!;
   const random = new Xoshiro128(config.seed);
-  const board = createBoard(
-    config.sensors,
-    (position) => new PipeEnv(() => now, config.world.seed, config.nodeIndex, position, config.world),
-    config.seed,
-  );
   class TCPSocket extends GuestSocket {
     constructor(options: TCPOptions) {
       super(index, options);
@@ -256,7 +251,12 @@ const empty = new ArrayBuffer(0);
     case Event.createNode: {
       const config = JSON.parse(decoder.decode(payload)) as GuestNodeConfig;
       nodes.set(index, { node: undefined, timers: new Map(), sockets: new Map() });
-      const node = new PipewatchNode(createHost(index, config), config);
+      const board = createBoard(
+        config.sensors,
+        (position) => new PipeEnv(() => now, config.world.seed, config.nodeIndex, position, config.world),
+        config.seed,
+      );
+      const node = new PipewatchNode(createHost(index, config, board), { ...config, sensors: board.sensors });
       nodes.get(index)!.node = node;
       node.start();
       break;
