@@ -9,7 +9,7 @@
  *             [--interval-ms N] [--image-only FILE]
  *
  * `name=value` arguments are passed to mcconfig as manifest config overrides
- * (e.g. pipewatch.ssid=Plant). Every command explains what is missing and exits non-zero when
+ * (e.g. wifiSsid=Plant deviceId=pipe-0042). Every command explains what is missing and exits non-zero when
  * $MODDABLE (or, for device builds and flashing, ESP-IDF) is not there.
  *
  * `build --check` without ESP-IDF runs everything on the JavaScript side of a device build:
@@ -326,9 +326,9 @@ async function sim(argv: string[], log: Log): Promise<number> {
   const deviceId = values['device-id']!;
   const out = outDir(values.out, platform);
   const overrides = [
-    `pipewatch.broker=mqtt://${broker.host}:${broker.port}`,
-    `pipewatch.deviceId=${deviceId}`,
-    `pipewatch.intervalMs=${Number(values['interval-ms'])}`,
+    `broker=mqtt://${broker.host}:${broker.port}`,
+    `deviceId=${deviceId}`,
+    `intervalMs=${Number(values['interval-ms'])}`,
     ...config,
   ];
   log(`building for the Moddable simulator (${platform}) ...`);
@@ -380,7 +380,7 @@ async function sim(argv: string[], log: Log): Promise<number> {
         }
       } else if (line.trim()) {
         log(`mcsim: ${line}`);
-        if (/XS abort|failed to start/.test(line)) failure = line;
+        if (line.startsWith('pipewatch-abort')) failure = line;
       }
     }
   };
@@ -457,6 +457,7 @@ async function provision(argv: string[], log: Log): Promise<number> {
   }
   const offset = partitionOffset(SETTINGS_PARTITION);
   const file = resolve(values['image-only'] ?? join(outDir(undefined, 'provision'), `settings-${settings.deviceId}.bin`));
+  mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, image);
   log(`settings image for ${settings.deviceId}: ${file} (${image.length} bytes, partition "${SETTINGS_PARTITION}" at 0x${offset.toString(16)})`);
   if (values['image-only']) return 0;

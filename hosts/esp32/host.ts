@@ -83,25 +83,25 @@ class BoardOneWire implements OneWire {
   }
 
   reset(): boolean {
-    return this.#open().reset() !== 0;
+    return this.#open().reset();
   }
 
   write(buffer: Bytes): void {
-    const bytes = bytesOf(buffer);
-    this.#open().write(bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer);
+    this.#open().write(bytesOf(buffer));
   }
 
   read(byteLength: number): ArrayBuffer;
   read(buffer: Bytes): void;
   read(target: number | Bytes): ArrayBuffer | void {
     const count = typeof target === 'number' ? target : target.byteLength;
-    const data = new Uint8Array(this.#open().read(count) as unknown as ArrayBufferLike);
+    const data = this.#open().read(count);
+    if (typeof data === 'number' || data.length !== count) throw new Error(`1-Wire read: expected ${count} bytes`);
     if (typeof target === 'number') return data.slice().buffer;
-    bytesOf(target).set(data.subarray(0, count));
+    bytesOf(target).set(data);
   }
 
   search(): ArrayBuffer[] {
-    return this.#open().search();
+    return this.#open().search().map((rom) => rom.slice().buffer);
   }
 
   close(): void {

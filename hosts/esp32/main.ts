@@ -1,6 +1,6 @@
 /*
  * Entry point on an ESP32. Boot order: host from the board's manifest config, settings from
- * the `settings` partition (or, on first boot, from build-time `config.pipewatch`, saved to the
+ * the `settings` partition (or, on first boot, from build-time manifest config, saved to the
  * partition), then the node starts sampling into the flash cache at once; Wi-Fi and SNTP come
  * up beside it. A node without credentials still samples and caches, and says how to
  * provision it (docs/moddable.md, "Provision").
@@ -14,17 +14,8 @@ import { Network } from './network';
 import { esp32Update } from './ota';
 import { SettingsStore, parseBroker, parseSensors, validateSettings, type Settings } from './settings';
 
-interface BuildTimeSettings {
-  ssid: string;
-  password: string;
-  broker: string;
-  deviceId: string;
-  intervalMs: number;
-  sensors: string;
-}
-
 function restart(): void {
-  (globalThis as unknown as { System: { restart(): void } }).System.restart();
+  globalThis.System.restart();
 }
 
 /** Device id when none is provisioned: "pw-" and the station MAC address without colons. */
@@ -45,14 +36,13 @@ function loadSettings(host: Host): { settings: Settings | undefined; source: str
   const saved = store?.load();
   if (store && store.stats.corrupt > 0) host.log('warn', `settings: ${store.stats.corrupt} corrupt record(s) ignored`);
   if (saved) return { settings: saved, source: 'settings partition' };
-  const b = config.pipewatch as BuildTimeSettings;
   const fromBuild: Settings = {
-    ssid: String(b.ssid ?? ''),
-    password: String(b.password ?? ''),
-    broker: String(b.broker ?? ''),
-    deviceId: String(b.deviceId || defaultDeviceId()),
-    intervalMs: Number(b.intervalMs ?? 10_000),
-    sensors: String(b.sensors ?? ''),
+    ssid: String(config.wifiSsid ?? ''),
+    password: String(config.wifiPassword ?? ''),
+    broker: String(config.broker ?? ''),
+    deviceId: String(config.deviceId || defaultDeviceId()),
+    intervalMs: Number(config.intervalMs ?? 10_000),
+    sensors: String(config.sensors ?? ''),
   };
   try {
     validateSettings(fromBuild);
@@ -90,13 +80,16 @@ function statusLed(host: Host, board: BoardConfig, connected: () => boolean): vo
 }
 
 export default function main(): void {
+  globalThis.abort = (why: string, exception?: unknown) => {
+    trace(`[error] abort: ${why}: ${exception instanceof Error ? exception.message : String(exception)}\n`);
+  };
   const board = config.board as BoardConfig;
   const host = createEsp32Host({ board, update: esp32Update, restart });
   const { settings, source } = loadSettings(host);
   const deviceId = settings?.deviceId ?? defaultDeviceId();
   host.log('info', `pipewatch ${deviceId} on ${board.name}, settings from ${source}`);
 
-  const sensors = parseSensors(settings?.sensors ?? String((config.pipewatch as BuildTimeSettings).sensors ?? ''));
+  const sensors = parseSensors(settings?.sensors ?? String(config.sensors ?? ''));
   const broker = settings ? parseBroker(settings.broker) : { secure: false, host: '127.0.0.1', port: 1883 };
   const node = new PipewatchNode(host, {
     deviceId,

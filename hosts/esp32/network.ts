@@ -68,7 +68,7 @@ export class Network {
     this.#o.timers.clear(this.#retry);
     this.#o.timers.clear(this.#resync);
     this.#retry = this.#resync = undefined;
-    this.#sntp?.close();
+    (this.#sntp as unknown as { close?(): void } | undefined)?.close?.();
     this.#sntp = undefined;
     this.#monitor?.close();
     this.#monitor = undefined;

@@ -1,40 +1,38 @@
 /*
- * Entry point in Moddable's desktop simulator: builds the mcsim host from the manifest's
- * `config.pipewatch` (set at build time: `mcconfig ... pipewatch.broker=...` is done by
- * `npm run sim:moddable`), starts a `PipewatchNode`, and traces one status line every
- * `statsMs` for the runner to read:  pipewatch-stats {"samples":..,"stored":..,...}
+ * Entry point in Moddable's desktop simulator: builds the mcsim host from the manifest config
+ * (manifests/sim; `npm run sim:moddable` overrides `broker`, `deviceId` and `intervalMs` on the
+ * mcconfig command line), starts a `PipewatchNode`, and traces one status line every `statsMs`
+ * for the runner to read:  pipewatch-stats {"samples":..,"stored":..,...}
+ * An uncaught exception is traced as `pipewatch-abort ...` (XS abort hook) before mcsim stops.
  */
 import config from 'mc/config';
-import { PipewatchNode, type NodeConfig } from '../../firmware/node';
+import Timer from 'timer';
+import { PipewatchNode } from '../../firmware/node';
+import type { SimFlash } from '../../simulator/flash/index';
 import { parseBroker, parseSensors } from '../esp32/settings';
 import { createSimHost } from './host';
-import type { SimFlash } from '../../simulator/flash/index';
-import Timer from 'timer';
 
-interface SimConfig {
-  deviceId: string;
-  broker: string;
-  intervalMs: number;
-  sensors: string;
-  seed: number;
-  cacheBlocks: number;
-  settingsBlocks: number;
-  statsMs?: number;
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}\n${error.stack ?? ''}` : String(error);
 }
 
 export default function main(): void {
+  globalThis.abort = (why: string, exception?: unknown) => {
+    trace(`pipewatch-abort ${why}: ${describe(exception)}\n`);
+  };
   try {
     run();
   } catch (error) {
-    trace(`pipewatch: failed to start: ${String(error)}\n${(error as Error)?.stack ?? ''}\n`);
+    trace(`pipewatch-abort failed to start: ${describe(error)}\n`);
     throw error;
   }
 }
 
 function run(): void {
-  const c = config.pipewatch as SimConfig;
-  const broker = parseBroker(c.broker);
-  const sensors = parseSensors(c.sensors);
+  const deviceId = String(config.deviceId);
+  const broker = parseBroker(String(config.broker));
+  const sensors = parseSensors(String(config.sensors));
+  const intervalMs = Number(config.intervalMs);
   let node: PipewatchNode | undefined;
   let partitions: Record<string, SimFlash> | undefined;
   let boots = 0;
@@ -43,10 +41,10 @@ function run(): void {
     boots++;
     const host = createSimHost(
       {
-        seed: Number(c.seed) >>> 0,
+        seed: Number(config.seed) >>> 0,
         sensors,
-        cacheBlocks: Number(c.cacheBlocks),
-        settingsBlocks: Number(c.settingsBlocks),
+        cacheBlocks: Number(config.cacheBlocks),
+        settingsBlocks: Number(config.settingsBlocks),
         onRestart() {
           node?.stop();
           node = undefined;
@@ -56,19 +54,18 @@ function run(): void {
       partitions,
     );
     partitions = host.partitions;
-    const nodeConfig: NodeConfig = {
-      deviceId: c.deviceId,
+    node = new PipewatchNode(host, {
+      deviceId,
       broker: { address: broker.host, port: broker.port },
-      intervalMs: Number(c.intervalMs),
+      intervalMs,
       sensors,
-    };
-    node = new PipewatchNode(host, nodeConfig);
+    });
     node.start();
-    host.log('info', `pipewatch ${c.deviceId} booted in mcsim (boot ${boots}), broker ${broker.host}:${broker.port}`);
+    host.log('info', `pipewatch ${deviceId} booted in mcsim (boot ${boots}), broker ${broker.host}:${broker.port}`);
   };
 
   boot();
   Timer.repeat(() => {
     if (node) trace(`pipewatch-stats ${JSON.stringify(node.stats())}\n`);
-  }, Number(c.statsMs ?? 1000));
+  }, Number(config.statsMs ?? 1000));
 }

@@ -1,18 +1,11 @@
 /*
- * Typings the Moddable SDK does not ship (or does not put on the TypeScript path) for the
- * modules the pipewatch hosts import.
+ * Globals the pipewatch hosts use that the Moddable SDK's typings do not declare.
  */
-declare module 'onewire' {
-  export default class OneWire {
-    constructor(options: { pin: number });
-    close(): void;
-    read(): number;
-    read(count: number): ArrayBuffer;
-    write(value: number | ArrayBuffer | ArrayBufferView): void;
-    select(id: ArrayBuffer): void;
-    search(): ArrayBuffer[];
-    isPresent(id: ArrayBuffer): boolean;
-    reset(): number;
-    static crc(buffer: ArrayBuffer, count?: number): number;
-  }
+declare global {
+  /**
+   * XS abort hook (manifest define `xs.abortHook`): called with the reason and the exception
+   * before the engine aborts; returning false lets execution continue (not used by pipewatch).
+   */
+  var abort: ((why: string, exception?: unknown) => boolean | void) | undefined;
 }
+export {};

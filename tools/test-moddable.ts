@@ -1,0 +1,120 @@
+/*
+ * `npm run test:moddable`: the Moddable toolchain lane.
+ *
+ * With $MODDABLE set: `build --check` for every ESP32 board (the JavaScript side of the device
+ * build: manifest, TypeScript, xsc, xsl; the ESP-IDF part too when $IDF_PATH is set), then
+ * the firmware in mcsim for --duration (default 30 s) against a mosquitto started here on a
+ * free loopback port, asserting that readings arrived at the broker.
+ * Without $MODDABLE every check is reported skipped and the lane exits 0.
+ *
+ *   node --import tsx tools/test-moddable.ts [--duration 30s] [--boards esp32/nodemcu,...] [--no-sim]
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BOARDS, findSdk, moddableCommand } from './moddable';
+
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.on('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => done(port));
+    });
+  });
+}
+
+function mosquittoPath(): string | undefined {
+  for (const candidate of ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/opt/homebrew/sbin/mosquitto']) {
+    if (!spawnSync(candidate, ['-h']).error) return candidate;
+  }
+  return spawnSync('mosquitto', ['-h']).error ? undefined : 'mosquitto';
+}
+
+async function waitForPort(port: number, ms: number): Promise<boolean> {
+  const { createConnection } = await import('node:net');
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const up = await new Promise<boolean>((done) => {
+      const s = createConnection({ host: '127.0.0.1', port });
+      s.on('connect', () => {
+        s.destroy();
+        done(true);
+      });
+      s.on('error', () => done(false));
+    });
+    if (up) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+export async function testModdable(argv: string[], log: (line: string) => void = (l) => console.log(l)): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      duration: { type: 'string', default: '30s' },
+      boards: { type: 'string' },
+      'no-sim': { type: 'boolean', default: false },
+    },
+  });
+  const boards = values.boards ? values.boards.split(',') : [...BOARDS];
+  const results: { name: string; result: 'pass' | 'fail' | 'skip'; note?: string }[] = [];
+  const sdk = findSdk();
+  if (typeof sdk === 'string') {
+    const reason = sdk.split('\n')[0];
+    for (const board of boards) results.push({ name: `build --check ${board}`, result: 'skip', note: reason });
+    results.push({ name: 'sim:moddable', result: 'skip', note: reason });
+    log(sdk);
+  } else {
+    for (const board of boards) {
+      log(`== build --target ${board} --check`);
+      const code = await moddableCommand('build', ['--target', board, '--check'], (line) => log(line));
+      results.push({ name: `build --check ${board}`, result: code === 0 ? 'pass' : 'fail' });
+    }
+    if (values['no-sim']) {
+      results.push({ name: 'sim:moddable', result: 'skip', note: '--no-sim' });
+    } else {
+      const mosquitto = mosquittoPath();
+      if (!mosquitto) {
+        results.push({ name: 'sim:moddable', result: 'skip', note: 'mosquitto is not installed' });
+      } else {
+        const port = await freePort();
+        const dir = mkdtempSync(join(tmpdir(), 'pipewatch-mosquitto-'));
+        const conf = join(dir, 'mosquitto.conf');
+        writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+        const broker = spawn(mosquitto, ['-c', conf], { stdio: 'ignore' });
+        try {
+          if (!(await waitForPort(port, 5000))) {
+            results.push({ name: 'sim:moddable', result: 'fail', note: `mosquitto did not listen on ${port}` });
+          } else {
+            log(`== sim:moddable --duration ${values.duration} --broker mqtt://127.0.0.1:${port}`);
+            const code = await moddableCommand('sim', ['--duration', values.duration!, '--broker', `mqtt://127.0.0.1:${port}`], (line) => log(line));
+            results.push({ name: 'sim:moddable', result: code === 0 ? 'pass' : 'fail' });
+          }
+        } finally {
+          if (broker.pid !== undefined && broker.exitCode === null) process.kill(broker.pid, 'SIGTERM');
+          rmSync(dir, { recursive: true, force: true });
+        }
+      }
+    }
+  }
+  let passed = 0;
+  let failed = 0;
+  let skipped = 0;
+  for (const r of results) {
+    log(`${r.result === 'pass' ? 'ok  ' : r.result === 'fail' ? 'FAIL' : 'skip'} ${r.name}${r.note ? ` (${r.note})` : ''}`);
+    if (r.result === 'pass') passed++;
+    else if (r.result === 'fail') failed++;
+    else skipped++;
+  }
+  log(`test:moddable: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+  return failed === 0 ? 0 : 1;
+}
+
+process.exitCode = await testModdable(process.argv.slice(2));
