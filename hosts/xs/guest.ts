@@ -11,7 +11,7 @@ import { PipewatchNode, type NodeConfig } from '../../firmware/node';
 import { Xoshiro128 } from '../../firmware/util/prng';
 import { createBoard, type SimBoard } from '../../simulator/board';
 import { PipeEnv, type WorldOptions } from '../../simulator/world';
-import { EVENT_HEADER, Event, OP_HEADER, Op, writeHeader } from './protocol';
+import { EVENT_HEADER, Event, FLASH_HEADER, FLASH_OK, FlashOp, OP_HEADER, Op, writeHeader } from './protocol';
 
 
 export interface GuestNodeConfig extends NodeConfig {
@@ -120,48 +120,59 @@ class GuestSocket implements TCP {
 /** A flash partition served by the parent (so it outlives the node and can be file-backed). */
 class GuestFlash implements Flash {
   readonly #node: number;
-  readonly #path: string;
-  #status: FlashStatus | undefined;
+  readonly #path: Uint8Array;
+  readonly #status: FlashStatus;
 
   constructor(node: number, path: string) {
     this.#node = node;
-    this.#path = path;
-    this.#status = this.#request({ op: 'status' }).json as FlashStatus;
+    this.#path = encoder.encode(path);
+    const reply = this.#request(FlashOp.status, 0, 0);
+    const view = new DataView(reply.buffer, reply.byteOffset, reply.byteLength);
+    this.#status = {
+      blockLength: view.getUint32(0),
+      blocks: view.getUint32(4),
+      writeAlign: view.getUint32(8),
+      eraseValue: view.getUint8(12),
+    };
   }
 
-  #request(req: Record<string, unknown>, data?: Uint8Array): { json: any; bytes: Uint8Array } {
-    const head = encoder.encode(JSON.stringify({ path: this.#path, ...req }));
-    const payload = new Uint8Array(head.length + 1 + (data ? data.length : 0));
-    payload.set(head, 0);
-    if (data) payload.set(data, head.length + 1);
+  #request(op: number, a: number, b: number, data?: Uint8Array): Uint8Array {
+    const path = this.#path;
+    const payload = new Uint8Array(FLASH_HEADER + path.length + (data ? data.length : 0));
+    const view = new DataView(payload.buffer);
+    view.setUint8(0, op);
+    view.setUint32(1, a);
+    view.setUint32(5, b);
+    view.setUint8(9, path.length);
+    payload.set(path, FLASH_HEADER);
+    if (data) payload.set(data, FLASH_HEADER + path.length);
     const reply = call(Op.flash, this.#node, 0, payload);
-    const zero = reply.indexOf(0);
-    const json = JSON.parse(decoder.decode(reply.subarray(0, zero)));
-    if (json.error) {
-      const error = new Error(json.error) as Error & { code?: string };
-      error.code = json.code;
+    if (reply[0] !== FLASH_OK) {
+      const [code, message] = decoder.decode(reply.subarray(1)).split('\u0000');
+      const error = new Error(message) as Error & { code?: string };
+      if (code) error.code = code;
       throw error;
     }
-    return { json, bytes: reply.subarray(zero + 1) };
+    return reply.subarray(1);
   }
 
   read(target: any, byteOffset: number): any {
     const length = typeof target === 'number' ? target : target.byteLength;
-    const { bytes } = this.#request({ op: 'read', offset: byteOffset, length });
+    const bytes = this.#request(FlashOp.read, byteOffset, length);
     if (typeof target === 'number') return bytes.slice().buffer;
     bytesOf(target).set(bytes);
   }
 
   write(buffer: Bytes, byteOffset: number): void {
-    this.#request({ op: 'write', offset: byteOffset }, bytesOf(buffer));
+    this.#request(FlashOp.write, byteOffset, 0, bytesOf(buffer));
   }
 
   eraseBlock(block: number): void {
-    this.#request({ op: 'erase', block });
+    this.#request(FlashOp.erase, block, 0);
   }
 
   status(): FlashStatus {
-    return this.#status!;
+    return this.#status;
   }
 
   close(): void {}

@@ -10,7 +10,7 @@ import type { Scheduler } from '../node/scheduler';
 import { NodeSocket } from '../node/tcp';
 import { bundleForXs } from './bundle';
 import type { GuestNodeConfig } from './guest';
-import { EVENT_HEADER, Event, OP_HEADER, Op, writeHeader } from './protocol';
+import { EVENT_HEADER, Event, FLASH_HEADER, FLASH_OK, FlashOp, OP_HEADER, Op, writeHeader } from './protocol';
 import { XS_SLOT_BYTES, XsWorker, type Meter } from './worker';
 
 const levels: LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -198,42 +198,54 @@ export class XsFleet {
   }
 
   #flashRequest(node: number, payload: Uint8Array): Uint8Array {
-    const zero = payload.indexOf(0);
-    const request = JSON.parse(decoder.decode(zero < 0 ? payload : payload.subarray(0, zero)));
-    const data = zero < 0 ? new Uint8Array(0) : payload.subarray(zero + 1);
-    let json: Record<string, unknown> = {};
-    let bytes = new Uint8Array(0);
+    const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+    const op = view.getUint8(0);
+    const a = view.getUint32(1);
+    const b = view.getUint32(5);
+    const pathLength = view.getUint8(9);
+    const path = decoder.decode(payload.subarray(FLASH_HEADER, FLASH_HEADER + pathLength));
+    const data = payload.subarray(FLASH_HEADER + pathLength);
     try {
-      const key = `${node}:${request.path}`;
+      const key = `${node}:${path}`;
       let flash = this.#flash.get(key);
       if (!flash) {
         if (!this.#o.flash) throw new Error('no flash on this host');
-        flash = this.#o.flash(node, request.path);
+        flash = this.#o.flash(node, path);
         this.#flash.set(key, flash);
       }
-      switch (request.op) {
-        case 'status':
-          json = { ...flash.status() };
-          break;
-        case 'read':
-          bytes = new Uint8Array(flash.read(request.length, request.offset));
-          break;
-        case 'write':
-          flash.write(data, request.offset);
-          break;
-        case 'erase':
-          flash.eraseBlock(request.block);
-          break;
+      switch (op) {
+        case FlashOp.status: {
+          const st = flash.status();
+          const out = new Uint8Array(14);
+          const v = new DataView(out.buffer);
+          v.setUint8(0, FLASH_OK);
+          v.setUint32(1, st.blockLength);
+          v.setUint32(5, st.blocks);
+          v.setUint32(9, st.writeAlign);
+          v.setUint8(13, st.eraseValue);
+          return out;
+        }
+        case FlashOp.read: {
+          const out = new Uint8Array(1 + b);
+          flash.read(out.subarray(1), a);
+          return out;
+        }
+        case FlashOp.write:
+          flash.write(data, a);
+          return new Uint8Array([FLASH_OK]);
+        case FlashOp.erase:
+          flash.eraseBlock(a);
+          return new Uint8Array([FLASH_OK]);
         default:
-          throw new Error(`unknown flash op ${request.op}`);
+          throw new Error(`unknown flash op ${op}`);
       }
     } catch (error) {
-      json = { error: (error as Error).message, code: (error as { code?: string }).code };
+      const code = (error as { code?: string }).code ?? '';
+      const text = encoder.encode(`${code}\u0000${(error as Error).message}`);
+      const out = new Uint8Array(1 + text.length);
+      out[0] = 1;
+      out.set(text, 1);
+      return out;
     }
-    const head = encoder.encode(JSON.stringify(json));
-    const out = new Uint8Array(head.length + 1 + bytes.length);
-    out.set(head);
-    out.set(bytes, head.length + 1);
-    return out;
   }
 }

@@ -14,8 +14,14 @@ export const Op = {
   tcpClose: 5,
   log: 6, // payload: level u8, message utf8
   restart: 7,
-  flash: 8, // payload: JSON request then 0x00 then bytes; reply: JSON then 0x00 then bytes
+  flash: 8, // payload: FlashOp u8, a u32, b u32, path length u8, path, data; reply: status u8, then bytes or message
 } as const;
+
+/** Flash requests: read (a = offset, b = length), write (a = offset, data), erase (a = block), status. */
+export const FlashOp = { status: 0, read: 1, write: 2, erase: 3 } as const;
+/** Reply status byte: 0 ok (then data; for status: blockLength, blocks, writeAlign u32, eraseValue u8). */
+export const FLASH_OK = 0;
+export const FLASH_HEADER = 10;
 
 export const Event = {
   timer: 1,
