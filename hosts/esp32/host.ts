@@ -17,7 +17,9 @@ import NativeOneWire from 'onewire';
 import Net from 'net';
 import type {
   Bytes,
+  Flash as HostFlash,
   FlashProvider,
+  FlashStatus,
   Host,
   LogLevel,
   OneWire,
@@ -124,16 +126,57 @@ const resolve: Resolver = (name, callback) => {
   }
 };
 
-/** ECMA-419 flash partitions; adds the NOR geometry the SDK's `status()` does not report. */
+/**
+ * An ECMA-419 flash partition of the SDK, with the NOR geometry its `status()` does not report
+ * (ESP32 SPI flash: bytes can be written at any alignment, erased bytes read 0xFF). A wrapper,
+ * not a patched instance: the SDK's prototypes are frozen.
+ */
+class Partition implements HostFlash {
+  readonly #native: NativeFlash;
+  #closed = false;
+
+  constructor(native: NativeFlash) {
+    this.#native = native;
+  }
+
+  read(byteLength: number, byteOffset: number): ArrayBuffer;
+  read(buffer: Bytes, byteOffset: number): void;
+  read(target: number | Bytes, byteOffset: number): ArrayBuffer | void {
+    if (typeof target === 'number') return this.#native.read(target, byteOffset) as ArrayBuffer;
+    this.#native.read(target, byteOffset);
+  }
+
+  write(buffer: Bytes, byteOffset: number): void {
+    this.#native.write(buffer, byteOffset);
+  }
+
+  eraseBlock(block: number): void {
+    this.#native.eraseBlock(block);
+  }
+
+  status(): FlashStatus {
+    const s = this.#native.status();
+    return { blockLength: s.blockLength, blocks: s.blocks, writeAlign: 1, eraseValue: 0xff };
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#native.close();
+  }
+}
+
+interface NativeFlash {
+  read(target: number | Bytes, byteOffset: number): ArrayBuffer | number;
+  write(buffer: Bytes, byteOffset: number): void;
+  eraseBlock(block: number): void;
+  status(): { blockLength: number; blocks: number };
+  close(): void;
+}
+
 const flash: FlashProvider = {
   open(options: { path: string }) {
-    const partition = Flash.open({ path: options.path, mode: 'r+' }) as any;
-    const status = partition.status.bind(partition);
-    partition.status = () => {
-      const s = status();
-      return { blockLength: s.blockLength, blocks: s.blocks, writeAlign: 1, eraseValue: 0xff };
-    };
-    return partition;
+    return new Partition(Flash.open({ path: options.path, mode: 'r+' } as never) as unknown as NativeFlash);
   },
 };
 
