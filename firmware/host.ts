@@ -208,8 +208,11 @@ export interface Update {
 }
 export interface UpdateProvider {
   open(options?: { byteLength?: number }): Update;
-  /** The running image: which slot, its version, and whether it runs on trial. */
-  running(): { slot: number; version: string; trial: boolean };
+  /**
+   * The running image: which slot, its version, whether it runs on trial, and (where the
+   * bootloader knows it) the security counter of its signed manifest (anti-rollback floor).
+   */
+  running(): { slot: number; version: string; trial: boolean; securityCounter?: number };
   /** Marks the running trial image good; without it the next boot rolls back. */
   confirm(): void;
 }

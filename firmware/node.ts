@@ -13,6 +13,7 @@ import { isValidId } from './uplink/ascii';
 import { Uplink, type UplinkStats } from './uplink/uplink';
 import { channelsOf, createSensor, type ChannelInfo, type SensorConfig, type SensorDriver } from './sensors/registry';
 import { SensorError, SensorErrorCode } from './sensors/errors';
+import { OtaAgent, type OtaConfig } from './ota/agent';
 
 export interface NodeConfig {
   deviceId: string;
@@ -37,6 +38,8 @@ export interface NodeConfig {
   /** Leak alerts on a sudden temperature rise (see detect.ts); false turns them off. */
   alert?: SpikeOptions | false;
   uplink?: { window?: number; backoffBaseMs?: number; backoffCapMs?: number; stableMs?: number };
+  /** Signed OTA updates (firmware/ota/agent.ts); needs the host's `update` and an "ota" partition. */
+  ota?: OtaConfig;
 }
 
 export interface NodeStats {
@@ -51,6 +54,8 @@ export interface NodeStats {
   uplink: UplinkStats;
   bytesOut: number;
   connected: boolean;
+  /** Version of the running image, where the host knows it. */
+  firmware?: string;
 }
 
 interface SensorSlot {
@@ -71,6 +76,7 @@ export class PipewatchNode {
   readonly config: NodeConfig;
   readonly store: ReadingStore;
   readonly uplink: Uplink;
+  readonly ota: OtaAgent | undefined;
   readonly #sensors: SensorSlot[] = [];
   readonly #values = new Int32Array(8);
   readonly #detector: SpikeDetector | undefined;
@@ -102,6 +108,14 @@ export class PipewatchNode {
       keepaliveSec: config.broker.keepaliveSec,
       ...config.uplink,
     });
+    let ota: OtaAgent | undefined;
+    if (config.ota) {
+      const created = OtaAgent.create(host, config.deviceId, this.uplink, config.ota);
+      if (typeof created === 'string') host.log('warn', `OTA updates off: ${created}`);
+      else ota = created;
+    }
+    this.ota = ota;
+    if (ota) this.uplink.onCommand = (topic, payload) => ota.onMessage(topic, payload);
   }
 
   start(): void {
@@ -112,6 +126,7 @@ export class PipewatchNode {
     }, 250);
     this.startSampling();
     this.uplink.start();
+    this.ota?.boot();
   }
 
   startSampling(): void {
@@ -131,6 +146,7 @@ export class PipewatchNode {
 
   stop(): void {
     this.stopSampling();
+    this.ota?.close();
     this.uplink.stop();
     this.#closeSensors();
   }
@@ -153,7 +169,10 @@ export class PipewatchNode {
         const alert = kind === ReadingKind.milliCelsius && !!this.#detector?.update(channel, monotonic, value);
         const seq = this.store.append({ timeMs, synced: wall !== undefined, channel, kind, value, alert });
         if (alert) this.host.log('warn', `leak alert: channel ${channel} rose to ${value / 1000} °C (#${seq})`);
-        if (seq >= 0) this.#generated++;
+        if (seq >= 0) {
+          this.#generated++;
+          this.ota?.noteReading();
+        }
       }
     }
     this.uplink.kick();
@@ -173,6 +192,7 @@ export class PipewatchNode {
       uplink: { ...this.uplink.stats },
       bytesOut: client.bytesOut,
       connected: this.uplink.connected,
+      firmware: this.ota?.stats.running,
     };
   }
 

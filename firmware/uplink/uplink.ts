@@ -22,6 +22,11 @@
  * "offline") and subscribes to pipewatch/<dev>/cmd and pipewatch/<dev>/ota (QoS 1); messages
  * there go to `onCommand`.
  *
+ * Side channel (OTA status): `sendSide(topic, payload, length)` publishes one QoS 1 message
+ * outside the reading window, one at a time; its packet id never collides with the window's; it
+ * is sent again with DUP after a reconnect until its PUBACK, which fires `onSideAcked`. Hooks
+ * for the OTA agent: `onConnect` after each CONNACK, `onAcked(readings)` after each reading PUBACK.
+ *
  * Memory: every buffer (slots, packets, the peek buffer, the live ring) is allocated here, once.
  * The backlog cursor: every unacknowledged non-alert reading with a sequence number up to
  * `#backlogThrough` is in flight, so the next batch is the oldest readings above it.
@@ -143,6 +148,14 @@ export class Uplink {
   #running = false;
   #everConnected = false;
   onCommand: ((topic: string, payload: Uint8Array) => void) | undefined;
+  onConnect: (() => void) | undefined;
+  onAcked: ((readings: number) => void) | undefined;
+  onSideAcked: (() => void) | undefined;
+  #sideId = 0;
+  #sideSent = false;
+  #sideTopic: Uint8Array | undefined;
+  #sidePayload: Uint8Array | undefined;
+  #sideLength = 0;
   readonly stats: UplinkStats = {
     published: 0,
     readingsPublished: 0,
@@ -280,6 +293,32 @@ export class Uplink {
     this.kick();
   }
 
+  /** True while a side-channel message awaits its PUBACK. */
+  get sideBusy(): boolean {
+    return this.#sideId !== 0;
+  }
+
+  /**
+   * Publishes `payload[0..length)` on `topic` with QoS 1 outside the reading window. Returns
+   * false (nothing taken) while the previous side message awaits its PUBACK. Taken while
+   * offline: it goes out after the next CONNACK.
+   */
+  sendSide(topic: Uint8Array, payload: Uint8Array, length: number): boolean {
+    if (this.#sideId !== 0) return false;
+    this.#sideId = this.#allocateId();
+    this.#sideTopic = topic;
+    this.#sidePayload = payload;
+    this.#sideLength = length;
+    this.#sideSent = this.#client.publish(topic, payload, length, 1, this.#sideId, false, false);
+    return true;
+  }
+
+  #resendSide(): void {
+    if (this.#sideId === 0 || !this.#client.connected) return;
+    const sent = this.#client.publish(this.#sideTopic!, this.#sidePayload!, this.#sideLength, 1, this.#sideId, this.#sideSent, false);
+    this.#sideSent = this.#sideSent || sent;
+  }
+
   #onConnected(): void {
     noteConnected(this.#backoff, this.#host.clock.monotonic.now());
     if (this.#everConnected) this.stats.reconnects++;
@@ -291,7 +330,9 @@ export class Uplink {
     this.#subIds[1] = this.#allocateId();
     if (client.connected) client.subscribe(this.#otaTopic, 1, this.#subIds[1]);
     this.#resendInflight();
+    this.#resendSide();
     this.#pump();
+    this.onConnect?.();
   }
 
   #onClosed(reason: string): void {
@@ -312,13 +353,20 @@ export class Uplink {
   }
 
   #onPuback(id: number): void {
+    if (id !== 0 && id === this.#sideId) {
+      this.#sideId = 0;
+      this.onSideAcked?.();
+      return;
+    }
     for (let i = 0; i < this.#window; i++) {
       if (this.#kind[i] === Slot.free || this.#ids[i] !== id) continue;
       const base = i * this.#batch;
       for (let k = 0; k < this.#counts[i]!; k++) this.#store.acknowledge(this.#seqs[base + k]!);
-      this.stats.acked += this.#counts[i]!;
+      const readings = this.#counts[i]!;
+      this.stats.acked += readings;
       this.#free(i);
       this.#pump();
+      this.onAcked?.(readings);
       return;
     }
     this.stats.unexpectedAcks++;
@@ -362,7 +410,7 @@ export class Uplink {
     for (;;) {
       const id = this.#nextId;
       this.#nextId = id === 65535 ? 1 : id + 1;
-      let used = this.#subIds[0] === id || this.#subIds[1] === id;
+      let used = this.#subIds[0] === id || this.#subIds[1] === id || this.#sideId === id;
       for (let i = 0; i < this.#window && !used; i++) if (this.#kind[i] !== Slot.free && this.#ids[i] === id) used = true;
       if (!used) return id;
     }

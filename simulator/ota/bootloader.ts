@@ -181,7 +181,7 @@ export class SimBootloader {
     running: () => {
       const o = this.outcome;
       if (!o || !o.ok) throw new Error('E_OTA_NOT_BOOTED');
-      return { slot: o.slot, version: versionText(o.manifest.version), trial: o.trial };
+      return { slot: o.slot, version: versionText(o.manifest.version), trial: o.trial, securityCounter: o.manifest.securityCounter };
     },
     confirm: () => {
       const o = this.outcome;
