@@ -38,3 +38,11 @@ export function pecOf(bytes: Uint8Array, offset: number, length: number, pec = 0
   for (let i = offset; i < offset + length; i++) pec = crc8Update(pec, bytes[i]!, SMBUS_POLYNOMIAL);
   return pec;
 }
+
+/**
+ * True when both words of a 6-byte Sensirion answer (word, CRC, word, CRC) carry their CRC
+ * (SHT3x §4.12, SHT4x §4.4).
+ */
+export function sensirionWordsOk(rx: Uint8Array): boolean {
+  return crc8Sensirion(rx, 0, 2) === rx[2] && crc8Sensirion(rx, 3, 2) === rx[5];
+}

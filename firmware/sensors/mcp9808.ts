@@ -16,8 +16,11 @@
  * E_BUS, E_FRAME, E_POWER_ON_VALUE, E_CHIP_ID (the canary reads another value), E_NOT_READY, E_RANGE (outside the
  * -40..+125 °C accuracy range, §1), E_STUCK (T_A unchanged for `stuckMs`).
  */
-import type { I2C, I2CConstructor } from '../host';
-import { newFaultCounts, SensorError, SensorErrorCode, type FaultCounts, type SensorErrorCodeValue } from './errors';
+import type { I2C } from '../host';
+import { SensorError, SensorErrorCode, type FaultCounts } from './errors';
+import { FaultReporter, messageOf, releaseQuietly, setUpOrClose } from './fault';
+import { I2CRegisters, openI2C, type I2CSensorOptions } from './i2c-registers';
+import { checkStuckMs, StuckDetector } from './stuck';
 
 /** §5.1 register pointers. */
 const Register = {
@@ -47,7 +50,7 @@ const MIN_RAW = -40 * 16;
 const MAX_RAW = 125 * 16;
 
 export interface MCP9808Options {
-  sensor: { io: I2CConstructor; address?: number; hz?: number; data?: number; clock?: number; port?: number; timeout?: number };
+  sensor: I2CSensorOptions;
   onError?: (error: SensorError) => void;
   /** Monotonic clock (ms). Required: the part has no data-ready flag. */
   now: () => number;
@@ -61,82 +64,57 @@ export interface MCP9808Configuration {
 export default class MCP9808 {
   static readonly channels = [{ kind: 'milliCelsius', name: 'temperature' }] as const;
 
-  readonly faults: FaultCounts = newFaultCounts();
+  readonly faults: FaultCounts;
+  readonly #fault: FaultReporter;
 
   #io: I2C | undefined;
-  readonly #onError: ((error: SensorError) => void) | undefined;
   readonly #now: () => number;
-  readonly #pointer = new Uint8Array(1);
-  readonly #command = new Uint8Array(3);
+  readonly #bus = new I2CRegisters();
+  readonly #stuck = new StuckDetector();
   readonly #rx = new Uint8Array(4);
   readonly #taRx: Uint8Array;
   readonly #limitRx: Uint8Array;
   readonly #out = new Int32Array(1);
+  readonly #sample = { temperature: 0 };
   #resolutionCode = 3;
   #readyAt = 0;
-  #stuckMs = 0;
-  #seen = false;
-  #lastRaw = 0;
-  #lastChangeAt = 0;
   #raw = 0;
 
   constructor(options: MCP9808Options) {
-    const sensor = options.sensor;
-    if (typeof options.now !== 'function') {
-      throw new SensorError('MCP9808', SensorErrorCode.CONFIG, 'the `now` clock option is required');
-    }
-    this.#onError = options.onError;
+    this.#fault = new FaultReporter('MCP9808', options.onError);
+    this.faults = this.#fault.counts;
+    if (typeof options.now !== 'function') this.#fault.invalid('the `now` clock option is required');
     this.#now = options.now;
     this.#taRx = this.#rx.subarray(0, 2);
     this.#limitRx = this.#rx.subarray(2, 4);
-    let io: I2C;
-    try {
-      io = new sensor.io({
-        address: sensor.address ?? 0x18,
-        hz: sensor.hz ?? 400_000,
-        data: sensor.data,
-        clock: sensor.clock,
-        port: sensor.port,
-        timeout: sensor.timeout,
-      });
-    } catch (error) {
-      throw new SensorError('MCP9808', SensorErrorCode.BUS, `cannot open I2C: ${(error as Error).message}`);
-    }
-    try {
-      const manufacturer = this.#readWord(io, Register.MANUFACTURER_ID, this.#limitRx);
-      const device = this.#readWord(io, Register.DEVICE_ID, this.#limitRx);
+    const io = openI2C('MCP9808', options.sensor, 0x18, 400_000);
+    setUpOrClose('MCP9808', io, () => {
+      const manufacturer = this.#bus.readWord(io, Register.MANUFACTURER_ID, this.#limitRx);
+      const device = this.#bus.readWord(io, Register.DEVICE_ID, this.#limitRx);
       if (manufacturer !== MANUFACTURER_ID || device >> 8 !== DEVICE_ID) {
-        throw new SensorError(
-          'MCP9808',
+        throw this.#fault.error(
           SensorErrorCode.CHIP_ID,
           `manufacturer 0x${manufacturer.toString(16)} device 0x${device.toString(16)}, expected 0x54 / 0x04xx`,
         );
       }
       this.#writeSettings(io);
-    } catch (error) {
-      io.close();
-      if (error instanceof SensorError) throw error;
-      throw new SensorError('MCP9808', SensorErrorCode.BUS, (error as Error).message);
-    }
+    });
     this.#io = io;
   }
 
   configure(options: MCP9808Configuration): void {
-    if (options.stuckMs !== undefined) {
-      if (!(options.stuckMs >= 0)) throw new SensorError('MCP9808', SensorErrorCode.CONFIG, `stuckMs ${options.stuckMs}`);
-      this.#stuckMs = options.stuckMs;
-    }
+    if (options.stuckMs !== undefined) this.#stuck.stuckMs = checkStuckMs(this.#fault, options.stuckMs, true);
     if (options.resolution !== undefined) {
       const code = RESOLUTIONS.indexOf(options.resolution);
-      if (code < 0) throw new SensorError('MCP9808', SensorErrorCode.CONFIG, `resolution ${options.resolution}`);
+      if (code < 0) this.#fault.invalid(`resolution ${options.resolution}`);
       if (code !== this.#resolutionCode) {
         this.#resolutionCode = code;
         const io = this.#io;
-        if (!io) throw new SensorError('MCP9808', SensorErrorCode.BUS, 'closed');
+        if (!io) throw this.#fault.error(SensorErrorCode.BUS, 'closed');
         try {
           this.#writeSettings(io);
         } catch (error) {
-          throw new SensorError('MCP9808', SensorErrorCode.BUS, (error as Error).message);
+          throw this.#fault.error(SensorErrorCode.BUS, messageOf(error));
         }
       }
     }
@@ -144,92 +122,62 @@ export default class MCP9808 {
 
   read(out: Int32Array): number {
     const io = this.#io;
-    if (!io) return this.#fail(SensorErrorCode.BUS, 'closed');
+    const fault = this.#fault;
+    if (!io) return fault.fail(SensorErrorCode.BUS, 'closed');
     const now = this.#now();
-    if (now < this.#readyAt) return this.#fail(SensorErrorCode.NOT_READY, 'first conversion not complete');
+    if (now < this.#readyAt) return fault.notReady('first conversion not complete');
     let ta: number;
     let canary: number;
     try {
-      ta = this.#readWord(io, Register.T_A, this.#taRx);
-      canary = this.#readWord(io, Register.T_LOWER, this.#limitRx);
+      ta = this.#bus.readWord(io, Register.T_A, this.#taRx);
+      canary = this.#bus.readWord(io, Register.T_LOWER, this.#limitRx);
     } catch (error) {
-      return this.#fail(SensorErrorCode.BUS, (error as Error).message);
+      return fault.fail(SensorErrorCode.BUS, messageOf(error));
     }
     if ((ta === 0 && canary === 0) || (ta === 0xffff && canary === 0xffff)) {
-      return this.#fail(SensorErrorCode.FRAME, 'all-zero or all-ones frame');
+      return fault.fail(SensorErrorCode.FRAME, 'all-zero or all-ones frame');
     }
     if (canary === 0) {
       try {
         this.#writeSettings(io);
       } catch {
-        return this.#fail(SensorErrorCode.BUS, 'power-on reset seen and rewriting the settings failed');
+        return fault.fail(SensorErrorCode.BUS, 'power-on reset seen and rewriting the settings failed');
       }
-      return this.#fail(SensorErrorCode.POWER_ON_VALUE, 'power-on reset: T_A holds its POR value; settings rewritten');
+      return fault.fail(SensorErrorCode.POWER_ON_VALUE, 'power-on reset: T_A holds its POR value; settings rewritten');
     }
     if (canary !== T_LOWER_CANARY) {
-      return this.#fail(SensorErrorCode.CHIP_ID, `T_LOWER canary reads 0x${canary.toString(16)}`);
+      return fault.fail(SensorErrorCode.CHIP_ID, `T_LOWER canary reads 0x${canary.toString(16)}`);
     }
     const raw = ((ta & TA_VALUE_MASK) << 19) >> 19;
-    if (raw < MIN_RAW || raw > MAX_RAW) return this.#fail(SensorErrorCode.RANGE, `${raw / 16} °C`);
-    if (!this.#seen || raw !== this.#lastRaw) {
-      this.#lastRaw = raw;
-      this.#lastChangeAt = now;
-    } else if (this.#stuckMs > 0 && now - this.#lastChangeAt > this.#stuckMs) {
-      return this.#fail(SensorErrorCode.STUCK, `value unchanged for ${now - this.#lastChangeAt} ms`);
-    }
-    this.#seen = true;
+    if (raw < MIN_RAW || raw > MAX_RAW) return fault.fail(SensorErrorCode.RANGE, `${raw / 16} °C`);
+    const unchangedMs = this.#stuck.update(now, raw);
+    if (unchangedMs) return fault.fail(SensorErrorCode.STUCK, `value unchanged for ${unchangedMs} ms`);
     this.#raw = raw;
     out[0] = (raw * 125 + 1) >> 1;
     return 1;
   }
 
+  /** `{ temperature }` in °C (one object, reused), or undefined when `read()` gave nothing. */
   sample(): { temperature: number } | undefined {
     if (!(this.read(this.#out) & 1)) return undefined;
-    return { temperature: this.#raw / 16 };
+    this.#sample.temperature = this.#raw / 16;
+    return this.#sample;
   }
 
+  /** Shuts the part down (best effort) and releases the bus; safe to call again. */
   close(): void {
     const io = this.#io;
     if (!io) return;
     this.#io = undefined;
-    try {
-      this.#writeWord(io, Register.CONFIG, CONFIG_SHUTDOWN);
-    } catch {
-      // The part is gone or the bus is down: nothing more to release on it.
-    }
-    io.close();
+    releaseQuietly(io, () => this.#bus.writeWord(io, Register.CONFIG, CONFIG_SHUTDOWN));
   }
 
   /** Resolution, canary, then continuous conversion; results are trusted 1.5 conversion times later. */
   #writeSettings(io: I2C): void {
-    const command = this.#command;
-    command[0] = Register.RESOLUTION;
-    command[1] = this.#resolutionCode;
-    io.write(command.subarray(0, 2));
-    this.#writeWord(io, Register.T_LOWER, T_LOWER_CANARY);
-    this.#writeWord(io, Register.CONFIG, CONFIG_CONTINUOUS);
+    this.#bus.writeByte(io, Register.RESOLUTION, this.#resolutionCode);
+    this.#bus.writeWord(io, Register.T_LOWER, T_LOWER_CANARY);
+    this.#bus.writeWord(io, Register.CONFIG, CONFIG_CONTINUOUS);
     this.#readyAt = this.#now() + CONVERSION_MS[this.#resolutionCode]! * 1.5;
-    this.#seen = false;
-  }
-
-  #readWord(io: I2C, register: number, into: Uint8Array): number {
-    this.#pointer[0] = register;
-    io.write(this.#pointer, false);
-    io.read(into);
-    return (into[0]! << 8) | into[1]!;
-  }
-
-  #writeWord(io: I2C, register: number, value: number): void {
-    const command = this.#command;
-    command[0] = register;
-    command[1] = value >> 8;
-    command[2] = value & 0xff;
-    io.write(command);
-  }
-
-  #fail(code: SensorErrorCodeValue, message: string): number {
-    this.faults[code]++;
-    this.#onError?.(new SensorError('MCP9808', code, message));
-    return 0;
+    this.#stuck.forget();
   }
 }

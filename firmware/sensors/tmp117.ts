@@ -21,8 +21,11 @@
  *   E_STUCK        no conversion for 2 cycles + 100 ms, or the value unchanged for `stuckMs`
  *                  (both need the `now` clock)
  */
-import type { I2C, I2CConstructor } from '../host';
-import { newFaultCounts, SensorError, SensorErrorCode, type FaultCounts, type SensorErrorCodeValue } from './errors';
+import type { I2C } from '../host';
+import { SensorError, SensorErrorCode, type FaultCounts } from './errors';
+import { FaultReporter, messageOf, releaseQuietly, setUpOrClose } from './fault';
+import { I2CRegisters, openI2C, type I2CSensorOptions } from './i2c-registers';
+import { checkStuckMs, StuckDetector } from './stuck';
 
 /** §7.6 register map. */
 const Register = {
@@ -64,15 +67,7 @@ const CYCLE_MS = [
 ] as const;
 const STALE_MARGIN_MS = 100;
 
-export interface TMP117SensorOptions {
-  io: I2CConstructor;
-  address?: number;
-  hz?: number;
-  data?: number;
-  clock?: number;
-  port?: number;
-  timeout?: number;
-}
+export type TMP117SensorOptions = I2CSensorOptions;
 
 export interface TMP117Options {
   sensor: TMP117SensorOptions;
@@ -97,58 +92,38 @@ export interface TMP117Sample {
 export default class TMP117 {
   static readonly channels = [{ kind: 'milliCelsius', name: 'temperature' }] as const;
 
-  readonly faults: FaultCounts = newFaultCounts();
+  readonly faults: FaultCounts;
+  readonly #fault: FaultReporter;
 
   #io: I2C | undefined;
-  readonly #onError: ((error: SensorError) => void) | undefined;
   readonly #now: (() => number) | undefined;
-  readonly #pointer = new Uint8Array(1);
-  readonly #command = new Uint8Array(3);
+  readonly #bus = new I2CRegisters();
+  readonly #stuck = new StuckDetector();
   readonly #rx = new Uint8Array(4);
   readonly #configRx: Uint8Array;
   readonly #resultRx: Uint8Array;
   readonly #out = new Int32Array(1);
+  readonly #sample: TMP117Sample = { temperature: 0 };
   /** Configuration the driver wrote (settings bits only). */
   #settings = 0x0220;
   #cycleMs = 1000;
-  #stuckMs = 0;
-  /** A conversion has completed since the configuration was written. */
-  #seen = false;
   #lastConversionAt = 0;
-  #lastRaw = 0;
-  #lastChangeAt = 0;
   #raw = 0;
 
   constructor(options: TMP117Options) {
-    const sensor = options.sensor;
-    this.#onError = options.onError;
+    this.#fault = new FaultReporter('TMP117', options.onError);
+    this.faults = this.#fault.counts;
     this.#now = options.now;
     this.#configRx = this.#rx.subarray(0, 2);
     this.#resultRx = this.#rx.subarray(2, 4);
-    let io: I2C;
-    try {
-      io = new sensor.io({
-        address: sensor.address ?? 0x48,
-        hz: sensor.hz ?? 400_000,
-        data: sensor.data,
-        clock: sensor.clock,
-        port: sensor.port,
-        timeout: sensor.timeout,
-      });
-    } catch (error) {
-      throw new SensorError('TMP117', SensorErrorCode.BUS, `cannot open I2C: ${(error as Error).message}`);
-    }
-    try {
-      const id = this.#readRegister(io, Register.DEVICE_ID, this.#configRx);
+    const io = openI2C('TMP117', options.sensor, 0x48, 400_000);
+    setUpOrClose('TMP117', io, () => {
+      const id = this.#bus.readWord(io, Register.DEVICE_ID, this.#configRx);
       if ((id & DEVICE_ID_MASK) !== DEVICE_ID) {
-        throw new SensorError('TMP117', SensorErrorCode.CHIP_ID, `Device_ID 0x${id.toString(16)}, expected 0x117`);
+        throw this.#fault.error(SensorErrorCode.CHIP_ID, `Device_ID 0x${id.toString(16)}, expected 0x117`);
       }
       this.#writeConfiguration(io);
-    } catch (error) {
-      io.close();
-      if (error instanceof SensorError) throw error;
-      throw new SensorError('TMP117', SensorErrorCode.BUS, (error as Error).message);
-    }
+    });
     this.#io = io;
   }
 
@@ -156,7 +131,7 @@ export default class TMP117 {
     let avgCode = (this.#settings >> Config.AVG_SHIFT) & 3;
     if (options.averaging !== undefined) {
       avgCode = AVERAGES.indexOf(options.averaging);
-      if (avgCode < 0) this.#invalid(`averaging ${options.averaging}`);
+      if (avgCode < 0) this.#fault.invalid(`averaging ${options.averaging}`);
     }
     let convCode = (this.#settings >> Config.CONV_SHIFT) & 7;
     if (options.cycleMs !== undefined) {
@@ -167,22 +142,18 @@ export default class TMP117 {
           break;
         }
       }
-      if (convCode < 0) this.#invalid(`cycleMs ${options.cycleMs} with ${AVERAGES[avgCode]} averages`);
+      if (convCode < 0) this.#fault.invalid(`cycleMs ${options.cycleMs} with ${AVERAGES[avgCode]} averages`);
     }
-    if (options.stuckMs !== undefined) {
-      if (!(options.stuckMs >= 0)) this.#invalid(`stuckMs ${options.stuckMs}`);
-      if (options.stuckMs > 0 && !this.#now) this.#invalid('stuckMs needs the `now` clock option');
-      this.#stuckMs = options.stuckMs;
-    }
+    if (options.stuckMs !== undefined) this.#stuck.stuckMs = checkStuckMs(this.#fault, options.stuckMs, !!this.#now);
     const settings = (convCode << Config.CONV_SHIFT) | (avgCode << Config.AVG_SHIFT);
     if (settings !== this.#settings) {
       this.#settings = settings;
       const io = this.#io;
-      if (!io) throw new SensorError('TMP117', SensorErrorCode.BUS, 'closed');
+      if (!io) throw this.#fault.error(SensorErrorCode.BUS, 'closed');
       try {
         this.#writeConfiguration(io);
       } catch (error) {
-        throw new SensorError('TMP117', SensorErrorCode.BUS, (error as Error).message);
+        throw this.#fault.error(SensorErrorCode.BUS, messageOf(error));
       }
     }
   }
@@ -190,57 +161,55 @@ export default class TMP117 {
   /** Fills out[0] with milli-°C; returns 1 when valid, 0 on a fault or before the first conversion. */
   read(out: Int32Array): number {
     const io = this.#io;
-    if (!io) return this.#fail(SensorErrorCode.BUS, 'closed');
+    const fault = this.#fault;
+    if (!io) return fault.fail(SensorErrorCode.BUS, 'closed');
     const now = this.#now ? this.#now() : 0;
     let config: number;
     try {
-      config = this.#readRegister(io, Register.CONFIGURATION, this.#configRx);
+      config = this.#bus.readWord(io, Register.CONFIGURATION, this.#configRx);
     } catch (error) {
-      return this.#fail(SensorErrorCode.BUS, (error as Error).message);
+      return fault.fail(SensorErrorCode.BUS, messageOf(error));
     }
     if ((config & Config.SETTINGS_MASK) !== this.#settings) {
-      if (config === 0 || config === 0xffff) return this.#fail(SensorErrorCode.FRAME, `configuration 0x${config.toString(16)}`);
+      if (config === 0 || config === 0xffff) return fault.fail(SensorErrorCode.FRAME, `configuration 0x${config.toString(16)}`);
       try {
         this.#writeConfiguration(io);
       } catch {
-        return this.#fail(SensorErrorCode.BUS, 'configuration lost and rewrite failed');
+        return fault.fail(SensorErrorCode.BUS, 'configuration lost and rewrite failed');
       }
-      return this.#fail(SensorErrorCode.CONFIG, `configuration 0x${config.toString(16)} lost its settings; rewritten`);
+      return fault.fail(SensorErrorCode.CONFIG, `configuration 0x${config.toString(16)} lost its settings; rewritten`);
     }
     const fresh = (config & Config.DATA_READY) !== 0;
     if (fresh) this.#lastConversionAt = now;
     else if (this.#now && now - this.#lastConversionAt > 2 * this.#cycleMs + STALE_MARGIN_MS) {
-      return this.#fail(SensorErrorCode.STUCK, `no conversion for ${now - this.#lastConversionAt} ms`);
-    } else if (!this.#seen) {
-      return this.#fail(SensorErrorCode.NOT_READY, 'no conversion completed yet');
+      return fault.fail(SensorErrorCode.STUCK, `no conversion for ${now - this.#lastConversionAt} ms`);
+    } else if (!this.#stuck.seen) {
+      return fault.notReady('no conversion completed yet');
     }
     let result: number;
     try {
-      result = this.#readRegister(io, Register.TEMP_RESULT, this.#resultRx);
+      result = this.#bus.readWord(io, Register.TEMP_RESULT, this.#resultRx);
     } catch (error) {
-      return this.#fail(SensorErrorCode.BUS, (error as Error).message);
+      return fault.fail(SensorErrorCode.BUS, messageOf(error));
     }
     if ((config === 0 && result === 0) || (config === 0xffff && result === 0xffff)) {
-      return this.#fail(SensorErrorCode.FRAME, 'all-zero or all-ones frame');
+      return fault.fail(SensorErrorCode.FRAME, 'all-zero or all-ones frame');
     }
-    if (result === POWER_ON_RESULT) return this.#fail(SensorErrorCode.POWER_ON_VALUE, 'result reads -256 °C');
+    if (result === POWER_ON_RESULT) return fault.fail(SensorErrorCode.POWER_ON_VALUE, 'result reads -256 °C');
     const raw = (result << 16) >> 16;
-    if (raw < MIN_RAW || raw > MAX_RAW) return this.#fail(SensorErrorCode.RANGE, `${raw / 128} °C`);
-    if (!this.#seen || raw !== this.#lastRaw) {
-      this.#lastRaw = raw;
-      this.#lastChangeAt = now;
-    } else if (this.#stuckMs > 0 && now - this.#lastChangeAt > this.#stuckMs) {
-      return this.#fail(SensorErrorCode.STUCK, `value unchanged for ${now - this.#lastChangeAt} ms`);
-    }
-    this.#seen = true;
+    if (raw < MIN_RAW || raw > MAX_RAW) return fault.fail(SensorErrorCode.RANGE, `${raw / 128} °C`);
+    const unchangedMs = this.#stuck.update(now, raw);
+    if (unchangedMs) return fault.fail(SensorErrorCode.STUCK, `value unchanged for ${unchangedMs} ms`);
     this.#raw = raw;
     out[0] = (raw * 125 + 8) >> 4;
     return 1;
   }
 
+  /** `{ temperature }` in °C (one object, reused), or undefined when `read()` gave nothing. */
   sample(): TMP117Sample | undefined {
     if (!(this.read(this.#out) & 1)) return undefined;
-    return { temperature: this.#raw / 128 };
+    this.#sample.temperature = this.#raw / 128;
+    return this.#sample;
   }
 
   /** Puts the part in shutdown (best effort) and releases the bus; safe to call again. */
@@ -248,44 +217,14 @@ export default class TMP117 {
     const io = this.#io;
     if (!io) return;
     this.#io = undefined;
-    try {
-      this.#writeWord(io, Register.CONFIGURATION, this.#settings | Config.MOD_SHUTDOWN);
-    } catch {
-      // The part is gone or the bus is down: nothing more to release on it.
-    }
-    io.close();
+    releaseQuietly(io, () => this.#bus.writeWord(io, Register.CONFIGURATION, this.#settings | Config.MOD_SHUTDOWN));
   }
 
   #writeConfiguration(io: I2C): void {
-    this.#writeWord(io, Register.CONFIGURATION, this.#settings);
+    this.#bus.writeWord(io, Register.CONFIGURATION, this.#settings);
     const avgCode = (this.#settings >> Config.AVG_SHIFT) & 3;
     this.#cycleMs = CYCLE_MS[(this.#settings >> Config.CONV_SHIFT) & 7]![avgCode]!;
-    this.#seen = false;
+    this.#stuck.forget();
     this.#lastConversionAt = this.#now ? this.#now() : 0;
-  }
-
-  #readRegister(io: I2C, register: number, into: Uint8Array): number {
-    this.#pointer[0] = register;
-    io.write(this.#pointer, false);
-    io.read(into);
-    return (into[0]! << 8) | into[1]!;
-  }
-
-  #writeWord(io: I2C, register: number, value: number): void {
-    const command = this.#command;
-    command[0] = register;
-    command[1] = value >> 8;
-    command[2] = value & 0xff;
-    io.write(command);
-  }
-
-  #fail(code: SensorErrorCodeValue, message: string): number {
-    this.faults[code]++;
-    this.#onError?.(new SensorError('TMP117', code, message));
-    return 0;
-  }
-
-  #invalid(message: string): never {
-    throw new SensorError('TMP117', SensorErrorCode.CONFIG, message);
   }
 }
