@@ -157,10 +157,29 @@ async function checkJsSide(sdk: Sdk, target: string, out: string, config: string
     log(`FAIL ${target}: JavaScript side of the build failed (see the tsc/xsc/xsl output above)`);
     return 1;
   }
-  const modules = (readFileSync(makefile, 'utf8').match(/\.xsb\b/g) ?? []).length;
-  log(`OK ${target}: manifest, TypeScript compile, XS compile and XS link passed (${modules} module references, ${join(tmp, 'mc.xs.c')})`);
+  const { modules, preloads } = countModules(readFileSync(makefile, 'utf8'));
+  log(`OK ${target}: manifest, TypeScript compile, XS compile and XS link passed (${modules} modules, ${preloads} preloaded; ${join(tmp, 'mc.xs.c')})`);
   log(`   native part (ESP-IDF compile, link, flash image) skipped: ${sdk.env.IDF_PATH ? 'check only' : '$IDF_PATH not set'}`);
   return 0;
+}
+
+/** Modules and preloaded modules listed in a generated makefile's MODULES and PRELOADS. */
+export function countModules(makefile: string): { modules: number; preloads: number } {
+  const list = (name: string): string[] => {
+    const start = makefile.indexOf(`\n${name} =\\\n`);
+    if (start < 0) return [];
+    const out: string[] = [];
+    for (const line of makefile.slice(start + 1).split('\n').slice(1)) {
+      const item = line.trim().replace(/\\$/, '').trim();
+      if (!item) break;
+      out.push(item);
+    }
+    return out;
+  };
+  return {
+    modules: list('MODULES').filter((m) => m.endsWith('.xsb')).length,
+    preloads: list('PRELOADS').length,
+  };
 }
 
 async function build(argv: string[], log: Log, kind: 'build' | 'flash'): Promise<number> {
