@@ -19,8 +19,11 @@
  * Constructor: E_CHIP_ID (id D0h is not 60h, or the NVM trimming is blank), E_NOT_READY (NVM
  * still being copied, status im_update), E_BUS.
  */
-import type { I2C, I2CConstructor } from '../host';
-import { newFaultCounts, SensorError, SensorErrorCode, type FaultCounts, type SensorErrorCodeValue } from './errors';
+import type { I2C } from '../host';
+import { SensorError, SensorErrorCode, type FaultCounts } from './errors';
+import { FaultReporter, messageOf, releaseQuietly, setUpOrClose, uniformFill } from './fault';
+import { I2CRegisters, openI2C, type I2CSensorOptions } from './i2c-registers';
+import { checkStuckMs, StuckDetector } from './stuck';
 
 /** §5.3 Table 18 memory map. */
 const Register = {
@@ -127,7 +130,7 @@ export function bme280ParseTrimming(low: Uint8Array, high: Uint8Array, into: BME
 }
 
 export interface BME280Options {
-  sensor: { io: I2CConstructor; address?: number; hz?: number; data?: number; clock?: number; port?: number; timeout?: number };
+  sensor: I2CSensorOptions;
   onError?: (error: SensorError) => void;
   now?: () => number;
 }
@@ -138,6 +141,12 @@ export interface BME280Configuration {
   stuckMs?: number;
 }
 
+export interface BME280Sample {
+  thermometer: { temperature: number };
+  hygrometer: { humidity: number };
+  barometer: { pressure: number };
+}
+
 export default class BME280 {
   static readonly channels = [
     { kind: 'milliCelsius', name: 'temperature' },
@@ -145,90 +154,59 @@ export default class BME280 {
     { kind: 'pascal', name: 'pressure' },
   ] as const;
 
-  readonly faults: FaultCounts = newFaultCounts();
+  readonly faults: FaultCounts;
   readonly trimming: BME280Trimming = {
     T1: 0, T2: 0, T3: 0, P1: 0, P2: 0, P3: 0, P4: 0, P5: 0, P6: 0, P7: 0, P8: 0, P9: 0,
     H1: 0, H2: 0, H3: 0, H4: 0, H5: 0, H6: 0,
   };
+  readonly #fault: FaultReporter;
 
   #io: I2C | undefined;
-  readonly #onError: ((error: SensorError) => void) | undefined;
   readonly #now: (() => number) | undefined;
-  readonly #pointer = new Uint8Array(1);
-  readonly #command = new Uint8Array(2);
+  readonly #bus = new I2CRegisters();
+  readonly #stuck = new StuckDetector();
   readonly #rx = new Uint8Array(12);
   readonly #out = new Int32Array(3);
+  readonly #sample: BME280Sample = { thermometer: { temperature: 0 }, hygrometer: { humidity: 0 }, barometer: { pressure: 0 } };
   #standbyCode = 5;
-  #stuckMs = 0;
-  #seen = false;
-  #lastT = -1;
-  #lastP = -1;
-  #lastH = -1;
-  #lastChangeAt = 0;
 
   constructor(options: BME280Options) {
-    const sensor = options.sensor;
-    this.#onError = options.onError;
+    this.#fault = new FaultReporter('BME280', options.onError);
+    this.faults = this.#fault.counts;
     this.#now = options.now;
-    let io: I2C;
-    try {
-      io = new sensor.io({
-        address: sensor.address ?? 0x76,
-        hz: sensor.hz ?? 400_000,
-        data: sensor.data,
-        clock: sensor.clock,
-        port: sensor.port,
-        timeout: sensor.timeout,
-      });
-    } catch (error) {
-      throw new SensorError('BME280', SensorErrorCode.BUS, `cannot open I2C: ${(error as Error).message}`);
-    }
-    try {
+    const io = openI2C('BME280', options.sensor, 0x76, 400_000);
+    setUpOrClose('BME280', io, () => {
       const one = this.#rx.subarray(0, 1);
-      this.#readInto(io, Register.CHIP_ID, one);
-      if (one[0] !== CHIP_ID) throw new SensorError('BME280', SensorErrorCode.CHIP_ID, `chip id 0x${one[0]!.toString(16)}, expected 0x60`);
-      this.#readInto(io, Register.STATUS, one);
-      if (one[0]! & STATUS_IM_UPDATE) throw new SensorError('BME280', SensorErrorCode.NOT_READY, 'NVM still being copied');
+      this.#bus.readInto(io, Register.CHIP_ID, one);
+      if (one[0] !== CHIP_ID) throw this.#fault.error(SensorErrorCode.CHIP_ID, `chip id 0x${one[0]!.toString(16)}, expected 0x60`);
+      this.#bus.readInto(io, Register.STATUS, one);
+      if (one[0]! & STATUS_IM_UPDATE) throw this.#fault.error(SensorErrorCode.NOT_READY, 'NVM still being copied');
       const low = new Uint8Array(26);
       const high = new Uint8Array(7);
-      this.#readInto(io, Register.CALIB_00, low);
-      this.#readInto(io, Register.CALIB_26, high);
-      let zeros = true;
-      let ones = true;
-      for (let i = 0; i < 26; i++) {
-        if (low[i] !== 0) zeros = false;
-        if (low[i] !== 0xff) ones = false;
-      }
+      this.#bus.readInto(io, Register.CALIB_00, low);
+      this.#bus.readInto(io, Register.CALIB_26, high);
       bme280ParseTrimming(low, high, this.trimming);
-      if (zeros || ones || this.trimming.T1 === 0 || this.trimming.P1 === 0) {
-        throw new SensorError('BME280', SensorErrorCode.CHIP_ID, 'trimming NVM is blank');
+      if (uniformFill(low, 0, 26) >= 0 || this.trimming.T1 === 0 || this.trimming.P1 === 0) {
+        throw this.#fault.error(SensorErrorCode.CHIP_ID, 'trimming NVM is blank');
       }
       this.#writeSettings(io);
-    } catch (error) {
-      io.close();
-      if (error instanceof SensorError) throw error;
-      throw new SensorError('BME280', SensorErrorCode.BUS, (error as Error).message);
-    }
+    });
     this.#io = io;
   }
 
   configure(options: BME280Configuration): void {
-    if (options.stuckMs !== undefined) {
-      if (!(options.stuckMs >= 0)) throw new SensorError('BME280', SensorErrorCode.CONFIG, `stuckMs ${options.stuckMs}`);
-      if (options.stuckMs > 0 && !this.#now) throw new SensorError('BME280', SensorErrorCode.CONFIG, 'stuckMs needs `now`');
-      this.#stuckMs = options.stuckMs;
-    }
+    if (options.stuckMs !== undefined) this.#stuck.stuckMs = checkStuckMs(this.#fault, options.stuckMs, !!this.#now);
     if (options.standbyMs !== undefined) {
       const code = STANDBY_MS.indexOf(options.standbyMs as never);
-      if (code < 0) throw new SensorError('BME280', SensorErrorCode.CONFIG, `standbyMs ${options.standbyMs}`);
+      if (code < 0) this.#fault.invalid(`standbyMs ${options.standbyMs}`);
       if (code !== this.#standbyCode) {
         this.#standbyCode = code;
         const io = this.#io;
-        if (!io) throw new SensorError('BME280', SensorErrorCode.BUS, 'closed');
+        if (!io) throw this.#fault.error(SensorErrorCode.BUS, 'closed');
         try {
           this.#writeSettings(io);
         } catch (error) {
-          throw new SensorError('BME280', SensorErrorCode.BUS, (error as Error).message);
+          throw this.#fault.error(SensorErrorCode.BUS, messageOf(error));
         }
       }
     }
@@ -237,20 +215,15 @@ export default class BME280 {
   /** out[0] milli-°C, out[1] milli-%RH, out[2] Pa; returns 0b111 when valid, 0 otherwise. */
   read(out: Int32Array): number {
     const io = this.#io;
-    if (!io) return this.#fail(SensorErrorCode.BUS, 'closed');
+    const fault = this.#fault;
+    if (!io) return fault.fail(SensorErrorCode.BUS, 'closed');
     const rx = this.#rx;
     try {
-      this.#readInto(io, Register.STATUS, rx);
+      this.#bus.readInto(io, Register.STATUS, rx);
     } catch (error) {
-      return this.#fail(SensorErrorCode.BUS, (error as Error).message);
+      return fault.fail(SensorErrorCode.BUS, messageOf(error));
     }
-    let zeros = true;
-    let ones = true;
-    for (let i = 0; i < 12; i++) {
-      if (rx[i] !== 0) zeros = false;
-      if (rx[i] !== 0xff) ones = false;
-    }
-    if (zeros || ones) return this.#fail(SensorErrorCode.FRAME, 'all-zero or all-ones frame');
+    if (uniformFill(rx, 0, 12) >= 0) return fault.fail(SensorErrorCode.FRAME, 'all-zero or all-ones frame');
     const adcP = (rx[4]! << 12) | (rx[5]! << 4) | (rx[6]! >> 4);
     const adcT = (rx[7]! << 12) | (rx[8]! << 4) | (rx[9]! >> 4);
     const adcH = (rx[10]! << 8) | rx[11]!;
@@ -260,49 +233,41 @@ export default class BME280 {
       try {
         this.#writeSettings(io);
       } catch {
-        return this.#fail(SensorErrorCode.BUS, 'settings lost and rewriting them failed');
+        return fault.fail(SensorErrorCode.BUS, 'settings lost and rewriting them failed');
       }
-      if (reset) return this.#fail(SensorErrorCode.POWER_ON_VALUE, 'the part reset (sleep mode, data 80000h); settings rewritten');
-      return this.#fail(SensorErrorCode.CONFIG, `ctrl_meas 0x${ctrlMeas.toString(16)} config 0x${rx[2]!.toString(16)}; rewritten`);
+      if (reset) return fault.fail(SensorErrorCode.POWER_ON_VALUE, 'the part reset (sleep mode, data 80000h); settings rewritten');
+      return fault.fail(SensorErrorCode.CONFIG, `ctrl_meas 0x${ctrlMeas.toString(16)} config 0x${rx[2]!.toString(16)}; rewritten`);
     }
     if (adcT === SKIPPED_20 || adcP === SKIPPED_20 || adcH === SKIPPED_16) {
-      if (!this.#seen) return this.#fail(SensorErrorCode.NOT_READY, 'no measurement yet');
-      return this.#fail(SensorErrorCode.POWER_ON_VALUE, 'data registers hold the skipped / power-on value');
+      if (!this.#stuck.seen) return fault.notReady('no measurement yet');
+      return fault.fail(SensorErrorCode.POWER_ON_VALUE, 'data registers hold the skipped / power-on value');
     }
     const c = this.trimming;
     const tFine = bme280TFine(c, adcT);
     const centiCelsius = bme280CentiCelsius(tFine);
     const pascal = bme280Pascal(c, tFine, adcP);
     if (centiCelsius < MIN_CENTI_CELSIUS || centiCelsius > MAX_CENTI_CELSIUS) {
-      return this.#fail(SensorErrorCode.RANGE, `${centiCelsius / 100} °C`);
+      return fault.fail(SensorErrorCode.RANGE, `${centiCelsius / 100} °C`);
     }
-    if (pascal < MIN_PASCAL || pascal > MAX_PASCAL) return this.#fail(SensorErrorCode.RANGE, `${pascal} Pa`);
+    if (pascal < MIN_PASCAL || pascal > MAX_PASCAL) return fault.fail(SensorErrorCode.RANGE, `${pascal} Pa`);
     const now = this.#now ? this.#now() : 0;
-    if (!this.#seen || adcT !== this.#lastT || adcP !== this.#lastP || adcH !== this.#lastH) {
-      this.#lastT = adcT;
-      this.#lastP = adcP;
-      this.#lastH = adcH;
-      this.#lastChangeAt = now;
-    } else if (this.#stuckMs > 0 && now - this.#lastChangeAt > this.#stuckMs) {
-      return this.#fail(SensorErrorCode.STUCK, `values unchanged for ${now - this.#lastChangeAt} ms`);
-    }
-    this.#seen = true;
+    const unchangedMs = this.#stuck.update2(now, adcT * 1048576 + adcP, adcH);
+    if (unchangedMs) return fault.fail(SensorErrorCode.STUCK, `values unchanged for ${unchangedMs} ms`);
     out[0] = centiCelsius * 10;
     out[1] = Math.round((bme280HumidityQ10(c, tFine, adcH) * 1000) / 1024);
     out[2] = pascal;
     return 0b111;
   }
 
-  sample():
-    | { thermometer: { temperature: number }; hygrometer: { humidity: number }; barometer: { pressure: number } }
-    | undefined {
+  /** The three channels in °C, %RH and Pa (one object, reused), or undefined when `read()` gave nothing. */
+  sample(): BME280Sample | undefined {
     const out = this.#out;
     if (this.read(out) !== 0b111) return undefined;
-    return {
-      thermometer: { temperature: out[0]! / 1000 },
-      hygrometer: { humidity: out[1]! / 1000 },
-      barometer: { pressure: out[2]! },
-    };
+    const sample = this.#sample;
+    sample.thermometer.temperature = out[0]! / 1000;
+    sample.hygrometer.humidity = out[1]! / 1000;
+    sample.barometer.pressure = out[2]!;
+    return sample;
   }
 
   /** Puts the part to sleep (best effort) and releases the bus; safe to call again. */
@@ -310,38 +275,16 @@ export default class BME280 {
     const io = this.#io;
     if (!io) return;
     this.#io = undefined;
-    try {
-      this.#write(io, Register.CTRL_MEAS, CTRL_MEAS_SLEEP);
-    } catch {
-      // The part is gone or the bus is down: nothing more to release on it.
-    }
-    io.close();
+    releaseQuietly(io, () => this.#bus.writeByte(io, Register.CTRL_MEAS, CTRL_MEAS_SLEEP));
   }
 
   /** §5.4.3: ctrl_hum takes effect with the following ctrl_meas write; config is written in sleep mode. */
   #writeSettings(io: I2C): void {
-    this.#write(io, Register.CTRL_MEAS, CTRL_MEAS_SLEEP);
-    this.#write(io, Register.CONFIG, this.#standbyCode << 5);
-    this.#write(io, Register.CTRL_HUM, CTRL_HUM);
-    this.#write(io, Register.CTRL_MEAS, CTRL_MEAS_NORMAL);
-    this.#seen = false;
-  }
-
-  #readInto(io: I2C, register: number, into: Uint8Array): void {
-    this.#pointer[0] = register;
-    io.write(this.#pointer, false);
-    io.read(into);
-  }
-
-  #write(io: I2C, register: number, value: number): void {
-    this.#command[0] = register;
-    this.#command[1] = value;
-    io.write(this.#command);
-  }
-
-  #fail(code: SensorErrorCodeValue, message: string): number {
-    this.faults[code]++;
-    this.#onError?.(new SensorError('BME280', code, message));
-    return 0;
+    const bus = this.#bus;
+    bus.writeByte(io, Register.CTRL_MEAS, CTRL_MEAS_SLEEP);
+    bus.writeByte(io, Register.CONFIG, this.#standbyCode << 5);
+    bus.writeByte(io, Register.CTRL_HUM, CTRL_HUM);
+    bus.writeByte(io, Register.CTRL_MEAS, CTRL_MEAS_NORMAL);
+    this.#stuck.forget();
   }
 }

@@ -59,7 +59,9 @@ export class I2CRegisters {
 
   /** `readInto` two bytes, as a big-endian word. */
   readWord(io: I2C, register: number, into: Uint8Array): number {
-    this.readInto(io, register, into);
+    this.#pointer[0] = register;
+    io.write(this.#pointer, false);
+    io.read(into);
     return (into[0]! << 8) | into[1]!;
   }
 

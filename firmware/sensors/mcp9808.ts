@@ -122,36 +122,35 @@ export default class MCP9808 {
 
   read(out: Int32Array): number {
     const io = this.#io;
-    const fault = this.#fault;
-    if (!io) return fault.fail(SensorErrorCode.BUS, 'closed');
+    if (!io) return this.#fault.fail(SensorErrorCode.BUS, 'closed');
     const now = this.#now();
-    if (now < this.#readyAt) return fault.notReady('first conversion not complete');
+    if (now < this.#readyAt) return this.#fault.notReady('first conversion not complete');
     let ta: number;
     let canary: number;
     try {
       ta = this.#bus.readWord(io, Register.T_A, this.#taRx);
       canary = this.#bus.readWord(io, Register.T_LOWER, this.#limitRx);
     } catch (error) {
-      return fault.fail(SensorErrorCode.BUS, messageOf(error));
+      return this.#fault.fail(SensorErrorCode.BUS, messageOf(error));
     }
     if ((ta === 0 && canary === 0) || (ta === 0xffff && canary === 0xffff)) {
-      return fault.fail(SensorErrorCode.FRAME, 'all-zero or all-ones frame');
+      return this.#fault.fail(SensorErrorCode.FRAME, 'all-zero or all-ones frame');
     }
     if (canary === 0) {
       try {
         this.#writeSettings(io);
       } catch {
-        return fault.fail(SensorErrorCode.BUS, 'power-on reset seen and rewriting the settings failed');
+        return this.#fault.fail(SensorErrorCode.BUS, 'power-on reset seen and rewriting the settings failed');
       }
-      return fault.fail(SensorErrorCode.POWER_ON_VALUE, 'power-on reset: T_A holds its POR value; settings rewritten');
+      return this.#fault.fail(SensorErrorCode.POWER_ON_VALUE, 'power-on reset: T_A holds its POR value; settings rewritten');
     }
     if (canary !== T_LOWER_CANARY) {
-      return fault.fail(SensorErrorCode.CHIP_ID, `T_LOWER canary reads 0x${canary.toString(16)}`);
+      return this.#fault.fail(SensorErrorCode.CHIP_ID, `T_LOWER canary reads 0x${canary.toString(16)}`);
     }
     const raw = ((ta & TA_VALUE_MASK) << 19) >> 19;
-    if (raw < MIN_RAW || raw > MAX_RAW) return fault.fail(SensorErrorCode.RANGE, `${raw / 16} °C`);
+    if (raw < MIN_RAW || raw > MAX_RAW) return this.#fault.fail(SensorErrorCode.RANGE, `${raw / 16} °C`);
     const unchangedMs = this.#stuck.update(now, raw);
-    if (unchangedMs) return fault.fail(SensorErrorCode.STUCK, `value unchanged for ${unchangedMs} ms`);
+    if (unchangedMs) return this.#fault.fail(SensorErrorCode.STUCK, `value unchanged for ${unchangedMs} ms`);
     this.#raw = raw;
     out[0] = (raw * 125 + 1) >> 1;
     return 1;

@@ -15,9 +15,12 @@
  * T_O -70..380 °C / T_A -40..125 °C), E_STUCK (both raw words unchanged for `stuckMs`).
  * Ambient and object are judged separately: the bitmask says which one is valid.
  */
-import type { I2C, I2CConstructor } from '../host';
+import type { I2C } from '../host';
 import { pecUpdate } from './crc';
-import { newFaultCounts, SensorError, SensorErrorCode, type FaultCounts, type SensorErrorCodeValue } from './errors';
+import { SensorError, SensorErrorCode, type FaultCounts, type SensorErrorCodeValue } from './errors';
+import { FaultReporter, messageOf } from './fault';
+import { openI2C, type I2CSensorOptions } from './i2c-registers';
+import { checkStuckMs, StuckDetector } from './stuck';
 
 /** §8.4.2 commands: RAM (000xxxxx) and EEPROM (001xxxxx) addresses. */
 const Command = {
@@ -35,7 +38,7 @@ const OBJECT = 0b01;
 const AMBIENT = 0b10;
 
 export interface MLX90614Options {
-  sensor: { io: I2CConstructor; address?: number; hz?: number; data?: number; clock?: number; port?: number; timeout?: number };
+  sensor: I2CSensorOptions;
   onError?: (error: SensorError) => void;
   now?: () => number;
 }
@@ -46,46 +49,32 @@ export default class MLX90614 {
     { kind: 'milliCelsius', name: 'ambient' },
   ] as const;
 
-  readonly faults: FaultCounts = newFaultCounts();
+  readonly faults: FaultCounts;
+  readonly #fault: FaultReporter;
 
   #io: I2C | undefined;
   readonly #address: number;
-  readonly #onError: ((error: SensorError) => void) | undefined;
   readonly #now: (() => number) | undefined;
   readonly #command = new Uint8Array(1);
+  readonly #stuck = new StuckDetector();
   readonly #rx = new Uint8Array(3);
   readonly #out = new Int32Array(2);
-  #stuckMs = 0;
-  #seen = false;
-  #lastObject = -1;
-  #lastAmbient = -1;
-  #lastChangeAt = 0;
+  readonly #sample = { temperature: 0, ambient: { temperature: 0 } };
   /** The word `#readWord` read last. */
   #word = 0;
+  #message = '';
 
   constructor(options: MLX90614Options) {
-    const sensor = options.sensor;
-    this.#onError = options.onError;
+    this.#fault = new FaultReporter('MLX90614', options.onError);
+    this.faults = this.#fault.counts;
     this.#now = options.now;
-    this.#address = sensor.address ?? 0x5a;
-    let io: I2C;
-    try {
-      io = new sensor.io({
-        address: this.#address,
-        hz: sensor.hz ?? 100_000,
-        data: sensor.data,
-        clock: sensor.clock,
-        port: sensor.port,
-        timeout: sensor.timeout,
-      });
-    } catch (error) {
-      throw new SensorError('MLX90614', SensorErrorCode.BUS, `cannot open I2C: ${(error as Error).message}`);
-    }
+    this.#address = options.sensor.address ?? 0x5a;
+    const io = openI2C('MLX90614', options.sensor, 0x5a, 100_000);
     try {
       const code = this.#readWord(io, Command.EEPROM_SMBUS_ADDRESS);
-      if (code) throw new SensorError('MLX90614', code, this.#message);
+      if (code) throw this.#fault.error(code, this.#message);
       if ((this.#word & 0x7f) !== this.#address) {
-        throw new SensorError('MLX90614', SensorErrorCode.CHIP_ID, `EEPROM address word 0x${this.#word.toString(16)}`);
+        throw this.#fault.error(SensorErrorCode.CHIP_ID, `EEPROM address word 0x${this.#word.toString(16)}`);
       }
     } catch (error) {
       io.close();
@@ -95,44 +84,35 @@ export default class MLX90614 {
   }
 
   configure(options: { stuckMs?: number }): void {
-    if (options.stuckMs !== undefined) {
-      if (!(options.stuckMs >= 0)) throw new SensorError('MLX90614', SensorErrorCode.CONFIG, `stuckMs ${options.stuckMs}`);
-      if (options.stuckMs > 0 && !this.#now) throw new SensorError('MLX90614', SensorErrorCode.CONFIG, 'stuckMs needs `now`');
-      this.#stuckMs = options.stuckMs;
-    }
+    if (options.stuckMs !== undefined) this.#stuck.stuckMs = checkStuckMs(this.#fault, options.stuckMs, !!this.#now);
   }
 
   /** out[0] object, out[1] ambient, milli-°C; returns bit 0 (object) | bit 1 (ambient) valid. */
   read(out: Int32Array): number {
     const io = this.#io;
-    if (!io) return this.#fail(SensorErrorCode.BUS, 'closed');
+    const fault = this.#fault;
+    if (!io) return fault.fail(SensorErrorCode.BUS, 'closed');
     let code = this.#readWord(io, Command.RAM_T_A);
-    if (code) return this.#fail(code, this.#message);
+    if (code) return fault.fail(code, this.#message);
     const ambient = this.#word;
     code = this.#readWord(io, Command.RAM_T_OBJ1);
-    if (code) return this.#fail(code, this.#message);
+    if (code) return fault.fail(code, this.#message);
     const object = this.#word;
-    if (ambient === 0 && object === 0) return this.#fail(SensorErrorCode.POWER_ON_VALUE, 'RAM reads 0000h (0 K)');
+    if (ambient === 0 && object === 0) return fault.fail(SensorErrorCode.POWER_ON_VALUE, 'RAM reads 0000h (0 K)');
     const now = this.#now ? this.#now() : 0;
-    if (!this.#seen || object !== this.#lastObject || ambient !== this.#lastAmbient) {
-      this.#lastObject = object;
-      this.#lastAmbient = ambient;
-      this.#lastChangeAt = now;
-    } else if (this.#stuckMs > 0 && now - this.#lastChangeAt > this.#stuckMs) {
-      return this.#fail(SensorErrorCode.STUCK, `values unchanged for ${now - this.#lastChangeAt} ms`);
-    }
-    this.#seen = true;
+    const unchangedMs = this.#stuck.update(now, object * 65536 + ambient);
+    if (unchangedMs) return fault.fail(SensorErrorCode.STUCK, `values unchanged for ${unchangedMs} ms`);
     let valid = 0;
     if (ambient >= AMBIENT_MIN && ambient <= AMBIENT_MAX) {
       out[1] = ambient * 20 - 273150;
       valid |= AMBIENT;
     } else {
-      this.#fail(SensorErrorCode.RANGE, `ambient ${(ambient * 20 - 273150) / 1000} °C`);
+      fault.fail(SensorErrorCode.RANGE, `ambient ${(ambient * 20 - 273150) / 1000} °C`);
     }
     if (object & T_OBJ_ERROR) {
-      this.#fail(SensorErrorCode.RANGE, 'T_OBJ error flag set');
+      fault.fail(SensorErrorCode.RANGE, 'T_OBJ error flag set');
     } else if (object < OBJECT_MIN || object > OBJECT_MAX) {
-      this.#fail(SensorErrorCode.RANGE, `object ${(object * 20 - 273150) / 1000} °C`);
+      fault.fail(SensorErrorCode.RANGE, `object ${(object * 20 - 273150) / 1000} °C`);
     } else {
       out[0] = object * 20 - 273150;
       valid |= OBJECT;
@@ -140,20 +120,23 @@ export default class MLX90614 {
     return valid;
   }
 
+  /** Object and ambient in °C (one object, reused), or undefined unless both are valid. */
   sample(): { temperature: number; ambient: { temperature: number } } | undefined {
     const out = this.#out;
     if (this.read(out) !== (OBJECT | AMBIENT)) return undefined;
-    return { temperature: out[0]! / 1000, ambient: { temperature: out[1]! / 1000 } };
+    const sample = this.#sample;
+    sample.temperature = out[0]! / 1000;
+    sample.ambient.temperature = out[1]! / 1000;
+    return sample;
   }
 
+  /** Releases the bus; safe to call again. */
   close(): void {
     const io = this.#io;
     if (!io) return;
     this.#io = undefined;
     io.close();
   }
-
-  #message = '';
 
   /** Reads one word into #word; returns an error code (message in #message) or undefined. */
   #readWord(io: I2C, command: number): SensorErrorCodeValue | undefined {
@@ -163,7 +146,7 @@ export default class MLX90614 {
       io.write(this.#command, false);
       io.read(rx);
     } catch (error) {
-      this.#message = (error as Error).message;
+      this.#message = messageOf(error);
       return SensorErrorCode.BUS;
     }
     if ((rx[0] === 0 && rx[1] === 0 && rx[2] === 0) || (rx[0] === 0xff && rx[1] === 0xff && rx[2] === 0xff)) {
@@ -181,11 +164,5 @@ export default class MLX90614 {
     }
     this.#word = rx[0]! | (rx[1]! << 8);
     return undefined;
-  }
-
-  #fail(code: SensorErrorCodeValue, message: string): number {
-    this.faults[code]++;
-    this.#onError?.(new SensorError('MLX90614', code, message));
-    return 0;
   }
 }

@@ -16,9 +16,12 @@
  * E_POWER_ON_VALUE (the status register says the part reset: periodic mode is restarted).
  * When a fetch finds no new data within 2 periods, the last measurement is returned again.
  */
-import type { I2C, I2CConstructor } from '../host';
-import { crc8Sensirion } from './crc';
-import { newFaultCounts, SensorError, SensorErrorCode, type FaultCounts, type SensorErrorCodeValue } from './errors';
+import type { I2C } from '../host';
+import { crc8Sensirion, sensirionWordsOk } from './crc';
+import { SensorError, SensorErrorCode, type FaultCounts } from './errors';
+import { FaultReporter, messageOf, releaseQuietly, setUpOrClose, uniformFill } from './fault';
+import { I2CRegisters, openI2C, type I2CSensorOptions } from './i2c-registers';
+import { checkStuckMs, StuckDetector } from './stuck';
 
 /** §4.3-4.11 commands. */
 const Command = {
@@ -45,7 +48,7 @@ const BREAK_MS = 1;
 const STALE_MARGIN_MS = 100;
 
 export interface SHT3xOptions {
-  sensor: { io: I2CConstructor; address?: number; hz?: number; data?: number; clock?: number; port?: number; timeout?: number };
+  sensor: I2CSensorOptions;
   onError?: (error: SensorError) => void;
   /** Monotonic clock (ms) for the staleness and stuck-value checks. */
   now?: () => number;
@@ -69,65 +72,46 @@ export default class SHT3x {
     { kind: 'milliPercentRH', name: 'humidity' },
   ] as const;
 
-  readonly faults: FaultCounts = newFaultCounts();
+  readonly faults: FaultCounts;
+  readonly #fault: FaultReporter;
 
   #io: I2C | undefined;
-  readonly #onError: ((error: SensorError) => void) | undefined;
   readonly #now: (() => number) | undefined;
-  readonly #command = new Uint8Array(2);
+  readonly #bus = new I2CRegisters();
+  readonly #stuck = new StuckDetector();
   readonly #rx = new Uint8Array(6);
   readonly #statusRx: Uint8Array;
   readonly #out = new Int32Array(2);
+  readonly #sample: SHT3xSample = { thermometer: { temperature: 0 }, hygrometer: { humidity: 0 } };
   #mpsIndex = 1;
   #repeatability = 0;
-  #stuckMs = 0;
   /** Periodic command still to send (after a break), or 0. */
   #pending = 0;
   #pendingAt = 0;
-  #seen = false;
   #lastDataAt = 0;
-  #lastT = 0;
-  #lastRH = 0;
-  #lastChangeAt = 0;
   #milliCelsius = 0;
   #milliRH = 0;
 
   constructor(options: SHT3xOptions) {
-    const sensor = options.sensor;
-    this.#onError = options.onError;
+    this.#fault = new FaultReporter('SHT3x', options.onError);
+    this.faults = this.#fault.counts;
     this.#now = options.now;
     this.#statusRx = this.#rx.subarray(0, 3);
-    let io: I2C;
-    try {
-      io = new sensor.io({
-        address: sensor.address ?? 0x44,
-        hz: sensor.hz ?? 400_000,
-        data: sensor.data,
-        clock: sensor.clock,
-        port: sensor.port,
-        timeout: sensor.timeout,
-      });
-    } catch (error) {
-      throw new SensorError('SHT3x', SensorErrorCode.BUS, `cannot open I2C: ${(error as Error).message}`);
-    }
-    try {
-      this.#send(io, Command.STATUS);
+    const io = openI2C('SHT3x', options.sensor, 0x44, 400_000);
+    setUpOrClose('SHT3x', io, () => {
+      this.#bus.command16(io, Command.STATUS);
       io.read(this.#statusRx);
       const rx = this.#statusRx;
-      if (crc8Sensirion(rx, 0, 2) !== rx[2]) throw new SensorError('SHT3x', SensorErrorCode.CRC, 'status CRC');
+      if (crc8Sensirion(rx, 0, 2) !== rx[2]) throw this.#fault.error(SensorErrorCode.CRC, 'status CRC');
       const status = (rx[0]! << 8) | rx[1]!;
       if (status & STATUS_RESERVED) {
-        throw new SensorError('SHT3x', SensorErrorCode.CHIP_ID, `status 0x${status.toString(16)} has reserved bits set`);
+        throw this.#fault.error(SensorErrorCode.CHIP_ID, `status 0x${status.toString(16)} has reserved bits set`);
       }
-      this.#send(io, Command.CLEAR_STATUS);
-      this.#send(io, Command.BREAK);
+      this.#bus.command16(io, Command.CLEAR_STATUS);
+      this.#bus.command16(io, Command.BREAK);
       this.#pending = PERIODIC[this.#mpsIndex]![this.#repeatability]!;
       this.#pendingAt = (this.#now ? this.#now() : 0) + BREAK_MS;
-    } catch (error) {
-      io.close();
-      if (error instanceof SensorError) throw error;
-      throw new SensorError('SHT3x', SensorErrorCode.BUS, (error as Error).message);
-    }
+    });
     this.#io = io;
   }
 
@@ -136,80 +120,64 @@ export default class SHT3x {
     let repeatability = this.#repeatability;
     if (options.mps !== undefined) {
       mpsIndex = MPS.indexOf(options.mps);
-      if (mpsIndex < 0) throw new SensorError('SHT3x', SensorErrorCode.CONFIG, `mps ${options.mps}`);
+      if (mpsIndex < 0) this.#fault.invalid(`mps ${options.mps}`);
     }
     if (options.repeatability !== undefined) {
       repeatability = REPEATABILITY.indexOf(options.repeatability);
-      if (repeatability < 0) throw new SensorError('SHT3x', SensorErrorCode.CONFIG, `repeatability ${options.repeatability}`);
+      if (repeatability < 0) this.#fault.invalid(`repeatability ${options.repeatability}`);
     }
-    if (options.stuckMs !== undefined) {
-      if (!(options.stuckMs >= 0)) throw new SensorError('SHT3x', SensorErrorCode.CONFIG, `stuckMs ${options.stuckMs}`);
-      if (options.stuckMs > 0 && !this.#now) throw new SensorError('SHT3x', SensorErrorCode.CONFIG, 'stuckMs needs `now`');
-      this.#stuckMs = options.stuckMs;
-    }
+    if (options.stuckMs !== undefined) this.#stuck.stuckMs = checkStuckMs(this.#fault, options.stuckMs, !!this.#now);
     if (mpsIndex === this.#mpsIndex && repeatability === this.#repeatability) return;
     this.#mpsIndex = mpsIndex;
     this.#repeatability = repeatability;
     const io = this.#io;
-    if (!io) throw new SensorError('SHT3x', SensorErrorCode.BUS, 'closed');
+    if (!io) throw this.#fault.error(SensorErrorCode.BUS, 'closed');
     this.#restart(io);
   }
 
   /** Fills out[0] (milli-°C) and out[1] (milli-%RH); returns 0b11 when valid, 0 otherwise. */
   read(out: Int32Array): number {
     const io = this.#io;
-    if (!io) return this.#fail(SensorErrorCode.BUS, 'closed');
+    const fault = this.#fault;
+    if (!io) return fault.fail(SensorErrorCode.BUS, 'closed');
     const now = this.#now ? this.#now() : 0;
     if (this.#pending) {
-      if (this.#now && now < this.#pendingAt) return this.#fail(SensorErrorCode.NOT_READY, 'restarting');
+      if (this.#now && now < this.#pendingAt) return fault.notReady('restarting');
       try {
-        this.#send(io, this.#pending);
+        this.#bus.command16(io, this.#pending);
       } catch (error) {
-        return this.#fail(SensorErrorCode.BUS, (error as Error).message);
+        return fault.fail(SensorErrorCode.BUS, messageOf(error));
       }
       this.#pending = 0;
-      this.#started();
-      return this.#fail(SensorErrorCode.NOT_READY, 'periodic measurement restarted');
+      this.#stuck.forget();
+      this.#lastDataAt = this.#now ? this.#now() : 0;
+      return fault.notReady('periodic measurement restarted');
     }
     const rx = this.#rx;
     let written = false;
     try {
-      this.#send(io, Command.FETCH);
+      this.#bus.command16(io, Command.FETCH);
       written = true;
       io.read(rx);
     } catch (error) {
       if (this.#now && now - this.#lastDataAt > 2 * (1000 / MPS[this.#mpsIndex]!) + STALE_MARGIN_MS) {
         return this.#stale(io, now);
       }
-      if (!written) return this.#fail(SensorErrorCode.BUS, (error as Error).message);
-      if (!this.#seen) return this.#fail(SensorErrorCode.NOT_READY, 'no measurement yet');
+      if (!written) return fault.fail(SensorErrorCode.BUS, messageOf(error));
+      if (!this.#stuck.seen) return fault.notReady('no measurement yet');
       out[0] = this.#milliCelsius;
       out[1] = this.#milliRH;
       return 0b11;
     }
-    let zeros = true;
-    let ones = true;
-    for (let i = 0; i < 6; i++) {
-      if (rx[i] !== 0) zeros = false;
-      if (rx[i] !== 0xff) ones = false;
-    }
-    if (zeros || ones) return this.#fail(SensorErrorCode.FRAME, 'all-zero or all-ones frame');
-    if (crc8Sensirion(rx, 0, 2) !== rx[2] || crc8Sensirion(rx, 3, 2) !== rx[5]) {
-      return this.#fail(SensorErrorCode.CRC, 'measurement CRC mismatch');
-    }
+    if (uniformFill(rx, 0, 6) >= 0) return fault.fail(SensorErrorCode.FRAME, 'all-zero or all-ones frame');
+    if (!sensirionWordsOk(rx)) return fault.fail(SensorErrorCode.CRC, 'measurement CRC mismatch');
     const ticksT = (rx[0]! << 8) | rx[1]!;
     const ticksRH = (rx[3]! << 8) | rx[4]!;
     this.#lastDataAt = now;
     const milliCelsius = Math.round((175000 * ticksT) / 65535) - 45000;
-    if (milliCelsius < -40000 || milliCelsius > 125000) return this.#fail(SensorErrorCode.RANGE, `${milliCelsius / 1000} °C`);
-    if (!this.#seen || ticksT !== this.#lastT || ticksRH !== this.#lastRH) {
-      this.#lastT = ticksT;
-      this.#lastRH = ticksRH;
-      this.#lastChangeAt = now;
-    } else if (this.#stuckMs > 0 && now - this.#lastChangeAt > this.#stuckMs) {
-      return this.#fail(SensorErrorCode.STUCK, `values unchanged for ${now - this.#lastChangeAt} ms`);
-    }
-    this.#seen = true;
+    if (milliCelsius < -40000 || milliCelsius > 125000) return fault.fail(SensorErrorCode.RANGE, `${milliCelsius / 1000} °C`);
+    const unchangedMs = this.#stuck.update(now, ticksT * 65536 + ticksRH);
+    if (unchangedMs) return fault.fail(SensorErrorCode.STUCK, `values unchanged for ${unchangedMs} ms`);
     this.#milliCelsius = milliCelsius;
     this.#milliRH = Math.round((100000 * ticksRH) / 65535);
     out[0] = this.#milliCelsius;
@@ -217,12 +185,13 @@ export default class SHT3x {
     return 0b11;
   }
 
+  /** Both channels in °C and %RH (one object, reused), or undefined when `read()` gave nothing. */
   sample(): SHT3xSample | undefined {
     if (this.read(this.#out) !== 0b11) return undefined;
-    return {
-      thermometer: { temperature: this.#milliCelsius / 1000 },
-      hygrometer: { humidity: this.#milliRH / 1000 },
-    };
+    const sample = this.#sample;
+    sample.thermometer.temperature = this.#milliCelsius / 1000;
+    sample.hygrometer.humidity = this.#milliRH / 1000;
+    return sample;
   }
 
   /** Stops periodic measurement (best effort) and releases the bus; safe to call again. */
@@ -230,65 +199,43 @@ export default class SHT3x {
     const io = this.#io;
     if (!io) return;
     this.#io = undefined;
-    try {
-      this.#send(io, Command.BREAK);
-    } catch {
-      // The part is gone or the bus is down: nothing more to release on it.
-    }
-    io.close();
+    releaseQuietly(io, () => this.#bus.command16(io, Command.BREAK));
   }
 
   /** No measurement for 2 periods: ask the status register why, and restart periodic mode. */
   #stale(io: I2C, now: number): number {
-    let status: number;
+    const fault = this.#fault;
     try {
-      this.#send(io, Command.STATUS);
+      this.#bus.command16(io, Command.STATUS);
       io.read(this.#statusRx);
     } catch (error) {
       this.#lastDataAt = now;
-      return this.#fail(SensorErrorCode.BUS, (error as Error).message);
+      return fault.fail(SensorErrorCode.BUS, messageOf(error));
     }
     const rx = this.#statusRx;
-    if (crc8Sensirion(rx, 0, 2) !== rx[2]) return this.#fail(SensorErrorCode.CRC, 'status CRC');
-    status = (rx[0]! << 8) | rx[1]!;
+    if (crc8Sensirion(rx, 0, 2) !== rx[2]) return fault.fail(SensorErrorCode.CRC, 'status CRC');
+    const status = (rx[0]! << 8) | rx[1]!;
     this.#restart(io);
     if (status & STATUS_RESET_DETECTED) {
-      return this.#fail(SensorErrorCode.POWER_ON_VALUE, 'the part reset; periodic measurement restarted');
+      return fault.fail(SensorErrorCode.POWER_ON_VALUE, 'the part reset; periodic measurement restarted');
     }
-    return this.#fail(SensorErrorCode.STUCK, `no measurement for ${now - this.#lastDataAt} ms`);
+    return fault.fail(SensorErrorCode.STUCK, `no measurement for ${now - this.#lastDataAt} ms`);
   }
 
   /** Break, then (at least 1 ms later, from `read`) the periodic command. */
   #restart(io: I2C): void {
     try {
-      this.#send(io, Command.CLEAR_STATUS);
+      this.#bus.command16(io, Command.CLEAR_STATUS);
     } catch {
       // Not fatal: the reset flag then stays set and is reported again.
     }
     try {
-      this.#send(io, Command.BREAK);
+      this.#bus.command16(io, Command.BREAK);
     } catch {
       // A part that reset is idle already; the periodic command follows anyway.
     }
     this.#pending = PERIODIC[this.#mpsIndex]![this.#repeatability]!;
     this.#pendingAt = (this.#now ? this.#now() : 0) + BREAK_MS;
-    this.#seen = false;
-  }
-
-  #started(): void {
-    this.#seen = false;
-    this.#lastDataAt = this.#now ? this.#now() : 0;
-  }
-
-  #send(io: I2C, command: number): void {
-    this.#command[0] = command >> 8;
-    this.#command[1] = command & 0xff;
-    io.write(this.#command);
-  }
-
-  #fail(code: SensorErrorCodeValue, message: string): number {
-    this.faults[code]++;
-    this.#onError?.(new SensorError('SHT3x', code, message));
-    return 0;
+    this.#stuck.forget();
   }
 }

@@ -18,9 +18,12 @@
  * E_FRAME, E_CRC, E_NOT_READY, E_RANGE (temperature outside -40..125 °C, Table 1),
  * E_STUCK (both words unchanged for `stuckMs`). Humidity is cropped to 0..100 %RH (§4.6).
  */
-import type { I2C, I2CConstructor } from '../host';
-import { crc8Sensirion } from './crc';
-import { newFaultCounts, SensorError, SensorErrorCode, type FaultCounts, type SensorErrorCodeValue } from './errors';
+import type { I2C } from '../host';
+import { sensirionWordsOk } from './crc';
+import { SensorError, SensorErrorCode, type FaultCounts, type SensorErrorCodeValue } from './errors';
+import { FaultReporter, messageOf, setUpOrClose, uniformFill } from './fault';
+import { I2CRegisters, openI2C, type I2CSensorOptions } from './i2c-registers';
+import { checkStuckMs, StuckDetector } from './stuck';
 
 /** §4.5 commands. */
 const Command = {
@@ -35,7 +38,7 @@ const MEASURE = [Command.MEASURE_HIGH, Command.MEASURE_MEDIUM, Command.MEASURE_L
 const DURATION_MS = [8.3, 4.5, 1.7] as const;
 
 export interface SHT4xOptions {
-  sensor: { io: I2CConstructor; address?: number; hz?: number; data?: number; clock?: number; port?: number; timeout?: number };
+  sensor: I2CSensorOptions;
   onError?: (error: SensorError) => void;
   /** Monotonic clock (ms) for measurement timing, age and stuck-value checks. */
   now?: () => number;
@@ -48,88 +51,72 @@ export interface SHT4xConfiguration {
   stuckMs?: number;
 }
 
+export interface SHT4xSample {
+  thermometer: { temperature: number };
+  hygrometer: { humidity: number };
+}
+
 export default class SHT4x {
   static readonly channels = [
     { kind: 'milliCelsius', name: 'temperature' },
     { kind: 'milliPercentRH', name: 'humidity' },
   ] as const;
 
-  readonly faults: FaultCounts = newFaultCounts();
+  readonly faults: FaultCounts;
   /** The part's serial number (§4.5). */
   readonly serialNumber: number;
+  readonly #fault: FaultReporter;
 
   #io: I2C | undefined;
-  readonly #onError: ((error: SensorError) => void) | undefined;
   readonly #now: (() => number) | undefined;
-  readonly #command = new Uint8Array(1);
+  readonly #bus = new I2CRegisters();
+  readonly #stuck = new StuckDetector();
   readonly #rx = new Uint8Array(6);
   readonly #out = new Int32Array(2);
+  readonly #sample: SHT4xSample = { thermometer: { temperature: 0 }, hygrometer: { humidity: 0 } };
   #precision = 0;
   #maxAgeMs = 60_000;
-  #stuckMs = 0;
   #triggered = false;
   #triggeredAt = 0;
-  #seen = false;
-  #lastT = 0;
-  #lastRH = 0;
-  #lastChangeAt = 0;
   #milliCelsius = 0;
   #milliRH = 0;
+  #message = '';
+  /** When the cached values were measured. */
+  #valueAt = 0;
 
   constructor(options: SHT4xOptions) {
-    const sensor = options.sensor;
-    this.#onError = options.onError;
+    this.#fault = new FaultReporter('SHT4x', options.onError);
+    this.faults = this.#fault.counts;
     this.#now = options.now;
-    let io: I2C;
-    try {
-      io = new sensor.io({
-        address: sensor.address ?? 0x44,
-        hz: sensor.hz ?? 400_000,
-        data: sensor.data,
-        clock: sensor.clock,
-        port: sensor.port,
-        timeout: sensor.timeout,
-      });
-    } catch (error) {
-      throw new SensorError('SHT4x', SensorErrorCode.BUS, `cannot open I2C: ${(error as Error).message}`);
-    }
-    try {
-      this.#command[0] = Command.SERIAL;
-      io.write(this.#command);
+    const io = openI2C('SHT4x', options.sensor, 0x44, 400_000);
+    let serialNumber = 0;
+    setUpOrClose('SHT4x', io, () => {
+      this.#bus.command8(io, Command.SERIAL);
       const rx = this.#rx;
       io.read(rx);
-      if (crc8Sensirion(rx, 0, 2) !== rx[2] || crc8Sensirion(rx, 3, 2) !== rx[5]) {
-        throw new SensorError('SHT4x', SensorErrorCode.CRC, 'serial number CRC');
-      }
+      if (!sensirionWordsOk(rx)) throw this.#fault.error(SensorErrorCode.CRC, 'serial number CRC');
       const serial = ((rx[0]! << 24) | (rx[1]! << 16) | (rx[3]! << 8) | rx[4]!) >>> 0;
       if (serial === 0 || serial === 0xffffffff) {
-        throw new SensorError('SHT4x', SensorErrorCode.CHIP_ID, `serial number 0x${serial.toString(16)}`);
+        throw this.#fault.error(SensorErrorCode.CHIP_ID, `serial number 0x${serial.toString(16)}`);
       }
-      this.serialNumber = serial;
+      serialNumber = serial;
       this.#trigger(io);
-    } catch (error) {
-      io.close();
-      if (error instanceof SensorError) throw error;
-      throw new SensorError('SHT4x', SensorErrorCode.BUS, (error as Error).message);
-    }
+    });
+    this.serialNumber = serialNumber;
     this.#io = io;
   }
 
   configure(options: SHT4xConfiguration): void {
     if (options.precision !== undefined) {
       const precision = PRECISIONS.indexOf(options.precision);
-      if (precision < 0) throw new SensorError('SHT4x', SensorErrorCode.CONFIG, `precision ${options.precision}`);
+      if (precision < 0) this.#fault.invalid(`precision ${options.precision}`);
       this.#precision = precision;
     }
     if (options.maxAgeMs !== undefined) {
-      if (!(options.maxAgeMs > 0)) throw new SensorError('SHT4x', SensorErrorCode.CONFIG, `maxAgeMs ${options.maxAgeMs}`);
+      if (!(options.maxAgeMs > 0)) this.#fault.invalid(`maxAgeMs ${options.maxAgeMs}`);
       this.#maxAgeMs = options.maxAgeMs;
     }
-    if (options.stuckMs !== undefined) {
-      if (!(options.stuckMs >= 0)) throw new SensorError('SHT4x', SensorErrorCode.CONFIG, `stuckMs ${options.stuckMs}`);
-      if (options.stuckMs > 0 && !this.#now) throw new SensorError('SHT4x', SensorErrorCode.CONFIG, 'stuckMs needs `now`');
-      this.#stuckMs = options.stuckMs;
-    }
+    if (options.stuckMs !== undefined) this.#stuck.stuckMs = checkStuckMs(this.#fault, options.stuckMs, !!this.#now);
   }
 
   /**
@@ -143,27 +130,26 @@ export default class SHT4x {
     try {
       this.#trigger(io);
     } catch (error) {
-      this.#fail(SensorErrorCode.BUS, (error as Error).message);
+      this.#fault.fail(SensorErrorCode.BUS, messageOf(error));
     }
   }
 
   /** Fills out[0] (milli-°C) and out[1] (milli-%RH); returns 0b11 when valid, 0 otherwise. */
   read(out: Int32Array): number {
     const io = this.#io;
-    if (!io) return this.#fail(SensorErrorCode.BUS, 'closed');
+    const fault = this.#fault;
+    if (!io) return fault.fail(SensorErrorCode.BUS, 'closed');
     const now = this.#now ? this.#now() : 0;
     if (!this.#triggered) {
       try {
         this.#trigger(io);
       } catch (error) {
-        return this.#fail(SensorErrorCode.BUS, (error as Error).message);
+        return fault.fail(SensorErrorCode.BUS, messageOf(error));
       }
-      return this.#fail(SensorErrorCode.NOT_READY, 'measurement triggered');
+      return fault.notReady('measurement triggered');
     }
     if (this.#now && now - this.#triggeredAt < DURATION_MS[this.#precision]!) {
-      if (!this.#seen || now - this.#valueAt > this.#maxAgeMs) {
-        return this.#fail(SensorErrorCode.NOT_READY, 'measurement under way');
-      }
+      if (!this.#stuck.seen || now - this.#valueAt > this.#maxAgeMs) return fault.notReady('measurement under way');
       out[0] = this.#milliCelsius;
       out[1] = this.#milliRH;
       return 0b11;
@@ -174,44 +160,42 @@ export default class SHT4x {
     try {
       io.read(rx);
     } catch (error) {
-      this.#seen = false;
+      this.#stuck.forget();
       this.#retrigger(io);
-      return this.#fail(SensorErrorCode.BUS, `no answer after the measurement time: ${(error as Error).message}`);
+      return fault.fail(SensorErrorCode.BUS, `no answer after the measurement time: ${messageOf(error)}`);
     }
     const code = this.#check(rx, now);
     this.#retrigger(io);
     if (code) {
-      this.#seen = false;
-      return this.#fail(code, this.#message);
+      this.#stuck.forget();
+      return fault.fail(code, this.#message);
     }
     this.#valueAt = measuredAt;
     if (this.#now && now - measuredAt > this.#maxAgeMs) {
-      this.#seen = false;
-      return this.#fail(SensorErrorCode.NOT_READY, `measurement ${now - measuredAt} ms old`);
+      this.#stuck.forget();
+      return fault.notReady(`measurement ${now - measuredAt} ms old`);
     }
     out[0] = this.#milliCelsius;
     out[1] = this.#milliRH;
     return 0b11;
   }
 
-  sample(): { thermometer: { temperature: number }; hygrometer: { humidity: number } } | undefined {
+  /** Both channels in °C and %RH (one object, reused), or undefined when `read()` gave nothing. */
+  sample(): SHT4xSample | undefined {
     if (this.read(this.#out) !== 0b11) return undefined;
-    return {
-      thermometer: { temperature: this.#milliCelsius / 1000 },
-      hygrometer: { humidity: this.#milliRH / 1000 },
-    };
+    const sample = this.#sample;
+    sample.thermometer.temperature = this.#milliCelsius / 1000;
+    sample.hygrometer.humidity = this.#milliRH / 1000;
+    return sample;
   }
 
+  /** Releases the bus (the part idles between single-shot measurements); safe to call again. */
   close(): void {
     const io = this.#io;
     if (!io) return;
     this.#io = undefined;
     io.close();
   }
-
-  #message = '';
-  /** When the cached values were measured. */
-  #valueAt = 0;
 
   /** Starts the next measurement; a failure shows at the next read (nothing triggered). */
   #retrigger(io: I2C): void {
@@ -224,17 +208,11 @@ export default class SHT4x {
 
   /** Validates a 6-byte answer; on success stores the values and returns undefined. */
   #check(rx: Uint8Array, now: number): SensorErrorCodeValue | undefined {
-    let zeros = true;
-    let ones = true;
-    for (let i = 0; i < 6; i++) {
-      if (rx[i] !== 0) zeros = false;
-      if (rx[i] !== 0xff) ones = false;
-    }
-    if (zeros || ones) {
+    if (uniformFill(rx, 0, 6) >= 0) {
       this.#message = 'all-zero or all-ones frame';
       return SensorErrorCode.FRAME;
     }
-    if (crc8Sensirion(rx, 0, 2) !== rx[2] || crc8Sensirion(rx, 3, 2) !== rx[5]) {
+    if (!sensirionWordsOk(rx)) {
       this.#message = 'measurement CRC mismatch';
       return SensorErrorCode.CRC;
     }
@@ -245,15 +223,11 @@ export default class SHT4x {
       this.#message = 'temperature outside -40..125 °C';
       return SensorErrorCode.RANGE;
     }
-    if (!this.#seen || ticksT !== this.#lastT || ticksRH !== this.#lastRH) {
-      this.#lastT = ticksT;
-      this.#lastRH = ticksRH;
-      this.#lastChangeAt = now;
-    } else if (this.#stuckMs > 0 && now - this.#lastChangeAt > this.#stuckMs) {
-      this.#message = `values unchanged for ${now - this.#lastChangeAt} ms`;
+    const unchangedMs = this.#stuck.update(now, ticksT * 65536 + ticksRH);
+    if (unchangedMs) {
+      this.#message = `values unchanged for ${unchangedMs} ms`;
       return SensorErrorCode.STUCK;
     }
-    this.#seen = true;
     const milliRH = Math.round((125000 * ticksRH) / 65535) - 6000;
     this.#milliCelsius = milliCelsius;
     this.#milliRH = milliRH < 0 ? 0 : milliRH > 100000 ? 100000 : milliRH;
@@ -261,15 +235,8 @@ export default class SHT4x {
   }
 
   #trigger(io: I2C): void {
-    this.#command[0] = MEASURE[this.#precision]!;
-    io.write(this.#command);
+    this.#bus.command8(io, MEASURE[this.#precision]!);
     this.#triggered = true;
     this.#triggeredAt = this.#now ? this.#now() : 0;
-  }
-
-  #fail(code: SensorErrorCodeValue, message: string): number {
-    this.faults[code]++;
-    this.#onError?.(new SensorError('SHT4x', code, message));
-    return 0;
   }
 }

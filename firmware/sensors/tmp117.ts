@@ -161,45 +161,44 @@ export default class TMP117 {
   /** Fills out[0] with milli-°C; returns 1 when valid, 0 on a fault or before the first conversion. */
   read(out: Int32Array): number {
     const io = this.#io;
-    const fault = this.#fault;
-    if (!io) return fault.fail(SensorErrorCode.BUS, 'closed');
+    if (!io) return this.#fault.fail(SensorErrorCode.BUS, 'closed');
     const now = this.#now ? this.#now() : 0;
     let config: number;
     try {
       config = this.#bus.readWord(io, Register.CONFIGURATION, this.#configRx);
     } catch (error) {
-      return fault.fail(SensorErrorCode.BUS, messageOf(error));
+      return this.#fault.fail(SensorErrorCode.BUS, messageOf(error));
     }
     if ((config & Config.SETTINGS_MASK) !== this.#settings) {
-      if (config === 0 || config === 0xffff) return fault.fail(SensorErrorCode.FRAME, `configuration 0x${config.toString(16)}`);
+      if (config === 0 || config === 0xffff) return this.#fault.fail(SensorErrorCode.FRAME, `configuration 0x${config.toString(16)}`);
       try {
         this.#writeConfiguration(io);
       } catch {
-        return fault.fail(SensorErrorCode.BUS, 'configuration lost and rewrite failed');
+        return this.#fault.fail(SensorErrorCode.BUS, 'configuration lost and rewrite failed');
       }
-      return fault.fail(SensorErrorCode.CONFIG, `configuration 0x${config.toString(16)} lost its settings; rewritten`);
+      return this.#fault.fail(SensorErrorCode.CONFIG, `configuration 0x${config.toString(16)} lost its settings; rewritten`);
     }
     const fresh = (config & Config.DATA_READY) !== 0;
     if (fresh) this.#lastConversionAt = now;
     else if (this.#now && now - this.#lastConversionAt > 2 * this.#cycleMs + STALE_MARGIN_MS) {
-      return fault.fail(SensorErrorCode.STUCK, `no conversion for ${now - this.#lastConversionAt} ms`);
+      return this.#fault.fail(SensorErrorCode.STUCK, `no conversion for ${now - this.#lastConversionAt} ms`);
     } else if (!this.#stuck.seen) {
-      return fault.notReady('no conversion completed yet');
+      return this.#fault.notReady('no conversion completed yet');
     }
     let result: number;
     try {
       result = this.#bus.readWord(io, Register.TEMP_RESULT, this.#resultRx);
     } catch (error) {
-      return fault.fail(SensorErrorCode.BUS, messageOf(error));
+      return this.#fault.fail(SensorErrorCode.BUS, messageOf(error));
     }
     if ((config === 0 && result === 0) || (config === 0xffff && result === 0xffff)) {
-      return fault.fail(SensorErrorCode.FRAME, 'all-zero or all-ones frame');
+      return this.#fault.fail(SensorErrorCode.FRAME, 'all-zero or all-ones frame');
     }
-    if (result === POWER_ON_RESULT) return fault.fail(SensorErrorCode.POWER_ON_VALUE, 'result reads -256 °C');
+    if (result === POWER_ON_RESULT) return this.#fault.fail(SensorErrorCode.POWER_ON_VALUE, 'result reads -256 °C');
     const raw = (result << 16) >> 16;
-    if (raw < MIN_RAW || raw > MAX_RAW) return fault.fail(SensorErrorCode.RANGE, `${raw / 128} °C`);
+    if (raw < MIN_RAW || raw > MAX_RAW) return this.#fault.fail(SensorErrorCode.RANGE, `${raw / 128} °C`);
     const unchangedMs = this.#stuck.update(now, raw);
-    if (unchangedMs) return fault.fail(SensorErrorCode.STUCK, `value unchanged for ${unchangedMs} ms`);
+    if (unchangedMs) return this.#fault.fail(SensorErrorCode.STUCK, `value unchanged for ${unchangedMs} ms`);
     this.#raw = raw;
     out[0] = (raw * 125 + 8) >> 4;
     return 1;
