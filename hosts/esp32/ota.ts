@@ -1,65 +1,41 @@
 /*
- * The OTA update target on an ESP32: Moddable's embedded:update writing the inactive app slot
- * ("nextota"), plus the two things the SDK does not expose to scripts, in ota-state.c:
- * which slot runs and whether it runs on trial (ESP-IDF app rollback), and confirming it.
+ * The OTA update target on an ESP32, between the firmware's slot format and ESP-IDF's app slots.
  *
- * Contract (firmware/host.ts `UpdateProvider`): `open()` starts a fresh image in the inactive
- * slot; `write()` appends (the ESP-IDF OTA writer is sequential; a byteOffset other than the
- * next byte throws); `complete()` validates the image (ESP-IDF checks its SHA-256) and makes it
- * the boot slot on trial; `cancel()` aborts. With CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE the
- * bootloader returns to the previous slot if the new image restarts before `confirm()`.
+ * The firmware's Updater (firmware/ota/updater.ts) writes a slot as the simulated bootloader
+ * reads it: the image at SLOT_IMAGE_OFFSET and up, in order, then the 4 KB slot header (the
+ * signed manifest) at offset 0, then `complete()`. The ESP-IDF bootloader boots a raw app
+ * image from `ota_0`/`ota_1`, so here:
+ * - image bytes go to Moddable's embedded:update on the inactive slot ("nextota"), at their
+ *   offset minus SLOT_IMAGE_OFFSET (esp_ota_write_with_offset);
+ * - the header is checked for the slot magic and dropped: the Updater has verified the
+ *   manifest signature and the image digest over the stream before it writes the header;
+ * - `complete()` runs esp_ota_end (ESP-IDF validates the app image and its SHA-256) and makes
+ *   the slot the boot slot on trial; CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE rolls it back
+ *   unless `confirm()` (ota-state.c) marks it valid;
+ * - `cancel()` aborts. A download resumed after a reboot restarts esp_ota (which erases the
+ *   slot), so the resumed image fails ESP-IDF's validation at `complete()`: the update is
+ *   refused, never booted half-written.
  */
 import Flash from 'embedded:storage/flash';
 import Update from 'embedded:update';
-import type { Bytes, Update as HostUpdate, UpdateProvider } from '../../firmware/host';
+import type { UpdateProvider } from '../../firmware/host';
+import { SlotWriter, type NativeUpdate } from './slot-writer';
 
-const running = native('xs_pipewatch_ota_running') as () => { slot: number; version: string; trial: boolean };
-const confirm = native('xs_pipewatch_ota_confirm') as () => void;
-
-class SlotWriter implements HostUpdate {
-  #update: any;
-  #written = 0;
-
-  constructor(byteLength: number | undefined) {
-    const partition = Flash.open({ path: 'nextota' });
-    this.#update = new (Update as any)({ partition, mode: 'w', ...(byteLength === undefined ? {} : { byteLength }) });
-  }
-
-  write(buffer: Bytes, byteOffset?: number): void {
-    const update = this.#open();
-    if (byteOffset !== undefined && byteOffset !== this.#written) {
-      throw new RangeError(`OTA writes are sequential: expected offset ${this.#written}, got ${byteOffset}`);
-    }
-    update.write(buffer);
-    this.#written += buffer.byteLength;
-  }
-
-  complete(): void {
-    const update = this.#open();
-    this.#update = undefined;
-    update.complete();
-  }
-
-  cancel(): void {
-    const update = this.#update;
-    this.#update = undefined;
-    update?.close();
-  }
-
-  #open(): any {
-    if (!this.#update) throw new Error('OTA update closed');
-    return this.#update;
-  }
+function openNextSlot(imageBytes: number | undefined): NativeUpdate {
+  const partition = Flash.open({ path: 'nextota' } as never);
+  const options: Record<string, unknown> = { partition, mode: 'w' };
+  if (imageBytes !== undefined) options.byteLength = imageBytes;
+  return (Update as unknown as { open(o: Record<string, unknown>): NativeUpdate }).open(options);
 }
 
 export const esp32Update: UpdateProvider = {
   open(options?: { byteLength?: number }) {
-    return new SlotWriter(options?.byteLength);
+    return new SlotWriter(options?.byteLength, openNextSlot);
   },
   running() {
-    return running();
+    return native('xs_pipewatch_ota_running')() as { slot: number; version: string; trial: boolean };
   },
   confirm() {
-    confirm();
+    native('xs_pipewatch_ota_confirm')();
   },
 };
