@@ -31,6 +31,8 @@ import { EpochClock, ModdableTimers, TicksClock, socketClass, type Resolver } fr
 
 /** The board section of the manifest (`config.board`), validated by `checkBoard`. */
 export interface BoardConfig {
+  /** Board id, as OTA manifests name it (e.g. "esp32/nodemcu"). */
+  id: string;
   name: string;
   i2c: { port: number; data: number; clock: number; hz: number };
   spi: { port: number; clock: number; out: number; in: number; select: number };

@@ -14,6 +14,9 @@ import { Network } from './network';
 import { esp32Update } from './ota';
 import { SettingsStore, parseBroker, parseSensors, validateSettings, type Settings } from './settings';
 
+/** Size of each app slot in manifests/esp32/partitions.csv (ota_0, ota_1): the largest image (the slot header is not stored on ESP32). */
+const APP_SLOT_BYTES = 0x1b0000;
+
 function restart(): void {
   globalThis.System.restart();
 }
@@ -100,7 +103,11 @@ export default function main(): void {
     },
     intervalMs: settings?.intervalMs ?? 10_000,
     sensors,
+    ota: config.otaPublicKey
+      ? { publicKey: String(config.otaPublicKey), board: board.id, maxImageBytes: APP_SLOT_BYTES }
+      : undefined,
   });
+  if (!config.otaPublicKey) host.log('warn', 'OTA updates off: no otaPublicKey in the build config');
   if (settings) {
     node.start();
     const network = new Network({
