@@ -7,8 +7,8 @@
  *   tc.sample()    // { temperature, coldJunction } in °C (one object, reused), or undefined
  *
  * The part converts continuously while CS is high (tCONV ≤ 100 ms) and shifts out the last
- * completed conversion: `read()` never waits. Within 100 ms of construction it returns NOT_READY
- * (the register reads 0 before the first conversion).
+ * completed conversion: `read()` never waits. Within 100 ms of construction it returns 0 and
+ * reports E_NOT_READY, not counted as a fault (the register reads 0 before the first conversion).
  *
  * Never a plausible wrong number (Table 2 bits):
  * - D16 with D0 OC → E_OPEN, D1 SCG → E_SHORT_GND, D2 SCV → E_SHORT_VCC (the thermocouple bits
@@ -22,7 +22,10 @@
  * The part has no id register and sends no CRC.
  */
 import type { SPI, SPIConstructor } from '../host';
-import { type FaultCounts, newFaultCounts, SensorError, SensorErrorCode, type SensorErrorCodeValue } from './errors';
+import { type FaultCounts, SensorError, SensorErrorCode, type SensorErrorCodeValue } from './errors';
+import { FaultReporter, messageOf } from './fault';
+import { openSPI, spiHz } from './spi-registers';
+import { checkStuckMs, StuckDetector } from './stuck';
 
 const PART = 'MAX31855';
 
@@ -72,12 +75,13 @@ export default class MAX31855 {
     { kind: 'milliCelsius', name: 'coldJunction' },
   ] as const;
 
-  readonly faults: FaultCounts = newFaultCounts();
+  readonly faults: FaultCounts;
   lastError: SensorErrorCodeValue | undefined;
+  readonly #fault: FaultReporter;
 
   #io: SPI | undefined;
-  readonly #onError: ((error: SensorError) => void) | undefined;
   readonly #now: (() => number) | undefined;
+  readonly #stuck = new StuckDetector();
   readonly #rx = new Uint8Array(4);
   readonly #out = new Int32Array(2);
   readonly #sample: Max31855Sample = { temperature: 0, coldJunction: 0 };
@@ -85,31 +89,15 @@ export default class MAX31855 {
   #ready = false;
   #minMilliC = -200_000;
   #maxMilliC = 1_350_000;
-  #stuckMs = 0;
-  #lastRaw = 0x7fffffff;
-  #lastChangeAt = 0;
 
   constructor(options: Max31855Options) {
     const sensor = options?.sensor;
     if (!sensor || typeof sensor.io !== 'function') throw new TypeError(`${PART}: options.sensor.io required`);
-    this.#onError = options.onError;
+    this.#fault = new FaultReporter(PART, options.onError);
+    this.faults = this.#fault.counts;
     this.#now = options.now;
     this.#check(options);
-    const hz = sensor.hz ?? 4_000_000;
-    if (!(hz > 0 && hz <= MAX_HZ)) throw new SensorError(PART, SensorErrorCode.CONFIG, `hz ${hz} above 5 MHz`);
-    try {
-      this.#io = new sensor.io({
-        select: sensor.select,
-        hz,
-        mode: sensor.mode ?? 0,
-        port: sensor.port,
-        out: sensor.out,
-        in: sensor.in,
-        clock: sensor.clock,
-      });
-    } catch (error) {
-      throw new SensorError(PART, SensorErrorCode.BUS, `cannot open SPI: ${(error as Error).message}`);
-    }
+    this.#io = openSPI(PART, sensor, spiHz(PART, sensor, MAX_HZ), 0);
     this.#openedAt = this.#now ? this.#now() : 0;
     this.#ready = !this.#now;
     this.configure(options);
@@ -119,7 +107,7 @@ export default class MAX31855 {
     this.#check(options);
     if (options.minMilliCelsius !== undefined) this.#minMilliC = options.minMilliCelsius;
     if (options.maxMilliCelsius !== undefined) this.#maxMilliC = options.maxMilliCelsius;
-    if (options.stuckMs !== undefined) this.#stuckMs = options.stuckMs;
+    if (options.stuckMs !== undefined) this.#stuck.stuckMs = options.stuckMs;
   }
 
   /** out[0] thermocouple, out[1] cold junction, milli-°C; returns 0b11, or 0 (see the header). */
@@ -130,7 +118,7 @@ export default class MAX31855 {
     if (!this.#ready) {
       if (now - this.#openedAt < CONVERSION_MS) {
         this.lastError = SensorErrorCode.NOT_READY;
-        return 0;
+        return this.#fault.notReady('first conversion not complete');
       }
       this.#ready = true;
     }
@@ -138,7 +126,7 @@ export default class MAX31855 {
     try {
       io.read(rx);
     } catch (error) {
-      return this.#fail(SensorErrorCode.BUS, String((error as Error)?.message ?? error));
+      return this.#fail(SensorErrorCode.BUS, messageOf(error));
     }
     const frame = ((rx[0]! << 24) | (rx[1]! << 16) | (rx[2]! << 8) | rx[3]!) | 0;
     if (frame === 0 || frame === -1) return this.#fail(SensorErrorCode.FRAME, `all-${frame ? 'ones' : 'zero'} frame`);
@@ -160,12 +148,8 @@ export default class MAX31855 {
     if (tcMilliC < this.#minMilliC || tcMilliC > this.#maxMilliC) {
       return this.#fail(SensorErrorCode.RANGE, `thermocouple ${tcMilliC / 1000} °C`);
     }
-    if (tcRaw !== this.#lastRaw) {
-      this.#lastRaw = tcRaw;
-      this.#lastChangeAt = now;
-    } else if (this.#stuckMs > 0 && now - this.#lastChangeAt > this.#stuckMs) {
-      return this.#fail(SensorErrorCode.STUCK, `unchanged for ${now - this.#lastChangeAt} ms`);
-    }
+    const unchangedMs = this.#stuck.update(now, tcRaw);
+    if (unchangedMs) return this.#fail(SensorErrorCode.STUCK, `unchanged for ${unchangedMs} ms`);
     out[0] = tcMilliC;
     out[1] = cjMilliC;
     this.lastError = undefined;
@@ -179,6 +163,7 @@ export default class MAX31855 {
     return this.#sample;
   }
 
+  /** Releases the bus; safe to call again. */
   close(): void {
     const io = this.#io;
     if (!io) return;
@@ -187,18 +172,15 @@ export default class MAX31855 {
   }
 
   #fail(code: SensorErrorCodeValue, message: string): 0 {
-    this.faults[code]++;
     this.lastError = code;
-    this.#onError?.(new SensorError(PART, code, message));
-    return 0;
+    return this.#fault.fail(code, message);
   }
 
   #check(options: Max31855Configuration): void {
     const { minMilliCelsius: min, maxMilliCelsius: max, stuckMs } = options;
-    if (min !== undefined && !Number.isInteger(min)) throw new SensorError(PART, SensorErrorCode.CONFIG, `minMilliCelsius ${min}`);
-    if (max !== undefined && !Number.isInteger(max)) throw new SensorError(PART, SensorErrorCode.CONFIG, `maxMilliCelsius ${max}`);
-    if ((min ?? this.#minMilliC) >= (max ?? this.#maxMilliC)) throw new SensorError(PART, SensorErrorCode.CONFIG, 'empty range');
-    if (stuckMs !== undefined && !(stuckMs >= 0)) throw new SensorError(PART, SensorErrorCode.CONFIG, `stuckMs ${stuckMs}`);
-    if (stuckMs && !this.#now) throw new SensorError(PART, SensorErrorCode.CONFIG, 'stuckMs needs the `now` clock option');
+    if (min !== undefined && !Number.isInteger(min)) this.#fault.invalid(`minMilliCelsius ${min}`);
+    if (max !== undefined && !Number.isInteger(max)) this.#fault.invalid(`maxMilliCelsius ${max}`);
+    if ((min ?? this.#minMilliC) >= (max ?? this.#maxMilliC)) this.#fault.invalid('empty range');
+    if (stuckMs !== undefined) checkStuckMs(this.#fault, stuckMs, !!this.#now);
   }
 }

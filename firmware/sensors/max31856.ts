@@ -23,7 +23,10 @@
  *   longer than `stuckMs` → E_STUCK; the IO class throwing → E_BUS.
  */
 import type { SPI, SPIConstructor } from '../host';
-import { type FaultCounts, newFaultCounts, SensorError, SensorErrorCode, type SensorErrorCodeValue } from './errors';
+import { type FaultCounts, SensorError, SensorErrorCode, type SensorErrorCodeValue } from './errors';
+import { FaultReporter, messageOf } from './fault';
+import { openSPI, spiHz, SPIRegisters } from './spi-registers';
+import { checkStuckMs, StuckDetector } from './stuck';
 
 const PART = 'MAX31856';
 
@@ -110,52 +113,37 @@ export default class MAX31856 {
     { kind: 'milliCelsius', name: 'coldJunction' },
   ] as const;
 
-  readonly faults: FaultCounts = newFaultCounts();
+  readonly faults: FaultCounts;
   lastError: SensorErrorCodeValue | undefined;
+  readonly #fault: FaultReporter;
 
   #io: SPI | undefined;
-  readonly #onError: ((error: SensorError) => void) | undefined;
   readonly #now: (() => number) | undefined;
+  readonly #stuck = new StuckDetector();
   /** Address byte + 16 registers. */
-  readonly #block = new Uint8Array(1 + Register.COUNT);
+  readonly #regs = new SPIRegisters(Register.COUNT, Register.WRITE);
   /** Write CR0, CR1, MASK in one transaction. */
   readonly #setup = new Uint8Array(4);
-  readonly #oneShot = new Uint8Array(2);
   readonly #out = new Int32Array(2);
   readonly #sample: Max31856Sample = { temperature: 0, coldJunction: 0 };
   #cr0: number = CR0.OCFAULT_01;
   #cr1: number = (0 << CR1.AVGSEL_SHIFT) | TC_TYPES.K;
-  #stuckMs = 0;
   #pending = false;
   #startedAt = 0;
-  #lastRaw = 0x7fffffff;
-  #lastChangeAt = 0;
 
   constructor(options: Max31856Options) {
     const sensor = options?.sensor;
     if (!sensor || typeof sensor.io !== 'function') throw new TypeError(`${PART}: options.sensor.io required`);
-    this.#onError = options.onError;
+    this.#fault = new FaultReporter(PART, options.onError);
+    this.faults = this.#fault.counts;
     this.#now = options.now;
-    const hz = sensor.hz ?? 4_000_000;
-    if (!(hz > 0 && hz <= MAX_HZ)) throw new SensorError(PART, SensorErrorCode.CONFIG, `hz ${hz} above 5 MHz`);
+    const hz = spiHz(PART, sensor, MAX_HZ);
     this.#apply(options);
-    try {
-      this.#io = new sensor.io({
-        select: sensor.select,
-        hz,
-        mode: sensor.mode ?? 1,
-        port: sensor.port,
-        out: sensor.out,
-        in: sensor.in,
-        clock: sensor.clock,
-      });
-    } catch (error) {
-      throw new SensorError(PART, SensorErrorCode.BUS, `cannot open SPI: ${(error as Error).message}`);
-    }
+    this.#io = openSPI(PART, sensor, hz, 1);
     const code = this.#configurePart();
     if (code) {
       this.close();
-      throw new SensorError(PART, code, 'configuration did not read back: no MAX31856 on this chip select?');
+      throw this.#fault.error(code, 'configuration did not read back: no MAX31856 on this chip select?');
     }
   }
 
@@ -164,33 +152,30 @@ export default class MAX31856 {
     if (!this.#io) throw new Error(`${PART}: closed`);
     this.#apply(options);
     const code = this.#configurePart();
-    if (code) throw new SensorError(PART, code, 'configuration did not read back');
+    if (code) throw this.#fault.error(code, 'configuration did not read back');
   }
 
   read(out: Int32Array): number {
     const io = this.#io;
     if (!io) throw new Error(`${PART}: closed`);
     const now = this.#now ? this.#now() : 0;
-    if (!this.#pending) return this.#startConversion(io, now);
-    const b = this.#block;
-    b.fill(0);
-    b[0] = Register.CR0;
+    if (!this.#pending) {
+      this.#startConversion(io, now);
+      return this.#pending ? this.#fault.notReady('conversion started') : 0;
+    }
+    const regs = this.#regs;
     try {
-      io.transfer(b);
+      regs.readBlock(io, Register.CR0);
     } catch (error) {
       this.#pending = false;
-      return this.#fail(SensorErrorCode.BUS, String((error as Error)?.message ?? error));
+      return this.#fail(SensorErrorCode.BUS, messageOf(error));
     }
-    let ones = 0;
-    let zeros = 0;
-    for (let i = 1; i <= Register.COUNT; i++) {
-      if (b[i] === 0xff) ones++;
-      else if (b[i] === 0) zeros++;
-    }
-    if (ones === Register.COUNT || zeros === Register.COUNT) {
+    const fill = regs.blockFill();
+    if (fill >= 0) {
       this.#pending = false;
-      return this.#fail(SensorErrorCode.FRAME, `all-${ones ? 'ones' : 'zero'} register block`);
+      return this.#fail(SensorErrorCode.FRAME, `all-${fill ? 'ones' : 'zero'} register block`);
     }
+    const b = regs.block;
     const cr0 = b[1 + Register.CR0]!;
     const cr1 = b[1 + Register.CR1]!;
     if (cr1 & CR1.RESERVED) {
@@ -208,7 +193,7 @@ export default class MAX31856 {
         return this.#fail(SensorErrorCode.STUCK, `conversion not done after ${now - this.#startedAt} ms`);
       }
       this.lastError = SensorErrorCode.NOT_READY;
-      return 0;
+      return this.#fault.notReady('conversion under way');
     }
     const result = this.#decode(out, now);
     this.#startConversion(io, now);
@@ -223,6 +208,7 @@ export default class MAX31856 {
     return this.#sample;
   }
 
+  /** Releases the bus; safe to call again. */
   close(): void {
     const io = this.#io;
     if (!io) return;
@@ -231,7 +217,7 @@ export default class MAX31856 {
   }
 
   #decode(out: Int32Array, now: number): number {
-    const b = this.#block;
+    const b = this.#regs.block;
     const sr = b[1 + Register.SR]!;
     if (sr & SR.OPEN) return this.#fail(SensorErrorCode.OPEN, 'thermocouple open (SR OPEN)');
     if (sr & SR.OVUV) return this.#fail(SensorErrorCode.TC_FAULT, 'input over/under-voltage (SR OVUV): shorted to GND or VCC');
@@ -241,30 +227,25 @@ export default class MAX31856 {
     const tcRaw = ((b[1 + Register.LTCBH]! << 24) | (b[1 + Register.LTCBM]! << 16) | (b[1 + Register.LTCBL]! << 8)) >> 13;
     // Table 4: 14-bit two's complement, 2^-6 °C, CJTL[1:0] unused.
     const cjRaw = ((b[1 + Register.CJTH]! << 24) | (b[1 + Register.CJTL]! << 16)) >> 18;
-    if (tcRaw !== this.#lastRaw) {
-      this.#lastRaw = tcRaw;
-      this.#lastChangeAt = now;
-    } else if (this.#stuckMs > 0 && now - this.#lastChangeAt > this.#stuckMs) {
-      return this.#fail(SensorErrorCode.STUCK, `unchanged for ${now - this.#lastChangeAt} ms`);
-    }
+    const unchangedMs = this.#stuck.update(now, tcRaw);
+    if (unchangedMs) return this.#fail(SensorErrorCode.STUCK, `unchanged for ${unchangedMs} ms`);
     out[0] = Math.floor((tcRaw * 125) / 16);
     out[1] = Math.floor((cjRaw * 125) / 8);
     return 0b11;
   }
 
-  #startConversion(io: SPI, now: number): 0 {
-    this.#oneShot[0] = Register.WRITE | Register.CR0;
-    this.#oneShot[1] = this.#cr0 | CR0.ONE_SHOT;
+  /** Sets 1SHOT for the next conversion; on a bus error reports E_BUS and nothing is pending. */
+  #startConversion(io: SPI, now: number): void {
     try {
-      io.write(this.#oneShot);
+      this.#regs.write(io, Register.CR0, this.#cr0 | CR0.ONE_SHOT);
     } catch (error) {
       this.#pending = false;
-      return this.#fail(SensorErrorCode.BUS, String((error as Error)?.message ?? error));
+      this.#fail(SensorErrorCode.BUS, messageOf(error));
+      return;
     }
     this.#pending = true;
     this.#startedAt = now;
     if (this.lastError === undefined || this.lastError === SensorErrorCode.NOT_READY) this.lastError = SensorErrorCode.NOT_READY;
-    return 0;
   }
 
   /** Writes CR0/CR1/MASK and reads them back; returns an error code, or undefined. */
@@ -275,17 +256,15 @@ export default class MAX31856 {
     s[1] = this.#cr0 | CR0.FAULTCLR;
     s[2] = this.#cr1;
     s[3] = MASK_ALL;
-    const b = this.#block;
     try {
       io.write(s);
-      b.fill(0);
-      b[0] = Register.CR0;
-      io.transfer(b);
+      this.#regs.readBlock(io, Register.CR0);
     } catch (error) {
-      this.#fail(SensorErrorCode.BUS, String((error as Error)?.message ?? error));
+      this.#fail(SensorErrorCode.BUS, messageOf(error));
       return SensorErrorCode.BUS;
     }
     this.#pending = false;
+    const b = this.#regs.block;
     if (b[1] !== this.#cr0 || b[2] !== this.#cr1 || b[3] !== MASK_ALL) {
       this.#fail(SensorErrorCode.CHIP_ID, `read back CR0 ${b[1]} CR1 ${b[2]} MASK ${b[3]}`);
       return SensorErrorCode.CHIP_ID;
@@ -305,35 +284,25 @@ export default class MAX31856 {
     let cr0 = this.#cr0;
     let cr1 = this.#cr1;
     if (type !== undefined) {
-      if (!Object.prototype.hasOwnProperty.call(TC_TYPES, type)) this.#invalid(`thermocouple type ${type}`);
+      if (!Object.prototype.hasOwnProperty.call(TC_TYPES, type)) this.#fault.invalid(`thermocouple type ${type}`);
       cr1 = (cr1 & ~CR1.TC_TYPE_MASK) | TC_TYPES[type];
     }
     if (averaging !== undefined) {
       const i = AVERAGES.indexOf(averaging);
-      if (i < 0) this.#invalid(`averaging ${averaging}`);
+      if (i < 0) this.#fault.invalid(`averaging ${averaging}`);
       cr1 = (cr1 & CR1.TC_TYPE_MASK) | (i << CR1.AVGSEL_SHIFT);
     }
     if (filterHz !== undefined) {
-      if (filterHz !== 50 && filterHz !== 60) this.#invalid(`filterHz ${filterHz}`);
+      if (filterHz !== 50 && filterHz !== 60) this.#fault.invalid(`filterHz ${filterHz}`);
       cr0 = filterHz === 50 ? cr0 | CR0.FILTER_50HZ : cr0 & ~CR0.FILTER_50HZ;
     }
-    if (stuckMs !== undefined) {
-      if (!(stuckMs >= 0)) this.#invalid(`stuckMs ${stuckMs}`);
-      if (stuckMs > 0 && !this.#now) this.#invalid('stuckMs needs the `now` clock option');
-      this.#stuckMs = stuckMs;
-    }
+    if (stuckMs !== undefined) this.#stuck.stuckMs = checkStuckMs(this.#fault, stuckMs, !!this.#now);
     this.#cr0 = cr0;
     this.#cr1 = cr1;
   }
 
   #fail(code: SensorErrorCodeValue, message: string): 0 {
-    this.faults[code]++;
     this.lastError = code;
-    this.#onError?.(new SensorError(PART, code, message));
-    return 0;
-  }
-
-  #invalid(message: string): never {
-    throw new SensorError(PART, SensorErrorCode.CONFIG, message);
+    return this.#fault.fail(code, message);
   }
 }

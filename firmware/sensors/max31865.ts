@@ -29,7 +29,10 @@
  *   `stuckMs` → E_STUCK; the IO class throwing → E_BUS.
  */
 import type { SPI, SPIConstructor } from '../host';
-import { type FaultCounts, newFaultCounts, SensorError, SensorErrorCode, type SensorErrorCodeValue } from './errors';
+import { type FaultCounts, SensorError, SensorErrorCode, type SensorErrorCodeValue } from './errors';
+import { FaultReporter, messageOf, releaseQuietly } from './fault';
+import { openSPI, spiHz, SPIRegisters } from './spi-registers';
+import { checkStuckMs, StuckDetector } from './stuck';
 
 const PART = 'MAX31865';
 
@@ -129,17 +132,18 @@ export interface Max31865Sample {
 export default class MAX31865 {
   static readonly channels = [{ kind: 'milliCelsius', name: 'temperature' }] as const;
 
-  readonly faults: FaultCounts = newFaultCounts();
+  readonly faults: FaultCounts;
   lastError: SensorErrorCodeValue | undefined;
+  readonly #fault: FaultReporter;
 
   #io: SPI | undefined;
-  readonly #onError: ((error: SensorError) => void) | undefined;
   readonly #now: (() => number) | undefined;
   readonly #r0: number;
   readonly #referenceOhms: number;
-  readonly #block = new Uint8Array(1 + Register.COUNT);
+  readonly #stuck = new StuckDetector();
+  readonly #regs = new SPIRegisters(Register.COUNT, Register.WRITE);
+  /** Write both thresholds in one transaction. */
   readonly #setup = new Uint8Array(5);
-  readonly #command = new Uint8Array(2);
   readonly #out = new Int32Array(1);
   readonly #sample: Max31865Sample = { temperature: 0 };
   #config: number = Config.VBIAS;
@@ -147,42 +151,27 @@ export default class MAX31865 {
   #maxMilliC = 850_000;
   #lowCode = 0;
   #highCode = 0x7fff;
-  #stuckMs = 0;
   #pending = false;
   #startedAt = 0;
-  #lastCode = -1;
-  #lastChangeAt = 0;
 
   constructor(options: Max31865Options) {
     const sensor = options?.sensor;
     if (!sensor || typeof sensor.io !== 'function') throw new TypeError(`${PART}: options.sensor.io required`);
-    this.#onError = options.onError;
+    this.#fault = new FaultReporter(PART, options.onError);
+    this.faults = this.#fault.counts;
     this.#now = options.now;
     this.#r0 = options.rtd?.r0 ?? 100;
     this.#referenceOhms = options.rtd?.referenceOhms ?? (this.#r0 >= 1000 ? 4300 : 430);
     if (!(this.#r0 > 0) || !(this.#referenceOhms > this.#r0)) {
-      throw new SensorError(PART, SensorErrorCode.CONFIG, `r0 ${this.#r0} / referenceOhms ${this.#referenceOhms}`);
+      this.#fault.invalid(`r0 ${this.#r0} / referenceOhms ${this.#referenceOhms}`);
     }
-    const hz = sensor.hz ?? 4_000_000;
-    if (!(hz > 0 && hz <= MAX_HZ)) throw new SensorError(PART, SensorErrorCode.CONFIG, `hz ${hz} above 5 MHz`);
+    const hz = spiHz(PART, sensor, MAX_HZ);
     this.#apply(options);
-    try {
-      this.#io = new sensor.io({
-        select: sensor.select,
-        hz,
-        mode: sensor.mode ?? 1,
-        port: sensor.port,
-        out: sensor.out,
-        in: sensor.in,
-        clock: sensor.clock,
-      });
-    } catch (error) {
-      throw new SensorError(PART, SensorErrorCode.BUS, `cannot open SPI: ${(error as Error).message}`);
-    }
+    this.#io = openSPI(PART, sensor, hz, 1);
     const code = this.#configurePart();
     if (code) {
       this.close();
-      throw new SensorError(PART, code, 'configuration did not read back: no MAX31865 on this chip select?');
+      throw this.#fault.error(code, 'configuration did not read back: no MAX31865 on this chip select?');
     }
   }
 
@@ -190,7 +179,7 @@ export default class MAX31865 {
     if (!this.#io) throw new Error(`${PART}: closed`);
     this.#apply(options);
     const code = this.#configurePart();
-    if (code) throw new SensorError(PART, code, 'configuration did not read back');
+    if (code) throw this.#fault.error(code, 'configuration did not read back');
   }
 
   read(out: Int32Array): number {
@@ -199,20 +188,15 @@ export default class MAX31865 {
     const now = this.#now ? this.#now() : 0;
     if (!this.#pending) {
       this.#startConversion(io, now, false);
-      return 0;
+      return this.#pending ? this.#fault.notReady('conversion started') : 0;
     }
-    const b = this.#block;
     if (!this.#readBlock(io)) return 0;
-    let ones = 0;
-    let zeros = 0;
-    for (let i = 1; i <= Register.COUNT; i++) {
-      if (b[i] === 0xff) ones++;
-      else if (b[i] === 0) zeros++;
-    }
-    if (ones === Register.COUNT || zeros === Register.COUNT) {
+    const fill = this.#regs.blockFill();
+    if (fill >= 0) {
       this.#pending = false;
-      return this.#fail(SensorErrorCode.FRAME, `all-${ones ? 'ones' : 'zero'} register block`);
+      return this.#fail(SensorErrorCode.FRAME, `all-${fill ? 'ones' : 'zero'} register block`);
     }
+    const b = this.#regs.block;
     const config = b[1 + Register.CONFIG]!;
     if ((config & ~Config.ONE_SHOT) !== this.#config) {
       this.#pending = false;
@@ -225,14 +209,14 @@ export default class MAX31865 {
         return this.#fail(SensorErrorCode.STUCK, `conversion not done after ${now - this.#startedAt} ms`);
       }
       this.lastError = SensorErrorCode.NOT_READY;
-      return 0;
+      return this.#fault.notReady('conversion under way');
     }
     const lsb = b[1 + Register.RTD_LSB]!;
     const code = ((b[1 + Register.RTD_MSB]! << 8) | lsb) >> 1;
     const status = b[1 + Register.FAULT_STATUS]!;
     let result: number;
     if (lsb & RTD_FAULT_FLAG || status) {
-      result = this.#fault(code, status);
+      result = this.#fault31865(code, status);
       this.#startConversion(io, now, true);
       return result;
     }
@@ -253,17 +237,11 @@ export default class MAX31865 {
     const io = this.#io;
     if (!io) return;
     this.#io = undefined;
-    try {
-      this.#command[0] = Register.WRITE | Register.CONFIG;
-      this.#command[1] = 0;
-      io.write(this.#command);
-    } catch {
-      // The part or the bus is gone: nothing more to switch off.
-    }
-    io.close();
+    releaseQuietly(io, () => this.#regs.write(io, Register.CONFIG, 0));
   }
 
-  #fault(code: number, status: number): 0 {
+  /** A fault flagged by the part itself (RTD LSB D0, Fault Status). */
+  #fault31865(code: number, status: number): 0 {
     if (status & (FaultStatus.REFIN_LOW_FORCE_OPEN | FaultStatus.RTDIN_LOW_FORCE_OPEN)) {
       return this.#fail(SensorErrorCode.OPEN, `FORCE- open (fault status ${status})`);
     }
@@ -288,38 +266,29 @@ export default class MAX31865 {
     if (code < this.#lowCode || code > this.#highCode) {
       return this.#fail(SensorErrorCode.RANGE, `${milliC / 1000} °C (${ohms.toFixed(2)} Ω)`);
     }
-    if (code !== this.#lastCode) {
-      this.#lastCode = code;
-      this.#lastChangeAt = now;
-    } else if (this.#stuckMs > 0 && now - this.#lastChangeAt > this.#stuckMs) {
-      return this.#fail(SensorErrorCode.STUCK, `unchanged for ${now - this.#lastChangeAt} ms`);
-    }
+    const unchangedMs = this.#stuck.update(now, code);
+    if (unchangedMs) return this.#fail(SensorErrorCode.STUCK, `unchanged for ${unchangedMs} ms`);
     out[0] = milliC;
     return 1;
   }
 
   #readBlock(io: SPI): boolean {
-    const b = this.#block;
-    b.fill(0);
-    b[0] = Register.CONFIG;
     try {
-      io.transfer(b);
+      this.#regs.readBlock(io, Register.CONFIG);
       return true;
     } catch (error) {
       this.#pending = false;
-      this.#fail(SensorErrorCode.BUS, String((error as Error)?.message ?? error));
+      this.#fail(SensorErrorCode.BUS, messageOf(error));
       return false;
     }
   }
 
   #startConversion(io: SPI, now: number, clearFaults: boolean): void {
-    this.#command[0] = Register.WRITE | Register.CONFIG;
-    this.#command[1] = this.#config | Config.ONE_SHOT | (clearFaults ? Config.FAULT_CLEAR : 0);
     try {
-      io.write(this.#command);
+      this.#regs.write(io, Register.CONFIG, this.#config | Config.ONE_SHOT | (clearFaults ? Config.FAULT_CLEAR : 0));
     } catch (error) {
       this.#pending = false;
-      this.#fail(SensorErrorCode.BUS, String((error as Error)?.message ?? error));
+      this.#fail(SensorErrorCode.BUS, messageOf(error));
       return;
     }
     this.#pending = true;
@@ -338,17 +307,14 @@ export default class MAX31865 {
     s[2] = (high << 1) & 0xfe;
     s[3] = low >> 7;
     s[4] = (low << 1) & 0xfe;
-    const c = this.#command;
-    c[0] = Register.WRITE | Register.CONFIG;
+    const regs = this.#regs;
     try {
       io.write(s);
-      c[1] = Config.FAULT_CYCLE_AUTO | (this.#config & Config.THREE_WIRE) | (this.#config & Config.FILTER_50HZ);
-      io.write(c);
+      regs.write(io, Register.CONFIG, Config.FAULT_CYCLE_AUTO | (this.#config & Config.THREE_WIRE) | (this.#config & Config.FILTER_50HZ));
       if (!this.#readBlock(io)) return SensorErrorCode.BUS;
-      const b = this.#block;
+      const b = regs.block;
       const status = b[1 + Register.FAULT_STATUS]!;
-      c[1] = this.#config | Config.FAULT_CLEAR;
-      io.write(c);
+      regs.write(io, Register.CONFIG, this.#config | Config.FAULT_CLEAR);
       if (!this.#readBlock(io)) return SensorErrorCode.BUS;
       this.#pending = false;
       if (
@@ -367,7 +333,7 @@ export default class MAX31865 {
       }
       return undefined;
     } catch (error) {
-      this.#fail(SensorErrorCode.BUS, String((error as Error)?.message ?? error));
+      this.#fail(SensorErrorCode.BUS, messageOf(error));
       return SensorErrorCode.BUS;
     }
   }
@@ -386,36 +352,26 @@ export default class MAX31865 {
     const { wires, filterHz, minMilliCelsius: min, maxMilliCelsius: max, stuckMs } = options;
     let config = this.#config;
     if (wires !== undefined) {
-      if (wires !== 2 && wires !== 3 && wires !== 4) this.#invalid(`wires ${wires}`);
+      if (wires !== 2 && wires !== 3 && wires !== 4) this.#fault.invalid(`wires ${wires}`);
       config = wires === 3 ? config | Config.THREE_WIRE : config & ~Config.THREE_WIRE;
     }
     if (filterHz !== undefined) {
-      if (filterHz !== 50 && filterHz !== 60) this.#invalid(`filterHz ${filterHz}`);
+      if (filterHz !== 50 && filterHz !== 60) this.#fault.invalid(`filterHz ${filterHz}`);
       config = filterHz === 50 ? config | Config.FILTER_50HZ : config & ~Config.FILTER_50HZ;
     }
     const lo = min ?? this.#minMilliC;
     const hi = max ?? this.#maxMilliC;
     if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo >= hi || lo < -200_000 || hi > 850_000) {
-      this.#invalid(`range ${lo}..${hi} m°C (IEC 60751: −200..+850 °C)`);
+      this.#fault.invalid(`range ${lo}..${hi} m°C (IEC 60751: −200..+850 °C)`);
     }
-    if (stuckMs !== undefined) {
-      if (!(stuckMs >= 0)) this.#invalid(`stuckMs ${stuckMs}`);
-      if (stuckMs > 0 && !this.#now) this.#invalid('stuckMs needs the `now` clock option');
-      this.#stuckMs = stuckMs;
-    }
+    if (stuckMs !== undefined) this.#stuck.stuckMs = checkStuckMs(this.#fault, stuckMs, !!this.#now);
     this.#config = config;
     this.#minMilliC = lo;
     this.#maxMilliC = hi;
   }
 
   #fail(code: SensorErrorCodeValue, message: string): 0 {
-    this.faults[code]++;
     this.lastError = code;
-    this.#onError?.(new SensorError(PART, code, message));
-    return 0;
-  }
-
-  #invalid(message: string): never {
-    throw new SensorError(PART, SensorErrorCode.CONFIG, message);
+    return this.#fault.fail(code, message);
   }
 }

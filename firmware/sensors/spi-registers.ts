@@ -7,7 +7,7 @@
  *
  *   const hz = spiHz('MAX31865', options.sensor, MAX_HZ);
  *   this.#io = openSPI('MAX31865', options.sensor, hz, 1);
- *   readonly #regs = new SPIRegisters(Register.COUNT);
+ *   readonly #regs = new SPIRegisters(Register.COUNT, Register.WRITE);
  *   this.#regs.readBlock(io, Register.CONFIG);   // registers in #regs.block[1..]
  *   this.#regs.write(io, Register.CONFIG, config);
  *
@@ -31,8 +31,6 @@ export interface SPISensorOptions {
 
 /** Default SCK for the converters: 4 MHz. */
 export const DEFAULT_HZ = 4_000_000;
-/** Write flag of the MAX318xx address byte. */
-export const WRITE = 0x80;
 
 /** The requested SCK frequency (4 MHz by default); E_CONFIG above the part's maximum. */
 export function spiHz(part: string, sensor: SPISensorOptions, maxHz: number): number {
@@ -62,10 +60,13 @@ export class SPIRegisters {
   /** Address byte, then the registers of the last `readBlock`. */
   readonly block: Uint8Array;
   readonly #count: number;
+  readonly #writeFlag: number;
   readonly #command = new Uint8Array(2);
 
-  constructor(count: number) {
+  /** `count` registers from the block's first; `writeFlag` is ORed into a write's address byte. */
+  constructor(count: number, writeFlag: number) {
     this.#count = count;
+    this.#writeFlag = writeFlag;
     this.block = new Uint8Array(1 + count);
   }
 
@@ -85,7 +86,7 @@ export class SPIRegisters {
   /** Writes one register. */
   write(io: SPI, register: number, value: number): void {
     const c = this.#command;
-    c[0] = WRITE | register;
+    c[0] = this.#writeFlag | register;
     c[1] = value;
     io.write(c);
   }

@@ -124,7 +124,7 @@ export const tests = {
     const s = r.driver.sample()!;
     near(s.temperature, 412.25, 1e-9);
     near(s.coldJunction, 31.0625, 0.001);
-    equal(r.errors.length, 0);
+    equal(r.errors.join(), SensorErrorCode.NOT_READY, 'E_NOT_READY reported through onError (not counted in faults)');
   },
   'E_OPEN, E_SHORT_GND, E_SHORT_VCC: fault bits D0..D2 with D16; thermocouple bits ignored'() {
     const r = rig();
