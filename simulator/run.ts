@@ -8,7 +8,10 @@ import type { LogLevel } from '../firmware/host';
 import { PipewatchNode, type NodeStats } from '../firmware/node';
 import type { SensorConfig } from '../firmware/sensors/registry';
 import { FlashStore } from '../hosts/node/flash';
-import { createNodeHost, VIRTUAL_EPOCH_MS } from '../hosts/node/host';
+import { createNodeHost, PowerDomain, VIRTUAL_EPOCH_MS } from '../hosts/node/host';
+import type { OtaConfig } from '../firmware/ota/agent';
+import { SimOtaHardware, type SimBoot } from './ota/sim-node';
+import { loadSimKey, signImage, simImage, SIM_BOARD, SIM_FACTORY_VERSION, type SimKey } from './ota/keys';
 import { Scheduler } from '../hosts/node/scheduler';
 import { XsFleet } from '../hosts/xs/parent';
 import type { GuestNodeConfig } from '../hosts/xs/guest';
@@ -34,9 +37,27 @@ export interface SimOptions {
   leakShare: number;
   /** Network outages: from `atMs` for `forMs`, nodes cannot reach the broker (connections refused, links dropped). */
   outages?: Array<{ atMs: number; forMs: number }>;
+  /**
+   * Signed OTA on the simulated nodes: A/B slots and a simulated bootloader per node (slot A
+   * holds a signed factory image 1.0.0 for board "pipewatch-sim"), `host.update` and an "ota"
+   * partition; a restart asked for by the firmware cuts the node's power (sockets reset, the
+   * broker publishes the will), boots the bootloader and starts the firmware of the booted slot
+   * with the same flash. Off when undefined.
+   */
+  ota?: {
+    /** Private key (PEM) whose public half the nodes trust; default .pipewatch/sim-ota.pem (created). */
+    keyPath?: string;
+    /** Working directory for .pipewatch/ (default process.cwd()). */
+    cwd?: string;
+    healthWindowMs?: number;
+    slotBlocks?: number;
+    updater?: OtaConfig['updater'];
+  };
   onReading?: (reading: ObservedReading) => void;
   onLog?: (node: number, level: LogLevel, message: string) => void;
   onStatus?: (message: string) => void;
+  /** A node booted (OTA on): which image, on trial or not, after a rollback or not. */
+  onBoot?: (node: number, boot: SimBoot) => void;
 }
 
 export interface SimSummary {
@@ -54,6 +75,10 @@ export interface SimSummary {
   outOfOrder: number;
   malformed: number;
   reconnects: number;
+  /** Simulated reboots (OTA), bootloader rollbacks, and each node's running firmware version at the end. */
+  reboots?: number;
+  rollbacks?: number;
+  firmware?: Record<string, string>;
   /** Leak alerts the nodes raised, and the alerts the observer received. */
   alertsRaised: number;
   alertsDelivered: number;
@@ -74,6 +99,8 @@ export function parseBroker(url: string): { address: string; port: number } {
 /** A running simulation; `done` resolves with the summary. */
 export interface Simulation {
   done: Promise<SimSummary>;
+  /** Resolves once the broker and the nodes are up. */
+  ready: Promise<{ broker: string; deviceIds: string[]; otaKey?: SimKey }>;
   /** Ends the run early (Ctrl-C): stops sampling, drains, summarises. */
   stop(): void;
 }
@@ -81,9 +108,18 @@ export interface Simulation {
 export function startSimulation(o: SimOptions): Simulation {
   let stopRequested = false;
   let scheduler: Scheduler | undefined;
-  const done = run(o, (s) => (scheduler = s), () => stopRequested);
+  let markReady!: (info: { broker: string; deviceIds: string[]; otaKey?: SimKey }) => void;
+  let failReady!: (error: Error) => void;
+  const ready = new Promise<{ broker: string; deviceIds: string[]; otaKey?: SimKey }>((resolve, reject) => {
+    markReady = resolve;
+    failReady = reject;
+  });
+  ready.catch(() => {});
+  const done = run(o, (s) => (scheduler = s), () => stopRequested, markReady);
+  done.catch((error: Error) => failReady(error));
   return {
     done,
+    ready,
     stop() {
       stopRequested = true;
       scheduler?.interrupt();
@@ -91,7 +127,28 @@ export function startSimulation(o: SimOptions): Simulation {
   };
 }
 
-async function run(o: SimOptions, expose: (s: Scheduler) => void, stopRequested: () => boolean): Promise<SimSummary> {
+/** Sums the counters of a node's earlier boots into its current stats. */
+function addStats(a: NodeStats, b: NodeStats | undefined): NodeStats {
+  if (!b) return a;
+  return {
+    ...a,
+    readingsGenerated: a.readingsGenerated + b.readingsGenerated,
+    alerts: a.alerts + b.alerts,
+    samples: a.samples + b.samples,
+    sensorFaults: a.sensorFaults + b.sensorFaults,
+    stored: a.stored + b.stored,
+    dropped: a.dropped + b.dropped,
+    bytesOut: a.bytesOut + b.bytesOut,
+    uplink: { ...a.uplink, reconnects: a.uplink.reconnects + b.uplink.reconnects },
+  };
+}
+
+async function run(
+  o: SimOptions,
+  expose: (s: Scheduler) => void,
+  stopRequested: () => boolean,
+  ready: (info: { broker: string; deviceIds: string[]; otaKey?: SimKey }) => void,
+): Promise<SimSummary> {
   const wallStart = performance.now();
   let embedded: EmbeddedBroker | undefined;
   const brokerUrl = o.broker ?? (embedded = await startEmbeddedBroker()).url;
@@ -108,20 +165,111 @@ async function run(o: SimOptions, expose: (s: Scheduler) => void, stopRequested:
   expose(scheduler);
   const world: WorldOptions = { seed: o.seed, leakShare: o.leakShare };
   const deviceId = (i: number) => `node-${String(i + 1).padStart(o.nodes > 999 ? 4 : 3, '0')}`;
-  const configFor = (i: number): GuestNodeConfig => ({
+  const flashStore = new FlashStore();
+  // OTA hardware: per node, kept across reboots (it is the node's flash chip and boot ROM).
+  const otaKey = o.ota ? loadSimKey(o.ota.keyPath, o.ota.cwd) : undefined;
+  const hardware: SimOtaHardware[] = [];
+  if (o.ota && otaKey) {
+    const image = simImage(SIM_FACTORY_VERSION);
+    const manifest = signImage(otaKey.privateKey, image, { version: SIM_FACTORY_VERSION });
+    for (let i = 0; i < o.nodes; i++) {
+      hardware.push(new SimOtaHardware({ publicKey: otaKey.publicKey, board: SIM_BOARD, slotBlocks: o.ota.slotBlocks, factory: { manifest, image } }));
+    }
+  }
+  const otaConfig: OtaConfig | undefined = o.ota && otaKey
+    ? { publicKey: otaKey.publicKeyHex, board: SIM_BOARD, healthWindowMs: o.ota.healthWindowMs, maxImageBytes: ((o.ota.slotBlocks ?? 16) - 1) * 4096, updater: o.ota.updater }
+    : undefined;
+  /** Unreachable broker for an image carrying the simulator's broker fault marker. */
+  const nowhere = { address: '127.0.0.1', port: 1 };
+  const configFor = (i: number, boot?: SimBoot): GuestNodeConfig => ({
     deviceId: deviceId(i),
-    broker,
+    broker: boot?.fault === 'broker' ? nowhere : broker,
     intervalMs: o.intervalMs,
     sensors: o.sensors,
     nodeIndex: i,
     seed: (o.seed * 1000003 + i) >>> 0,
     world,
-    flashPartitions: flashStore.partitionNames,
+    flashPartitions: otaConfig ? [...flashStore.partitionNames, 'ota'] : flashStore.partitionNames,
+    ...(otaConfig ? { ota: otaConfig, update: true, simFault: boot?.fault } : {}),
   });
-  const flashStore = new FlashStore();
+  const retired = new Map<string, NodeStats>();
+  let reboots = 0;
+  let stopping = false;
+  const bootHardware = (i: number): SimBoot | undefined => {
+    const hw = hardware[i];
+    if (!hw) return undefined;
+    const boot = hw.boot();
+    if (!boot.outcome.ok) {
+      o.onLog?.(i, 'error', 'simulated bootloader: no bootable image (bricked)');
+      return boot;
+    }
+    o.onBoot?.(i, boot);
+    return boot;
+  };
 
   let fleet: XsFleet | undefined;
-  const nodes: PipewatchNode[] = [];
+  const nodes: Array<PipewatchNode | undefined> = [];
+  const power: PowerDomain[] = [];
+  const startNodeOnNode = (i: number, boot: SimBoot | undefined): void => {
+    if (boot && !boot.outcome.ok) {
+      nodes[i] = undefined;
+      return;
+    }
+    const config = configFor(i, boot);
+    const board = createBoard(
+      config.sensors,
+      (position) => new PipeEnv(() => scheduler.now(), o.seed, i, position, world),
+      config.seed,
+    );
+    // Simulator test marker: the image's sensor "driver" fails, i.e. no part answers.
+    const io = boot?.fault === 'sensor' ? createBoard([], () => undefined as never, config.seed).io : board.io;
+    const domain = new PowerDomain();
+    power[i] = domain;
+    const hw = hardware[i];
+    const host = createNodeHost({
+      scheduler,
+      seed: config.seed,
+      io,
+      flash: hw ? hw.provider(flashStore.provider(i)) : flashStore.provider(i),
+      update: hw?.bootloader.update,
+      log: (level, message) => o.onLog?.(i, level, message),
+      onRestart: hw ? () => restartSoon(i) : undefined,
+      power: hw ? domain : undefined,
+    });
+    const node = new PipewatchNode(host, { ...config, sensors: board.sensors });
+    nodes[i] = node;
+    node.start();
+  };
+  const restarting = new Set<number>();
+  /** host.restart(): after the current callback, cut the node's power and boot it again. */
+  const restartSoon = (i: number): void => {
+    if (restarting.has(i) || stopping) return;
+    restarting.add(i);
+    setImmediate(() => {
+      void (async () => {
+        try {
+          if (stopping) return;
+          reboots++;
+          const id = deviceId(i);
+          if (fleet) {
+            const last = await fleet.dropNode(i);
+            if (last) retired.set(id, addStats(last, retired.get(id)));
+            const boot = bootHardware(i);
+            if (boot?.outcome.ok) await fleet.addNode(i, configFor(i, boot));
+          } else {
+            power[i]?.cut(scheduler);
+            const last = nodes[i]?.stats();
+            if (last) retired.set(id, addStats(last, retired.get(id)));
+            nodes[i] = undefined;
+            startNodeOnNode(i, bootHardware(i));
+          }
+        } finally {
+          restarting.delete(i);
+          scheduler.poke();
+        }
+      })().catch((error: Error) => o.onLog?.(i, 'error', `simulated reboot failed: ${error.message}`));
+    });
+  };
   let computronsAtStart = 0;
   let heapBytesPerNode = 0;
   try {
@@ -130,30 +278,18 @@ async function run(o: SimOptions, expose: (s: Scheduler) => void, stopRequested:
         scheduler,
         wallNow: () => (o.virtual ? VIRTUAL_EPOCH_MS + scheduler.now() : Date.now()),
         log: o.onLog,
-        flash: (index, path) => flashStore.open(index, path),
+        flash: (index, path) => (path === 'ota' && hardware[index] ? hardware[index]!.otaPartition : flashStore.open(index, path)),
+        update: (index) => hardware[index]?.bootloader.update,
+        onRestart: (index) => restartSoon(index),
       });
       await fleet.start();
-      for (let i = 0; i < o.nodes; i++) await fleet.addNode(i, configFor(i));
+      for (let i = 0; i < o.nodes; i++) {
+        const boot = bootHardware(i);
+        if (!boot || boot.outcome.ok) await fleet.addNode(i, configFor(i, boot));
+      }
       computronsAtStart = fleet.computrons;
     } else {
-      for (let i = 0; i < o.nodes; i++) {
-        const config = configFor(i);
-        const board = createBoard(
-          config.sensors,
-          (position) => new PipeEnv(() => scheduler.now(), o.seed, i, position, world),
-          config.seed,
-        );
-        const host = createNodeHost({
-          scheduler,
-          seed: config.seed,
-          io: board.io,
-          flash: flashStore.provider(i),
-          log: (level, message) => o.onLog?.(i, level, message),
-        });
-        const node = new PipewatchNode(host, { ...config, sensors: board.sensors });
-        node.start();
-        nodes.push(node);
-      }
+      for (let i = 0; i < o.nodes; i++) startNodeOnNode(i, bootHardware(i));
     }
     for (const outage of o.outages ?? []) {
       scheduler.set(() => {
@@ -169,6 +305,7 @@ async function run(o: SimOptions, expose: (s: Scheduler) => void, stopRequested:
     o.onStatus?.(
       `${o.nodes} node(s) on ${o.engine === 'xs' ? 'the XS engine' : 'Node'}, ${o.virtual ? 'virtual' : 'real'} time, broker ${brokerUrl}`,
     );
+    ready({ broker: brokerUrl, deviceIds: Array.from({ length: o.nodes }, (_, i) => deviceId(i)), otaKey });
 
     const idle = () => !fleet?.busy;
     if (!stopRequested()) await scheduler.runUntil(o.durationMs, idle);
@@ -178,10 +315,16 @@ async function run(o: SimOptions, expose: (s: Scheduler) => void, stopRequested:
       heapBytesPerNode = XsFleet.heapBytes(await fleet.measure(), fleet.baseline!) / o.nodes;
       for (let i = 0; i < o.nodes; i++) await fleet.stopSampling(i);
     } else {
-      for (const node of nodes) node.stopSampling();
+      for (const node of nodes) node?.stopSampling();
     }
 
-    const stats = async (): Promise<NodeStats[]> => (fleet ? fleet.stats() : nodes.map((n) => n.stats()));
+    const stats = async (): Promise<NodeStats[]> => {
+      const current = fleet ? await fleet.stats() : nodes.filter((n): n is PipewatchNode => !!n).map((n) => n.stats());
+      const seen = new Set(current.map((s) => s.deviceId));
+      const all = current.map((s) => addStats(s, retired.get(s.deviceId)));
+      for (const [id, s] of retired) if (!seen.has(id)) all.push({ ...s, pending: 0 });
+      return all;
+    };
     // Drain: give the nodes simulated time to deliver what they hold, then let the observer catch up.
     const drainEnd = scheduler.now() + (stopRequested() ? Math.min(o.drainMs, 3000) : o.drainMs);
     while (scheduler.now() < drainEnd) {
@@ -219,6 +362,11 @@ async function run(o: SimOptions, expose: (s: Scheduler) => void, stopRequested:
       droppedByStore: final.reduce((sum, s) => sum + s.dropped, 0),
       bytesOnWirePerReading: generated ? Math.round((bytesOut / generated) * 10) / 10 : 0,
     };
+    if (hardware.length) {
+      summary.reboots = reboots;
+      summary.rollbacks = hardware.reduce((n, hw) => n + hw.bootloader.counters.rollbacks, 0);
+      summary.firmware = Object.fromEntries(final.map((s) => [s.deviceId, s.firmware ?? '']));
+    }
     if (fleet) {
       summary.xs = {
         computronsPerReading: generated ? Math.round(computrons / generated) : 0,
@@ -228,12 +376,13 @@ async function run(o: SimOptions, expose: (s: Scheduler) => void, stopRequested:
     }
     return summary;
   } finally {
+    stopping = true;
     scheduler.stop();
     if (fleet) {
       for (let i = 0; i < o.nodes; i++) await fleet.stopNode(i).catch(() => {});
       fleet.close();
     }
-    for (const node of nodes) node.stop();
+    for (const node of nodes) node?.stop();
     await observer.close();
     await proxy?.close();
     await embedded?.close();

@@ -3,8 +3,8 @@
  * tests: 206 + Content-Range for a satisfiable single range, 416 + `Content-Range: bytes * /N`
  * otherwise, 200 without a Range header (same logic as the simulated server:
  * simulator/ota/image-server.ts `answerRange`). Binds 127.0.0.1 / ::1 only.
- * `onProgress(client, sentEnd, total)` reports, per client address and port, how far each
- * response got, for the per-node progress bars of `publish`.
+ * `onProgress(client, sentEnd, total, path)` reports, per client address and port and path,
+ * how far each response got, for the per-node progress bars of `publish`.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,7 +16,7 @@ export interface ImageServerOptions {
   port?: number;
   /** Test switch: answer 200 with the whole image even to range requests. */
   ignoreRange?: boolean;
-  onProgress?(client: string, sentEnd: number, total: number): void;
+  onProgress?(client: string, sentEnd: number, total: number, path: string): void;
 }
 
 export interface ImageServer {
@@ -49,7 +49,7 @@ export async function startImageServer(options: ImageServerOptions): Promise<Ima
           const n = Math.min(chunk, body.length - at);
           const more = socket.write(body.subarray(at, at + n));
           at += n;
-          options.onProgress?.(client, answer.first + at, image.length);
+          options.onProgress?.(client, answer.first + at, image.length, path);
           if (!more) {
             socket.once('drain', pump);
             return;

@@ -8,6 +8,8 @@
  *   ota sign --key key.pem --image fw.bin --version 1.2.3 --board esp32-c3-tmp117
  *            [--counter N] [--url U] --out fw.manifest
  *   ota verify --pub <hex|file> --manifest fw.manifest [--image fw.bin] [--board B]
+ *   ota publish --broker mqtt://HOST:PORT --manifest F --image F (--node ID ... | --group all)
+ *               [--host 127.0.0.1] [--timeout 10m]      (tools/ota-publish.ts)
  *
  * Exit codes: 0 success, 1 verification failed, 2 usage or IO error.
  */
@@ -21,18 +23,51 @@ import { fromHex, toHex } from '../firmware/crypto/hex';
 
 type Out = (line: string) => void;
 
-function flags(argv: string[]): Map<string, string | true> {
+function flags(argv: string[], repeated: string[] = []): Map<string, string | true> {
   const map = new Map<string, string | true>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!a.startsWith('--')) throw new Error(`unexpected argument "${a}"`);
+    const name = a.slice(2);
     const next = argv[i + 1];
     if (next !== undefined && !next.startsWith('--')) {
-      map.set(a.slice(2), next);
+      const before = map.get(name);
+      map.set(name, repeated.includes(name) && typeof before === 'string' ? `${before}\n${next}` : next);
       i++;
-    } else map.set(a.slice(2), true);
+    } else map.set(name, true);
   }
   return map;
+}
+
+function parseTimeout(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) throw new Error(`--timeout takes a duration like 90s or 10m, got "${text}"`);
+  const ms = Math.round(Number(match[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 's']!);
+  if (ms <= 0) throw new Error('--timeout must be positive');
+  return ms;
+}
+
+async function publishCommand(f: Map<string, string | true>, out: Out): Promise<number> {
+  const broker = need(f, 'broker');
+  if (!/^mqtts?:\/\/[^/]+$/.test(broker.replace(/\/$/, ''))) throw new Error(`--broker must look like mqtt://host:port, got "${broker}"`);
+  const node = f.get('node');
+  const group = f.get('group');
+  if ((typeof node === 'string') === (group !== undefined)) throw new Error('give --node ID (one or more) or --group all');
+  if (group !== undefined && group !== 'all') throw new Error('--group: only "all" is known');
+  const host = f.get('host') ?? '127.0.0.1';
+  if (host !== '127.0.0.1' && host !== '::1') throw new Error('--host: the image server binds loopback only (127.0.0.1 or ::1)');
+  const timeout = f.get('timeout');
+  const { publishUpdate } = await import('./ota-publish');
+  const result = await publishUpdate({
+    broker,
+    manifest: new Uint8Array(readFileSync(need(f, 'manifest'))),
+    image: new Uint8Array(readFileSync(need(f, 'image'))),
+    nodes: typeof node === 'string' ? node.split('\n') : 'all',
+    host,
+    timeoutMs: typeof timeout === 'string' ? parseTimeout(timeout) : undefined,
+    out,
+  });
+  return result.code;
 }
 
 function need(f: Map<string, string | true>, name: string): string {
@@ -140,15 +175,19 @@ function verifyCommand(f: Map<string, string | true>, out: Out): number {
 export async function otaCommand(argv: string[], out: Out = (l) => process.stdout.write(l + '\n')): Promise<number> {
   const [sub, ...rest] = argv;
   try {
-    const f = flags(rest);
+    const f = flags(rest, ['node']);
     if (sub === 'keygen') return keygen(f, out);
     if (sub === 'sign') return signCommand(f, out);
     if (sub === 'verify') return verifyCommand(f, out);
     if (sub === 'publish') {
-      out('ota publish needs the MQTT uplink: serve the image with tools/ota-server.ts and announce the manifest on the node OTA topic');
-      return 2;
+      try {
+        return await publishCommand(f, out);
+      } catch (error) {
+        out(`error: ${(error as Error).message}`);
+        return (error as Error).message.startsWith('--') || (error as Error).message.startsWith('give ') ? 2 : 1;
+      }
     }
-    out('usage: pipewatch ota keygen|sign|verify ... (see tools/ota.ts)');
+    out('usage: pipewatch ota keygen|sign|verify|publish ... (see tools/ota.ts)');
     return 2;
   } catch (error) {
     out(`error: ${(error as Error).message}`);

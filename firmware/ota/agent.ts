@@ -143,6 +143,7 @@ export class OtaAgent {
   onMessage(topic: string, payload: Uint8Array): boolean {
     if (topic !== this.#otaTopic) return false;
     this.stats.offers++;
+    this.#host.log('info', `ota offer: ${payload.length} bytes`);
     let manifestLength = payload.length;
     if (payload.length >= MIN_MANIFEST_BYTES) {
       const declared = 120 + payload[6]! + ((payload[8]! << 8) | payload[9]!);

@@ -6,7 +6,44 @@
 import type { FlashProvider, Host, LogLevel, UpdateProvider } from '../../firmware/host';
 import { Xoshiro128 } from '../../firmware/util/prng';
 import type { Scheduler } from './scheduler';
-import { socketClasses } from './tcp';
+import { socketClasses, type NodeSocket } from './tcp';
+
+/**
+ * What one boot of a simulated node holds on the shared scheduler and the network: `cut()`
+ * (power off, for a simulated reboot) clears its timers and resets its sockets at once, so
+ * nothing more goes out (the broker publishes the will).
+ */
+export class PowerDomain {
+  readonly #timers = new Set<number>();
+  readonly #sockets = new Set<NodeSocket>();
+  #off = false;
+
+  get off(): boolean {
+    return this.#off;
+  }
+
+  timer(id: number): number {
+    this.#timers.add(id);
+    return id;
+  }
+
+  forget(id: number | undefined): void {
+    if (id !== undefined) this.#timers.delete(id);
+  }
+
+  socket(socket: NodeSocket): void {
+    if (this.#off) socket.abort();
+    else this.#sockets.add(socket);
+  }
+
+  cut(scheduler: Scheduler): void {
+    this.#off = true;
+    for (const id of this.#timers) scheduler.clear(id);
+    this.#timers.clear();
+    for (const socket of this.#sockets) socket.abort();
+    this.#sockets.clear();
+  }
+}
 
 /** Virtual wall clock epoch: 2026-01-01T00:00:00Z. */
 export const VIRTUAL_EPOCH_MS = Date.UTC(2026, 0, 1);
@@ -20,12 +57,15 @@ export interface NodeHostOptions {
   log?: (level: LogLevel, message: string) => void;
   /** Called by host.restart(). */
   onRestart?: () => void;
+  /** Tracks this boot's timers and sockets, so that a simulated reboot can cut them. */
+  power?: PowerDomain;
 }
 
 export function createNodeHost(o: NodeHostOptions): Host {
   const { scheduler } = o;
   const random = new Xoshiro128(o.seed);
-  const sockets = socketClasses(scheduler);
+  const power = o.power;
+  const sockets = socketClasses(scheduler, power ? (socket) => power.socket(socket) : undefined);
   return {
     io: { ...sockets, ...o.io },
     flash: o.flash,
@@ -37,8 +77,23 @@ export function createNodeHost(o: NodeHostOptions): Host {
       },
     },
     timers: {
-      set: (callback, ms, repeat) => scheduler.set(callback, ms, repeat),
-      clear: (id) => scheduler.clear(id),
+      set: (callback, ms, repeat) => {
+        if (!power) return scheduler.set(callback, ms, repeat);
+        if (power.off) return 0;
+        const id = scheduler.set(
+          () => {
+            if (!repeat) power.forget(id);
+            callback();
+          },
+          ms,
+          repeat,
+        );
+        return power.timer(id);
+      },
+      clear: (id) => {
+        power?.forget(id);
+        scheduler.clear(id);
+      },
     },
     random: { next: () => random.next() },
     log: o.log ?? (() => {}),

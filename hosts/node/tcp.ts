@@ -102,6 +102,14 @@ export class NodeSocket {
     this.#scheduler.awaitAnswer(this);
   }
 
+  /** Power cut: the connection ends at once (RST, nothing more goes out, no DISCONNECT). */
+  abort(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#scheduler.done(this);
+    this.#socket.resetAndDestroy();
+  }
+
   close(): void {
     if (!this.#open) return;
     this.#open = false;
@@ -115,7 +123,10 @@ export class NodeSocket {
 }
 
 /** ECMA-419 TCP and TLSSocket classes bound to a scheduler. */
-export function socketClasses(scheduler: Scheduler): { TCP: TCPConstructor; TLSSocket: TLSSocketConstructor } {
+export function socketClasses(
+  scheduler: Scheduler,
+  onOpen?: (socket: NodeSocket) => void,
+): { TCP: TCPConstructor; TLSSocket: TLSSocketConstructor } {
   class TCPSocket implements TCP {
     readonly #socket: NodeSocket;
     constructor(options: TCPOptions & { secure?: TLSOptions['secure'] }) {
@@ -124,6 +135,7 @@ export function socketClasses(scheduler: Scheduler): { TCP: TCPConstructor; TLSS
         onReadable: (count) => options.onReadable?.call(this, count),
         onError: (message) => options.onError?.call(this, message),
       });
+      onOpen?.(this.#socket);
     }
     read(count?: number): ArrayBuffer | undefined {
       const chunk = this.#socket.read(count);

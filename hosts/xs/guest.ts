@@ -6,7 +6,7 @@
  * XS globals used: issueCommand (synchronous call to the parent), handleCommand (entry for the
  * parent's events), TextEncoder/TextDecoder, gc.
  */
-import type { Bytes, Flash, FlashStatus, Host, LogLevel, TCP, TCPOptions, TLSOptions } from '../../firmware/host';
+import type { Bytes, Flash, FlashStatus, Host, LogLevel, TCP, TCPOptions, TLSOptions, Update, UpdateProvider } from '../../firmware/host';
 import { PipewatchNode, type NodeConfig } from '../../firmware/node';
 import { Xoshiro128 } from '../../firmware/util/prng';
 import { createBoard, type SimBoard } from '../../simulator/board';
@@ -20,6 +20,10 @@ export interface GuestNodeConfig extends NodeConfig {
   world: WorldOptions;
   /** Flash partitions the parent serves for this node. */
   flashPartitions?: string[];
+  /** The parent serves an UpdateProvider (simulated bootloader) for this node. */
+  update?: boolean;
+  /** Simulator test marker of the booted image (simulator/ota/sim-node.ts): 'sensor' = parts do not answer. */
+  simFault?: 'broker' | 'sensor';
 }
 
 const encoder = new TextEncoder();
@@ -178,6 +182,44 @@ class GuestFlash implements Flash {
   close(): void {}
 }
 
+/** The parent's UpdateProvider over the bridge; errors come back as thrown Errors. */
+function updateCall(node: number, op: number, payload?: Uint8Array): Uint8Array {
+  const reply = call(op, node, 0, payload);
+  if (reply[0] !== 0) throw new Error(decoder.decode(reply.subarray(1)));
+  return reply.subarray(1);
+}
+
+function guestUpdate(node: number): UpdateProvider {
+  const number = new Float64Array(1);
+  return {
+    running() {
+      return JSON.parse(decoder.decode(updateCall(node, Op.updateRunning)));
+    },
+    confirm() {
+      updateCall(node, Op.updateConfirm);
+    },
+    open(options?: { byteLength?: number }): Update {
+      number[0] = options?.byteLength ?? -1;
+      updateCall(node, Op.updateOpen, new Uint8Array(number.buffer).slice());
+      return {
+        write(buffer: Bytes, byteOffset?: number) {
+          const bytes = bytesOf(buffer);
+          const payload = new Uint8Array(8 + bytes.length);
+          new DataView(payload.buffer).setFloat64(0, byteOffset ?? -1);
+          payload.set(bytes, 8);
+          updateCall(node, Op.updateWrite, payload);
+        },
+        complete() {
+          updateCall(node, Op.updateComplete);
+        },
+        cancel() {
+          updateCall(node, Op.updateCancel);
+        },
+      };
+    },
+  };
+}
+
 function createHost(index: number, config: GuestNodeConfig, board: SimBoard): Host {
   const state = nodes.get(index)!;
   const random = new Xoshiro128(config.seed);
@@ -198,6 +240,7 @@ function createHost(index: number, config: GuestNodeConfig, board: SimBoard): Ho
           },
         }
       : undefined,
+    update: config.update ? guestUpdate(index) : undefined,
     clock: {
       monotonic: { now: () => now },
       wall: { now: () => (wall < 0 ? undefined : wall) },
@@ -267,7 +310,9 @@ const empty = new ArrayBuffer(0);
         (position) => new PipeEnv(() => now, config.world.seed, config.nodeIndex, position, config.world),
         config.seed,
       );
-      const node = new PipewatchNode(createHost(index, config, board), { ...config, sensors: board.sensors });
+      // Simulator test marker: the image's sensor "driver" fails, i.e. no part answers.
+      const io = config.simFault === 'sensor' ? createBoard([], () => undefined as never, config.seed) : board;
+      const node = new PipewatchNode(createHost(index, config, io), { ...config, sensors: board.sensors });
       nodes.get(index)!.node = node;
       node.start();
       break;
@@ -283,6 +328,11 @@ const empty = new ArrayBuffer(0);
       state?.node?.stop();
       nodes.delete(index);
       break;
+    case Event.dropNode: {
+      const last = state?.node?.stats();
+      nodes.delete(index);
+      return encoder.encode(JSON.stringify(last ?? null)).buffer as ArrayBuffer;
+    }
     case Event.measure:
       gc();
       break;

@@ -4,7 +4,7 @@
  * flash partitions and log, and delivers events back into the engine one crank at a time.
  */
 import { fileURLToPath } from 'node:url';
-import type { Flash, LogLevel } from '../../firmware/host';
+import type { Flash, LogLevel, Update, UpdateProvider } from '../../firmware/host';
 import type { NodeStats } from '../../firmware/node';
 import type { Scheduler } from '../node/scheduler';
 import { NodeSocket } from '../node/tcp';
@@ -25,6 +25,8 @@ export interface XsFleetOptions {
   /** Opens flash partition `path` of node `index` (served from this process). */
   flash?: (index: number, path: string) => Flash;
   onRestart?: (index: number) => void;
+  /** The UpdateProvider of node `index` (its simulated bootloader), if it has one. */
+  update?: (index: number) => UpdateProvider | undefined;
 }
 
 export class XsFleet {
@@ -32,6 +34,8 @@ export class XsFleet {
   readonly #worker: XsWorker;
   readonly #timers = new Map<string, number>();
   readonly #sockets = new Map<number, NodeSocket>();
+  readonly #socketNode = new Map<number, number>();
+  readonly #targets = new Map<number, Update>();
   readonly #flash = new Map<string, Flash>();
   #deliveries = 0;
   baseline: Meter | undefined;
@@ -87,6 +91,28 @@ export class XsFleet {
 
   async stopNode(index: number): Promise<void> {
     await this.#deliver(Event.stopNode, index, 0);
+  }
+
+  /**
+   * Power cut for node `index` (a simulated reboot): its timers are cleared and its sockets
+   * reset at once (no DISCONNECT), an open update target is dropped, and the engine forgets it.
+   */
+  async dropNode(index: number): Promise<NodeStats | undefined> {
+    const prefix = `${index}:`;
+    for (const [key, handle] of this.#timers) {
+      if (!key.startsWith(prefix)) continue;
+      this.#o.scheduler.clear(handle);
+      this.#timers.delete(key);
+    }
+    for (const [id, node] of this.#socketNode) {
+      if (node !== index) continue;
+      this.#sockets.get(id)?.abort();
+      this.#sockets.delete(id);
+      this.#socketNode.delete(id);
+    }
+    this.#targets.delete(index);
+    const { result } = await this.#deliver(Event.dropNode, index, 0);
+    return (JSON.parse(decoder.decode(result)) as NodeStats | null) ?? undefined;
   }
 
   close(): void {
@@ -165,6 +191,7 @@ export class XsFleet {
             },
           );
           this.#sockets.set(id, socket);
+          this.#socketNode.set(id, node);
           return none;
         } catch (error) {
           return encoder.encode((error as Error).message);
@@ -183,6 +210,7 @@ export class XsFleet {
       case Op.tcpClose:
         this.#sockets.get(id)?.close();
         this.#sockets.delete(id);
+        this.#socketNode.delete(id);
         return none;
       case Op.log:
         this.#o.log?.(node, levels[payload[0]!] ?? 'info', decoder.decode(payload.subarray(1)));
@@ -192,8 +220,60 @@ export class XsFleet {
         return none;
       case Op.flash:
         return this.#flashRequest(node, payload);
+      case Op.updateRunning:
+      case Op.updateConfirm:
+      case Op.updateOpen:
+      case Op.updateWrite:
+      case Op.updateComplete:
+      case Op.updateCancel:
+        return this.#updateRequest(op, node, payload);
       default:
         return encoder.encode(`unknown op ${op}`);
+    }
+  }
+
+  #updateRequest(op: number, node: number, payload: Uint8Array): Uint8Array {
+    try {
+      const provider = this.#o.update?.(node);
+      if (!provider) throw new Error('this host has no update target');
+      let result: Uint8Array = new Uint8Array(0);
+      const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+      switch (op) {
+        case Op.updateRunning:
+          result = encoder.encode(JSON.stringify(provider.running()));
+          break;
+        case Op.updateConfirm:
+          provider.confirm();
+          break;
+        case Op.updateOpen: {
+          const byteLength = view.getFloat64(0, true);
+          this.#targets.set(node, provider.open(byteLength < 0 ? undefined : { byteLength }));
+          break;
+        }
+        default: {
+          const target = this.#targets.get(node);
+          if (!target) throw new Error('E_OTA_CLOSED: no update target is open');
+          if (op === Op.updateWrite) {
+            const at = view.getFloat64(0);
+            target.write(payload.slice(8), at < 0 ? undefined : at);
+          } else if (op === Op.updateComplete) {
+            this.#targets.delete(node);
+            target.complete();
+          } else {
+            this.#targets.delete(node);
+            target.cancel();
+          }
+        }
+      }
+      const out = new Uint8Array(1 + result.length);
+      out.set(result, 1);
+      return out;
+    } catch (error) {
+      const text = encoder.encode((error as Error).message);
+      const out = new Uint8Array(1 + text.length);
+      out[0] = 1;
+      out.set(text, 1);
+      return out;
     }
   }
 

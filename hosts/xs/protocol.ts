@@ -15,6 +15,14 @@ export const Op = {
   log: 6, // payload: level u8, message utf8
   restart: 7,
   flash: 8, // payload: FlashOp u8, a u32, b u32, path length u8, path, data; reply: status u8, then bytes or message
+  // The node's UpdateProvider (firmware/host.ts), served by the parent's simulated bootloader.
+  // Every reply: status u8 (0 ok, else 1 and an error message in utf8), then the result.
+  updateRunning: 9, // reply: ok, JSON { slot, version, trial, securityCounter }
+  updateConfirm: 10,
+  updateOpen: 11, // payload: byteLength f64 (-1: none given); one open target per node
+  updateWrite: 12, // payload: byteOffset f64 (-1: none given), bytes
+  updateComplete: 13,
+  updateCancel: 14,
 } as const;
 
 /** Flash requests: read (a = offset, b = length), write (a = offset, data), erase (a = block), status. */
@@ -33,6 +41,7 @@ export const Event = {
   stopSampling: 12,
   stopNode: 13,
   measure: 14, // runs gc(); reply: empty (the meter says the heap)
+  dropNode: 15, // power cut: forget the node at once (no stop(), no DISCONNECT)
 } as const;
 
 export const OP_HEADER = 7;

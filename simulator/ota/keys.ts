@@ -1,0 +1,73 @@
+/*
+ * Signing keys and images for simulated nodes (Node side of the simulator).
+ *
+ * `loadSimKey(path?)`: the Ed25519 key the simulated nodes trust. Without a path, a throwaway
+ * key pair is generated at first use as `.pipewatch/sim-ota.pem` (mode 0600, never overwritten)
+ * and `.pipewatch/sim-ota.pem.pub` (hex) in the working directory, then reused.
+ * `simImage(version, extra?)` builds an opaque simulated image; `signImage` signs one.
+ */
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { attachSignature, encodeUnsignedManifest } from '../../firmware/ota/manifest';
+import { sha256 } from '../../firmware/crypto/sha256';
+import { toHex } from '../../firmware/crypto/hex';
+
+export const SIM_BOARD = 'pipewatch-sim';
+export const SIM_FACTORY_VERSION = '1.0.0';
+
+export interface SimKey {
+  privateKey: KeyObject;
+  publicKey: Uint8Array;
+  publicKeyHex: string;
+  /** Where the private key lives (for the hint printed at start-up). */
+  path: string;
+  generated: boolean;
+}
+
+function rawPublicKey(key: KeyObject): Uint8Array {
+  const der = key.export({ format: 'der', type: 'spki' });
+  return new Uint8Array(der.subarray(der.length - 32));
+}
+
+export function loadSimKey(path?: string, cwd = process.cwd()): SimKey {
+  let generated = false;
+  const file = path ? resolve(cwd, path) : join(cwd, '.pipewatch', 'sim-ota.pem');
+  if (!existsSync(file)) {
+    if (path) throw new Error(`--ota-key: no such file ${path}`);
+    mkdirSync(join(cwd, '.pipewatch'), { recursive: true });
+    const { privateKey } = generateKeyPairSync('ed25519');
+    writeFileSync(file, privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, { mode: 0o600, flag: 'wx' });
+    generated = true;
+  }
+  const privateKey = createPrivateKey(readFileSync(file));
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`${file}: not an Ed25519 private key`);
+  const publicKey = rawPublicKey(createPublicKey(privateKey));
+  if (generated) writeFileSync(`${file}.pub`, toHex(publicKey) + '\n');
+  return { privateKey, publicKey, publicKeyHex: toHex(publicKey), path: file, generated };
+}
+
+/** An opaque simulated image: a readable banner, optional extra text (e.g. a fault marker), filler. */
+export function simImage(version: string, extra = '', bytes = 24 * 1024): Uint8Array {
+  const image = new Uint8Array(bytes);
+  const banner = `pipewatch simulated firmware ${version}\n${extra}`;
+  for (let i = 0; i < image.length; i++) image[i] = (i * 31 + version.length * 7) & 0xff;
+  for (let i = 0; i < banner.length; i++) image[i] = banner.charCodeAt(i);
+  return image;
+}
+
+export function signImage(
+  key: KeyObject,
+  image: Uint8Array,
+  o: { version: string; board?: string; securityCounter?: number; url?: string },
+): Uint8Array {
+  const unsigned = encodeUnsignedManifest({
+    version: o.version,
+    board: o.board ?? SIM_BOARD,
+    securityCounter: o.securityCounter ?? 0,
+    imageBytes: image.length,
+    imageSha256: sha256(image),
+    url: o.url ?? '',
+  });
+  return attachSignature(unsigned, new Uint8Array(sign(null, unsigned, key)));
+}
