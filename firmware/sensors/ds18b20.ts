@@ -9,8 +9,8 @@
  * ROM); without `rom` the driver uses Skip ROM and expects a single device on the bus.
  * `DS18B20.search(oneWire)` lists the DS18B20 ids on a bus (family and CRC checked).
  *
- * Conversions are scheduled, never waited for: `configure()` starts one; `read()` returns
- * NOT_READY (0, no error reported) until the datasheet's maximum conversion time for the
+ * Conversions are scheduled, never waited for: `configure()` starts one; `read()` returns 0 and
+ * reports E_NOT_READY (not counted as a fault) until the datasheet's maximum conversion time for the
  * resolution (Table 2) has passed on the host's monotonic clock, then reads the scratchpad and
  * starts the next conversion. A reading is therefore at most one sample interval old.
  *
@@ -29,7 +29,9 @@
  */
 import type { OneWire, OneWireConstructor } from '../host';
 import { checkCrc8Dallas, crc8Dallas } from './crc-dallas';
-import { type FaultCounts, newFaultCounts, SensorError, SensorErrorCode, type SensorErrorCodeValue } from './errors';
+import { type FaultCounts, SensorError, SensorErrorCode, type SensorErrorCodeValue } from './errors';
+import { FaultReporter, messageOf } from './fault';
+import { checkStuckMs, StuckDetector } from './stuck';
 
 const PART = 'DS18B20';
 
@@ -155,13 +157,13 @@ export default class DS18B20 {
     return { roms, rejected };
   }
 
-  readonly faults: FaultCounts = newFaultCounts();
+  readonly faults: FaultCounts;
   /** The last error code (NOT_READY included), or undefined after a good reading. */
   lastError: SensorErrorCodeValue | undefined;
+  readonly #fault: FaultReporter;
 
   readonly #io: OneWire;
   readonly #now: () => number;
-  readonly #onError: ((error: SensorError) => void) | undefined;
   /** Match ROM + 8 id bytes + function command, or Skip ROM + function command. */
   readonly #frame: Uint8Array;
   /** Write Scratchpad payload: TH, TL, configuration. */
@@ -170,14 +172,12 @@ export default class DS18B20 {
   readonly #out = new Int32Array(1);
   readonly #sample: Ds18b20Sample = { temperature: 0 };
   #resolution = 12;
-  #stuckMs = 0;
+  readonly #stuck = new StuckDetector();
   #configured = false;
   #converting = false;
   #convertStartedAt = 0;
   /** A conversion has produced something other than the power-on value since configuration. */
   #sawConversion = false;
-  #lastRaw = 0x7fffffff;
-  #lastChangeAt = 0;
   #closed = false;
 
   constructor(options: Ds18b20Options) {
@@ -189,7 +189,8 @@ export default class DS18B20 {
     this.#frame[0] = rom ? Rom.MATCH : Rom.SKIP;
     if (rom) this.#frame.set(rom, 1);
     this.#now = options.now;
-    this.#onError = options.onError;
+    this.#fault = new FaultReporter(PART, options.onError);
+    this.faults = this.#fault.counts;
     this.#checkConfiguration(options);
     this.#io = new sensor.io({ pin: sensor.pin });
     this.configure(options);
@@ -200,7 +201,7 @@ export default class DS18B20 {
     this.#checkOpen();
     this.#checkConfiguration(options);
     if (options.resolution !== undefined) this.#resolution = options.resolution;
-    if (options.stuckMs !== undefined) this.#stuckMs = options.stuckMs;
+    if (options.stuckMs !== undefined) this.#stuck.stuckMs = options.stuckMs;
     this.#configured = false;
     this.#converting = false;
     this.#setup();
@@ -208,7 +209,7 @@ export default class DS18B20 {
 
   /**
    * Fills `out[0]` with the temperature in milli-°C (rounded towards −∞ from 1/16 °C) and
-   * returns 1; or returns 0: a fault (reported, counted) or NOT_READY (neither).
+   * returns 1; or returns 0: a fault (reported, counted) or E_NOT_READY (reported, not counted).
    */
   read(out: Int32Array): number {
     this.#checkOpen();
@@ -234,6 +235,7 @@ export default class DS18B20 {
     return this.#sample;
   }
 
+  /** Releases the bus; safe to call again. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -271,12 +273,8 @@ export default class DS18B20 {
     if (raw < RAW_MIN || raw > RAW_MAX) return this.#fail(SensorErrorCode.RANGE, `raw ${raw} outside −55..+125 °C`);
     this.#sawConversion = true;
     const now = this.#now();
-    if (raw !== this.#lastRaw) {
-      this.#lastRaw = raw;
-      this.#lastChangeAt = now;
-    } else if (this.#stuckMs > 0 && now - this.#lastChangeAt > this.#stuckMs) {
-      return this.#fail(SensorErrorCode.STUCK, `unchanged for ${now - this.#lastChangeAt} ms`);
-    }
+    const unchangedMs = this.#stuck.update(now, raw);
+    if (unchangedMs) return this.#fail(SensorErrorCode.STUCK, `unchanged for ${unchangedMs} ms`);
     out[0] = (raw * 125) >> 1;
     this.lastError = undefined;
     return 1;
@@ -315,32 +313,28 @@ export default class DS18B20 {
       if (readScratchpad) this.#io.read(this.#scratch);
       return true;
     } catch (error) {
-      this.#fail(SensorErrorCode.BUS, String((error as Error)?.message ?? error));
+      this.#fail(SensorErrorCode.BUS, messageOf(error));
       return false;
     }
   }
 
   #notReady(): number {
     this.lastError = SensorErrorCode.NOT_READY;
-    return 0;
+    return this.#fault.notReady('conversion under way');
   }
 
   #fail(code: SensorErrorCodeValue, message: string): 0 {
-    this.faults[code]++;
     this.lastError = code;
     if (code === SensorErrorCode.DISCONNECTED || code === SensorErrorCode.BUS) this.#converting = false;
-    this.#onError?.(new SensorError(PART, code, message));
-    return 0;
+    return this.#fault.fail(code, message);
   }
 
   #checkConfiguration(options: Ds18b20Configuration): void {
     const { resolution, stuckMs } = options;
     if (resolution !== undefined && !(Number.isInteger(resolution) && resolution >= 9 && resolution <= 12)) {
-      throw new SensorError(PART, SensorErrorCode.CONFIG, `resolution ${resolution} is not 9..12 bits`);
+      this.#fault.invalid(`resolution ${resolution} is not 9..12 bits`);
     }
-    if (stuckMs !== undefined && !(typeof stuckMs === 'number' && stuckMs >= 0)) {
-      throw new SensorError(PART, SensorErrorCode.CONFIG, `stuckMs ${stuckMs} is not a duration`);
-    }
+    if (stuckMs !== undefined) checkStuckMs(this.#fault, stuckMs, true);
   }
 
   #checkOpen(): void {

@@ -24,7 +24,9 @@
  * There is no CRC and no chip id on an analog input.
  */
 import type { Analog, AnalogConstructor } from '../host';
-import { type FaultCounts, newFaultCounts, SensorError, SensorErrorCode, type SensorErrorCodeValue } from './errors';
+import { type FaultCounts, SensorError, SensorErrorCode, type SensorErrorCodeValue } from './errors';
+import { FaultReporter, messageOf } from './fault';
+import { checkStuckMs, StuckDetector } from './stuck';
 
 const PART = 'NTC';
 const KELVIN = 273.15;
@@ -86,11 +88,11 @@ export interface NtcSample {
 export default class NTC {
   static readonly channels = [{ kind: 'milliCelsius', name: 'temperature' }] as const;
 
-  readonly faults: FaultCounts = newFaultCounts();
+  readonly faults: FaultCounts;
   lastError: SensorErrorCodeValue | undefined;
+  readonly #fault: FaultReporter;
 
   #io: Analog | undefined;
-  readonly #onError: ((error: SensorError) => void) | undefined;
   readonly #now: (() => number) | undefined;
   readonly #full: number;
   readonly #seriesOhms: number;
@@ -104,14 +106,13 @@ export default class NTC {
   #maxSpread: number;
   #minMilliC = -40_000;
   #maxMilliC = 125_000;
-  #stuckMs = 0;
-  #lastCode = -1;
-  #lastChangeAt = 0;
+  readonly #stuck = new StuckDetector();
 
   constructor(options: NtcOptions) {
     const sensor = options?.sensor;
     if (!sensor || typeof sensor.io !== 'function') throw new TypeError(`${PART}: options.sensor.io required`);
-    this.#onError = options.onError;
+    this.#fault = new FaultReporter(PART, options.onError);
+    this.faults = this.#fault.counts;
     this.#now = options.now;
     const th = options.thermistor;
     if (th && 'steinhartHart' in th) {
@@ -132,7 +133,7 @@ export default class NTC {
     try {
       this.#io = new sensor.io({ pin: sensor.pin, resolution: sensor.resolution });
     } catch (error) {
-      throw new SensorError(PART, SensorErrorCode.BUS, `cannot open analog pin: ${(error as Error).message}`);
+      throw this.#fault.error(SensorErrorCode.BUS, `cannot open analog pin: ${messageOf(error)}`);
     }
     const resolution = this.#io.resolution;
     if (!(Number.isInteger(resolution) && resolution >= 8 && resolution <= 16)) {
@@ -158,11 +159,7 @@ export default class NTC {
     const lo = min ?? this.#minMilliC;
     const hi = max ?? this.#maxMilliC;
     if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo >= hi) this.#invalid(`range ${lo}..${hi}`);
-    if (stuckMs !== undefined) {
-      if (!(stuckMs >= 0)) this.#invalid(`stuckMs ${stuckMs}`);
-      if (stuckMs > 0 && !this.#now) this.#invalid('stuckMs needs the `now` clock option');
-      this.#stuckMs = stuckMs;
-    }
+    if (stuckMs !== undefined) this.#stuck.stuckMs = checkStuckMs(this.#fault, stuckMs, !!this.#now);
     if (oversample !== undefined) this.#oversample = oversample;
     if (maxSpreadCodes !== undefined) this.#maxSpread = maxSpreadCodes;
     this.#minMilliC = lo;
@@ -185,7 +182,7 @@ export default class NTC {
         if (code > max) max = code;
       }
     } catch (error) {
-      return this.#fail(SensorErrorCode.BUS, String((error as Error)?.message ?? error));
+      return this.#fail(SensorErrorCode.BUS, messageOf(error));
     }
     if (max - min > this.#maxSpread) return this.#fail(SensorErrorCode.FRAME, `reads spread over ${max - min} codes`);
     if (min >= top - RAIL_CODES) {
@@ -208,12 +205,8 @@ export default class NTC {
       return this.#fail(SensorErrorCode.RANGE, `${milliC / 1000} °C (${Math.round(ohms)} Ω)`);
     }
     const now = this.#now ? this.#now() : 0;
-    if (sum !== this.#lastCode) {
-      this.#lastCode = sum;
-      this.#lastChangeAt = now;
-    } else if (this.#stuckMs > 0 && now - this.#lastChangeAt > this.#stuckMs) {
-      return this.#fail(SensorErrorCode.STUCK, `unchanged for ${now - this.#lastChangeAt} ms`);
-    }
+    const unchangedMs = this.#stuck.update(now, sum);
+    if (unchangedMs) return this.#fail(SensorErrorCode.STUCK, `unchanged for ${unchangedMs} ms`);
     out[0] = milliC;
     this.lastError = undefined;
     return 1;
@@ -225,6 +218,7 @@ export default class NTC {
     return this.#sample;
   }
 
+  /** Releases the analog input; safe to call again. */
   close(): void {
     const io = this.#io;
     if (!io) return;
@@ -233,13 +227,11 @@ export default class NTC {
   }
 
   #fail(code: SensorErrorCodeValue, message: string): 0 {
-    this.faults[code]++;
     this.lastError = code;
-    this.#onError?.(new SensorError(PART, code, message));
-    return 0;
+    return this.#fault.fail(code, message);
   }
 
   #invalid(message: string): never {
-    throw new SensorError(PART, SensorErrorCode.CONFIG, message);
+    return this.#fault.invalid(message);
   }
 }

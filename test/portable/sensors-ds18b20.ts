@@ -82,7 +82,8 @@ export const tests = {
     equal(r.driver.sample(), undefined, '1 ms before the 750 ms maximum (Table 2)');
     r.env.time += 1;
     near(r.driver.sample()!.temperature, -10.125, 0.001);
-    deepEqual(r.errors, [], 'NOT_READY is not reported as an error');
+    deepEqual(r.errors, [SensorErrorCode.NOT_READY, SensorErrorCode.NOT_READY], 'E_NOT_READY reported through onError');
+    equal(r.driver.faults.E_NOT_READY, 0, 'and not counted as a fault');
   },
   'Table 2: resolution, conversion time and undefined low bits, 9..12 bits'() {
     const times = [93.75, 187.5, 375, 750];
