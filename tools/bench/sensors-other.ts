@@ -7,15 +7,9 @@
  * are the driver's own work (CRC, decoding, Callendar–Van Dusen, Steinhart–Hart), not the
  * simulator's. Heap growth is XS slots in use after a crank of calls minus before it, less the
  * same for an empty crank, × 32 bytes, per call. These drivers reuse one result object in
- * `sample()`, so the target for both is 0.
+ * `sample()`, so the target for both is 0. The harness is lib/sensor-harness.ts.
  */
-import { fileURLToPath } from 'node:url';
-import { bundleForXs } from '../../hosts/xs/bundle';
-import { XsWorker, XS_SLOT_BYTES } from '../../hosts/xs/worker';
-
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const CALLS = 100;
-const TAPE_SAMPLES = 2 + CALLS * 8;
+import { measureDriver, replaySource } from './lib/sensor-harness';
 
 const common = `
 const tape = [];
@@ -119,62 +113,13 @@ ${common}
 const env = new FixedEnv();
 env.time = 1000;
 ${p.setup}
-let clock = 1000;
 const recorder = new Driver({ sensor: { io: Recording, ...extra }, now: () => env.now(), ${p.options} });
 const out = new Int32Array(4);
-let valid = 0;
-for (let i = 0; i < ${TAPE_SAMPLES}; i++) {
-  env.time += ${p.intervalMs};
-  ${p.vary}
-  if (recorder.read(out)) valid++;
-}
-if (valid < ${TAPE_SAMPLES} - 2) throw new Error('${part}: only ' + valid + ' valid samples while recording');
-const driver = new Driver({ sensor: { io: Replay, ...extra }, now: () => clock, ${p.options} });
-let failures = 0;
-globalThis.handleCommand = (bytes) => {
-  const c = new Uint8Array(bytes)[0];
-  if (c === 1) for (let i = 0; i < ${CALLS}; i++) { clock += ${p.intervalMs}; if (!driver.read(out)) failures++; }
-  if (c === 2) for (let i = 0; i < ${CALLS}; i++) { clock += ${p.intervalMs}; if (!driver.sample()) failures++; }
-  if (c === 3) return new Uint8Array([failures]).buffer;
-  if (c === 4) failures = 0;
-  return new ArrayBuffer(0);
-};
-`;
+${replaySource(part, p.intervalMs, p.vary, `const driver = new Driver({ sensor: { io: Replay, ...extra }, now: () => clock, ${p.options} });`)}`;
 }
 
 export async function bench(): Promise<Record<string, number>> {
   const figures: Record<string, number> = {};
-  for (const part of Object.keys(PARTS)) {
-    const code = await bundleForXs({ contents: source(part), resolveDir: root });
-    const worker = new XsWorker();
-    try {
-      await worker.evaluate(code);
-      await worker.deliver(new Uint8Array([0]));
-      const heapBefore = worker.lastMeter.currentHeapCount;
-      const baseline = (await worker.deliver(new Uint8Array([0]))).meter.compute;
-      const baselineSlots = worker.lastMeter.currentHeapCount - heapBefore;
-      const measure = async (command: number) => {
-        await worker.deliver(new Uint8Array([command]));
-        await worker.deliver(new Uint8Array([4]));
-        const before = worker.lastMeter.currentHeapCount;
-        const run = await worker.deliver(new Uint8Array([command]));
-        return {
-          computrons: (run.meter.compute - baseline) / CALLS,
-          bytes: ((run.meter.currentHeapCount - before - baselineSlots) * XS_SLOT_BYTES) / CALLS,
-        };
-      };
-      const read = await measure(1);
-      let failures = new Uint8Array((await worker.deliver(new Uint8Array([3]))).result)[0]!;
-      const sample = await measure(2);
-      failures += new Uint8Array((await worker.deliver(new Uint8Array([3]))).result)[0]!;
-      if (failures) throw new Error(`${part}: ${failures} calls failed while replaying`);
-      figures[`sensors.${part}.readComputrons`] = Math.round(read.computrons);
-      figures[`sensors.${part}.readHeapBytes`] = Math.round(read.bytes * 10) / 10;
-      figures[`sensors.${part}.sampleComputrons`] = Math.round(sample.computrons);
-      figures[`sensors.${part}.sampleHeapBytes`] = Math.round(sample.bytes * 10) / 10;
-    } finally {
-      worker.close();
-    }
-  }
+  for (const part of Object.keys(PARTS)) await measureDriver(part, source(part), figures);
   return figures;
 }
