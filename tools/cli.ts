@@ -6,7 +6,9 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { SensorConfig } from '../firmware/sensors/registry';
 import { partNames } from '../firmware/sensors/registry';
+import { existsSync, writeFileSync } from 'node:fs';
 import { startSimulation, parseBroker, type SimOptions } from '../simulator/run';
+import { simImage, SIM_BOARD, SIM_FACTORY_VERSION } from '../simulator/ota/keys';
 
 export class UsageError extends Error {}
 
@@ -50,6 +52,9 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     'leak-share': { type: 'string' },
     drain: { type: 'string' },
     outage: { type: 'string', multiple: true },
+    'ota-key': { type: 'string' },
+    'no-ota': { type: 'boolean' },
+    'ota-health': { type: 'string' },
   });
   const engine = values.engine ?? 'xs';
   if (engine !== 'xs' && engine !== 'node') throw new UsageError(`--engine must be xs or node, got "${engine}"`);
@@ -86,6 +91,13 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
       if (!at || !length || extra !== undefined) throw new UsageError(`--outage takes START+LENGTH like 1h+24h, got "${text}"`);
       return { atMs: parseDuration(at, '--outage start'), forMs: parseDuration(length, '--outage length') };
     }),
+    ota:
+      values['no-ota'] === true
+        ? undefined
+        : {
+            keyPath: values['ota-key'] as string | undefined,
+            healthWindowMs: values['ota-health'] === undefined ? undefined : parseDuration(values['ota-health'] as string, '--ota-health'),
+          },
     json: values.json === true,
     quiet: values.quiet === true,
   };
@@ -107,7 +119,24 @@ async function simCommand(argv: string[]): Promise<number> {
   options.onLog = (node, level, message) => {
     if (level === 'warn' || level === 'error') info(`node ${node + 1} ${level}: ${message}`);
   };
+  options.onBoot = (node, boot) => {
+    if (boot.trial || boot.outcome.ok && boot.outcome.rolledBackVersion) {
+      info(`pipewatch sim: node ${node + 1} booted ${boot.version}${boot.trial ? ' on trial' : ''}${boot.fault ? ` (test marker: ${boot.fault} fault)` : ''}`);
+    }
+  };
   const sim = startSimulation(options);
+  sim.ready
+    .then(({ broker, deviceIds, otaKey }) => {
+      if (!otaKey) return;
+      const image = '.pipewatch/sim-image-1.1.0.bin';
+      if (!existsSync(image)) writeFileSync(image, simImage('1.1.0'));
+      info(
+        `pipewatch sim: OTA: nodes run ${SIM_FACTORY_VERSION} on board ${SIM_BOARD} and trust ${otaKey.path}${otaKey.generated ? ' (new throwaway key)' : ''}; to update ${deviceIds[0]}:\n` +
+          `  pipewatch ota sign --key ${otaKey.path} --image ${image} --version 1.1.0 --board ${SIM_BOARD} --out .pipewatch/fw-1.1.0.manifest\n` +
+          `  pipewatch ota publish --broker ${broker} --manifest .pipewatch/fw-1.1.0.manifest --image ${image} --node ${deviceIds[0]}`,
+      );
+    })
+    .catch(() => {});
   const onSignal = () => {
     info('pipewatch sim: stopping (draining what the nodes hold)...');
     sim.stop();
@@ -141,6 +170,7 @@ const usage = `usage: pipewatch <command> [options]
   sim     run simulated nodes: --nodes N --engine xs|node --duration 30s|10m|24h --virtual --seed S
           --broker mqtt://host:port --interval 10s --sensor <part> (repeatable) --json --quiet
           --outage START+LENGTH (e.g. 1h+24h: the network is down from 1 h for 24 h; repeatable)
+          --ota-key private.pem (default: throwaway .pipewatch/sim-ota.pem) --ota-health 120s --no-ota
   drivers check --part <part> (--bus /dev/i2c-1 [--address 0x48] | --simulated) [--samples N]
           driver conformance check against a connected sensor or its simulated device
   ota     keygen | sign | verify | publish: signed firmware updates (pipewatch ota --help)

@@ -9,6 +9,12 @@ import type { OtaRig } from '../../simulator/ota/rig';
 import { image, IMAGE_URL, makeRig, newManifestBytes, NEW_IMAGE, otherKey, resign, signManifest } from './ota-fixture';
 
 /** Runs until the node asked to restart (or the time is up), then reboots it. */
+/** Slot, version and trial flag of the running image (running() also says its security counter). */
+function runningImage(rig: OtaRig): { slot: number; version: string; trial: boolean } {
+  const { slot, version, trial } = rig.bootloader.update.running();
+  return { slot, version, trial };
+}
+
 function downloadAndReboot(rig: OtaRig, ms = 120_000): void {
   rig.run(ms, () => rig.restartRequested);
   ok(rig.restartRequested, `the node asked to reboot; events ${rig.eventTypes().join(',')}`);
@@ -22,7 +28,7 @@ function healthyOnFactory(rig: OtaRig, label: string): void {
   if (!out.ok) return;
   equal(out.slot, 0, `${label}: factory slot`);
   equal(out.trial, false, `${label}: not on trial`);
-  deepEqual(rig.bootloader.update.running(), { slot: 0, version: '1.0.0', trial: false }, label);
+  deepEqual(runningImage(rig), { slot: 0, version: '1.0.0', trial: false }, label);
   ok(rig.cacheIntact(), `${label}: cache intact`);
   equal(rig.updater!.state, 'idle', `${label}: updater idle after reboot`);
 }
@@ -50,7 +56,7 @@ export const tests = {
     const rig = makeRig();
     equal(rig.updater!.offer(newManifestBytes()), undefined);
     downloadAndReboot(rig);
-    deepEqual(rig.bootloader.update.running(), { slot: 1, version: '1.1.0', trial: true });
+    deepEqual(runningImage(rig), { slot: 1, version: '1.1.0', trial: true });
     equal(rig.updater!.state, 'trial');
     rig.run(30_000);
     rig.updater!.noteHealthy({ sensorOk: true });
@@ -59,7 +65,8 @@ export const tests = {
     deepEqual(rig.eventTypes(), ['progress', 'verified', 'rebooting', 'confirmed']);
     rig.run(200_000);
     rig.powerOn();
-    deepEqual(rig.bootloader.update.running(), { slot: 1, version: '1.1.0', trial: false });
+    deepEqual(runningImage(rig), { slot: 1, version: '1.1.0', trial: false });
+    equal(rig.bootloader.update.running().securityCounter, 2, 'running() says the security counter of the booted manifest');
     ok(rig.cacheIntact());
     deepEqual(rig.server.requests, ['0-20999']);
   },
@@ -126,7 +133,7 @@ export const tests = {
     const stats = rig.events.filter((e) => e.type === 'interrupted');
     equal(stats.length, 1);
     equal(rig.server.bodyBytesSent - NEW_IMAGE.length, 10_000 - 8192, 'bytes re-downloaded');
-    deepEqual(rig.bootloader.update.running(), { slot: 1, version: '1.1.0', trial: true });
+    deepEqual(runningImage(rig), { slot: 1, version: '1.1.0', trial: true });
   },
   'reboot mid-download: resumes from the journal'() {
     const rig = makeRig();
@@ -139,7 +146,7 @@ export const tests = {
     rig.server.faults.stallAfterBytes = undefined;
     downloadAndReboot(rig);
     deepEqual(rig.server.requests, ['0-20999', '12288-20999']);
-    deepEqual(rig.bootloader.update.running(), { slot: 1, version: '1.1.0', trial: true });
+    deepEqual(runningImage(rig), { slot: 1, version: '1.1.0', trial: true });
     equal(rig.updater!.stats.resumes, 0, 'a fresh updater after the trial reboot');
   },
   'network gone for good: gives up after the retries, node healthy'() {
@@ -156,7 +163,7 @@ export const tests = {
     rig.run(119_000);
     equal(rig.bootloader.update.running().trial, true);
     rig.run(2_000);
-    deepEqual(rig.bootloader.update.running(), { slot: 0, version: '1.0.0', trial: false });
+    deepEqual(runningImage(rig), { slot: 0, version: '1.0.0', trial: false });
     const types = rig.eventTypes();
     deepEqual(types.slice(-2), ['failed:healthCheckTimeout', 'rolledBack']);
     ok(rig.cacheIntact());
@@ -167,7 +174,7 @@ export const tests = {
     downloadAndReboot(rig);
     rig.updater!.noteHealthy({ publishAcked: true, sensorOk: false });
     rig.run(125_000);
-    deepEqual(rig.bootloader.update.running(), { slot: 0, version: '1.0.0', trial: false });
+    deepEqual(runningImage(rig), { slot: 0, version: '1.0.0', trial: false });
     ok(rig.eventTypes().indexOf('rolledBack') >= 0);
     equal(rig.updater!.offer(newManifestBytes()), undefined, 'the update may be offered again');
   },
@@ -177,7 +184,7 @@ export const tests = {
     downloadAndReboot(rig);
     rig.run(1_000);
     rig.powerOn();
-    deepEqual(rig.bootloader.update.running(), { slot: 0, version: '1.0.0', trial: false });
+    deepEqual(runningImage(rig), { slot: 0, version: '1.0.0', trial: false });
     equal(rig.bootloader.counters.rollbacks, 1);
     ok(rig.eventTypes().indexOf('rolledBack') >= 0);
   },
@@ -187,7 +194,7 @@ export const tests = {
     rig.run(60_000, () => rig.restartRequested);
     rig.chip.bitFlip((2 + 16) * 4096 + 4096 + 100, 3);
     rig.powerOn();
-    deepEqual(rig.bootloader.update.running(), { slot: 0, version: '1.0.0', trial: false });
+    deepEqual(runningImage(rig), { slot: 0, version: '1.0.0', trial: false });
     ok(rig.eventTypes().indexOf('rolledBack') >= 0);
   },
   'offers during a trial are refused'() {
