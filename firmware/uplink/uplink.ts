@@ -39,10 +39,11 @@ import { encodePublishHeader, publishHeaderSize } from './packets';
 import { ReadingEncoder, type PayloadFormat } from './payload';
 import {
   createBackoffState,
+  createFixedInterval,
   nextBackoffDelay,
   noteConnected,
   noteDisconnected,
-  type BackoffState,
+  type RetryState,
 } from './backoff';
 
 /** What the node may tune (NodeConfig.uplink). */
@@ -63,6 +64,11 @@ export interface UplinkTuning {
   backoffCapMs?: number;
   /** A connection must stay up this long before the backoff resets (default 60 s). */
   stableMs?: number;
+  /**
+   * Retry every this many ms instead of the full-jitter backoff: what ESPHome and Tasmota do.
+   * Only for comparisons (the reconnect storm test); a fleet should never use it.
+   */
+  fixedRetryMs?: number;
   connectTimeoutMs?: number;
   /** Largest packet accepted from the broker, remaining length (default 1024). */
   maxInboundBytes?: number;
@@ -142,7 +148,7 @@ export class Uplink {
   readonly #live: Reading[];
   #liveCount = 0;
   readonly #subIds = new Uint16Array(2);
-  readonly #backoff: BackoffState;
+  readonly #backoff: RetryState;
   readonly #stableMs: number;
   #retryTimer: number | undefined;
   #running = false;
@@ -209,7 +215,10 @@ export class Uplink {
     this.#cmdTopic = asciiBytes(this.#cmdName);
     this.#otaTopic = asciiBytes(this.#otaName);
     this.onCommand = o.onCommand;
-    this.#backoff = createBackoffState({ baseMs: o.backoffBaseMs ?? 1000, capMs: o.backoffCapMs ?? 300_000 });
+    this.#backoff =
+      o.fixedRetryMs !== undefined
+        ? createFixedInterval({ intervalMs: o.fixedRetryMs })
+        : createBackoffState({ baseMs: o.backoffBaseMs ?? 1000, capMs: o.backoffCapMs ?? 300_000 });
     this.#stableMs = o.stableMs ?? 60_000;
     this.#client = new MqttClient(
       host,
