@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import type { LogLevel } from '../../firmware/host';
 import { PipewatchNode, type NodeStats } from '../../firmware/node';
 import { FlashCache } from '../../firmware/cache/index';
-import { newReading, type NewReading } from '../../firmware/store';
+import type { NewReading } from '../../firmware/store';
 import { Uplink, type UplinkTuning } from '../../firmware/uplink/uplink';
 import { createNodeHost, VIRTUAL_EPOCH_MS } from '../../hosts/node/host';
 import { FlashStore } from '../../hosts/node/flash';
@@ -33,6 +33,7 @@ import { PipeEnv } from '../../simulator/world';
 import { Xoshiro128 } from '../../firmware/util/prng';
 import { SimFlash } from '../../simulator/flash/index';
 import { Consumer } from '../../test/portable/uplink-consumer';
+import { startMosquitto } from '../../test/harness/mosquitto';
 
 export const CONSUMER_TOPICS = ['pipewatch/+/readings', 'pipewatch/+/alerts', 'pipewatch/+/readings/bin'];
 
@@ -116,6 +117,8 @@ export interface FleetOptions {
      */
     maxStallMs?: number;
   };
+  /** Outages at fixed times (links dropped, connections reset), besides the random faults. */
+  outages?: Array<{ atMs: number; forMs: number }>;
   /** Longest simulated time to drain after sampling stopped. */
   drainMs?: number;
   uplink?: UplinkTuning;
@@ -230,6 +233,20 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
         }, fault.atMs);
       }
     }
+    for (const outage of o.outages ?? []) {
+      faults.push({ atMs: outage.atMs, kind: 'outage', lengthMs: outage.forMs });
+      scheduler.set(() => {
+        busy++;
+        void proxy.refuse('reset').finally(() => {
+          proxy.drop();
+          busy--;
+        });
+      }, outage.atMs);
+      scheduler.set(() => {
+        busy++;
+        void proxy.refuse(false).finally(() => busy--);
+      }, outage.atMs + outage.forMs);
+    }
     const idle = () => busy === 0 && !fleet?.busy;
     await scheduler.runUntil(o.durationMs, idle);
     const stats = async (): Promise<NodeStats[]> => (fleet ? fleet.stats() : nodes.map((n) => n.stats()));
@@ -272,6 +289,161 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
   }
 }
 
+function reading(i: number): NewReading {
+  return { timeMs: VIRTUAL_EPOCH_MS + i * 10_000, synced: true, channel: 0, kind: 0, value: 61_234 + ((i * 37) % 900), alert: false };
+}
+
+function round(value: number, digits = 1): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+/** A FlashCache on a fresh simulated NOR partition (the node's default geometry). */
+function flashCache(): FlashCache {
+  return new FlashCache(new SimFlash({ blockLength: 4096, blocks: 80, writeAlign: 4, eraseValue: 0xff }));
+}
+
+/** Bytes the node sends per reading: steady (one sample at a time) and draining a backlog. */
+async function wireBytes(port: number): Promise<Record<string, number>> {
+  const figures: Record<string, number> = {};
+  const N = 600;
+  /** Bytes the node sent in the run beyond those of connecting (CONNECT, online, SUBSCRIBE x2). */
+  const run = async (format: 'json' | 'binary', backlog: boolean, count = N): Promise<number> => {
+    const scheduler = new Scheduler({ virtual: true });
+    const host = createNodeHost({ scheduler, seed: 1 });
+    const store = flashCache();
+    const uplink = new Uplink(host, store, { deviceId: 'bench-0001', address: '127.0.0.1', port, format });
+    try {
+      if (backlog) for (let i = 0; i < count; i++) store.append(reading(i));
+      uplink.start();
+      await scheduler.runUntil(scheduler.now() + 1000);
+      if (backlog) {
+        await scheduler.runUntil(scheduler.now() + 60_000);
+      } else {
+        for (let i = 0; i < count; i++) {
+          const r = reading(i);
+          uplink.noteStored(store.append(r), r);
+          await scheduler.runUntil(scheduler.now() + 10_000);
+        }
+      }
+      if (store.pending !== 0) throw new Error(`bench: ${store.pending} readings not delivered`);
+      return uplink.client.stats.bytesOut;
+    } finally {
+      uplink.stop();
+      scheduler.stop();
+    }
+  };
+  const connectBytes = await run('json', true, 0);
+  const perReading = async (format: 'json' | 'binary', backlog: boolean) => ((await run(format, backlog)) - connectBytes) / N;
+  figures['uplink.wireBytesPerReading.steady'] = round(await perReading('json', false));
+  figures['uplink.wireBytesPerReading.steadyBinary'] = round(await perReading('binary', false));
+  figures['uplink.wireBytesPerReading.drainJson'] = round(await perReading('json', true));
+  figures['uplink.wireBytesPerReading.drainBinary'] = round(await perReading('binary', true));
+  // Baseline: one JSON PUBLISH per reading, QoS 1, from MQTT.js (as ESPHome does), counted at a proxy.
+  const proxy = await FaultProxy.start({ target: { port } });
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${proxy.port}`, { clientId: 'bench-baseline', clean: true, reconnectPeriod: 0 });
+  try {
+    const link = proxy.links()[0]!;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const start = link.bytesUp;
+    for (let i = 0; i < N; i++) {
+      const r = reading(i);
+      const body = `{"dev":"bench-0001","seq":${i + 1},"ts":${r.timeMs},"sync":true,"ch":0,"mC":${r.value}}`;
+      await client.publishAsync('pipewatch/bench-0001/readings', body, { qos: 1 });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    figures['uplink.wireBytesPerReading.baseline'] = round((link.bytesUp - start) / N);
+  } finally {
+    await client.endAsync(true);
+    await proxy.close();
+  }
+  figures['uplink.wireBytesPerReading.drainJsonVsBaseline'] = round(
+    figures['uplink.wireBytesPerReading.drainJson']! / figures['uplink.wireBytesPerReading.baseline']!,
+    3,
+  );
+  figures['uplink.wireBytesPerReading.drainBinaryVsBaseline'] = round(
+    figures['uplink.wireBytesPerReading.drainBinary']! / figures['uplink.wireBytesPerReading.baseline']!,
+    3,
+  );
+  return figures;
+}
+
+/** Drain throughput in real time, from a flash cache to mosquitto, against MQTT.js with the same records. */
+async function drainThroughput(port: number): Promise<Record<string, number>> {
+  const N = 5000;
+  const figures: Record<string, number> = {};
+  const best = (key: string, value: number) => (figures[key] = Math.max(figures[key] ?? 0, value));
+  // Best of three runs each (the first ones also warm up the JIT).
+  for (const format of ['json', 'binary', 'json', 'binary', 'json', 'binary'] as const) {
+    const scheduler = new Scheduler({ virtual: false });
+    const host = createNodeHost({ scheduler, seed: 2 });
+    const store = flashCache();
+    for (let i = 0; i < N; i++) store.append(reading(i));
+    const uplink = new Uplink(host, store, { deviceId: `bench-drain-${format}`, address: '127.0.0.1', port, format });
+    const running = scheduler.runUntil(Number.MAX_SAFE_INTEGER);
+    try {
+      uplink.start();
+      while (!uplink.connected) await new Promise((resolve) => setTimeout(resolve, 1));
+      const t0 = performance.now();
+      while (store.pending > 0) await new Promise((resolve) => setImmediate(resolve));
+      const seconds = (performance.now() - t0) / 1000;
+      best(`uplink.drain.${format}.readingsPerSecond`, Math.round(N / seconds));
+    } finally {
+      uplink.stop();
+      scheduler.stop();
+      await running;
+    }
+  }
+  const records = Array.from({ length: N }, (_, i) => {
+    const r = reading(i);
+    return `{"dev":"bench-mqttjs","seq":${i + 1},"ts":${r.timeMs},"sync":true,"ch":0,"mC":${r.value}}`;
+  });
+  for (let round = 0; round < 3; round++) {
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: 'bench-mqttjs', clean: true, reconnectPeriod: 0 });
+    try {
+      const t0 = performance.now();
+      await Promise.all(records.map((body) => client.publishAsync('pipewatch/bench-mqttjs/readings', body, { qos: 1 })));
+      best('uplink.drain.mqttjsReadingsPerSecond', Math.round(N / ((performance.now() - t0) / 1000)));
+    } finally {
+      await client.endAsync(true);
+    }
+  }
+  figures['uplink.drain.ratio'] = round(figures['uplink.drain.json.readingsPerSecond']! / figures['uplink.drain.mqttjsReadingsPerSecond']!, 2);
+  figures['uplink.drain.binaryRatio'] = round(figures['uplink.drain.binary.readingsPerSecond']! / figures['uplink.drain.mqttjsReadingsPerSecond']!, 2);
+  return figures;
+}
+
+/** XS computrons per reading through the whole path (sample, flash cache, encode, MQTT, PUBACK, acknowledge). */
+async function xsComputrons(port: number): Promise<Record<string, number>> {
+  const steady = await runFleet({ engine: 'xs', nodes: 1, seed: 21, durationMs: 2 * 3_600_000, intervalMs: 10_000, brokerPort: port });
+  const drain = await runFleet({
+    engine: 'xs',
+    nodes: 1,
+    seed: 22,
+    durationMs: 4 * 3_600_000,
+    intervalMs: 10_000,
+    brokerPort: port,
+    outages: [{ atMs: 600_000, forMs: 3 * 3_600_000 }],
+  });
+  for (const r of [steady, drain]) {
+    if (r.consumer.delivered !== r.generated) throw new Error(`bench: XS run lost ${r.generated - r.consumer.delivered} readings`);
+  }
+  return {
+    'uplink.xs.computronsPerReading.steady': Math.round(steady.computrons / steady.generated),
+    'uplink.xs.computronsPerReading.withOutage': Math.round(drain.computrons / drain.generated),
+    'uplink.xs.wireBytesPerReading.withOutage': round(drain.bytesOut / drain.generated),
+  };
+}
+
 export async function bench(): Promise<Record<string, number>> {
-  return {};
+  const broker = await startMosquitto();
+  try {
+    return {
+      ...(await wireBytes(broker.port)),
+      ...(await drainThroughput(broker.port)),
+      ...(await xsComputrons(broker.port)),
+    };
+  } finally {
+    await broker.stop();
+  }
 }
