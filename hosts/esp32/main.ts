@@ -8,7 +8,9 @@
 import config from 'mc/config';
 import Net from 'net';
 import { PipewatchNode } from '../../firmware/node';
-import type { Digital, Host } from '../../firmware/host';
+import type { Host } from '../../firmware/host';
+import { createStatusLed } from 'hosts/esp32/led';
+import type { StatusLed } from './led-digital';
 import { createEsp32Host, type BoardConfig } from './host';
 import { Network } from './network';
 import { esp32Update } from './ota';
@@ -61,21 +63,20 @@ function loadSettings(host: Host): { settings: Settings | undefined; source: str
   return { settings: fromBuild, source: 'build-time config' };
 }
 
+/** Blinks the status LED until the uplink is connected, then keeps it lit. */
 function statusLed(host: Host, board: BoardConfig, connected: () => boolean): void {
-  if (board.led.kind !== 'digital' || !host.io.Digital) return;
-  let led: Digital;
+  let led: StatusLed;
   try {
-    led = new host.io.Digital({ pin: board.led.pin, mode: 'output' });
-  } catch {
+    led = createStatusLed(board);
+  } catch (error) {
+    host.log('warn', `no status LED: ${(error as Error).message}`);
     return;
   }
-  let phase = 0;
-  const on = board.led.on;
-  const off = on ? 0 : 1;
+  let phase = false;
   host.timers.set(
     () => {
-      phase ^= 1;
-      led.write(connected() || phase ? on : off);
+      phase = !phase;
+      led.set(connected() || phase);
     },
     500,
     500,
