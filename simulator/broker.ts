@@ -12,7 +12,8 @@ export interface EmbeddedBroker {
 
 export async function startEmbeddedBroker(port = 0): Promise<EmbeddedBroker> {
   const broker = await Aedes.createBroker();
-  const server: Server = createServer(broker.handle);
+  // noDelay: a PUBACK goes out at once instead of waiting (Nagle) for the node's next packet.
+  const server: Server = createServer({ noDelay: true }, broker.handle);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());

@@ -55,11 +55,11 @@ test('XS engine against a real mosquitto on loopback', async (t) => {
 async function recordingProxy(target: number) {
   const streams: Buffer[][] = [];
   const closed: Promise<void>[] = [];
-  const server = net.createServer((client) => {
+  const server = net.createServer({ noDelay: true }, (client) => {
     const sent: Buffer[] = [];
     streams.push(sent);
     closed.push(new Promise((resolve) => client.once('close', () => resolve())));
-    const upstream = net.connect(target, '127.0.0.1');
+    const upstream = net.connect({ port: target, host: '127.0.0.1', noDelay: true });
     client.on('data', (chunk) => {
       sent.push(Buffer.from(chunk));
       upstream.write(chunk);

@@ -506,7 +506,7 @@ export class FaultProxy {
   }
 
   async #listen(port: number): Promise<void> {
-    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.#accept(socket));
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => this.#accept(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, this.host, () => {
@@ -537,7 +537,7 @@ export class FaultProxy {
       return;
     }
     this.#pending.add(client);
-    const upstream = connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true });
+    const upstream = connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true, noDelay: true });
     upstream.on('error', () => {});
     const onFailed = () => {
       this.#pending.delete(client);

@@ -28,7 +28,7 @@ interface Running {
 async function listen(port: number): Promise<Running> {
   const broker = await Aedes.createBroker();
   const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
+  const server = createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     broker.handle(socket);

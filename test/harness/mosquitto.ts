@@ -161,6 +161,9 @@ export async function startMosquitto(options: { tls?: boolean } = {}): Promise<M
       'per_listener_settings false',
       'allow_anonymous true',
       'persistence false',
+      // Answer small packets (PUBACK) at once: Nagle plus delayed ACK would hold a PUBACK until
+      // the next publish, which a virtual-time run cannot tell from a slow broker.
+      'set_tcp_nodelay true',
       'log_dest stderr',
       'log_type error',
       'log_type warning',
