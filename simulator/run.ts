@@ -35,6 +35,8 @@ export interface SimOptions {
   /** Longest simulated time given to the nodes to drain after sampling stopped. */
   drainMs: number;
   leakShare: number;
+  /** Keep each node's flash partitions in files in this folder, across runs. */
+  flashDir?: string;
   /** Network outages: from `atMs` for `forMs`, nodes cannot reach the broker (connections refused, links dropped). */
   outages?: Array<{ atMs: number; forMs: number }>;
   /**
@@ -165,7 +167,7 @@ async function run(
   expose(scheduler);
   const world: WorldOptions = { seed: o.seed, leakShare: o.leakShare };
   const deviceId = (i: number) => `node-${String(i + 1).padStart(o.nodes > 999 ? 4 : 3, '0')}`;
-  const flashStore = new FlashStore();
+  const flashStore = new FlashStore(undefined, o.flashDir);
   // OTA hardware: per node, kept across reboots (it is the node's flash chip and boot ROM).
   const otaKey = o.ota ? loadSimKey(o.ota.keyPath, o.ota.cwd) : undefined;
   const hardware: SimOtaHardware[] = [];

@@ -52,6 +52,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     'leak-share': { type: 'string' },
     drain: { type: 'string' },
     outage: { type: 'string', multiple: true },
+    'flash-dir': { type: 'string' },
     'ota-key': { type: 'string' },
     'no-ota': { type: 'boolean' },
     'ota-health': { type: 'string' },
@@ -86,6 +87,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     sensors,
     drainMs: values.drain === undefined ? 120_000 : parseDuration(values.drain as string, '--drain'),
     leakShare,
+    flashDir: values['flash-dir'] as string | undefined,
     outages: ((values.outage as string[] | undefined) ?? []).map((text) => {
       const [at, length, extra] = text.split('+');
       if (!at || !length || extra !== undefined) throw new UsageError(`--outage takes START+LENGTH like 1h+24h, got "${text}"`);
@@ -170,6 +172,7 @@ const usage = `usage: pipewatch <command> [options]
   sim     run simulated nodes: --nodes N --engine xs|node --duration 30s|10m|24h --virtual --seed S
           --broker mqtt://host:port --interval 10s --sensor <part> (repeatable) --json --quiet
           --outage START+LENGTH (e.g. 1h+24h: the network is down from 1 h for 24 h; repeatable)
+          --flash-dir DIR (keep each node's flash in files there: the cache survives across runs)
           --ota-key private.pem (default: throwaway .pipewatch/sim-ota.pem) --ota-health 120s --no-ota
   drivers check --part <part> (--bus /dev/i2c-1 [--address 0x48] | --simulated) [--samples N]
           driver conformance check against a connected sensor or its simulated device

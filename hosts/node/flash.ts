@@ -2,7 +2,10 @@
  * Flash for simulated nodes: named partitions of the strict NOR flash model. One store per run
  * keeps each node's partitions, so a node that restarts finds its flash as it left it.
  */
+import fs from 'node:fs';
+import { join } from 'node:path';
 import type { Flash, FlashProvider } from '../../firmware/host';
+import { FileFlash } from '../../simulator/flash/file';
 import { SimFlash, type SimFlashGeometry } from '../../simulator/flash/index';
 
 /**
@@ -18,8 +21,16 @@ export class FlashStore {
   readonly #chips = new Map<string, SimFlash>();
   readonly #partitions: Record<string, SimFlashGeometry>;
 
-  constructor(partitions: Record<string, SimFlashGeometry> = DEFAULT_PARTITIONS) {
+  readonly #dir: string | undefined;
+
+  /**
+   * `dir`: keep each partition in a file there (`<dir>/node-<n>.<partition>.bin`), so a simulated
+   * node finds its cache again in the next run; without it, flash lives in memory for the run.
+   */
+  constructor(partitions: Record<string, SimFlashGeometry> = DEFAULT_PARTITIONS, dir?: string) {
     this.#partitions = partitions;
+    this.#dir = dir;
+    if (dir) fs.mkdirSync(dir, { recursive: true });
   }
 
   get partitionNames(): string[] {
@@ -33,7 +44,9 @@ export class FlashStore {
     if (!chip) {
       const geometry = this.#partitions[path];
       if (!geometry) throw new Error(`no flash partition "${path}"`);
-      chip = new SimFlash(geometry);
+      chip = this.#dir
+        ? new FileFlash({ ...geometry, path: join(this.#dir, `node-${node + 1}.${path}.bin`), fs })
+        : new SimFlash(geometry);
       this.#chips.set(key, chip);
     }
     return chip;
