@@ -6,6 +6,7 @@ import { RamStore } from '../../firmware/outbox';
 import type { NewReading, Reading } from '../../firmware/store';
 import { decodeMessage, type DecodedMessage } from '../../firmware/uplink/decode';
 import { Uplink, type UplinkOptions } from '../../firmware/uplink/uplink';
+import { decodeSecure, encodeSecure } from '../../firmware/uplink/secure-wire';
 import { Xoshiro128 } from '../../firmware/util/prng';
 import { deepEqual, equal, ok } from '../harness/assert';
 import { Broker, bytesToText, politeBroker, Rig, type SentPacket } from './uplink-rig';
@@ -372,6 +373,25 @@ export const tests: Record<string, () => void> = {
     ok(uplink.connected);
     equal(rig.socket.options.address, '10.1.2.3');
     deepEqual(rig.socket.secure, { ca: 'PEM', serverName: 'broker.example' });
+  },
+
+  'TLS options survive the text bridge: PEM as text, DER as bytes; bad input throws'() {
+    const der = new Uint8Array([0x30, 0x82, 0x01, 0x0a, 0xff, 0x00]);
+    const secure = { ca: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n', key: der.buffer, serverName: 'broker.example' };
+    const back = decodeSecure(encodeSecure(secure));
+    equal(back.ca, secure.ca);
+    equal(back.serverName, 'broker.example');
+    deepEqual(back.key, der);
+    equal(back.certificate, undefined);
+    for (const bad of ['[]', '{"caHex":"0g"}', '{"caHex":"abc"}', '{"other":"x"}', '{"serverNameHex":"00"}', '{"ca":1}', 'nope']) {
+      let threw = false;
+      try {
+        decodeSecure(Uint8Array.from(bad, (c) => c.charCodeAt(0)));
+      } catch {
+        threw = true;
+      }
+      ok(threw, `rejects ${bad}`);
+    }
   },
 
   'an IP address skips DNS; a host without DNS gets the name as is'() {
