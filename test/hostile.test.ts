@@ -80,7 +80,7 @@ async function hostileBroker(hostile: number, behaviour: Behaviour) {
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
     const index = connections++;
-    let buffer = Buffer.alloc(0);
+    let buffer: Buffer = Buffer.alloc(0);
     socket.on('data', (chunk) => {
       let packets: Packet[];
       [packets, buffer] = split(Buffer.concat([buffer, chunk]));
