@@ -2,13 +2,16 @@
  * A strict pipewatch consumer for tests and benches (portable): decodes every message with
  * firmware/uplink/decode.ts, de-duplicates by (dev, seq), and counts what a consumer would
  * notice: duplicates, first deliveries that arrive below a sequence number already seen
- * (order), and messages that do not decode.
+ * (order; `batchOutOfOrder` looks only at backlog batches, which live readings and alerts may
+ * overtake by design), and messages that do not decode.
  */
 import { decodeMessage } from '../../firmware/uplink/decode';
 
 export interface DeviceView {
   seen: Set<number>;
   maxSeq: number;
+  /** Highest seq first delivered by a message carrying several readings (a backlog batch). */
+  maxBatchSeq: number;
   duplicates: number;
   outOfOrder: number;
 }
@@ -18,6 +21,7 @@ export class Consumer {
   delivered = 0;
   duplicates = 0;
   outOfOrder = 0;
+  batchOutOfOrder = 0;
   malformed = 0;
   messages = 0;
   payloadBytes = 0;
@@ -33,7 +37,7 @@ export class Consumer {
       return;
     }
     let device = this.devices.get(decoded.dev);
-    if (!device) this.devices.set(decoded.dev, (device = { seen: new Set(), maxSeq: -1, duplicates: 0, outOfOrder: 0 }));
+    if (!device) this.devices.set(decoded.dev, (device = { seen: new Set(), maxSeq: -1, maxBatchSeq: -1, duplicates: 0, outOfOrder: 0 }));
     for (const r of decoded.readings) {
       if (device.seen.has(r.seq)) {
         device.duplicates++;
@@ -42,6 +46,10 @@ export class Consumer {
       }
       device.seen.add(r.seq);
       this.delivered++;
+      if (decoded.readings.length > 1) {
+        if (r.seq < device.maxBatchSeq) this.batchOutOfOrder++;
+        else device.maxBatchSeq = r.seq;
+      }
       if (r.seq < device.maxSeq) {
         device.outOfOrder++;
         this.outOfOrder++;
