@@ -260,9 +260,8 @@ export class MqttClient {
    * that a resend is the same bytes with DUP set). Same result as `publish`.
    */
   sendPacket(packet: Uint8Array, length: number): boolean {
-    if (this.#state !== ClientState.connected || length > this.#tx.length) return false;
-    this.#tx.set(length === packet.length ? packet : packet.subarray(0, length), 0);
-    return this.#send(length);
+    if (this.#state !== ClientState.connected || length > packet.length) return false;
+    return this.#sendFrom(packet, length);
   }
 
   subscribe(topic: Uint8Array, qos: 0 | 1, packetId: number): boolean {
@@ -272,10 +271,15 @@ export class MqttClient {
   }
 
   #send(length: number): boolean {
+    return this.#sendFrom(this.#tx, length);
+  }
+
+  /** Writes `buffer[0..length)`: the one view it makes is what the socket API takes. */
+  #sendFrom(buffer: Uint8Array, length: number): boolean {
     const socket = this.#socket;
     if (!socket) return false;
     try {
-      socket.write(this.#tx.subarray(0, length));
+      socket.write(length === buffer.length ? buffer : buffer.subarray(0, length));
     } catch {
       this.#end('socket');
       return false;

@@ -553,7 +553,8 @@ export class Uplink {
     const id = this.#allocateId();
     const header = encodePublishHeader(packet, topic, length, 1, id, false, false);
     if (header === 0) return 0;
-    packet.set(length === e.out.bytes.length ? e.out.bytes : e.out.bytes.subarray(0, length), header);
+    const payload = e.out.bytes;
+    for (let k = 0; k < length; k++) packet[header + k] = payload[k]!;
     const base = slot * this.#batch;
     for (let k = 0; k < taken; k++) this.#seqs[base + k] = pick[k]!.seq;
     this.#kind[slot] = kind;
