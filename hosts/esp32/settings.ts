@@ -74,6 +74,19 @@ function printable(value: string): boolean {
   return true;
 }
 
+/** True when every character of `text` is in `allowed` and the length is within [min, max]. No RegExp (a lean XS build may strip it). */
+function only(text: string, allowed: string, min: number, max: number): boolean {
+  if (text.length < min || text.length > max) return false;
+  for (let i = 0; i < text.length; i++) if (allowed.indexOf(text[i]!) < 0) return false;
+  return true;
+}
+
+const DIGITS = '0123456789';
+const HEX = '0123456789abcdefABCDEF';
+const LOWER_ALNUM = 'abcdefghijklmnopqrstuvwxyz0123456789';
+const ID_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-';
+const HOST_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-';
+
 /** Checks every field; throws a `SettingsProblem` naming the first bad one. */
 export function validateSettings(s: Settings): void {
   for (const key of KEYS) {
@@ -91,7 +104,7 @@ export function validateSettings(s: Settings): void {
   }
   parseBroker(s.broker);
   parseSensors(s.sensors);
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(s.deviceId)) {
+  if (!only(s.deviceId, ID_CHARS, 1, 64)) {
     throw new SettingsProblem('E_SETTINGS_VALUE', 'deviceId: 1..64 of [A-Za-z0-9_.-]');
   }
 }
@@ -120,10 +133,10 @@ export function parseBroker(url: string): BrokerAddress {
   const host = colon < 0 ? rest : rest.slice(0, colon);
   const portText = colon < 0 ? '' : rest.slice(colon + 1);
   const port = colon < 0 ? (secure ? 8883 : 1883) : Number(portText);
-  if (host.length === 0 || host.length > 253 || !/^[A-Za-z0-9.-]+$/.test(host)) {
+  if (!only(host, HOST_CHARS, 1, 253)) {
     throw new SettingsProblem('E_SETTINGS_BROKER', `broker "${url}": invalid host`);
   }
-  if (!/^[0-9]{1,5}$/.test(portText || '1') || !Number.isInteger(port) || port < 1 || port > 65535) {
+  if ((colon >= 0 && !only(portText, DIGITS, 1, 5)) || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw new SettingsProblem('E_SETTINGS_BROKER', `broker "${url}": invalid port`);
   }
   return { secure, host, port };
@@ -143,11 +156,11 @@ export function parseSensors(list: string): SensorSpec[] {
     const at = item.indexOf('@');
     const part = (at < 0 ? item : item.slice(0, at)).trim();
     const where = at < 0 ? '' : item.slice(at + 1).trim();
-    if (!/^[a-z0-9]{2,16}$/.test(part)) throw new SettingsProblem('E_SETTINGS_SENSORS', `sensor "${item}": bad part name`);
+    if (!only(part, LOWER_ALNUM, 2, 16)) throw new SettingsProblem('E_SETTINGS_SENSORS', `sensor "${item}": bad part name`);
     if (where === '') out.push({ part });
-    else if (/^0x[0-9a-fA-F]{1,2}$/.test(where) && parseInt(where.slice(2), 16) <= 0x7f) {
+    else if (where.startsWith('0x') && only(where.slice(2), HEX, 1, 2) && parseInt(where.slice(2), 16) <= 0x7f) {
       out.push({ part, address: parseInt(where.slice(2), 16) });
-    } else if (/^pin[0-9]{1,2}$/.test(where)) out.push({ part, pin: Number(where.slice(3)) });
+    } else if (where.startsWith('pin') && only(where.slice(3), DIGITS, 1, 2)) out.push({ part, pin: Number(where.slice(3)) });
     else throw new SettingsProblem('E_SETTINGS_SENSORS', `sensor "${item}": expected @0xNN (I2C) or @pinN`);
   }
   if (out.length > 8) throw new SettingsProblem('E_SETTINGS_SENSORS', 'at most 8 sensors');
