@@ -8,9 +8,9 @@ import type { Host, TLSOptions } from './host';
 import { FlashCache } from './cache/index';
 import { SpikeDetector, type SpikeOptions } from './detect';
 import { RamStore } from './outbox';
-import { ReadingKind, type ReadingKindValue, type ReadingStore } from './store';
+import { ReadingKind, type NewReading, type ReadingKindValue, type ReadingStore } from './store';
 import { isValidId } from './uplink/ascii';
-import { Uplink, type UplinkStats } from './uplink/uplink';
+import { Uplink, type UplinkStats, type UplinkTuning } from './uplink/uplink';
 import { channelsOf, createSensor, type ChannelInfo, type SensorConfig, type SensorDriver } from './sensors/registry';
 import { SensorError, SensorErrorCode } from './sensors/errors';
 import { OtaAgent, type OtaConfig } from './ota/agent';
@@ -37,7 +37,8 @@ export interface NodeConfig {
   ramCapacity?: number;
   /** Leak alerts on a sudden temperature rise (see detect.ts); false turns them off. */
   alert?: SpikeOptions | false;
-  uplink?: { window?: number; backoffBaseMs?: number; backoffCapMs?: number; stableMs?: number };
+  /** Uplink tuning: message format (json | binary), window, batch size, backoff... */
+  uplink?: UplinkTuning;
   /** Signed OTA updates (firmware/ota/agent.ts); needs the host's `update` and an "ota" partition. */
   ota?: OtaConfig;
 }
@@ -80,6 +81,7 @@ export class PipewatchNode {
   readonly #sensors: SensorSlot[] = [];
   readonly #values = new Int32Array(8);
   readonly #detector: SpikeDetector | undefined;
+  readonly #scratch: NewReading = { timeMs: 0, synced: false, channel: 0, kind: 0, value: 0, alert: false };
   #timer: number | undefined;
   #sampling = false;
   #samples = 0;
@@ -167,7 +169,16 @@ export class PipewatchNode {
         const kind = kindOf[sensor.channels[c]!.kind] ?? ReadingKind.milliCelsius;
         const value = this.#values[c]!;
         const alert = kind === ReadingKind.milliCelsius && !!this.#detector?.update(channel, monotonic, value);
-        const seq = this.store.append({ timeMs, synced: wall !== undefined, channel, kind, value, alert });
+        const r = this.#scratch;
+        r.timeMs = timeMs;
+        r.synced = wall !== undefined;
+        r.channel = channel;
+        r.kind = kind;
+        r.value = value;
+        r.alert = alert;
+        const seq = this.store.append(r);
+        // The newest reading goes out ahead of a backlog (alerts have their own path).
+        this.uplink.noteStored(seq, r);
         if (alert) this.host.log('warn', `leak alert: channel ${channel} rose to ${value / 1000} °C (#${seq})`);
         if (seq >= 0) {
           this.#generated++;

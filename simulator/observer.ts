@@ -2,8 +2,10 @@
  * An observer subscribed at the broker, as a consumer of pipewatch data would be: decodes every
  * message strictly (firmware/uplink/decode.ts, the documented formats), counts the distinct
  * readings it received per device (de-duplicating by sequence number), the duplicates, the
- * readings that came out of order (alerts, which overtake the backlog on purpose, excepted) and
- * the malformed messages, and reports each new reading.
+ * backlog readings that came out of order, and the malformed messages, and reports each new
+ * reading. Order: backlog batches (messages carrying several readings) must arrive oldest
+ * first; alerts and the newest live readings overtake a backlog on purpose (docs/payload.md),
+ * so they are not held to it.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { ReadingKind } from '../firmware/store';
@@ -30,7 +32,7 @@ export interface ObservedReading {
 export class Observer {
   readonly #client: MqttClient;
   readonly #seen = new Map<string, Set<number>>();
-  readonly #lastSeq = new Map<string, number>();
+  readonly #lastBatchSeq = new Map<string, number>();
   delivered = 0;
   alerts = 0;
   duplicates = 0;
@@ -83,8 +85,10 @@ export class Observer {
       seen.add(r.seq);
       this.delivered++;
       if (r.alert) this.alerts++;
-      if (r.seq < (this.#lastSeq.get(dev) ?? 0) && !r.alert) this.outOfOrder++;
-      if (!r.alert) this.#lastSeq.set(dev, r.seq);
+      if (decoded.readings.length > 1) {
+        if (r.seq < (this.#lastBatchSeq.get(dev) ?? 0)) this.outOfOrder++;
+        else this.#lastBatchSeq.set(dev, r.seq);
+      }
       this.onReading?.({
         dev,
         seq: r.seq,

@@ -482,7 +482,9 @@ export class Uplink {
         this.#publish(slot, Slot.alert, 1);
       }
     }
-    // 2. Live readings: drop those the backlog already carried, send the rest together.
+    // 2. Live readings: drop those the backlog already carried; each of the rest goes in a PUBLISH
+    // of its own, so a consumer can tell them from backlog batches (only those must arrive
+    // oldest first; live readings overtake a backlog on purpose).
     let keep = 0;
     for (let k = 0; k < this.#liveCount; k++) {
       const r = this.#live[k]!;
@@ -494,16 +496,17 @@ export class Uplink {
       }
       keep++;
     }
-    this.#liveCount = keep;
-    if (keep > 0 && this.#client.connected) {
+    let sent = 0;
+    while (sent < keep && this.#client.connected) {
       const slot = this.#freeSlot();
-      if (slot < 0) return;
-      for (let k = 0; k < keep; k++) copyReading(this.#pick[k]!, this.#live[k]!);
-      const taken = this.#publish(slot, Slot.live, keep);
-      // Whatever did not fit stays for the next round.
-      for (let k = taken; k < keep; k++) copyReading(this.#live[k - taken]!, this.#live[k]!);
-      this.#liveCount = keep - taken;
+      if (slot < 0) break;
+      copyReading(this.#pick[0]!, this.#live[sent]!);
+      if (this.#publish(slot, Slot.live, 1) === 0) break;
+      sent++;
     }
+    for (let k = sent; k < keep; k++) copyReading(this.#live[k - sent]!, this.#live[k]!);
+    this.#liveCount = keep - sent;
+    if (sent < keep) return;
     // 3. The backlog, oldest first, in batches.
     while (this.#client.connected && this.#backlogInflight < this.#backlogWindow) {
       const slot = this.#freeSlot();

@@ -8,6 +8,7 @@
  */
 import type { Bytes, Flash, FlashStatus, Host, LogLevel, TCP, TCPOptions, TLSOptions, Update, UpdateProvider } from '../../firmware/host';
 import { PipewatchNode, type NodeConfig } from '../../firmware/node';
+import { encodeSecure } from '../../firmware/uplink/secure-wire';
 import { Xoshiro128 } from '../../firmware/util/prng';
 import { createBoard, type SimBoard } from '../../simulator/board';
 import { PipeEnv, type WorldOptions } from '../../simulator/world';
@@ -65,11 +66,14 @@ class GuestSocket implements TCP {
     this.#id = nextId++;
     this.#options = options;
     const address = encoder.encode(options.address);
-    const payload = new Uint8Array(3 + address.length);
+    // TLS options (CA, client certificate) follow the address after a 0 byte.
+    const secure = options.secure ? encodeSecure(options.secure) : undefined;
+    const payload = new Uint8Array(3 + address.length + (secure ? 1 + secure.length : 0));
     payload[0] = options.port >> 8;
     payload[1] = options.port & 0xff;
-    payload[2] = options.secure ? 1 : 0;
+    payload[2] = secure ? 1 : 0;
     payload.set(address, 3);
+    if (secure) payload.set(secure, 4 + address.length);
     const reply = call(Op.tcpOpen, node, this.#id, payload);
     if (reply.length) throw new Error(decoder.decode(reply));
     nodes.get(node)!.sockets.set(this.#id, this);

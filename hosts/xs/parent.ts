@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import type { Flash, LogLevel, Update, UpdateProvider } from '../../firmware/host';
 import type { NodeStats } from '../../firmware/node';
+import { decodeSecure } from '../../firmware/uplink/secure-wire';
 import type { Scheduler } from '../node/scheduler';
 import { NodeSocket } from '../node/tcp';
 import { bundleForXs } from './bundle';
@@ -171,12 +172,14 @@ export class XsFleet {
       }
       case Op.tcpOpen: {
         const port = (payload[0]! << 8) | payload[1]!;
-        const secure = payload[2] === 1;
-        const address = decoder.decode(payload.subarray(3));
+        const rest = payload.subarray(3);
+        const zero = rest.indexOf(0);
+        const address = decoder.decode(zero < 0 ? rest : rest.subarray(0, zero));
+        const secure = payload[2] === 1 ? decodeSecure(rest.subarray(zero + 1)) : undefined;
         try {
           const socket = new NodeSocket(
             this.#o.scheduler,
-            { address, port, nodelay: true, secure: secure ? {} : undefined },
+            { address, port, nodelay: true, secure },
             {
               onWritable: (count) => {
                 const bytes = new Uint8Array(4);
