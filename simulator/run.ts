@@ -77,10 +77,10 @@ export interface SimSummary {
   outOfOrder: number;
   malformed: number;
   reconnects: number;
-  /** Simulated reboots (OTA), bootloader rollbacks, and each node's running firmware version at the end. */
+  /** Simulated reboots (OTA), bootloader rollbacks, and how many nodes run each firmware version at the end. */
   reboots?: number;
   rollbacks?: number;
-  firmware?: Record<string, string>;
+  firmware?: Record<string, number>;
   /** Leak alerts the nodes raised, and the alerts the observer received. */
   alertsRaised: number;
   alertsDelivered: number;
@@ -367,7 +367,9 @@ async function run(
     if (hardware.length) {
       summary.reboots = reboots;
       summary.rollbacks = hardware.reduce((n, hw) => n + hw.bootloader.counters.rollbacks, 0);
-      summary.firmware = Object.fromEntries(final.map((s) => [s.deviceId, s.firmware ?? '']));
+      const versions: Record<string, number> = {};
+      for (const s of final) versions[s.firmware ?? 'unknown'] = (versions[s.firmware ?? 'unknown'] ?? 0) + 1;
+      summary.firmware = versions;
     }
     if (fleet) {
       summary.xs = {

@@ -96,7 +96,7 @@ for (const engine of ['node', 'xs'] as const) {
       sim.stop();
       summary = await sim.done;
     }
-    t.is(summary.firmware?.['node-001'], '1.1.0');
+    t.deepEqual(summary.firmware, { '1.1.0': 1 }, 'the node runs 1.1.0');
     t.is(summary.rollbacks, 2);
     t.is(summary.reboots, 5);
     t.true(summary.readingsGenerated > 10, JSON.stringify(summary));
