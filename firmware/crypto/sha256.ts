@@ -16,6 +16,7 @@
  * the tests cannot initialise (see ed25519.ts). On Moddable hardware a manifest may map this
  * module to one built on the native `Digest("SHA256")` with the same four methods.
  */
+import { MdHash, readUint32BE, writeUint32BE } from './md';
 
 export const SHA256_BLOCK_BYTES = 64;
 export const SHA256_DIGEST_BYTES = 32;
@@ -38,75 +39,16 @@ const H0 = [
   0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 ] as const;
 
-/** Largest message length we count exactly (2^53 - 1 bytes); far beyond any image. */
-const MAX_BYTES = Number.MAX_SAFE_INTEGER;
-
-export class Sha256 {
-  private readonly state = new Uint32Array(8);
-  private readonly block = new Uint8Array(SHA256_BLOCK_BYTES);
+export class Sha256 extends MdHash {
   private readonly w = new Uint32Array(64);
-  private used = 0;
-  private byteCount = 0;
-  private finished = false;
 
   constructor() {
+    super('sha256', SHA256_BLOCK_BYTES, SHA256_DIGEST_BYTES, 8);
     this.reset();
   }
 
-  reset(): this {
+  protected override initState(): void {
     for (let i = 0; i < 8; i++) this.state[i] = H0[i]!;
-    this.block.fill(0);
-    this.used = 0;
-    this.byteCount = 0;
-    this.finished = false;
-    return this;
-  }
-
-  /** Bytes hashed so far. */
-  get length(): number {
-    return this.byteCount;
-  }
-
-  update(bytes: Uint8Array): this {
-    if (this.finished) throw new Error('sha256: update after digest');
-    const n = bytes.length;
-    if (this.byteCount + n > MAX_BYTES) throw new Error('sha256: message too long');
-    let i = 0;
-    if (this.used > 0) {
-      const take = Math.min(SHA256_BLOCK_BYTES - this.used, n);
-      for (let j = 0; j < take; j++) this.block[this.used + j] = bytes[j]!;
-      this.used += take;
-      i = take;
-      if (this.used === SHA256_BLOCK_BYTES) {
-        this.compress(this.block, 0);
-        this.used = 0;
-      }
-    }
-    for (; i + SHA256_BLOCK_BYTES <= n; i += SHA256_BLOCK_BYTES) this.compress(bytes, i);
-    for (; i < n; i++) this.block[this.used++] = bytes[i]!;
-    this.byteCount += n;
-    return this;
-  }
-
-  digest(out: Uint8Array = new Uint8Array(SHA256_DIGEST_BYTES)): Uint8Array {
-    if (this.finished) throw new Error('sha256: digest twice');
-    if (out.length < SHA256_DIGEST_BYTES) throw new Error('sha256: output too short');
-    this.finished = true;
-    const block = this.block;
-    block[this.used++] = 0x80;
-    if (this.used > 56) {
-      block.fill(0, this.used);
-      this.compress(block, 0);
-      this.used = 0;
-    }
-    block.fill(0, this.used);
-    const bitsHigh = Math.floor(this.byteCount / 0x20000000);
-    const bitsLow = (this.byteCount * 8) >>> 0;
-    writeUint32BE(block, 56, bitsHigh);
-    writeUint32BE(block, 60, bitsLow);
-    this.compress(block, 0);
-    for (let i = 0; i < 8; i++) writeUint32BE(out, i * 4, this.state[i]!);
-    return out;
   }
 
   /** Writes the state at a block boundary into `out` (40 bytes); false mid-block or when finished. */
@@ -124,13 +66,13 @@ export class Sha256 {
     if (bytes.length !== SHA256_STATE_BYTES) return false;
     const high = readUint32BE(bytes, 32);
     const count = high * 0x100000000 + readUint32BE(bytes, 36);
-    if (count % SHA256_BLOCK_BYTES !== 0 || count > MAX_BYTES) return false;
+    if (count % SHA256_BLOCK_BYTES !== 0 || count > Number.MAX_SAFE_INTEGER) return false;
     for (let i = 0; i < 8; i++) this.state[i] = readUint32BE(bytes, i * 4);
     this.byteCount = count;
     return true;
   }
 
-  private compress(data: Uint8Array, offset: number): void {
+  protected override compress(data: Uint8Array, offset: number): void {
     const w = this.w;
     for (let t = 0; t < 16; t++) {
       const o = offset + t * 4;
@@ -179,15 +121,4 @@ export function createSha256(): Sha256 {
 /** One-shot convenience (allocates a context): the digest of `bytes`. */
 export function sha256(bytes: Uint8Array): Uint8Array {
   return new Sha256().update(bytes).digest();
-}
-
-function writeUint32BE(out: Uint8Array, offset: number, value: number): void {
-  out[offset] = value >>> 24;
-  out[offset + 1] = value >>> 16;
-  out[offset + 2] = value >>> 8;
-  out[offset + 3] = value;
-}
-
-function readUint32BE(bytes: Uint8Array, offset: number): number {
-  return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
 }

@@ -8,6 +8,7 @@
  * 64-bit words are held as (high, low) uint32 pairs: XS has BigInt but every BigInt operation
  * allocates, and this runs over every byte hashed.
  */
+import { MdHash } from './md';
 
 export const SHA512_BLOCK_BYTES = 128;
 export const SHA512_DIGEST_BYTES = 64;
@@ -66,70 +67,20 @@ const H0 = [
 
 const TWO32 = 4294967296;
 
-export class Sha512 {
-  /** 8 words as (high, low) pairs. */
-  private readonly state = new Uint32Array(16);
-  private readonly block = new Uint8Array(SHA512_BLOCK_BYTES);
+export class Sha512 extends MdHash {
   /** Message schedule: 80 words as (high, low) pairs. */
   private readonly w = new Uint32Array(160);
-  private used = 0;
-  private byteCount = 0;
-  private finished = false;
 
   constructor() {
+    super('sha512', SHA512_BLOCK_BYTES, SHA512_DIGEST_BYTES, 16);
     this.reset();
   }
 
-  reset(): this {
+  protected override initState(): void {
     for (let i = 0; i < 16; i++) this.state[i] = H0[i]!;
-    this.block.fill(0);
-    this.used = 0;
-    this.byteCount = 0;
-    this.finished = false;
-    return this;
   }
 
-  update(bytes: Uint8Array): this {
-    if (this.finished) throw new Error('sha512: update after digest');
-    const n = bytes.length;
-    if (this.byteCount + n > Number.MAX_SAFE_INTEGER) throw new Error('sha512: message too long');
-    let i = 0;
-    if (this.used > 0) {
-      const take = Math.min(SHA512_BLOCK_BYTES - this.used, n);
-      for (let j = 0; j < take; j++) this.block[this.used + j] = bytes[j]!;
-      this.used += take;
-      i = take;
-      if (this.used === SHA512_BLOCK_BYTES) {
-        this.compress(this.block, 0);
-        this.used = 0;
-      }
-    }
-    for (; i + SHA512_BLOCK_BYTES <= n; i += SHA512_BLOCK_BYTES) this.compress(bytes, i);
-    for (; i < n; i++) this.block[this.used++] = bytes[i]!;
-    this.byteCount += n;
-    return this;
-  }
-
-  digest(out: Uint8Array = new Uint8Array(SHA512_DIGEST_BYTES)): Uint8Array {
-    if (this.finished) throw new Error('sha512: digest twice');
-    if (out.length < SHA512_DIGEST_BYTES) throw new Error('sha512: output too short');
-    this.finished = true;
-    const block = this.block;
-    block[this.used++] = 0x80;
-    if (this.used > 112) {
-      block.fill(0, this.used);
-      this.compress(block, 0);
-      this.used = 0;
-    }
-    block.fill(0, this.used);
-    writeUint32BE(block, 120, Math.floor(this.byteCount / 0x20000000));
-    writeUint32BE(block, 124, (this.byteCount * 8) >>> 0);
-    this.compress(block, 0);
-    for (let i = 0; i < 16; i++) writeUint32BE(out, i * 4, this.state[i]!);
-    return out;
-  }
-
-  private compress(data: Uint8Array, offset: number): void {
+  protected override compress(data: Uint8Array, offset: number): void {
     const w = this.w;
     for (let t = 0; t < 32; t++) {
       const o = offset + t * 4;
@@ -209,11 +160,4 @@ function addTo(s: Uint32Array, i: number, high: number, low: number): void {
   const lo = s[i + 1]! + (low >>> 0);
   s[i + 1] = lo;
   s[i] = s[i]! + high + Math.floor(lo / TWO32);
-}
-
-function writeUint32BE(out: Uint8Array, offset: number, value: number): void {
-  out[offset] = value >>> 24;
-  out[offset + 1] = value >>> 16;
-  out[offset + 2] = value >>> 8;
-  out[offset + 3] = value;
 }
