@@ -17,13 +17,18 @@
  * fault the simulated bus and part can inject must also give an error code and no number.
  * Exit code 0 = pass, 1 = fail, 2 = bad options (one line on stderr).
  *
- * Parts come from the registry below; a part whose driver or simulated device is not in the
- * tree reports so. The same check runs on a device through manifests/drivers-check when the
- * Moddable toolchain is available.
+ * The check itself is portable, firmware/diagnostics/conformance.ts (`runConformance`); part
+ * ranges, accuracy and periods are in firmware/diagnostics/parts.ts. This file adds what only
+ * Node has: options, real Linux buses (hosts/linux) and the simulated rigs with their faults.
+ * The same check runs on a board as an on-device app, manifests/drivers-check: build it with
+ * `npm run build -- --app drivers-check --target esp32/nodemcu part=tmp117 address=0x48`, flash
+ * it, and read the report on the serial console (docs/moddable.md, "Driver conformance check on
+ * a board"); `--target lin` runs it in mcsim against the simulated part.
  */
 import { performance } from 'node:perf_hooks';
 import type { AnalogConstructor, I2CConstructor, SMBusConstructor, SPIConstructor } from '../firmware/host';
-import { type SensorError, SensorErrorCode } from '../firmware/sensors/errors';
+import { type ConformanceDriverClass, type ConformanceFault, runConformance } from '../firmware/diagnostics/conformance';
+import { CONFORMANCE_PARTS, type ConformancePart, conformanceDriver, conformancePartNames } from '../firmware/diagnostics/parts';
 import * as linuxIo from '../hosts/linux/io';
 import { parseBusPath } from '../hosts/linux/io';
 import { SimAdc, SimNtcDivider } from '../simulator/devices/analog';
@@ -32,23 +37,9 @@ import { SimI2CBus, type SimI2CDevice } from '../simulator/devices/i2c-bus';
 import { SimOneWireBus } from '../simulator/devices/onewire-bus';
 import { SimSPIBus, type SimSPIDevice } from '../simulator/devices/spi-bus';
 
-type Bus = 'i2c' | 'smbus' | 'spi' | 'onewire' | 'analog';
-type Channel = { kind: 'milliCelsius' | 'milliPercentRH' | 'pascal'; name: string };
-interface Driver {
-  read(out: Int32Array): number;
-  close(): void;
-}
-interface DriverClass {
-  new (options: any): Driver;
-  readonly channels: readonly Channel[];
-}
-
+type DriverClass = ConformanceDriverClass;
 /** One fault the simulation can switch on and off. */
-interface SimFault {
-  name: string;
-  on(): void;
-  off(): void;
-}
+type SimFault = ConformanceFault;
 
 interface Rig {
   env: FixedEnv;
@@ -58,22 +49,7 @@ interface Rig {
   faults: SimFault[];
 }
 
-interface PartSpec {
-  bus: Bus;
-  /** Module under firmware/sensors and simulator/devices. */
-  module: string;
-  /** What the driver checks at construction. */
-  identity: string;
-  defaultAddress?: number;
-  /** Part range per channel index, in the channel's unit. */
-  range: readonly (readonly [number, number])[];
-  /** Simulated accuracy of channel 0, milli-units. */
-  tolerance: number;
-  periodMs: number;
-  /** Driver options beyond `sensor`. */
-  options?: Record<string, unknown>;
-  /** The simulated temperature (°C) the check uses. */
-  simTemperature?: number;
+interface PartSpec extends ConformancePart {
   /** Overrides the module lookup (tests check the checker with a deliberately lenient driver). */
   load?: () => Promise<{ Driver?: DriverClass; Device?: new (env: SimEnv, options?: any) => unknown }>;
   /** Builds the simulated bus and device. */
@@ -114,91 +90,56 @@ function spiRig(switches: string[]) {
   };
 }
 
-/** The part registry; exported for tests. */
-export const PARTS: Record<string, PartSpec> = {
-  tmp117: {
-    bus: 'i2c', module: 'tmp117', identity: 'Device_ID 117h', defaultAddress: 0x48,
-    range: [[-55_000, 150_000]], tolerance: 100, periodMs: 1000, simulate: i2cRig(0x48, 'i2c'),
+/** How each part is simulated: its bus, the device on it, and the faults both can inject. */
+const SIMULATE: Record<string, PartSpec['simulate'] | undefined> = {
+  tmp117: i2cRig(0x48, 'i2c'),
+  mcp9808: i2cRig(0x18, 'i2c'),
+  sht3x: i2cRig(0x44, 'i2c'),
+  sht4x: i2cRig(0x44, 'i2c'),
+  bme280: i2cRig(0x76, 'i2c'),
+  mlx90614: i2cRig(0x5a, 'smbus'),
+  ds18b20(Device, env) {
+    const sim = new SimOneWireBus();
+    const device = new Device(env, 0x5eed) as InstanceType<typeof import('../simulator/devices/ds18b20').SimDs18b20>;
+    sim.attach(device);
+    const absent = new Device(new FixedEnv(), 0xabcdef) as typeof device;
+    const { OneWire } = sim.classes();
+    const hex = (rom: Uint8Array) => Array.from(rom, (b) => b.toString(16).padStart(2, '0')).join('');
+    const faults: SimFault[] = [
+      { name: '1-Wire bus error', on: () => (sim.busError = true), off: () => (sim.busError = false) },
+      { name: 'DQ shorted to ground', on: () => (sim.shortToGround = true), off: () => (sim.shortToGround = false) },
+      { name: 'unplugged', on: () => (device.connected = false), off: () => (device.connected = true) },
+      { name: 'CRC error', on: () => (device.crcError = true), off: () => (device.crcError = false) },
+      { name: 'power cycle, conversions fail (+85 °C)', on: () => ((device.conversionFails = true), device.powerCycle()), off: () => (device.conversionFails = false) },
+    ];
+    return { env, sensor: { io: OneWire, pin: 4, rom: hex(device.rom) }, wrong: { io: OneWire, pin: 4, rom: hex(absent.rom) }, wrongLabel: `ROM ${hex(absent.rom)}`, faults };
   },
-  mcp9808: {
-    bus: 'i2c', module: 'mcp9808', identity: 'manufacturer and device id', defaultAddress: 0x18,
-    range: [[-40_000, 125_000]], tolerance: 250, periodMs: 1000, simulate: i2cRig(0x18, 'i2c'),
-  },
-  sht3x: {
-    bus: 'i2c', module: 'sht3x', identity: 'status register and CRC', defaultAddress: 0x44,
-    range: [[-40_000, 125_000], [0, 100_000]], tolerance: 300, periodMs: 1000, simulate: i2cRig(0x44, 'i2c'),
-  },
-  sht4x: {
-    bus: 'i2c', module: 'sht4x', identity: 'serial number and CRC', defaultAddress: 0x44,
-    range: [[-40_000, 125_000], [0, 100_000]], tolerance: 300, periodMs: 1000, simulate: i2cRig(0x44, 'i2c'),
-  },
-  bme280: {
-    bus: 'i2c', module: 'bme280', identity: 'chip id 60h', defaultAddress: 0x76,
-    range: [[-40_000, 85_000], [0, 100_000], [30_000, 110_000]], tolerance: 1000, periodMs: 1000, simulate: i2cRig(0x76, 'i2c'),
-  },
-  mlx90614: {
-    bus: 'smbus', module: 'mlx90614', identity: 'SMBus address in EEPROM, PEC', defaultAddress: 0x5a,
-    range: [[-70_000, 380_000], [-40_000, 125_000]], tolerance: 500, periodMs: 1000, simulate: i2cRig(0x5a, 'smbus'),
-  },
-  ds18b20: {
-    bus: 'onewire', module: 'ds18b20', identity: 'ROM family code 28h and CRC',
-    range: [[-55_000, 125_000]], tolerance: 63, periodMs: 800,
-    simulate(Device, env) {
-      const sim = new SimOneWireBus();
-      const device = new Device(env, 0x5eed) as InstanceType<typeof import('../simulator/devices/ds18b20').SimDs18b20>;
-      sim.attach(device);
-      const absent = new Device(new FixedEnv(), 0xabcdef) as typeof device;
-      const { OneWire } = sim.classes();
-      const hex = (rom: Uint8Array) => Array.from(rom, (b) => b.toString(16).padStart(2, '0')).join('');
-      const faults: SimFault[] = [
-        { name: '1-Wire bus error', on: () => (sim.busError = true), off: () => (sim.busError = false) },
-        { name: 'DQ shorted to ground', on: () => (sim.shortToGround = true), off: () => (sim.shortToGround = false) },
-        { name: 'unplugged', on: () => (device.connected = false), off: () => (device.connected = true) },
-        { name: 'CRC error', on: () => (device.crcError = true), off: () => (device.crcError = false) },
-        { name: 'power cycle, conversions fail (+85 °C)', on: () => ((device.conversionFails = true), device.powerCycle()), off: () => (device.conversionFails = false) },
-      ];
-      return { env, sensor: { io: OneWire, pin: 4, rom: hex(device.rom) }, wrong: { io: OneWire, pin: 4, rom: hex(absent.rom) }, wrongLabel: `ROM ${hex(absent.rom)}`, faults };
-    },
-  },
-  max31855: {
-    bus: 'spi', module: 'max31855', identity: 'none (no id register; reserved bits checked)',
-    range: [[-200_000, 1_350_000], [-55_000, 125_000]], tolerance: 250, periodMs: 100, simTemperature: 180,
-    simulate: spiRig(['open', 'shortToGround', 'shortToVcc']),
-  },
-  max31856: {
-    bus: 'spi', module: 'max31856', identity: 'configuration read-back (no id register)',
-    range: [[-210_000, 1_820_000], [-55_000, 125_000]], tolerance: 10, periodMs: 200, simTemperature: 180,
-    simulate: spiRig(['open', 'shortToGround', 'shortToVcc', 'hung']),
-  },
-  max31865: {
-    bus: 'spi', module: 'max31865', identity: 'configuration and threshold read-back (no id register)',
-    range: [[-200_000, 850_000]], tolerance: 60, periodMs: 100, simTemperature: 180,
-    simulate: spiRig(['open', 'shorted', 'overvoltage']),
-  },
-  ntc: {
-    bus: 'analog', module: 'ntc', identity: 'none (analog input)',
-    range: [[-40_000, 125_000]], tolerance: 300, periodMs: 100,
-    options: { thermistor: { r25: 10_000, beta: 3380 }, seriesOhms: 10_000 },
-    simulate(Ntc, env) {
-      const ntc = new Ntc(env) as { open: boolean; shorted: boolean };
-      const adc = new SimAdc(3.3, 12);
-      adc.attach(0, new SimNtcDivider(ntc as never, 10_000, 3.3));
-      adc.attach(1, { volts: () => 0 });
-      const { Analog } = adc.classes();
-      return {
-        env,
-        sensor: { io: Analog, pin: 0 },
-        wrong: { io: Analog, pin: 1 },
-        wrongLabel: 'channel 1 (grounded)',
-        faults: [
-          { name: 'thermistor open', on: () => (ntc.open = true), off: () => (ntc.open = false) },
-          { name: 'thermistor shorted', on: () => (ntc.shorted = true), off: () => (ntc.shorted = false) },
-          { name: 'input floating', on: () => adc.float(0, true), off: () => adc.float(0, false) },
-        ],
-      };
-    },
+  max31855: spiRig(['open', 'shortToGround', 'shortToVcc']),
+  max31856: spiRig(['open', 'shortToGround', 'shortToVcc', 'hung']),
+  max31865: spiRig(['open', 'shorted', 'overvoltage']),
+  ntc(Ntc, env) {
+    const ntc = new Ntc(env) as { open: boolean; shorted: boolean };
+    const adc = new SimAdc(3.3, 12);
+    adc.attach(0, new SimNtcDivider(ntc as never, 10_000, 3.3));
+    adc.attach(1, { volts: () => 0 });
+    const { Analog } = adc.classes();
+    return {
+      env,
+      sensor: { io: Analog, pin: 0 },
+      wrong: { io: Analog, pin: 1 },
+      wrongLabel: 'channel 1 (grounded)',
+      faults: [
+        { name: 'thermistor open', on: () => (ntc.open = true), off: () => (ntc.open = false) },
+        { name: 'thermistor shorted', on: () => (ntc.shorted = true), off: () => (ntc.shorted = false) },
+        { name: 'input floating', on: () => adc.float(0, true), off: () => adc.float(0, false) },
+      ],
+    };
   },
 };
+
+/** The part registry (firmware/diagnostics/parts.ts plus the simulated rigs); exported for tests. */
+export const PARTS: Record<string, PartSpec> = {};
+for (const name of conformancePartNames()) PARTS[name] = { ...CONFORMANCE_PARTS[name]!, simulate: SIMULATE[name]! };
 
 export type { PartSpec };
 
@@ -269,11 +210,6 @@ function simClass(mod: Record<string, unknown>, part: string): (new (env: SimEnv
   return match?.[1] as never;
 }
 
-interface Line {
-  ok: boolean;
-  text: string;
-}
-
 /** Runs the check; `print` receives each report line (default: stdout). */
 export async function driversCheck(argv: string[], print: (line: string) => void = (l) => console.log(l)): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -291,8 +227,7 @@ export async function driversCheck(argv: string[], print: (line: string) => void
   }
   const spec = PARTS[o.part]!;
   const loaded = spec.load ? await spec.load() : undefined;
-  const driverModule = loaded ? undefined : await loadModule(`../firmware/sensors/${spec.module}.ts`);
-  const Driver = loaded ? loaded.Driver : (driverModule?.default as DriverClass | undefined);
+  const Driver = loaded ? loaded.Driver : conformanceDriver(o.part);
   if (!Driver) {
     print(`pipewatch drivers check: ${o.part}: no driver in this tree (firmware/sensors/${spec.module}.ts)`);
     print('FAIL');
@@ -333,115 +268,27 @@ export async function driversCheck(argv: string[], print: (line: string) => void
     wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
     where = o.bus!;
   }
-  const lines: Line[] = [];
-  const report = (ok: boolean, label: string, detail: string) => {
-    const line = { ok, text: `  ${(label + ' ').padEnd(46, '.')} ${ok ? 'ok  ' : 'FAIL'}  ${detail}` };
-    lines.push(line);
-    print(line.text);
-  };
-  print(`pipewatch drivers check: ${o.part} on ${where}${rig.sensor.address !== undefined ? `, address 0x${(rig.sensor.address as number).toString(16)}` : ''}`);
-  const interval = o.intervalMs ?? spec.periodMs;
-  const channels = Driver.channels;
-  const out = new Int32Array(Math.max(4, channels.length));
-  const errors: string[] = [];
-  const open = (sensor: Record<string, unknown>) =>
-    new Driver({ sensor, now, onError: (e: SensorError) => errors.push(e.code), ...spec.options });
-
-  /** Reads until a value or an error other than NOT_READY, within `tries` intervals. */
-  const readOne = async (driver: Driver, tries = 12): Promise<{ mask: number; code?: string }> => {
-    for (let i = 0; i < tries; i++) {
-      const before = errors.length;
-      const mask = driver.read(out);
-      const fresh = errors.slice(before).filter((c) => c !== SensorErrorCode.NOT_READY);
-      if (fresh.length) return { mask, code: fresh[0] };
-      if (mask) return { mask };
-      await wait(interval);
-    }
-    return { mask: 0, code: SensorErrorCode.NOT_READY };
-  };
-
-  let driver: Driver | undefined;
-  if (o.simulated) await wait(100); // the simulated parts were just powered: power-up time
-  try {
-    driver = open(rig.sensor);
-    report(true, 'open and identify', spec.identity);
-  } catch (error) {
-    report(false, 'open and identify', `${(error as SensorError).code ?? ''} ${(error as Error).message}`.trim());
-  }
-  if (driver) {
-    const values: number[][] = channels.map(() => []);
-    const failures: string[] = [];
-    await wait(interval);
-    for (let n = 0; n < o.samples; n++) {
-      const r = await readOne(driver);
-      if (r.mask & 1) channels.forEach((_, c) => (r.mask >> c) & 1 && values[c]!.push(out[c]!));
-      else failures.push(r.code ?? 'no value');
-      await wait(interval);
-    }
-    const valid = values[0]!.length;
-    report(failures.length === 0, 'samples', `${valid}/${o.samples} valid${failures.length ? ` (${[...new Set(failures)].join(', ')})` : ''}`);
-    const unit = (c: number) => (channels[c]!.kind === 'milliCelsius' ? '°C' : channels[c]!.kind === 'milliPercentRH' ? '%RH' : 'Pa');
-    const scale = (c: number) => (channels[c]!.kind === 'pascal' ? 1 : 1000);
-    channels.forEach((channel, c) => {
-      const v = values[c]!;
-      if (!v.length) return;
-      const [lo, hi] = spec.range[c] ?? [-Infinity, Infinity];
-      const min = Math.min(...v);
-      const max = Math.max(...v);
-      report(min >= lo && max <= hi, `range ${channel.name}`, `${min / scale(c)}..${max / scale(c)} ${unit(c)} within ${lo / scale(c)}..${hi / scale(c)}`);
-      const limit = channel.kind === 'pascal' ? 100 : channel.kind === 'milliPercentRH' ? 3000 : 1000;
-      report(max - min <= limit, `stability ${channel.name}`, `spread ${(max - min) / scale(c)} ${unit(c)} (limit ${limit / scale(c)})`);
-    });
-    if (o.simulated && valid) {
-      const expected = (spec.simTemperature ?? 21.5) * 1000;
-      const worst = Math.max(...values[0]!.map((v) => Math.abs(v - expected)));
-      report(worst <= spec.tolerance, `accuracy ${channels[0]!.name}`, `within ${worst / 1000} °C of the simulated ${expected / 1000} °C (limit ${spec.tolerance / 1000})`);
-    }
-    if (o.simulated) {
-      for (const fault of rig.faults) {
-        fault.on();
-        // One value may still come from a conversion that completed before the fault (the
-        // parts latch their last result); after that, only error codes.
-        await wait(interval);
-        let r = await readOne(driver);
-        const latched = r.mask !== 0;
-        if (latched) {
-          await wait(interval);
-          r = await readOne(driver);
-        }
-        fault.off();
-        const gave = r.mask ? `a number (${out[0]! / 1000})` : (r.code ?? 'nothing');
-        const ok = !r.mask && r.code !== undefined && r.code !== SensorErrorCode.NOT_READY;
-        report(ok, `fault: ${fault.name}`, latched ? `${gave} (after 1 value latched before the fault)` : gave);
-        // let the driver recover before the next fault
-        for (let i = 0; i < 4 && !(await readOne(driver, 6)).mask; i++);
-      }
-    }
-    driver.close();
-    driver.close();
-  }
-  // Wrong address: an error code, never a number.
-  const before = errors.length;
-  let wrongDriver: Driver | undefined;
-  let wrongResult = '';
-  let wrongOk = false;
-  try {
-    wrongDriver = open(rig.wrong);
-  } catch (error) {
-    wrongResult = `constructor: ${(error as SensorError).code ?? (error as Error).message}`;
-    wrongOk = (error as SensorError).code !== undefined;
-  }
-  if (wrongDriver) {
-    await wait(interval);
-    const r = await readOne(wrongDriver);
-    wrongResult = r.mask ? `a number (${out[0]! / 1000})` : `read: ${r.code ?? errors.slice(before).join(', ')}`;
-    wrongOk = !r.mask && r.code !== undefined && r.code !== SensorErrorCode.NOT_READY;
-    wrongDriver.close();
-  }
-  report(wrongOk, `wrong ${rig.wrongLabel}`, wrongResult);
-  const failed = lines.filter((l) => !l.ok).length;
-  print(failed ? `FAIL (${failed} of ${lines.length} checks)` : `PASS (${lines.length} checks)`);
-  return failed ? 1 : 0;
+  const passed = await runConformance({
+    part: o.part,
+    where,
+    Driver,
+    sensor: rig.sensor,
+    wrong: rig.wrong,
+    wrongLabel: rig.wrongLabel,
+    identity: spec.identity,
+    ranges: spec.range,
+    options: spec.options,
+    samples: o.samples,
+    intervalMs: o.intervalMs ?? spec.periodMs,
+    // the simulated parts were just powered: power-up time
+    powerUpMs: o.simulated ? 100 : 0,
+    expected: o.simulated ? { value: (spec.simTemperature ?? 21.5) * 1000, tolerance: spec.tolerance } : undefined,
+    faults: o.simulated ? rig.faults : undefined,
+    now,
+    wait,
+    print,
+  });
+  return passed ? 0 : 1;
 }
 
 /** IO classes for a real bus (hosts/linux), or a message for exit code 2. */

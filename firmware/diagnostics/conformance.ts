@@ -1,0 +1,232 @@
+/*
+ * The driver conformance check, portable: the same code runs in `pipewatch drivers check` on
+ * Node (tools/drivers-check.ts, real Linux buses or simulated parts), inside XS (tests) and on
+ * the device (manifests/drivers-check). It never blocks: every pause between samples is an
+ * awaited `wait(ms)`, which the caller backs with its host timers (`timerWait`) or, in a
+ * simulation, by advancing simulated time.
+ *
+ * Checks, in order: the driver opens (and verifies the chip id where the part has one); N
+ * samples are valid; every value is within the part's range (and, given `expected`, within the
+ * part's accuracy of a known temperature); the spread over the samples is at most 1 °C / 3 %RH
+ * / 100 Pa; each injectable fault gives an error code and no number; a sensor at the wrong
+ * address gives an error code, never a number. Each check prints one line; the last line is
+ * `PASS (n checks)` or `FAIL (k of n checks)`.
+ *
+ * Memory: per channel a minimum and a maximum, allocated once per run; nothing per sample.
+ */
+import type { Timers } from '../host';
+import { type SensorError, SensorErrorCode } from '../sensors/errors';
+
+export type ConformanceChannelKind = 'milliCelsius' | 'milliPercentRH' | 'pascal';
+
+export interface ConformanceDriver {
+  read(out: Int32Array): number;
+  close(): void;
+}
+
+export interface ConformanceDriverClass {
+  new (options: any): ConformanceDriver;
+  readonly channels: readonly { kind: ConformanceChannelKind; name: string }[];
+}
+
+/** One fault the caller can switch on and off (simulated buses and parts). */
+export interface ConformanceFault {
+  name: string;
+  on(): void;
+  off(): void;
+}
+
+export interface ConformanceOptions {
+  /** Part name for the report header. */
+  part: string;
+  /** Where the part is, for the report header (e.g. "/dev/i2c-1", "simulated i2c bus"). */
+  where: string;
+  Driver: ConformanceDriverClass;
+  /** The driver's `sensor` options for the part under test (`io` and its bus settings). */
+  sensor: Record<string, unknown>;
+  /** The `sensor` options at which nothing must answer. */
+  wrong: Record<string, unknown>;
+  /** E.g. "address 0x49", "chip select 1". */
+  wrongLabel: string;
+  /** What the driver verifies at construction, for the report. */
+  identity: string;
+  /** Part range per channel, in the channel's unit. */
+  ranges: readonly (readonly [number, number])[];
+  /** Driver options beyond `sensor`, `now` and `onError`. */
+  options?: Record<string, unknown>;
+  /** Number of samples, at least 2. */
+  samples: number;
+  /** Time between samples. */
+  intervalMs: number;
+  /** Pause before the driver opens (a part that was just powered needs its power-up time). */
+  powerUpMs?: number;
+  /** A known temperature (channel 0, milli-units) and the accuracy the part must meet. */
+  expected?: { value: number; tolerance: number };
+  /** Faults to inject after the samples, one at a time. */
+  faults?: readonly ConformanceFault[];
+  /** Monotonic milliseconds, passed to the driver. */
+  now(): number;
+  /** Resolves after `ms`; never blocks. */
+  wait(ms: number): Promise<void>;
+  /** Receives each report line. */
+  print(line: string): void;
+}
+
+/** `wait` on the host's timers (the device and the Node host). */
+export function timerWait(timers: Timers): (ms: number) => Promise<void> {
+  return (ms) => new Promise<void>((resolve) => void timers.set(resolve, ms));
+}
+
+const LABEL_WIDTH = 46;
+
+function unitOf(kind: ConformanceChannelKind): string {
+  return kind === 'milliCelsius' ? '°C' : kind === 'milliPercentRH' ? '%RH' : 'Pa';
+}
+
+function scaleOf(kind: ConformanceChannelKind): number {
+  return kind === 'pascal' ? 1 : 1000;
+}
+
+/** Largest spread over the samples that still counts as stable, in the channel's unit. */
+function spreadLimitOf(kind: ConformanceChannelKind): number {
+  return kind === 'pascal' ? 100 : kind === 'milliPercentRH' ? 3000 : 1000;
+}
+
+interface ReadResult {
+  mask: number;
+  code: string | undefined;
+}
+
+/** Runs the check; resolves true when every check passed. Never throws for a sensor fault. */
+export async function runConformance(o: ConformanceOptions): Promise<boolean> {
+  const channels = o.Driver.channels;
+  const out = new Int32Array(Math.max(4, channels.length));
+  const mins = new Array<number>(channels.length).fill(0);
+  const maxs = new Array<number>(channels.length).fill(0);
+  const counts = new Array<number>(channels.length).fill(0);
+  let checks = 0;
+  let failed = 0;
+  /** The first error other than NOT_READY since the last `readOne` began. */
+  let fresh: string | undefined;
+  /** Every code other than NOT_READY reported while sampling, for the samples line. */
+  let sampleCodes = '';
+
+  const report = (ok: boolean, label: string, detail: string) => {
+    checks++;
+    if (!ok) failed++;
+    o.print(`  ${(label + ' ').padEnd(LABEL_WIDTH, '.')} ${ok ? 'ok  ' : 'FAIL'}  ${detail}`);
+  };
+  const onError = (e: SensorError) => {
+    if (e.code !== SensorErrorCode.NOT_READY && fresh === undefined) fresh = e.code;
+  };
+  const open = (sensor: Record<string, unknown>) => new o.Driver({ sensor, now: o.now, onError, ...o.options });
+
+  /** Reads until a value or an error other than NOT_READY, within `tries` intervals. */
+  const readOne = async (driver: ConformanceDriver, tries = 12): Promise<ReadResult> => {
+    for (let i = 0; i < tries; i++) {
+      fresh = undefined;
+      const mask = driver.read(out);
+      if (fresh !== undefined) return { mask, code: fresh };
+      if (mask) return { mask, code: undefined };
+      await o.wait(o.intervalMs);
+    }
+    return { mask: 0, code: SensorErrorCode.NOT_READY };
+  };
+
+  const address = o.sensor.address;
+  o.print(`pipewatch drivers check: ${o.part} on ${o.where}${typeof address === 'number' ? `, address 0x${address.toString(16)}` : ''}`);
+
+  let driver: ConformanceDriver | undefined;
+  if (o.powerUpMs) await o.wait(o.powerUpMs);
+  try {
+    driver = open(o.sensor);
+    report(true, 'open and identify', o.identity);
+  } catch (error) {
+    report(false, 'open and identify', `${(error as SensorError).code ?? ''} ${(error as Error).message}`.trim());
+  }
+  if (driver) {
+    let invalid = 0;
+    await o.wait(o.intervalMs);
+    for (let n = 0; n < o.samples; n++) {
+      const r = await readOne(driver);
+      if (r.mask & 1) {
+        for (let c = 0; c < channels.length; c++) {
+          if (!((r.mask >> c) & 1)) continue;
+          const v = out[c]!;
+          if (counts[c] === 0 || v < mins[c]!) mins[c] = v;
+          if (counts[c] === 0 || v > maxs[c]!) maxs[c] = v;
+          counts[c]!++;
+        }
+      } else {
+        invalid++;
+        const code = r.code ?? 'no value';
+        if (sampleCodes.indexOf(code) < 0) sampleCodes += (sampleCodes ? ', ' : '') + code;
+      }
+      await o.wait(o.intervalMs);
+    }
+    const valid = counts[0]!;
+    report(invalid === 0, 'samples', `${valid}/${o.samples} valid${invalid ? ` (${sampleCodes})` : ''}`);
+    for (let c = 0; c < channels.length; c++) {
+      if (!counts[c]) continue;
+      const { kind, name } = channels[c]!;
+      const scale = scaleOf(kind);
+      const unit = unitOf(kind);
+      const range = o.ranges[c];
+      const lo = range ? range[0] : -Infinity;
+      const hi = range ? range[1] : Infinity;
+      const min = mins[c]!;
+      const max = maxs[c]!;
+      report(min >= lo && max <= hi, `range ${name}`, `${min / scale}..${max / scale} ${unit} within ${lo / scale}..${hi / scale}`);
+      const limit = spreadLimitOf(kind);
+      report(max - min <= limit, `stability ${name}`, `spread ${(max - min) / scale} ${unit} (limit ${limit / scale})`);
+    }
+    if (o.expected && valid) {
+      const worst = Math.max(Math.abs(mins[0]! - o.expected.value), Math.abs(maxs[0]! - o.expected.value));
+      report(
+        worst <= o.expected.tolerance,
+        `accuracy ${channels[0]!.name}`,
+        `within ${worst / 1000} °C of the simulated ${o.expected.value / 1000} °C (limit ${o.expected.tolerance / 1000})`,
+      );
+    }
+    for (const fault of o.faults ?? []) {
+      fault.on();
+      // One value may still come from a conversion that completed before the fault (the
+      // parts latch their last result); after that, only error codes.
+      await o.wait(o.intervalMs);
+      let r = await readOne(driver);
+      const latched = r.mask !== 0;
+      if (latched) {
+        await o.wait(o.intervalMs);
+        r = await readOne(driver);
+      }
+      fault.off();
+      const gave = r.mask ? `a number (${out[0]! / 1000})` : (r.code ?? 'nothing');
+      const ok = !r.mask && r.code !== undefined && r.code !== SensorErrorCode.NOT_READY;
+      report(ok, `fault: ${fault.name}`, latched ? `${gave} (after 1 value latched before the fault)` : gave);
+      // let the driver recover before the next fault
+      for (let i = 0; i < 4 && !(await readOne(driver, 6)).mask; i++);
+    }
+    driver.close();
+    driver.close();
+  }
+  // Wrong address: an error code, never a number.
+  let wrongDriver: ConformanceDriver | undefined;
+  let wrongResult = '';
+  let wrongOk = false;
+  try {
+    wrongDriver = open(o.wrong);
+  } catch (error) {
+    wrongResult = `constructor: ${(error as SensorError).code ?? (error as Error).message}`;
+    wrongOk = (error as SensorError).code !== undefined;
+  }
+  if (wrongDriver) {
+    await o.wait(o.intervalMs);
+    const r = await readOne(wrongDriver);
+    wrongResult = r.mask ? `a number (${out[0]! / 1000})` : `read: ${r.code}`;
+    wrongOk = !r.mask && r.code !== undefined && r.code !== SensorErrorCode.NOT_READY;
+    wrongDriver.close();
+  }
+  report(wrongOk, `wrong ${o.wrongLabel}`, wrongResult);
+  o.print(failed ? `FAIL (${failed} of ${checks} checks)` : `PASS (${checks} checks)`);
+  return failed === 0;
+}
