@@ -18,7 +18,7 @@
  * part (ESP-IDF compile, link, image) was skipped.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,6 +99,25 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: Log, cwd 
     });
     child.on('close', (code) => done({ code: code ?? 1, output }));
   });
+}
+
+/** Directories under firmware/ that manifests/firmware.json does not map (their modules would be missing on the device). */
+export function unmappedFirmwareDirs(): string[] {
+  const mapped = Object.keys((JSON.parse(readFileSync(join(ROOT, 'manifests', 'firmware.json'), 'utf8')) as { modules: Record<string, unknown> }).modules);
+  const missing: string[] = [];
+  const walk = (dir: string): void => {
+    const entries = readdirSync(join(ROOT, dir), { withFileTypes: true });
+    if (entries.some((e) => e.isFile() && e.name.endsWith('.ts')) && !mapped.includes(`${dir}/*`)) missing.push(dir);
+    for (const e of entries) if (e.isDirectory()) walk(`${dir}/${e.name}`);
+  };
+  walk('firmware');
+  return missing;
+}
+
+function warnUnmapped(log: Log): void {
+  for (const dir of unmappedFirmwareDirs()) {
+    log(`warning: ${dir}/ is not in manifests/firmware.json; add "${dir}/*": "../${dir}/*" if the node imports it`);
+  }
 }
 
 function configArgs(positionals: string[]): string[] | string {
@@ -214,6 +233,7 @@ async function build(argv: string[], log: Log, kind: 'build' | 'flash'): Promise
   }
   const device = target.startsWith('esp32');
   const out = outDir(values.out, target);
+  warnUnmapped(log);
   if (!device) {
     if (kind === 'flash') {
       log(`flash needs an ESP32 target (${BOARDS.join(', ')}); for the simulator use npm run sim:moddable`);
@@ -344,6 +364,7 @@ async function sim(argv: string[], log: Log): Promise<number> {
   }
   const deviceId = values['device-id']!;
   const out = outDir(values.out, platform);
+  warnUnmapped(log);
   const overrides = [
     `broker=mqtt://${broker.host}:${broker.port}`,
     `deviceId=${deviceId}`,
