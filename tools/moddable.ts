@@ -8,6 +8,9 @@
  *   provision --port /dev/ttyUSB0 --ssid S --password P --broker URL --device-id ID [--sensors L]
  *             [--interval-ms N] [--image-only FILE]
  *
+ * `build` and `flash` take `--app drivers-check` to build the driver conformance check
+ * (manifests/drivers-check) instead of the node; see docs/moddable.md.
+ *
  * `name=value` arguments are passed to mcconfig as manifest config overrides
  * (e.g. wifiSsid=Plant deviceId=pipe-0042). Every command explains what is missing and exits non-zero when
  * $MODDABLE (or, for device builds and flashing, ESP-IDF) is not there.
@@ -29,6 +32,11 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const MANIFEST = join(ROOT, 'manifests', 'node', 'manifest.json');
 export const BOARDS = ['esp32/nodemcu', 'esp32/esp32s3', 'esp32/esp32c3'] as const;
 const APP_NAME = 'pipewatch';
+/** Apps `build --app NAME` can build: manifest and the NAME its manifest gives mcconfig. */
+export const APPS: Record<string, { manifest: string; name: string }> = {
+  node: { manifest: MANIFEST, name: APP_NAME },
+  'drivers-check': { manifest: join(ROOT, 'manifests', 'drivers-check', 'manifest.json'), name: 'pipewatch-check' },
+};
 const SETTINGS_PARTITION = 'settings';
 
 type Kind = 'build' | 'flash' | 'sim' | 'provision';
@@ -134,9 +142,9 @@ function outDir(given: string | undefined, what: string): string {
 }
 
 /** The directory of mcconfig's generated makefile and modules for a platform. */
-function tmpDirOf(out: string, target: string): string {
+function tmpDirOf(out: string, target: string, name = APP_NAME): string {
   const [platform, sub] = target.split('/');
-  return sub ? join(out, 'tmp', platform!, sub, 'release', APP_NAME) : join(out, 'tmp', platform!, 'mc', 'release', APP_NAME);
+  return sub ? join(out, 'tmp', platform!, sub, 'release', name) : join(out, 'tmp', platform!, 'mc', 'release', name);
 }
 
 /**
@@ -144,13 +152,13 @@ function tmpDirOf(out: string, target: string): string {
  * then make builds only `$(TMP_DIR)/mc.xs.c` (tsc, xsc, xsid, xsl). The ESP-IDF variables the
  * makefile insists on are given inert values; nothing native is compiled.
  */
-async function checkJsSide(sdk: Sdk, target: string, out: string, config: string[], log: Log): Promise<number> {
-  const generate = await run('mcconfig', ['-p', target, '-t', 'build', '-o', out, MANIFEST, ...config], sdk.env, log);
+async function checkJsSide(sdk: Sdk, target: string, out: string, config: string[], log: Log, app = APPS.node!): Promise<number> {
+  const generate = await run('mcconfig', ['-p', target, '-t', 'build', '-o', out, app.manifest, ...config], sdk.env, log);
   if (generate.code !== 0) {
     log(`FAIL ${target}: mcconfig could not resolve the manifest`);
     return 1;
   }
-  const tmp = tmpDirOf(out, target);
+  const tmp = tmpDirOf(out, target, app.name);
   const makefile = join(tmp, 'makefile');
   if (!existsSync(makefile)) {
     log(`FAIL ${target}: mcconfig wrote no makefile at ${makefile}`);
@@ -210,9 +218,15 @@ async function build(argv: string[], log: Log, kind: 'build' | 'flash'): Promise
       check: { type: 'boolean', default: false },
       port: { type: 'string' },
       out: { type: 'string' },
+      app: { type: 'string', default: 'node' },
     },
   });
   const target = values.target;
+  const app = APPS[values.app!];
+  if (!app) {
+    log(`--app takes one of ${Object.keys(APPS).join(', ')}`);
+    return 2;
+  }
   if (!target) {
     log(`--target is required: one of ${BOARDS.join(', ')} (or lin/mac/win for the desktop simulator)`);
     return 2;
@@ -232,22 +246,22 @@ async function build(argv: string[], log: Log, kind: 'build' | 'flash'): Promise
     return 2;
   }
   const device = target.startsWith('esp32');
-  const out = outDir(values.out, target);
-  warnUnmapped(log);
+  const out = outDir(values.out, values.app === 'node' ? target : `${values.app}-${target}`);
+  if (app === APPS.node) warnUnmapped(log);
   if (!device) {
     if (kind === 'flash') {
       log(`flash needs an ESP32 target (${BOARDS.join(', ')}); for the simulator use npm run sim:moddable`);
       return 2;
     }
-    return buildSim(sdk, target, out, config, log);
+    return buildSim(sdk, target, out, config, log, app);
   }
-  if (values.check) return checkJsSide(sdk, target, out, config, log);
+  if (values.check) return checkJsSide(sdk, target, out, config, log, app);
   if (!sdk.env.IDF_PATH) {
     log(INSTALL_IDF);
     return 2;
   }
   const env = kind === 'flash' ? { ...sdk.env, UPLOAD_PORT: values.port } : sdk.env;
-  const built = await run('mcconfig', ['-m', '-p', target, '-t', 'build', '-o', out, MANIFEST, ...config], env, log);
+  const built = await run('mcconfig', ['-m', '-p', target, '-t', 'build', '-o', out, app.manifest, ...config], env, log);
   if (built.code !== 0) {
     log(`FAIL ${target}: build failed`);
     return 1;
@@ -256,7 +270,7 @@ async function build(argv: string[], log: Log, kind: 'build' | 'flash'): Promise
     log(`OK ${target}: built in ${out}`);
     return 0;
   }
-  const flashed = await run('mcconfig', ['-m', '-p', target, '-t', 'deploy', '-o', out, MANIFEST, ...config], env, log);
+  const flashed = await run('mcconfig', ['-m', '-p', target, '-t', 'deploy', '-o', out, app.manifest, ...config], env, log);
   if (flashed.code !== 0) {
     log(`FAIL ${target}: flashing through ${values.port} failed`);
     return 1;
@@ -265,9 +279,9 @@ async function build(argv: string[], log: Log, kind: 'build' | 'flash'): Promise
   return 0;
 }
 
-async function buildSim(sdk: Sdk, platform: string, out: string, config: string[], log: Log): Promise<number> {
-  const built = await run('mcconfig', ['-m', '-p', platform, '-t', 'build', '-o', out, MANIFEST, ...config], sdk.env, log);
-  const so = join(out, 'bin', platform, 'mc', 'release', APP_NAME, 'mc.so');
+async function buildSim(sdk: Sdk, platform: string, out: string, config: string[], log: Log, app = APPS.node!): Promise<number> {
+  const built = await run('mcconfig', ['-m', '-p', platform, '-t', 'build', '-o', out, app.manifest, ...config], sdk.env, log);
+  const so = join(out, 'bin', platform, 'mc', 'release', app.name, 'mc.so');
   if (built.code !== 0 || !existsSync(so)) {
     log(`FAIL ${platform}: simulator build failed`);
     return 1;
