@@ -121,15 +121,20 @@ export async function runConformance(o: ConformanceOptions): Promise<boolean> {
   };
   const open = (sensor: Record<string, unknown>) => new o.Driver({ sensor, now: o.now, onError, ...o.options });
 
-  /** Reads until a value or an error other than NOT_READY, within `tries` intervals. */
-  const readOne = async (driver: ConformanceDriver, tries = 12): Promise<ReadResult> => {
+  /**
+   * After `pauseMs`, reads until a value or an error other than NOT_READY, within `tries`
+   * intervals.
+   */
+  const readOne = async (driver: ConformanceDriver, tries: number, pauseMs: number): Promise<ReadResult> => {
     for (let i = 0; i < tries; i++) {
+      if (pauseMs > 0) await o.wait(pauseMs);
+      pauseMs = o.intervalMs;
       fresh = undefined;
       const mask = driver.read(out);
       if (fresh !== undefined) return { mask, code: fresh };
       if (mask) return { mask, code: undefined };
-      await o.wait(o.intervalMs);
     }
+    if (tries > 0) await o.wait(o.intervalMs);
     return { mask: 0, code: SensorErrorCode.NOT_READY };
   };
 
@@ -146,9 +151,8 @@ export async function runConformance(o: ConformanceOptions): Promise<boolean> {
   }
   if (driver) {
     let invalid = 0;
-    await o.wait(o.intervalMs);
     for (let n = 0; n < o.samples; n++) {
-      const r = await readOne(driver);
+      const r = await readOne(driver, 12, o.intervalMs);
       if (r.mask & 1) {
         for (let c = 0; c < channels.length; c++) {
           if (!((r.mask >> c) & 1)) continue;
@@ -162,8 +166,9 @@ export async function runConformance(o: ConformanceOptions): Promise<boolean> {
         const code = r.code ?? 'no value';
         if (sampleCodes.indexOf(code) < 0) sampleCodes += (sampleCodes ? ', ' : '') + code;
       }
-      await o.wait(o.intervalMs);
     }
+    // one more conversion period before the first fault
+    if (o.faults && o.faults.length > 0) await o.wait(o.intervalMs);
     const valid = counts[0]!;
     report(invalid === 0, 'samples', `${valid}/${o.samples} valid${invalid ? ` (${sampleCodes})` : ''}`);
     for (let c = 0; c < channels.length; c++) {
@@ -192,19 +197,15 @@ export async function runConformance(o: ConformanceOptions): Promise<boolean> {
       fault.on();
       // One value may still come from a conversion that completed before the fault (the
       // parts latch their last result); after that, only error codes.
-      await o.wait(o.intervalMs);
-      let r = await readOne(driver);
+      let r = await readOne(driver, 12, o.intervalMs);
       const latched = r.mask !== 0;
-      if (latched) {
-        await o.wait(o.intervalMs);
-        r = await readOne(driver);
-      }
+      if (latched) r = await readOne(driver, 12, o.intervalMs);
       fault.off();
       const gave = r.mask ? `a number (${out[0]! / 1000})` : (r.code ?? 'nothing');
       const ok = !r.mask && r.code !== undefined && r.code !== SensorErrorCode.NOT_READY;
       report(ok, `fault: ${fault.name}`, latched ? `${gave} (after 1 value latched before the fault)` : gave);
       // let the driver recover before the next fault
-      for (let i = 0; i < 4 && !(await readOne(driver, 6)).mask; i++);
+      for (let i = 0; i < 4 && !(await readOne(driver, 6, 0)).mask; i++);
     }
     driver.close();
     driver.close();
@@ -220,8 +221,7 @@ export async function runConformance(o: ConformanceOptions): Promise<boolean> {
     wrongOk = (error as SensorError).code !== undefined;
   }
   if (wrongDriver) {
-    await o.wait(o.intervalMs);
-    const r = await readOne(wrongDriver);
+    const r = await readOne(wrongDriver, 12, o.intervalMs);
     wrongResult = r.mask ? `a number (${out[0]! / 1000})` : `read: ${r.code}`;
     wrongOk = !r.mask && r.code !== undefined && r.code !== SensorErrorCode.NOT_READY;
     wrongDriver.close();
