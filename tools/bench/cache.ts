@@ -5,7 +5,10 @@
  *   a 256 KB partition (64 x 4 KB blocks) with the uplink acknowledging every 10 readings, and
  *   offline (nothing acknowledged, the ring wraps and drops);
  * - boot recovery on a full partition, in XS computrons (the real engine, @agoric/xsnap);
- * - RAM of a mounted cache in XS (heap slots x slot size + chunk bytes), for 64 and 16 blocks.
+ * - RAM of a mounted cache in XS (heap slots x slot size + chunk bytes), for 64 and 16 blocks;
+ * - per-operation cost in XS computrons in the steady state of the node (80 x 4 KB blocks, one
+ *   reading appended, peeked and acknowledged at a time): append, peek of the oldest record,
+ *   alerts-only peek, acknowledge; each the mean over enough readings to cross block boundaries.
  */
 import { fileURLToPath } from 'node:url';
 import { FlashCache } from '../../firmware/cache/index';
@@ -71,6 +74,57 @@ globalThis.handleCommand = (bytes) => {
 };
 `;
 
+const xsOpsSource = `
+import { FlashCache } from './firmware/cache/index';
+import { newReading } from './firmware/store';
+import { SimFlash } from './simulator/flash/index';
+let cache;
+let seq = -1;
+let i = 0;
+const out = [newReading()];
+globalThis.handleCommand = (bytes) => {
+  const c = new Uint8Array(bytes);
+  if (c[0] === 1) cache = new FlashCache(new SimFlash({ blockLength: 4096, blocks: 80, writeAlign: 4 }));
+  else if (c[0] === 2) { seq = cache.append({ timeMs: 1700000000000 + i * 60000, synced: true, channel: 0, kind: 0, value: 20000 + (i % 100), alert: false }); i++; }
+  else if (c[0] === 3) { if (cache.peek(out, 1) !== 1 || out[0].seq !== seq) throw new Error('peek'); }
+  else if (c[0] === 4) { if (cache.peek(out, 1, true) !== 0) throw new Error('alerts peek'); }
+  else if (c[0] === 5) { cache.acknowledge(seq); if (cache.pending !== 0) throw new Error('ack'); }
+  return new ArrayBuffer(0);
+};
+`;
+
+/** Mean computrons of append, peek of the oldest, alerts-only peek and acknowledge, one reading at a time. */
+async function xsOperations(): Promise<Record<string, number>> {
+  const code = await bundleForXs({ contents: xsOpsSource, resolveDir: root });
+  const worker = new XsWorker();
+  const slotsPerBlock = 199;
+  // Warm-up laps the first block; the measured readings then cross two block boundaries.
+  const warm = slotsPerBlock + 17;
+  const measured = 2 * slotsPerBlock;
+  const sums = [0, 0, 0, 0, 0];
+  try {
+    await worker.evaluate(code);
+    await worker.deliver(new Uint8Array([1]));
+    for (let r = 0; r < warm + measured; r++) {
+      for (let op = 0; op <= 4; op++) {
+        const { meter } = await worker.deliver(new Uint8Array([op === 0 ? 0 : op + 1]));
+        if (r >= warm) sums[op]! += meter.compute;
+      }
+    }
+  } finally {
+    worker.close();
+  }
+  // An empty crank (command 0) is the dispatch overhead, subtracted from every figure.
+  const empty = sums[0]! / measured;
+  const mean = (op: number) => sums[op]! / measured - empty;
+  return {
+    'cache.xs.appendComputrons': mean(1),
+    'cache.xs.peekOldestComputrons': mean(2),
+    'cache.xs.peekAlertsOnlyComputrons': mean(3),
+    'cache.xs.acknowledgeComputrons': mean(4),
+  };
+}
+
 async function xsFigures(): Promise<Record<string, number>> {
   const code = await bundleForXs({ contents: xsSource, resolveDir: root });
   const figures: Record<string, number> = {};
@@ -113,9 +167,10 @@ export async function bench(): Promise<Record<string, number>> {
     'cache.erasesPer10kReadings': online.erasesPer10k,
     'cache.lifetimeYearsAt1Hz100kCycles': online.lifetimeYears,
     ...(await xsFigures()),
+    ...(await xsOperations()),
   };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  bench().then((figures) => process.stdout.write(JSON.stringify(figures, null, 2) + '\n'));
+  (process.argv.includes('--ops') ? xsOperations() : bench()).then((figures) => process.stdout.write(JSON.stringify(figures, null, 2) + '\n'));
 }
