@@ -8,6 +8,15 @@
  *
  * RAM: a few numbers and four buffers sized by the block layout, never by the partition size.
  * Flash exceptions (a power cut) propagate; bad flash content never throws.
+ *
+ * Memos (this instance only; a new instance, i.e. every mount, starts cold). Only this instance
+ * changes the partition while it is mounted, and it throws away nothing it cannot re-derive:
+ * - the seqFirst of the last two headers looked up on the hot paths (peek, acknowledge), kept
+ *   with the ring's generation, which every erase, header write and close-note write bumps;
+ *   the header a block open writes is memoized as written;
+ * - the first slot of one block that may be unacknowledged: acknowledge bits are only ever
+ *   programmed, so slots before it stay acknowledged until that block is erased (which forgets it).
+ * Records and bitmaps are still read and checked on every peek and acknowledge.
  */
 import type { Flash } from '../host';
 import { newReading, type Reading, type ReadingKindValue } from '../store';
@@ -95,6 +104,15 @@ export class Ring {
   /** Chain distance (from the tail) of the first block that may hold an unacknowledged record. */
   #cursor = 0;
 
+  /** Bumped by every erase, header write and close-note write of this instance. */
+  #gen = 0;
+  /** Header memo, two entries of [block, generation, seqFirst or -1 for an invalid header]. */
+  readonly #memo = new Float64Array(6);
+  #memoNext = 0;
+  /** Slots [0, #ackedBelow) of block #ackedBlock are known acknowledged (-1: no block). */
+  #ackedBlock = -1;
+  #ackedBelow = 0;
+
   #iterD = 0;
   #iterSlot = 0;
   #iterUsed = 0;
@@ -116,6 +134,7 @@ export class Ring {
     this.#slotView = new DataView(this.#slot.buffer);
     this.#bitmap = new Uint8Array(layout.bitmapLength);
     this.#iterBitmap = new Uint8Array(layout.bitmapLength);
+    this.#memo.fill(-1);
   }
 
   get capacity(): number {
@@ -252,7 +271,7 @@ export class Ring {
   /** Makes an unusable ring usable again: one erased block with a fresh header. */
   format(nextSeq: number): void {
     const epoch = this.maxEpochSeen + 1;
-    this.#flash.eraseBlock(this.first);
+    this.#erase(this.first);
     this.#writeHeader(this.first, epoch, nextSeq, 0, 1);
     this.#headIndex = 0;
     this.#tailIndex = 0;
@@ -304,6 +323,7 @@ export class Ring {
         note.fill(L.eraseValue);
         this.#hdrView.setUint32(at, total, true);
         this.#hdrView.setUint32(at + 4, ~total >>> 0, true);
+        this.#gen++;
         this.#flash.write(note, head * L.blockLength + L.closeOffset + this.#headFreeNote * L.noteLength);
         this.#headClose = Close.valid;
       }
@@ -313,7 +333,7 @@ export class Ring {
       if (this.pending < 0) this.pending = 0;
     }
     const eraseCount = this.#parseHeader(victim) ? this.#hEraseCount + 1 : Math.max(1, this.#headEraseCount);
-    this.#flash.eraseBlock(victim);
+    this.#erase(victim);
     this.#writeHeader(victim, this.#headEpoch + 1, nextSeq, this.dropped, eraseCount);
     if (full) {
       this.#tailIndex = (this.#tailIndex + 1) % this.count;
@@ -353,28 +373,33 @@ export class Ring {
     while (this.#iterD < this.#chainLength) {
       const block = this.#abs(this.#iterD);
       if (!this.#iterLoaded) {
-        if (!this.#parseHeader(block)) {
+        const seqFirst = this.#seqFirst(block);
+        if (seqFirst < 0) {
           this.#iterD++;
           continue;
         }
         const isHead = this.#iterD === this.#chainLength - 1;
-        this.#iterLower = this.#hSeqFirst;
-        this.#iterUsed = isHead ? this.#writeSlot : L.slotsPerBlock;
-        this.#iterUpper = !isHead && this.#parseHeader(this.#abs(this.#iterD + 1)) ? this.#hSeqFirst - 1 : MAX_SEQ;
-        this.#flash.read(this.#iterBitmap, block * L.blockLength + L.bitmapOffset);
-        this.#iterSlot = 0;
-        this.#iterLoaded = true;
-        if (
-          !isHead &&
-          this.#iterD === this.#cursor &&
-          this.#ackedCount(this.#iterBitmap, this.#iterUsed) === this.#iterUsed
-        ) {
-          this.#cursor++;
+        this.#iterLower = seqFirst;
+        const used = isHead ? this.#writeSlot : L.slotsPerBlock;
+        this.#iterUsed = used;
+        const next = isHead ? -1 : this.#seqFirst(this.#abs(this.#iterD + 1));
+        this.#iterUpper = next >= 0 ? next - 1 : MAX_SEQ;
+        // The acknowledged prefix: known from the memo, else read off the bitmap (and memoized).
+        let first = this.#knownAcked(block, used);
+        if (first < used) {
+          this.#flash.read(this.#iterBitmap, block * L.blockLength + L.bitmapOffset);
+          first = this.#firstUnacked(this.#iterBitmap, first, used);
+          this.#remember(block, first);
         }
+        this.#iterSlot = first;
+        this.#iterLoaded = true;
+        if (!isHead && this.#iterD === this.#cursor && first >= used) this.#cursor++;
       }
+      const bitmap = this.#iterBitmap;
+      const erase = L.eraseValue;
       while (this.#iterSlot < this.#iterUsed) {
         const s = this.#iterSlot;
-        if (this.#isAcked(this.#iterBitmap, s)) {
+        if ((((bitmap[s >> 3]! ^ erase) >> (s & 7)) & 1) === 1) {
           this.#iterSlot++;
           continue;
         }
@@ -406,16 +431,22 @@ export class Ring {
     let found = -1;
     let lower = 0;
     for (let d = this.#cursor; d < this.#chainLength; d++) {
-      if (!this.#parseHeader(this.#abs(d))) continue;
-      if (this.#hSeqFirst > seq) break;
+      const seqFirst = this.#seqFirst(this.#abs(d));
+      if (seqFirst < 0) continue;
+      if (seqFirst > seq) break;
       found = d;
-      lower = this.#hSeqFirst;
+      lower = seqFirst;
     }
     if (found < 0) return false;
     const block = this.#abs(found);
     const used = found === this.#chainLength - 1 ? this.#writeSlot : L.slotsPerBlock;
+    // Acknowledged slots never move the lower bound: starting after the known prefix changes nothing.
+    let start = this.#knownAcked(block, used);
+    if (start >= used) return false;
     this.#flash.read(this.#bitmap, block * L.blockLength + L.bitmapOffset);
-    for (let s = 0; s < used; s++) {
+    start = this.#firstUnacked(this.#bitmap, start, used);
+    this.#remember(block, start);
+    for (let s = start; s < used; s++) {
       if (this.#isAcked(this.#bitmap, s)) continue;
       this.#readSlot(block, s);
       if (this.#decode(this.#probe, lower, MAX_SEQ) !== Slot.valid) continue;
@@ -435,19 +466,23 @@ export class Ring {
     const L = this.#layout;
     for (let d = this.#cursor; d < this.#chainLength; d++) {
       const block = this.#abs(d);
-      if (!this.#parseHeader(block)) continue;
-      if (this.#hSeqFirst > seq) return;
-      let lower = this.#hSeqFirst;
+      const seqFirst = this.#seqFirst(block);
+      if (seqFirst < 0) continue;
+      if (seqFirst > seq) return;
+      let lower = seqFirst;
       const isHead = d === this.#chainLength - 1;
       const used = isHead ? this.#writeSlot : L.slotsPerBlock;
-      if (!isHead && this.#parseHeader(this.#abs(d + 1)) && this.#hSeqFirst - 1 <= seq) {
+      const next = isHead ? -1 : this.#seqFirst(this.#abs(d + 1));
+      if (next >= 0 && next - 1 <= seq) {
         this.pending -= this.#ackSlots(block, 0, used);
         continue;
       }
       // The block holding the boundary: skip the acknowledged prefix, then find the first seq > target.
+      let start = this.#knownAcked(block, used);
+      if (start >= used) return;
       this.#flash.read(this.#bitmap, block * L.blockLength + L.bitmapOffset);
-      let start = 0;
-      while (start < used && this.#isAcked(this.#bitmap, start)) start++;
+      start = this.#firstUnacked(this.#bitmap, start, used);
+      this.#remember(block, start);
       let end = start;
       for (let s = start; s < used; s++) {
         this.#readSlot(block, s);
@@ -484,6 +519,61 @@ export class Ring {
     return (((bitmap[slot >> 3]! ^ this.#layout.eraseValue) >> (slot & 7)) & 1) === 1;
   }
 
+  /** First slot in [from, used) whose bit is not programmed, or `used`; whole bytes at a time. */
+  #firstUnacked(bitmap: Uint8Array, from: number, used: number): number {
+    const erase = this.#layout.eraseValue;
+    const full = erase ^ 0xff;
+    let s = from;
+    while (s < used) {
+      if ((s & 7) === 0 && s + 8 <= used && bitmap[s >> 3] === full) {
+        s += 8;
+        continue;
+      }
+      if ((((bitmap[s >> 3]! ^ erase) >> (s & 7)) & 1) === 0) return s;
+      s++;
+    }
+    return used;
+  }
+
+  /** How many leading slots of `block` are known acknowledged (at most `used`). */
+  #knownAcked(block: number, used: number): number {
+    if (block !== this.#ackedBlock) return 0;
+    return this.#ackedBelow < used ? this.#ackedBelow : used;
+  }
+
+  /** Slots [0, below) of `block` were seen acknowledged in a bitmap just read or written. */
+  #remember(block: number, below: number): void {
+    if (block !== this.#ackedBlock || below > this.#ackedBelow) {
+      this.#ackedBlock = block;
+      this.#ackedBelow = below;
+    }
+  }
+
+  /** Erases a block, first forgetting every memo about it. */
+  #erase(block: number): void {
+    this.#gen++;
+    if (block === this.#ackedBlock) this.#ackedBlock = -1;
+    this.#flash.eraseBlock(block);
+  }
+
+  /** The header's seqFirst (-1 when invalid), parsed on a memo miss only. */
+  #seqFirst(block: number): number {
+    const memo = this.#memo;
+    const gen = this.#gen;
+    if (memo[0] === block && memo[1] === gen) return memo[2]!;
+    if (memo[3] === block && memo[4] === gen) return memo[5]!;
+    return this.#memoize(block, this.#parseHeader(block) ? this.#hSeqFirst : -1);
+  }
+
+  #memoize(block: number, seqFirst: number): number {
+    const at = this.#memoNext;
+    this.#memoNext = at === 0 ? 3 : 0;
+    this.#memo[at] = block;
+    this.#memo[at + 1] = this.#gen;
+    this.#memo[at + 2] = seqFirst;
+    return seqFirst;
+  }
+
   #ackedCount(bitmap: Uint8Array, used: number): number {
     let n = 0;
     for (let s = 0; s < used; s++) if (this.#isAcked(bitmap, s)) n++;
@@ -512,6 +602,9 @@ export class Ring {
       const start = Math.floor(firstByte / align) * align;
       const end = roundUp(lastByte + 1, align);
       this.#flash.write(bitmap.subarray(start, end), at + start);
+    }
+    if (block === this.#ackedBlock && this.#ackedBelow >= from && this.#ackedBelow < to) {
+      this.#ackedBelow = this.#firstUnacked(bitmap, this.#ackedBelow, L.slotsPerBlock);
     }
     return newly;
   }
@@ -595,7 +688,10 @@ export class Ring {
     view.setUint16(Header.slotsPerBlock, L.slotsPerBlock, true);
     view.setUint32(Header.crc, this.#crc.of(hdr, 0, Header.crc), true);
     hdr.copyWithin(L.headerLength, 0, L.headerLength);
+    this.#gen++;
     this.#flash.write(hdr, block * L.blockLength);
+    // Written and returned: the header is on flash as written.
+    this.#memoize(block, seqFirst >>> 0);
   }
 
   /** Erase counts from the headers (blocks without a valid header count as 0: unknown). */
