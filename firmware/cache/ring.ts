@@ -15,11 +15,13 @@
  *   with the ring's generation, which every erase, header write and close-note write bumps;
  *   the header a block open writes is memoized as written;
  * - the first slot of one block that may be unacknowledged: acknowledge bits are only ever
- *   programmed, so slots before it stay acknowledged until that block is erased (which forgets it).
- * Records and bitmaps are still read and checked on every peek and acknowledge.
+ *   programmed, so slots before it stay acknowledged until that block is erased (which forgets it);
+ * - the last record this instance appended (its slot and content, as written), until its block is
+ *   erased; it stands for reading the slot back only where the bounds check would pass.
+ * Every other record and every bitmap is still read and checked on each peek and acknowledge.
  */
 import type { Flash } from '../host';
-import { newReading, type Reading, type ReadingKindValue } from '../store';
+import { copyReading, newReading, type Reading, type ReadingKindValue } from '../store';
 import type { Crc32 } from './crc32';
 import {
   CLOSE_NOTES,
@@ -109,6 +111,10 @@ export class Ring {
   /** Header memo, two entries of [block, generation, seqFirst or -1 for an invalid header]. */
   readonly #memo = new Float64Array(6);
   #memoNext = 0;
+  /** The last record appended (its write completed) and where: block #appendedBlock (-1: none). */
+  readonly #appended: Reading = newReading();
+  #appendedBlock = -1;
+  #appendedSlot = 0;
   /** Slots [0, #ackedBelow) of block #ackedBlock are known acknowledged (-1: no block). */
   #ackedBlock = -1;
   #ackedBelow = 0;
@@ -299,7 +305,12 @@ export class Ring {
     const L = this.#layout;
     this.#encode(reading, seq);
     const block = this.first + this.#headIndex;
+    this.#appendedBlock = -1;
     this.#flash.write(this.#slot, block * L.blockLength + L.recordsOffset + this.#writeSlot * L.slotLength);
+    copyReading(this.#appended, reading);
+    this.#appended.seq = seq;
+    this.#appendedBlock = block;
+    this.#appendedSlot = this.#writeSlot;
     this.#writeSlot++;
     this.pending++;
     this.lastSeq = seq;
@@ -403,8 +414,7 @@ export class Ring {
           this.#iterSlot++;
           continue;
         }
-        this.#readSlot(block, s);
-        if (this.#decode(this.current, this.#iterLower, this.#iterUpper) !== Slot.valid) {
+        if (this.#load(this.current, block, s, this.#iterLower, this.#iterUpper) !== Slot.valid) {
           this.#markDead(block, s);
           this.#iterSlot++;
           continue;
@@ -448,8 +458,7 @@ export class Ring {
     this.#remember(block, start);
     for (let s = start; s < used; s++) {
       if (this.#isAcked(this.#bitmap, s)) continue;
-      this.#readSlot(block, s);
-      if (this.#decode(this.#probe, lower, MAX_SEQ) !== Slot.valid) continue;
+      if (this.#load(this.#probe, block, s, lower, MAX_SEQ) !== Slot.valid) continue;
       if (this.#probe.seq === seq) {
         this.pending -= this.#ackSlots(block, s, s + 1);
         return true;
@@ -485,8 +494,7 @@ export class Ring {
       this.#remember(block, start);
       let end = start;
       for (let s = start; s < used; s++) {
-        this.#readSlot(block, s);
-        if (this.#decode(this.#probe, lower, MAX_SEQ) === Slot.valid) {
+        if (this.#load(this.#probe, block, s, lower, MAX_SEQ) === Slot.valid) {
           if (this.#probe.seq > seq) break;
           lower = this.#probe.seq + 1;
         }
@@ -506,6 +514,20 @@ export class Ring {
   #readSlot(block: number, slot: number): void {
     const L = this.#layout;
     this.#flash.read(this.#slot, block * L.blockLength + L.recordsOffset + slot * L.slotLength);
+  }
+
+  /**
+   * Reads a slot and validates it into `into` (see #decode). The slot this instance appended last
+   * is taken as written when its seq is within the bounds: reading it back would give the same.
+   */
+  #load(into: Reading, block: number, slot: number, lower: number, upper: number): Slot {
+    const appended = this.#appended;
+    if (block === this.#appendedBlock && slot === this.#appendedSlot && appended.seq >= lower && appended.seq <= upper) {
+      copyReading(into, appended);
+      return Slot.valid;
+    }
+    this.#readSlot(block, slot);
+    return this.#decode(into, lower, upper);
   }
 
   #isBlank(): boolean {
@@ -553,6 +575,7 @@ export class Ring {
   #erase(block: number): void {
     this.#gen++;
     if (block === this.#ackedBlock) this.#ackedBlock = -1;
+    if (block === this.#appendedBlock) this.#appendedBlock = -1;
     this.#flash.eraseBlock(block);
   }
 
