@@ -1,0 +1,3 @@
+import { portable } from './harness/portable';
+
+await portable('cache-memo', new URL('./portable/cache-memo.ts', import.meta.url));
