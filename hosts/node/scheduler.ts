@@ -19,9 +19,9 @@ interface Timer {
 }
 
 /**
- * A write that got no answer within this much real time no longer holds virtual time. Long
- * enough for a loaded machine to answer (determinism), short enough for writes nobody answers
- * (a QoS 0 publish, a write into a stalled link) not to slow a run much.
+ * Default real time a write without an answer holds virtual time. Long enough for a loaded
+ * machine to answer (determinism), short enough for writes nobody answers (a QoS 0 publish, a
+ * write into a stalled link) not to slow a run much. Fault-heavy runs may choose less.
  */
 const ANSWER_GRACE_MS = 1000;
 
@@ -41,8 +41,11 @@ export class Scheduler {
   /** Virtual ms advanced by jumps (virtual mode). */
   jumps = 0;
 
-  constructor(options: { virtual: boolean }) {
+  readonly #answerGraceMs: number;
+
+  constructor(options: { virtual: boolean; answerGraceMs?: number }) {
     this.virtual = options.virtual;
+    this.#answerGraceMs = options.answerGraceMs ?? ANSWER_GRACE_MS;
   }
 
   /** Monotonic ms since the scheduler started. */
@@ -80,7 +83,7 @@ export class Scheduler {
 
   /** A write that expects an answer: holds virtual time until `done(token)` or the grace ends. */
   awaitAnswer(token: object): void {
-    this.begin(token, ANSWER_GRACE_MS);
+    this.begin(token, this.#answerGraceMs);
   }
 
   /** Wakes the loop after something happened (data arrived, a delivery finished). */

@@ -87,9 +87,10 @@ export class ConsumerClient {
  * slows stalls down. An answer later than that still arrives and is handled; only its virtual
  * timestamp moves.
  */
+/** The fleet harness's scheduler: stalls and outages are frequent, so unanswered writes hold virtual time 50 ms. */
 export class FleetScheduler extends Scheduler {
-  override awaitAnswer(token: object): void {
-    this.begin(token, 50);
+  constructor(options: { virtual: boolean }) {
+    super({ ...options, answerGraceMs: 50 });
   }
 }
 
