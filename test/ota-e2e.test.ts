@@ -42,11 +42,20 @@ for (const engine of ['node', 'xs'] as const) {
       t.truthy(otaKey);
       const key = otaKey!.privateKey;
       const lines: string[] = [];
-      const offer = async (version: string, o: { board?: string; extra?: string; otherKey?: boolean } = {}) => {
+      const offer = async (version: string, o: { board?: string; extra?: string; otherKey?: boolean; interruptAfterBytes?: number } = {}) => {
         const image = simImage(version, o.extra ?? '');
         const signer = o.otherKey ? generateKeyPairSync('ed25519').privateKey : key;
         const manifest = signImage(signer, image, { version, board: o.board ?? SIM_BOARD });
-        return publishUpdate({ broker, manifest, image, nodes: ['node-001'], timeoutMs: 30_000, out: (l) => lines.push(l), tty: false });
+        return publishUpdate({
+          broker,
+          manifest,
+          image,
+          nodes: ['node-001'],
+          timeoutMs: 30_000,
+          out: (l) => lines.push(l),
+          tty: false,
+          interruptAfterBytes: o.interruptAfterBytes,
+        });
       };
 
       const downgrade = await offer('0.9.0');
@@ -86,9 +95,20 @@ for (const engine of ['node', 'xs'] as const) {
       const noSensor = await offer('1.3.0', { extra: 'PIPEWATCH-SIM-FAULT:sensor' });
       t.is(noSensor.nodes[0]!.outcome, 'rolledBack');
       t.true(noSensor.nodes[0]!.events.includes('failed:healthCheckTimeout'), noSensor.nodes[0]!.events.join(' '));
+      // A download cut off after 10,000 bytes resumes at a block boundary: at most one block again.
+      const cutAt = 10_000;
+      const resumed = await offer('1.4.0', { interruptAfterBytes: cutAt });
+      t.is(resumed.code, 0, lines.join('\n'));
+      t.is(resumed.nodes[0]!.outcome, 'confirmed');
+      t.true(resumed.nodes[0]!.events.some((e) => e.startsWith('interrupted')), resumed.nodes[0]!.events.join(' '));
+      const starts = resumed.requests.map((r) => Number(/^bytes=(\d+)-/.exec(r.range ?? '')?.[1]));
+      t.is(starts.length, 2, JSON.stringify(resumed.requests));
+      t.is(starts[0], 0);
+      t.is(starts[1]! % 4096, 0, 'resumed at a block boundary');
+      t.true(starts[1]! <= cutAt && cutAt - starts[1]! < 4096, `re-fetched ${cutAt - starts[1]!} bytes, less than one 4 KiB block`);
       t.deepEqual(
         boots.map((b) => `${b.version}${b.trial ? ' trial' : ''}${b.fault ? ` ${b.fault}` : ''}`),
-        ['1.0.0', '1.1.0 trial', '1.2.0 trial broker', '1.1.0', '1.3.0 trial sensor', '1.1.0'],
+        ['1.0.0', '1.1.0 trial', '1.2.0 trial broker', '1.1.0', '1.3.0 trial sensor', '1.1.0', '1.4.0 trial'],
       );
       // Let the node publish a few readings after the last reboot, then stop and drain.
       await new Promise((resolve) => setTimeout(resolve, 1500));
@@ -96,9 +116,9 @@ for (const engine of ['node', 'xs'] as const) {
       sim.stop();
       summary = await sim.done;
     }
-    t.deepEqual(summary.firmware, { '1.1.0': 1 }, 'the node runs 1.1.0');
+    t.deepEqual(summary.firmware, { '1.4.0': 1 }, 'the node runs 1.4.0');
     t.is(summary.rollbacks, 2);
-    t.is(summary.reboots, 5);
+    t.is(summary.reboots, 6);
     t.true(summary.readingsGenerated > 10, JSON.stringify(summary));
     t.is(summary.readingsLost, 0, JSON.stringify(summary));
     t.is(summary.malformed, 0);

@@ -40,6 +40,8 @@ export interface PublishOptions {
   out?: Out;
   /** Redraw lines in place (default: stdout is a TTY). */
   tty?: boolean;
+  /** Test switch for the image server (see tools/ota-server.ts). */
+  interruptAfterBytes?: number;
   write?: (text: string) => void;
 }
 
@@ -125,6 +127,7 @@ export async function publishUpdate(o: PublishOptions): Promise<PublishResult> {
     server = await startImageServer({
       images,
       host: o.host ?? '127.0.0.1',
+      interruptAfterBytes: o.interruptAfterBytes,
       onProgress: (_client, sentEnd, _total, path) => {
         const id = path.split('/')[2];
         const p = id ? progress.get(id) : undefined;

@@ -16,6 +16,8 @@ export interface ImageServerOptions {
   port?: number;
   /** Test switch: answer 200 with the whole image even to range requests. */
   ignoreRange?: boolean;
+  /** Test switch: the first response for each path breaks off (connection reset) after this many body bytes. */
+  interruptAfterBytes?: number;
   onProgress?(client: string, sentEnd: number, total: number, path: string): void;
 }
 
@@ -30,6 +32,7 @@ export async function startImageServer(options: ImageServerOptions): Promise<Ima
   const host = options.host ?? '127.0.0.1';
   if (host !== '127.0.0.1' && host !== '::1') throw new Error('ota-server: loopback only');
   const requests: ImageServer['requests'] = [];
+  const interrupted = new Set<string>();
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     const image = req.method === 'GET' ? options.images.get(path) : undefined;
@@ -40,7 +43,13 @@ export async function startImageServer(options: ImageServerOptions): Promise<Ima
     const socket = req.socket;
     socket.write(responseHead(answer));
     if (image && answer.end > answer.first) {
-      const body = image.subarray(answer.first, answer.end);
+      let body = image.subarray(answer.first, answer.end);
+      const cut = options.interruptAfterBytes;
+      const breakOff = cut !== undefined && !interrupted.has(path) && cut < body.length;
+      if (breakOff) {
+        interrupted.add(path);
+        body = body.subarray(0, cut);
+      }
       const client = `${socket.remoteAddress}:${socket.remotePort}`;
       const chunk = 16_384;
       let at = 0;
@@ -55,7 +64,8 @@ export async function startImageServer(options: ImageServerOptions): Promise<Ima
             return;
           }
         }
-        socket.end();
+        if (breakOff) socket.resetAndDestroy();
+        else socket.end();
       };
       pump();
     } else socket.end();
