@@ -177,7 +177,8 @@ export class PipewatchNode {
         r.value = value;
         r.alert = alert;
         const seq = this.store.append(r);
-        // The newest reading goes out ahead of a backlog (alerts have their own path).
+        // The newest reading goes out ahead of a backlog (alerts have their own path); this
+        // also publishes it when the window has room, so the sample needs no kick of its own.
         this.uplink.noteStored(seq, r);
         if (alert) this.host.log('warn', `leak alert: channel ${channel} rose to ${value / 1000} °C (#${seq})`);
         if (seq >= 0) {
@@ -186,7 +187,6 @@ export class PipewatchNode {
         }
       }
     }
-    this.uplink.kick();
   }
 
   stats(): NodeStats {
