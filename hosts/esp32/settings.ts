@@ -348,13 +348,17 @@ export interface BrokerConfig {
   password?: string;
 }
 
-/** The broker part of the node configuration (firmware/node.ts NodeConfig.broker) for valid settings. */
-export function brokerConfig(s: Settings): BrokerConfig {
+/**
+ * The broker part of the node configuration (firmware/node.ts NodeConfig.broker) for valid
+ * settings. `buildCa` (DER) is the CA the image carries, used when the settings hold none.
+ */
+export function brokerConfig(s: Settings, buildCa?: Uint8Array): BrokerConfig {
   const broker = parseBroker(s.broker);
   const config: BrokerConfig = { address: broker.host, port: broker.port };
   if (broker.secure) {
     config.secure = { serverName: broker.host };
-    if (s.ca) config.secure.ca = s.ca;
+    const ca = s.ca ?? buildCa;
+    if (ca) config.secure.ca = ca;
     if (s.clientCert) config.secure.certificate = s.clientCert;
     if (s.clientKey) config.secure.key = s.clientKey;
   }

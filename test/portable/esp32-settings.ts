@@ -415,7 +415,10 @@ export const tests = {
       username: 'u',
       password: 'p',
     });
-    deepEqual(brokerConfig(secure), {
+    const buildCa = derBlob(300, 0x77);
+    deepEqual(brokerConfig(good, buildCa).secure, { serverName: 'broker.example.net', ca: buildCa }, 'the image\'s CA when the settings have none');
+    equal(brokerConfig({ ...good, broker: 'mqtt://10.0.0.5' }, buildCa).secure, undefined);
+    deepEqual(brokerConfig(secure, buildCa), {
       address: 'broker.example.net',
       port: 8883,
       secure: { serverName: 'broker.example.net', ca: secure.ca, certificate: secure.clientCert, key: secure.clientKey },
