@@ -3,6 +3,7 @@
  * which is decoded here with the firmware's own decoder. No esptool, no hardware.
  */
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,14 +29,14 @@ function decodeFile(file: string) {
   return decoded.settings;
 }
 
-test('--help and -h print the usage and exit 0', async (t) => {
+test('--help and -h print the usage on stdout and exit 0', (t) => {
   for (const flag of ['--help', '-h']) {
-    const { code, text } = await provision([flag]);
-    t.is(code, 0, flag);
-    t.regex(text, /^usage: provision --port/, flag);
-    t.regex(text, /--mqtt-username/);
-    t.regex(text, /--client-key FILE/);
-    t.regex(text, /tmp117, mcp9808/, 'the known parts are listed');
+    const run = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'tools', 'moddable.ts'), 'provision', flag], { cwd: ROOT, encoding: 'utf8' });
+    t.is(run.status, 0, `${flag}: ${run.stderr}`);
+    t.regex(run.stdout, /^usage: npm run provision -- --port/, flag);
+    t.regex(run.stdout, /--mqtt-username/);
+    t.regex(run.stdout, /--client-key FILE/);
+    t.regex(run.stdout, /tmp117, mcp9808/, 'the known parts are listed');
   }
 });
 
@@ -129,8 +130,10 @@ test('credential and certificate mistakes are refused with the option named, exi
 });
 
 test('without --port or --image-only nothing is written', async (t) => {
+  const file = join(ROOT, 'build', 'moddable', 'provision', 'settings-pipe-no-port.bin');
+  rmSync(file, { force: true });
   const { code, text } = await provision([...base, '--device-id', 'pipe-no-port']);
   t.is(code, 2);
   t.regex(text, /--port is required/);
-  t.false(existsSync(join(ROOT, 'build', 'moddable', 'provision', 'settings-pipe-no-port.bin')));
+  t.false(existsSync(file));
 });

@@ -491,10 +491,10 @@ async function sim(argv: string[], log: Log): Promise<number> {
 }
 
 export const PROVISION_USAGE = [
-  'usage: provision --port /dev/ttyUSB0 --ssid S [--password P] --broker mqtt[s]://host[:port] --device-id ID',
-  '                 [--sensors tmp117@0x48,...] [--interval-ms 10000]',
-  '                 [--mqtt-username U] [--mqtt-password P] [--ca ca.pem] [--client-cert c.pem --client-key k.pem]',
-  '                 [--image-only settings.bin]',
+  'usage: npm run provision -- --port /dev/ttyUSB0 --ssid S [--password P] --broker mqtt[s]://host[:port] --device-id ID',
+  '                            [--sensors tmp117@0x48,...] [--interval-ms 10000]',
+  '                            [--mqtt-username U] [--mqtt-password P] [--ca ca.pem] [--client-cert c.pem --client-key k.pem]',
+  '                            [--image-only settings.bin]',
   'Writes the node\'s settings partition (two 4 KB records, hosts/esp32/settings.ts) with esptool.py.',
   '  --password          Wi-Fi passphrase (8..63 characters; omit for an open network)',
   `  --sensors           part@0xNN (I2C) or part@pinN, comma separated; parts: ${partNames().join(', ')}`,
