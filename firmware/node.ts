@@ -49,6 +49,8 @@ export interface NodeStats {
   alerts: number;
   samples: number;
   sensorFaults: number;
+  /** Configuration entries the node could not use and skipped (unknown sensor part, unusable bus...). */
+  configErrors: number;
   stored: number;
   dropped: number;
   pending: number;
@@ -64,6 +66,8 @@ interface SensorSlot {
   channels: readonly ChannelInfo[];
   firstChannel: number;
   driver: SensorDriver | undefined;
+  /** The part cannot be opened with this configuration (not a fault of the part): never retried. */
+  unusable: boolean;
 }
 
 const kindOf: Record<string, ReadingKindValue> = {
@@ -87,6 +91,7 @@ export class PipewatchNode {
   #samples = 0;
   #generated = 0;
   #faults = 0;
+  #configErrors = 0;
 
   constructor(host: Host, config: NodeConfig) {
     if (!isValidId(config.deviceId)) throw new Error(`invalid device id "${config.deviceId}": 1-64 of [A-Za-z0-9_.-]`);
@@ -95,8 +100,15 @@ export class PipewatchNode {
     this.store = config.store ?? this.#openStore();
     let channel = 0;
     for (const sensorConfig of config.sensors) {
-      const channels = channelsOf(sensorConfig.part);
-      this.#sensors.push({ config: sensorConfig, channels, firstChannel: channel, driver: undefined });
+      let channels: readonly ChannelInfo[];
+      try {
+        channels = channelsOf(sensorConfig.part);
+      } catch (error) {
+        // A node that stops at boot over one bad entry has no uplink left to be fixed through.
+        this.noteConfigError(`sensor skipped: ${(error as Error).message}`);
+        continue;
+      }
+      this.#sensors.push({ config: sensorConfig, channels, firstChannel: channel, driver: undefined, unusable: false });
       channel += channels.length;
     }
     this.#detector = config.alert === false ? undefined : new SpikeDetector(channel, config.alert);
@@ -197,6 +209,7 @@ export class PipewatchNode {
       alerts: this.#detector?.alerts ?? 0,
       samples: this.#samples,
       sensorFaults: this.#faults,
+      configErrors: this.#configErrors,
       stored: this.store.stats.appended,
       dropped: this.store.stats.dropped,
       pending: this.store.pending,
@@ -205,6 +218,12 @@ export class PipewatchNode {
       connected: this.uplink.connected,
       firmware: this.ota?.stats.running,
     };
+  }
+
+  /** Reports a configuration entry the node skips: logged as an error, counted in `stats().configErrors`. */
+  noteConfigError(message: string): void {
+    this.#configErrors++;
+    this.host.log('error', message);
   }
 
   #onSensorError(error: SensorError): void {
@@ -240,14 +259,19 @@ export class PipewatchNode {
   /**
    * Opens a sensor's driver. A part that is absent, not powered up yet or the wrong chip makes
    * the constructor throw: that is counted and reported, and the node tries again at the next
-   * sample instead of failing as a whole.
+   * sample instead of failing as a whole. Any other error (no such bus on this host, an option
+   * the IO class refuses) is a configuration error: reported once, and the sensor is skipped.
    */
   #open(slot: SensorSlot): SensorDriver | undefined {
+    if (slot.unusable) return undefined;
     try {
       slot.driver = createSensor(this.host, slot.config, (error) => this.#onSensorError(error));
     } catch (error) {
       if (error instanceof SensorError) this.#onSensorError(error);
-      else throw error;
+      else {
+        slot.unusable = true;
+        this.noteConfigError(`sensor ${slot.config.part} skipped: ${(error as Error).message}`);
+      }
     }
     return slot.driver;
   }

@@ -6,7 +6,8 @@
  *   flash     --target esp32/nodemcu --port /dev/ttyUSB0 [name=value ...]
  *   sim       [--duration 30s] [--broker mqtt://127.0.0.1:1883] [--device-id ID] [--out DIR]
  *   provision --port /dev/ttyUSB0 --ssid S --password P --broker URL --device-id ID [--sensors L]
- *             [--interval-ms N] [--image-only FILE]
+ *             [--interval-ms N] [--mqtt-username U --mqtt-password P] [--ca F] [--client-cert F
+ *             --client-key F] [--image-only FILE]   (PROVISION_USAGE, `provision --help`)
  *
  * `build` and `flash` take `--app drivers-check` to build the driver conformance check
  * (manifests/drivers-check) instead of the node; see docs/moddable.md.
@@ -21,12 +22,22 @@
  * part (ESP-IDF compile, link, image) was skipped.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { closeSync, existsSync, fchmodSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { parseBroker, settingsImage, type Settings } from '../hosts/esp32/settings';
+import { partNames } from '../firmware/sensors/registry';
+import {
+  MAX_INTERVAL_MS,
+  MIN_INTERVAL_MS,
+  SettingsProblem,
+  parseBroker,
+  parseDecimal,
+  settingsImage,
+  type Settings,
+} from '../hosts/esp32/settings';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const MANIFEST = join(ROOT, 'manifests', 'node', 'manifest.json');
@@ -479,53 +490,151 @@ async function sim(argv: string[], log: Log): Promise<number> {
   return 0;
 }
 
+export const PROVISION_USAGE = [
+  'usage: npm run provision -- --port /dev/ttyUSB0 --ssid S [--password P] --broker mqtt[s]://host[:port] --device-id ID',
+  '                            [--sensors tmp117@0x48,...] [--interval-ms 10000]',
+  '                            [--mqtt-username U] [--mqtt-password P] [--ca ca.pem] [--client-cert c.pem --client-key k.pem]',
+  '                            [--image-only settings.bin]',
+  'Writes the node\'s settings partition (two 4 KB records, hosts/esp32/settings.ts) with esptool.py.',
+  '  --password          Wi-Fi passphrase (8..63 characters; omit for an open network)',
+  `  --sensors           part@0xNN (I2C) or part@pinN, comma separated; parts: ${partNames().join(', ')}`,
+  '  --interval-ms       sampling period, 100..86400000 (default 10000)',
+  '  --mqtt-username     MQTT user name; --mqtt-password needs it (printable ASCII, 1..128 each)',
+  '  --ca FILE           the broker\'s CA certificate (PEM or DER, one certificate), for mqtts://',
+  '  --client-cert FILE  TLS client certificate and its key (PEM or DER), for mqtts://',
+  '  --client-key FILE   (certificates and key together must fit the 4 KB record: EC P-256 fits easily)',
+  '  --image-only FILE   write the image to FILE (mode 0600: it holds the secrets) and flash nothing',
+  'Exit codes: 0 done, 1 esptool failed, 2 bad or missing options. See docs/moddable.md, "Provision".',
+].join('\n');
+
+/** One certificate from a PEM or DER file, as DER; throws a line naming the option. */
+function readCertificate(path: string, option: string): X509Certificate {
+  const bytes = readFileSync(path);
+  const text = bytes.toString('latin1');
+  const pems = text.split('-----BEGIN CERTIFICATE-----').length - 1;
+  if (pems > 1) throw new UsageProblem(`${option} ${path}: holds ${pems} certificates; give one (the CA that issued the broker's certificate)`);
+  try {
+    return new X509Certificate(bytes);
+  } catch (error) {
+    throw new UsageProblem(`${option} ${path}: not an X.509 certificate in PEM or DER (${(error as Error).message})`);
+  }
+}
+
+/** A private key from a PEM (PKCS#8, PKCS#1 or SEC1) or a PKCS#8 DER file, re-encoded as PKCS#8 DER. */
+function readPrivateKey(path: string): KeyObject {
+  const bytes = readFileSync(path);
+  const pem = bytes.toString('latin1').includes('-----BEGIN');
+  try {
+    return pem ? createPrivateKey(bytes) : createPrivateKey({ key: bytes, format: 'der', type: 'pkcs8' });
+  } catch (error) {
+    throw new UsageProblem(`--client-key ${path}: not an unencrypted private key in PEM or PKCS#8 DER (${(error as Error).message})`);
+  }
+}
+
+class UsageProblem extends Error {}
+
+/** The settings the provision options describe; throws a UsageProblem (exit 2) naming the bad option. */
+function provisionSettings(values: Record<string, string | boolean | undefined>): Settings {
+  const option = (name: string): string | undefined => values[name] as string | undefined;
+  const intervalText = option('interval-ms') ?? '10000';
+  const intervalMs = parseDecimal(intervalText, MIN_INTERVAL_MS, MAX_INTERVAL_MS);
+  if (intervalMs === undefined) {
+    throw new UsageProblem(`--interval-ms: an integer from ${MIN_INTERVAL_MS} to ${MAX_INTERVAL_MS} (milliseconds), got "${intervalText}"`);
+  }
+  const settings: Settings = {
+    ssid: option('ssid') ?? '',
+    password: option('password') ?? '',
+    broker: option('broker') ?? '',
+    deviceId: option('device-id') ?? '',
+    intervalMs,
+    sensors: option('sensors') ?? 'tmp117@0x48',
+  };
+  if (option('mqtt-username') !== undefined) settings.mqttUsername = option('mqtt-username');
+  if (option('mqtt-password') !== undefined) settings.mqttPassword = option('mqtt-password');
+  const caPath = option('ca');
+  if (caPath !== undefined) settings.ca = new Uint8Array(readCertificate(caPath, '--ca').raw);
+  const certPath = option('client-cert');
+  const keyPath = option('client-key');
+  if ((certPath === undefined) !== (keyPath === undefined)) throw new UsageProblem('--client-cert and --client-key: give both or neither');
+  if (certPath !== undefined && keyPath !== undefined) {
+    const certificate = readCertificate(certPath, '--client-cert');
+    const key = readPrivateKey(keyPath);
+    if (!certificate.checkPrivateKey(key)) throw new UsageProblem(`--client-key ${keyPath}: not the key of the certificate in ${certPath}`);
+    settings.clientCert = new Uint8Array(certificate.raw);
+    settings.clientKey = new Uint8Array(key.export({ type: 'pkcs8', format: 'der' }));
+  }
+  return settings;
+}
+
+/** Writes `bytes` to `file` readable by its owner only (0600), whatever mode an existing file had. */
+function writeSecretFile(file: string, bytes: Uint8Array): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const fd = openSync(file, 'w', 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+    writeSync(fd, bytes);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Writes the settings partition of a node over serial (esptool), without rebuilding. */
 async function provision(argv: string[], log: Log): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
+      help: { type: 'boolean', short: 'h' },
       port: { type: 'string' },
       ssid: { type: 'string' },
-      password: { type: 'string', default: '' },
+      password: { type: 'string' },
       broker: { type: 'string' },
       'device-id': { type: 'string' },
-      sensors: { type: 'string', default: 'tmp117@0x48' },
-      'interval-ms': { type: 'string', default: '10000' },
+      sensors: { type: 'string' },
+      'interval-ms': { type: 'string' },
+      'mqtt-username': { type: 'string' },
+      'mqtt-password': { type: 'string' },
+      ca: { type: 'string' },
+      'client-cert': { type: 'string' },
+      'client-key': { type: 'string' },
       'image-only': { type: 'string' },
     },
   });
-  const settings: Settings = {
-    ssid: values.ssid ?? '',
-    password: values.password ?? '',
-    broker: values.broker ?? '',
-    deviceId: values['device-id'] ?? '',
-    intervalMs: Number(values['interval-ms']),
-    sensors: values.sensors ?? '',
-  };
+  if (values.help) {
+    log(PROVISION_USAGE);
+    return 0;
+  }
+  let settings: Settings;
   let image: Uint8Array;
   try {
+    settings = provisionSettings(values);
     image = settingsImage(settings);
   } catch (error) {
-    log(`${(error as Error).message}\nusage: provision --port /dev/ttyUSB0 --ssid S --password P --broker mqtt[s]://host[:port] --device-id ID [--sensors tmp117@0x48]`);
+    if (!(error instanceof UsageProblem || error instanceof SettingsProblem)) throw error;
+    log(`${error.message}\n${PROVISION_USAGE.split('\n')[0]} (--help for all options)`);
     return 2;
   }
   const offset = partitionOffset(SETTINGS_PARTITION);
-  const file = resolve(values['image-only'] ?? join(outDir(undefined, 'provision'), `settings-${settings.deviceId}.bin`));
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, image);
-  log(`settings image for ${settings.deviceId}: ${file} (${image.length} bytes, partition "${SETTINGS_PARTITION}" at 0x${offset.toString(16)})`);
-  if (values['image-only']) return 0;
-  if (!values.port) {
+  const imageOnly = values['image-only'];
+  if (imageOnly === undefined && !values.port) {
     log('--port is required (e.g. --port /dev/ttyUSB0), or --image-only FILE to write the image only');
     return 2;
   }
-  const esptool = spawnSync('esptool.py', ['version'], { encoding: 'utf8' });
-  if (esptool.error) {
-    log('esptool.py is not on PATH: it comes with ESP-IDF (source $IDF_PATH/export.sh) or `pip install esptool`.');
-    return 2;
+  const file = resolve(imageOnly ?? join(outDir(undefined, 'provision'), `settings-${settings.deviceId}.bin`));
+  writeSecretFile(file, image);
+  log(`settings image for ${settings.deviceId}: ${file} (${image.length} bytes, mode 0600, partition "${SETTINGS_PARTITION}" at 0x${offset.toString(16)})`);
+  if (imageOnly !== undefined) return 0;
+  try {
+    const esptool = spawnSync('esptool.py', ['version'], { encoding: 'utf8' });
+    if (esptool.error) {
+      log('esptool.py is not on PATH: it comes with ESP-IDF (source $IDF_PATH/export.sh) or `pip install esptool`.');
+      return 2;
+    }
+    const flashed = await run('esptool.py', ['--port', values.port!, 'write_flash', `0x${offset.toString(16)}`, file], process.env, log);
+    if (flashed.code !== 0) return 1;
+  } finally {
+    // The image holds the Wi-Fi and broker secrets and can be made again: no copy is left behind.
+    rmSync(file, { force: true });
   }
-  const flashed = await run('esptool.py', ['--port', values.port, 'write_flash', `0x${offset.toString(16)}`, file], process.env, log);
-  if (flashed.code !== 0) return 1;
   log(`OK: ${settings.deviceId} provisioned; it joins "${settings.ssid}" and publishes to ${settings.broker} after reset`);
   return 0;
 }

@@ -14,7 +14,7 @@ import type { StatusLed } from './led-digital';
 import { createEsp32Host, type BoardConfig } from './host';
 import { Network } from './network';
 import { esp32Update } from './ota';
-import { SettingsStore, parseBroker, parseSensors, validateSettings, type Settings } from './settings';
+import { SettingsStore, brokerConfig, planSensors, settingsFromConfig, validateFields, type Settings } from './settings';
 
 /** Size of each app slot in manifests/esp32/partitions.csv (ota_0, ota_1): the largest image (the slot header is not stored on ESP32). */
 const APP_SLOT_BYTES = 0x1b0000;
@@ -41,16 +41,9 @@ function loadSettings(host: Host): { settings: Settings | undefined; source: str
   const saved = store?.load();
   if (store && store.stats.corrupt > 0) host.log('warn', `settings: ${store.stats.corrupt} corrupt record(s) ignored`);
   if (saved) return { settings: saved, source: 'settings partition' };
-  const fromBuild: Settings = {
-    ssid: String(config.wifiSsid ?? ''),
-    password: String(config.wifiPassword ?? ''),
-    broker: String(config.broker ?? ''),
-    deviceId: String(config.deviceId || defaultDeviceId()),
-    intervalMs: Number(config.intervalMs ?? 10_000),
-    sensors: String(config.sensors ?? ''),
-  };
+  const fromBuild: Settings = settingsFromConfig(config, defaultDeviceId());
   try {
-    validateSettings(fromBuild);
+    validateFields(fromBuild);
   } catch (error) {
     host.log('warn', `not provisioned (${(error as Error).message}); see docs/moddable.md "Provision"`);
     return { settings: undefined, source: 'none' };
@@ -93,21 +86,18 @@ export default function main(): void {
   const deviceId = settings?.deviceId ?? defaultDeviceId();
   host.log('info', `pipewatch ${deviceId} on ${board.name}, settings from ${source}`);
 
-  const sensors = parseSensors(settings?.sensors ?? String(config.sensors ?? ''));
-  const broker = settings ? parseBroker(settings.broker) : { secure: false, host: '127.0.0.1', port: 1883 };
+  const sensors = planSensors(settings?.sensors ?? String(config.sensors ?? ''));
   const node = new PipewatchNode(host, {
     deviceId,
-    broker: {
-      address: broker.host,
-      port: broker.port,
-      secure: broker.secure ? { serverName: broker.host } : undefined,
-    },
+    broker: settings ? brokerConfig(settings) : { address: '127.0.0.1', port: 1883 },
     intervalMs: settings?.intervalMs ?? 10_000,
-    sensors,
+    sensors: sensors.sensors,
     ota: config.otaPublicKey
       ? { publicKey: String(config.otaPublicKey), board: board.id, maxImageBytes: APP_SLOT_BYTES }
       : undefined,
   });
+  for (const problem of sensors.problems) node.noteConfigError(problem);
+  if (sensors.sensors.length === 0) host.log('warn', 'no usable sensor: connecting without readings (provision --sensors, or an update, fixes it)');
   if (!config.otaPublicKey) host.log('warn', 'OTA updates off: no otaPublicKey in the build config');
   if (settings) {
     node.start();

@@ -1,45 +1,100 @@
 /*
- * Node settings (Wi-Fi credentials, broker, device id, sensors) and their record in the
- * `settings` flash partition. Portable: runs on the ESP32, in mcsim, and under Node, where
- * tools/moddable.ts uses the same encoder to build the image that provisioning flashes.
+ * Node settings (Wi-Fi credentials, broker and its credentials, device id, sensors) and their
+ * record in the `settings` flash partition. Portable: runs on the ESP32, in mcsim, and under
+ * Node, where tools/moddable.ts uses the same encoder to build the image that provisioning
+ * flashes.
  *
  * Record layout (little-endian), one per 4 KB block; the partition has two blocks (A/B):
  *   0  magic     "PWS1"
  *   4  sequence  u32, +1 per save; the valid record with the highest sequence wins
- *   8  length    u16, payload bytes (1..MAX_PAYLOAD)
- *  10  version   u8 (1)
+ *   8  length    u16, payload bytes (1..MAX_PAYLOAD = 4080: the record fills at most its block)
+ *  10  version   u8: 2 (written); 1 (read only, records of earlier firmware)
  *  11  reserved  u8 (0)
  *  12  crc32     u32 (IEEE 802.3, reflected 0xEDB88320) over bytes 4..11 and the payload
- *  16  payload   ASCII "key=value\n" lines
+ *  16  payload
+ * Version 2 payload: fields `tag u8, length u16, value`, tags strictly ascending, each at most
+ * once, nothing after the last field:
+ *   1 ssid          ASCII 1..32                      required
+ *   2 password      ASCII, empty or 8..63 (WPA2)     Wi-Fi; absent = open network
+ *   3 broker        ASCII mqtt[s]://host[:port]      required
+ *   4 deviceId      ASCII 1..64 of [A-Za-z0-9_.-]    required
+ *   5 intervalMs    u32, exactly 4 bytes, 100..86400000   required
+ *   6 sensors       ASCII "part@0xNN,part@pinN,..."  absent = none
+ *   7 mqttUsername  ASCII 1..128                     MQTT CONNECT user name
+ *   8 mqttPassword  ASCII 1..128                     needs mqttUsername (MQTT 3.1.1 3.1.2-22)
+ *   9 ca            DER X.509, one certificate       the broker's CA; needs mqtts://
+ *  10 clientCert    DER X.509                        TLS client certificate; needs clientKey
+ *  11 clientKey     DER PKCS#8 private key           needs clientCert
+ * Version 1 payload: ASCII "key=value\n" lines (ssid, password, broker, deviceId, intervalMs,
+ * sensors); read with the same strict validation, never written.
+ * Every field is validated when a record is written (`encodeSettings` throws a SettingsProblem)
+ * and when it is read (`decodeSettings` returns a code). The sensor list is the exception on
+ * reading: an entry the firmware cannot use (unknown part, malformed address) must not cost the
+ * node its Wi-Fi and broker settings, so `planSensors` skips it and returns the reason; the node
+ * then boots, connects and reports it.
  * A save writes the block not holding the current record, so a power cut during a save leaves
  * the previous record intact; a torn record fails its CRC and is ignored.
  */
 import type { Flash } from '../../firmware/host';
+import { partNames } from '../../firmware/sensors/registry';
 
 export interface Settings {
   ssid: string;
+  /** Wi-Fi passphrase; empty for an open network. */
   password: string;
   /** mqtt://host[:port] or mqtts://host[:port] */
   broker: string;
   deviceId: string;
   intervalMs: number;
-  /** Comma separated "part@address" list, e.g. "tmp117@0x48,tmp117@0x49". */
+  /** Comma separated "part@address" list, e.g. "tmp117@0x48,ds18b20@pin4". */
   sensors: string;
+  /** MQTT CONNECT user name and password (printable ASCII). */
+  mqttUsername?: string;
+  mqttPassword?: string;
+  /** The broker's CA certificate (DER), for mqtts:// brokers. */
+  ca?: Uint8Array;
+  /** TLS client certificate (DER) and its private key (PKCS#8 DER), for mqtts:// brokers. */
+  clientCert?: Uint8Array;
+  clientKey?: Uint8Array;
 }
 
 export const SETTINGS_MAGIC = 0x31535750; // "PWS1" read as u32 LE
-export const SETTINGS_VERSION = 1;
+export const SETTINGS_VERSION = 2;
 export const HEADER_BYTES = 16;
-export const MAX_PAYLOAD = 1024;
-const KEYS = ['ssid', 'password', 'broker', 'deviceId', 'intervalMs', 'sensors'] as const;
-const MAX_VALUE = 200;
+export const BLOCK_BYTES = 4096;
+export const MAX_PAYLOAD = BLOCK_BYTES - HEADER_BYTES;
+export const MAX_SENSORS = 8;
+/** Highest GPIO number of the supported chips (ESP32-S3: GPIO48). */
+export const MAX_PIN = 48;
+export const MIN_INTERVAL_MS = 100;
+export const MAX_INTERVAL_MS = 86_400_000;
+const MAX_TEXT = 200;
+const MAX_CREDENTIAL = 128;
+const FIELD_HEADER = 3;
+
+const Tag = Object.freeze({
+  ssid: 1,
+  password: 2,
+  broker: 3,
+  deviceId: 4,
+  intervalMs: 5,
+  sensors: 6,
+  mqttUsername: 7,
+  mqttPassword: 8,
+  ca: 9,
+  clientCert: 10,
+  clientKey: 11,
+});
+const LAST_TAG = 11;
+const V1_KEYS = Object.freeze(['ssid', 'password', 'broker', 'deviceId', 'intervalMs', 'sensors'] as const);
 
 export type SettingsError =
   | 'E_SETTINGS_KEY'
   | 'E_SETTINGS_VALUE'
   | 'E_SETTINGS_TOO_LARGE'
   | 'E_SETTINGS_BROKER'
-  | 'E_SETTINGS_SENSORS';
+  | 'E_SETTINGS_SENSORS'
+  | 'E_SETTINGS_TLS';
 
 export class SettingsProblem extends Error {
   constructor(
@@ -83,30 +138,109 @@ function only(text: string, allowed: string, min: number, max: number): boolean 
 
 const DIGITS = '0123456789';
 const HEX = '0123456789abcdefABCDEF';
-const LOWER_ALNUM = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const ID_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-';
 const HOST_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-';
 
-/** Checks every field; throws a `SettingsProblem` naming the first bad one. */
-export function validateSettings(s: Settings): void {
-  for (const key of KEYS) {
-    const value = key === 'intervalMs' ? String(s.intervalMs) : s[key];
-    if (typeof value !== 'string' || value.length > MAX_VALUE || !printable(value)) {
-      throw new SettingsProblem('E_SETTINGS_VALUE', `${key}: printable ASCII, at most ${MAX_VALUE} characters`);
-    }
+/**
+ * A decimal integer written the one plain way: digits only, no sign, no leading zero, no
+ * exponent, no spaces, within [min, max]; undefined otherwise (so "", "12abc", "1e4", "010",
+ * " 5" and "0x10" are all refused, unlike Number() and parseInt()).
+ */
+export function parseDecimal(text: string, min: number, max: number): number | undefined {
+  if (!only(text, DIGITS, 1, 10) || (text.length > 1 && text[0] === '0')) return undefined;
+  let value = 0;
+  for (let i = 0; i < text.length; i++) value = value * 10 + (text.charCodeAt(i) - 0x30);
+  return value >= min && value <= max ? value : undefined;
+}
+
+/** `0x` and one or two hex digits, a 7-bit I2C address outside the reserved 0x00-0x07 and 0x78-0x7F. */
+export function parseI2cAddress(text: string): number | undefined {
+  if (!text.startsWith('0x') || !only(text.slice(2), HEX, 1, 2)) return undefined;
+  let value = 0;
+  for (let i = 2; i < text.length; i++) value = value * 16 + HEX.indexOf(text[i]!.toLowerCase());
+  return value >= 0x08 && value <= 0x77 ? value : undefined;
+}
+
+function textField(s: Settings, key: 'ssid' | 'password' | 'broker' | 'deviceId' | 'sensors'): void {
+  const value = s[key];
+  if (typeof value !== 'string' || value.length > MAX_TEXT || !printable(value)) {
+    throw new SettingsProblem('E_SETTINGS_VALUE', `${key}: printable ASCII, at most ${MAX_TEXT} characters`);
   }
+}
+
+function credential(value: string | undefined, key: string): void {
+  if (value === undefined) return;
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_CREDENTIAL || !printable(value)) {
+    throw new SettingsProblem('E_SETTINGS_VALUE', `${key}: 1..${MAX_CREDENTIAL} printable ASCII characters`);
+  }
+}
+
+/**
+ * Length of the DER TLV at `bytes[0]` when it is a SEQUENCE with a definite length that spans
+ * exactly `bytes`; -1 otherwise. (X.509 certificates and PKCS#8 keys are both one SEQUENCE.)
+ */
+function derSequenceSpan(bytes: Uint8Array): number {
+  if (bytes.length < 2 || bytes[0] !== 0x30) return -1;
+  const first = bytes[1]!;
+  let length: number;
+  let header: number;
+  if (first < 0x80) {
+    length = first;
+    header = 2;
+  } else if (first === 0x81 && bytes.length >= 3 && bytes[2]! >= 0x80) {
+    length = bytes[2]!;
+    header = 3;
+  } else if (first === 0x82 && bytes.length >= 4 && bytes[2]! !== 0) {
+    length = bytes[2]! * 256 + bytes[3]!;
+    header = 4;
+  } else return -1;
+  return header + length === bytes.length ? bytes.length : -1;
+}
+
+function der(value: Uint8Array | undefined, key: string): void {
+  if (value === undefined) return;
+  if (!(value instanceof Uint8Array) || derSequenceSpan(value) < 0) {
+    throw new SettingsProblem('E_SETTINGS_TLS', `${key}: not one DER-encoded ${key === 'clientKey' ? 'PKCS#8 key' : 'X.509 certificate'}`);
+  }
+}
+
+/**
+ * Checks every field except the entries of the sensor list (which `planSensors` resolves one by
+ * one); throws a `SettingsProblem` naming the first bad one.
+ */
+export function validateFields(s: Settings): void {
+  for (const key of ['ssid', 'password', 'broker', 'deviceId', 'sensors'] as const) textField(s, key);
   if (s.ssid.length === 0 || s.ssid.length > 32) throw new SettingsProblem('E_SETTINGS_VALUE', 'ssid: 1..32 characters');
   if (s.password.length !== 0 && (s.password.length < 8 || s.password.length > 63)) {
     throw new SettingsProblem('E_SETTINGS_VALUE', 'password: empty (open network) or 8..63 characters (WPA2)');
   }
-  if (!Number.isInteger(s.intervalMs) || s.intervalMs < 100 || s.intervalMs > 86_400_000) {
-    throw new SettingsProblem('E_SETTINGS_VALUE', 'intervalMs: an integer from 100 to 86400000');
+  if (!Number.isInteger(s.intervalMs) || s.intervalMs < MIN_INTERVAL_MS || s.intervalMs > MAX_INTERVAL_MS) {
+    throw new SettingsProblem('E_SETTINGS_VALUE', `intervalMs: an integer from ${MIN_INTERVAL_MS} to ${MAX_INTERVAL_MS}`);
   }
-  parseBroker(s.broker);
-  parseSensors(s.sensors);
+  const broker = parseBroker(s.broker);
   if (!only(s.deviceId, ID_CHARS, 1, 64)) {
     throw new SettingsProblem('E_SETTINGS_VALUE', 'deviceId: 1..64 of [A-Za-z0-9_.-]');
   }
+  credential(s.mqttUsername, 'mqttUsername');
+  credential(s.mqttPassword, 'mqttPassword');
+  if (s.mqttPassword !== undefined && s.mqttUsername === undefined) {
+    throw new SettingsProblem('E_SETTINGS_VALUE', 'mqttPassword: needs mqttUsername (MQTT 3.1.1 sends no password without a user name)');
+  }
+  der(s.ca, 'ca');
+  der(s.clientCert, 'clientCert');
+  der(s.clientKey, 'clientKey');
+  if ((s.clientCert === undefined) !== (s.clientKey === undefined)) {
+    throw new SettingsProblem('E_SETTINGS_TLS', 'clientCert and clientKey: give both or neither');
+  }
+  if (!broker.secure && (s.ca !== undefined || s.clientCert !== undefined)) {
+    throw new SettingsProblem('E_SETTINGS_TLS', `ca, clientCert: need an mqtts:// broker, got "${s.broker}"`);
+  }
+}
+
+/** Checks every field, sensor entries included; throws a `SettingsProblem` naming the first bad one. */
+export function validateSettings(s: Settings): void {
+  validateFields(s);
+  parseSensors(s.sensors);
 }
 
 export interface BrokerAddress {
@@ -129,16 +263,16 @@ export function parseBroker(url: string): BrokerAddress {
     throw new SettingsProblem('E_SETTINGS_BROKER', `broker "${url}": expected mqtt://host[:port] or mqtts://host[:port]`);
   }
   if (rest.endsWith('/')) rest = rest.slice(0, -1);
+  if (rest.indexOf('@') >= 0) {
+    throw new SettingsProblem('E_SETTINGS_BROKER', `broker "${url}": no user name in the URL; give the MQTT user name and password as their own settings`);
+  }
   const colon = rest.lastIndexOf(':');
   const host = colon < 0 ? rest : rest.slice(0, colon);
-  const portText = colon < 0 ? '' : rest.slice(colon + 1);
-  const port = colon < 0 ? (secure ? 8883 : 1883) : Number(portText);
+  const port = colon < 0 ? (secure ? 8883 : 1883) : parseDecimal(rest.slice(colon + 1), 1, 65535);
   if (!only(host, HOST_CHARS, 1, 253)) {
     throw new SettingsProblem('E_SETTINGS_BROKER', `broker "${url}": invalid host`);
   }
-  if ((colon >= 0 && !only(portText, DIGITS, 1, 5)) || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new SettingsProblem('E_SETTINGS_BROKER', `broker "${url}": invalid port`);
-  }
+  if (port === undefined) throw new SettingsProblem('E_SETTINGS_BROKER', `broker "${url}": invalid port (1..65535)`);
   return { secure, host, port };
 }
 
@@ -148,38 +282,155 @@ export interface SensorSpec {
   pin?: number;
 }
 
-/** Parses "tmp117@0x48,ds18b20@pin4" into sensor specs (I2C address or pin). */
-export function parseSensors(list: string): SensorSpec[] {
-  const out: SensorSpec[] = [];
-  if (list.length === 0) return out;
-  for (const item of list.split(',')) {
-    const at = item.indexOf('@');
-    const part = (at < 0 ? item : item.slice(0, at)).trim();
-    const where = at < 0 ? '' : item.slice(at + 1).trim();
-    if (!only(part, LOWER_ALNUM, 2, 16)) throw new SettingsProblem('E_SETTINGS_SENSORS', `sensor "${item}": bad part name`);
-    if (where === '') out.push({ part });
-    else if (where.startsWith('0x') && only(where.slice(2), HEX, 1, 2) && parseInt(where.slice(2), 16) <= 0x7f) {
-      out.push({ part, address: parseInt(where.slice(2), 16) });
-    } else if (where.startsWith('pin') && only(where.slice(3), DIGITS, 1, 2)) out.push({ part, pin: Number(where.slice(3)) });
-    else throw new SettingsProblem('E_SETTINGS_SENSORS', `sensor "${item}": expected @0xNN (I2C) or @pinN`);
-  }
-  if (out.length > 8) throw new SettingsProblem('E_SETTINGS_SENSORS', 'at most 8 sensors');
-  return out;
+export interface SensorPlan {
+  /** The entries the node can use, in order. */
+  sensors: SensorSpec[];
+  /** One line per entry skipped, naming the entry and why. */
+  problems: string[];
 }
 
-/** Encodes `s` into one record; returns its bytes (header + payload). Throws on invalid settings. */
+/**
+ * Parses "tmp117@0x48,ds18b20@pin4" entry by entry: a part of the firmware's sensor registry,
+ * then nothing, an I2C address (`@0x08`..`@0x77`) or a pin (`@pin0`..`@pin48`). Never throws:
+ * an entry that cannot be used is skipped with its reason, so one bad entry costs one sensor.
+ */
+export function planSensors(list: string): SensorPlan {
+  const plan: SensorPlan = { sensors: [], problems: [] };
+  if (list.length === 0) return plan;
+  const known = partNames();
+  const seen: string[] = [];
+  for (const raw of list.split(',')) {
+    const item = raw.trim();
+    const at = item.indexOf('@');
+    const part = at < 0 ? item : item.slice(0, at);
+    const where = at < 0 ? '' : item.slice(at + 1);
+    let spec: SensorSpec | undefined;
+    let problem: string | undefined;
+    if (item.length === 0) problem = `empty sensor entry in "${list}"`;
+    else if (known.indexOf(part) < 0) problem = `sensor "${item}": unknown part "${part}" (known: ${known.join(', ')})`;
+    else if (at < 0) spec = { part };
+    else if (where.startsWith('0x')) {
+      const address = parseI2cAddress(where);
+      if (address === undefined) problem = `sensor "${item}": I2C address must be 0x08..0x77`;
+      else spec = { part, address };
+    } else if (where.startsWith('pin')) {
+      const pin = parseDecimal(where.slice(3), 0, MAX_PIN);
+      if (pin === undefined) problem = `sensor "${item}": pin must be pin0..pin${MAX_PIN}`;
+      else spec = { part, pin };
+    } else problem = `sensor "${item}": expected ${part}@0xNN (I2C address) or ${part}@pinN`;
+    if (spec) {
+      const key = `${spec.part}@${spec.address ?? ''}/${spec.pin ?? ''}`;
+      if (seen.indexOf(key) >= 0) problem = `sensor "${item}": listed twice`;
+      else if (plan.sensors.length === MAX_SENSORS) problem = `sensor "${item}": at most ${MAX_SENSORS} sensors`;
+      else {
+        seen.push(key);
+        plan.sensors.push(spec);
+      }
+    }
+    if (problem !== undefined) plan.problems.push(problem);
+  }
+  return plan;
+}
+
+/** Parses a sensor list strictly (see `planSensors`): throws a `SettingsProblem` on the first entry it cannot use. */
+export function parseSensors(list: string): SensorSpec[] {
+  const plan = planSensors(list);
+  if (plan.problems.length > 0) throw new SettingsProblem('E_SETTINGS_SENSORS', plan.problems[0]!);
+  return plan.sensors;
+}
+
+/** What the uplink needs from the settings: address, TLS options (ECMA-419 `secure`) and MQTT credentials. */
+export interface BrokerConfig {
+  address: string;
+  port: number;
+  secure?: { serverName: string; ca?: Uint8Array; certificate?: Uint8Array; key?: Uint8Array };
+  username?: string;
+  password?: string;
+}
+
+/**
+ * The broker part of the node configuration (firmware/node.ts NodeConfig.broker) for valid
+ * settings. `buildCa` (DER) is the CA the image carries, used when the settings hold none.
+ */
+export function brokerConfig(s: Settings, buildCa?: Uint8Array): BrokerConfig {
+  const broker = parseBroker(s.broker);
+  const config: BrokerConfig = { address: broker.host, port: broker.port };
+  if (broker.secure) {
+    config.secure = { serverName: broker.host };
+    const ca = s.ca ?? buildCa;
+    if (ca) config.secure.ca = ca;
+    if (s.clientCert) config.secure.certificate = s.clientCert;
+    if (s.clientKey) config.secure.key = s.clientKey;
+  }
+  if (s.mqttUsername !== undefined) config.username = s.mqttUsername;
+  if (s.mqttPassword !== undefined) config.password = s.mqttPassword;
+  return config;
+}
+
+/**
+ * Settings from a build's manifest config (wifiSsid, wifiPassword, broker, deviceId, intervalMs,
+ * sensors, mqttUsername, mqttPassword), for a node whose settings partition is blank. Values given
+ * on the mcconfig command line arrive as strings: intervalMs is parsed strictly (NaN, refused by
+ * validation, when it is not a plain decimal integer).
+ */
+export function settingsFromConfig(config: Record<string, unknown>, fallbackDeviceId: string): Settings {
+  const text = (value: unknown): string => (value === undefined || value === null ? '' : String(value));
+  const interval = config.intervalMs ?? 10_000;
+  const s: Settings = {
+    ssid: text(config.wifiSsid),
+    password: text(config.wifiPassword),
+    broker: text(config.broker),
+    deviceId: text(config.deviceId) || fallbackDeviceId,
+    intervalMs:
+      typeof interval === 'number' ? interval : (parseDecimal(String(interval), MIN_INTERVAL_MS, MAX_INTERVAL_MS) ?? Number.NaN),
+    sensors: text(config.sensors),
+  };
+  if (text(config.mqttUsername) !== '') s.mqttUsername = text(config.mqttUsername);
+  if (text(config.mqttPassword) !== '') s.mqttPassword = text(config.mqttPassword);
+  return s;
+}
+
+function asciiField(tag: number, value: string): { tag: number; bytes: Uint8Array } {
+  const bytes = new Uint8Array(value.length);
+  for (let i = 0; i < value.length; i++) bytes[i] = value.charCodeAt(i);
+  return { tag, bytes };
+}
+
+/** Encodes `s` into one version 2 record; returns its bytes (header + payload). Throws on invalid settings. */
 export function encodeSettings(s: Settings, sequence: number): Uint8Array {
   validateSettings(s);
-  let text = '';
-  for (const key of KEYS) text += `${key}=${key === 'intervalMs' ? String(s.intervalMs) : s[key]}\n`;
-  if (text.length > MAX_PAYLOAD) throw new SettingsProblem('E_SETTINGS_TOO_LARGE', `${text.length} > ${MAX_PAYLOAD} bytes`);
-  const record = new Uint8Array(HEADER_BYTES + text.length);
+  const interval = new Uint8Array(4);
+  new DataView(interval.buffer).setUint32(0, s.intervalMs, true);
+  const fields = [asciiField(Tag.ssid, s.ssid)];
+  if (s.password.length > 0) fields.push(asciiField(Tag.password, s.password));
+  fields.push(asciiField(Tag.broker, s.broker), asciiField(Tag.deviceId, s.deviceId), { tag: Tag.intervalMs, bytes: interval });
+  if (s.sensors.length > 0) fields.push(asciiField(Tag.sensors, s.sensors));
+  if (s.mqttUsername !== undefined) fields.push(asciiField(Tag.mqttUsername, s.mqttUsername));
+  if (s.mqttPassword !== undefined) fields.push(asciiField(Tag.mqttPassword, s.mqttPassword));
+  if (s.ca) fields.push({ tag: Tag.ca, bytes: s.ca });
+  if (s.clientCert) fields.push({ tag: Tag.clientCert, bytes: s.clientCert });
+  if (s.clientKey) fields.push({ tag: Tag.clientKey, bytes: s.clientKey });
+  let length = 0;
+  for (const field of fields) length += FIELD_HEADER + field.bytes.length;
+  if (length > MAX_PAYLOAD) {
+    throw new SettingsProblem(
+      'E_SETTINGS_TOO_LARGE',
+      `the record needs ${length} bytes, a 4 KB block holds ${MAX_PAYLOAD}: use shorter certificates (an EC P-256 client key and certificate)`,
+    );
+  }
+  const record = new Uint8Array(HEADER_BYTES + length);
   const view = new DataView(record.buffer);
   view.setUint32(0, SETTINGS_MAGIC, true);
   view.setUint32(4, sequence >>> 0, true);
-  view.setUint16(8, text.length, true);
+  view.setUint16(8, length, true);
   record[10] = SETTINGS_VERSION;
-  for (let i = 0; i < text.length; i++) record[HEADER_BYTES + i] = text.charCodeAt(i);
+  let p = HEADER_BYTES;
+  for (const field of fields) {
+    record[p] = field.tag;
+    view.setUint16(p + 1, field.bytes.length, true);
+    record.set(field.bytes, p + FIELD_HEADER);
+    p += FIELD_HEADER + field.bytes.length;
+  }
   view.setUint32(12, crc32(record.subarray(HEADER_BYTES), crc32(record.subarray(4, 12))), true);
   return record;
 }
@@ -187,11 +438,79 @@ export function encodeSettings(s: Settings, sequence: number): Uint8Array {
 export interface DecodedSettings {
   settings: Settings;
   sequence: number;
+  version: number;
 }
 
 export type DecodeResult = DecodedSettings | 'blank' | 'E_SETTINGS_MAGIC' | 'E_SETTINGS_CRC' | 'E_SETTINGS_FORMAT';
 
-/** Decodes one record from a block's first bytes. Never throws; every defect has its code. */
+function ascii(bytes: Uint8Array, start: number, end: number): string {
+  let text = '';
+  for (let i = start; i < end; i++) text += String.fromCharCode(bytes[i]!);
+  return text;
+}
+
+function blankSettings(): Settings {
+  return { ssid: '', password: '', broker: '', deviceId: '', intervalMs: Number.NaN, sensors: '' };
+}
+
+/** Version 1: "key=value\n" lines, each known key at most once. */
+function decodeV1(payload: Uint8Array): Settings | undefined {
+  const s = blankSettings();
+  const seen: string[] = [];
+  let start = 0;
+  for (let i = 0; i < payload.length; i++) {
+    if (payload[i] !== 0x0a) continue;
+    const line = ascii(payload, start, i);
+    start = i + 1;
+    const eq = line.indexOf('=');
+    const key = eq <= 0 ? '' : line.slice(0, eq);
+    const value = line.slice(eq + 1);
+    if (V1_KEYS.indexOf(key as (typeof V1_KEYS)[number]) < 0 || seen.indexOf(key) >= 0) return undefined;
+    seen.push(key);
+    if (key === 'intervalMs') s.intervalMs = parseDecimal(value, MIN_INTERVAL_MS, MAX_INTERVAL_MS) ?? Number.NaN;
+    else s[key as 'ssid' | 'password' | 'broker' | 'deviceId' | 'sensors'] = value;
+  }
+  return start === payload.length ? s : undefined;
+}
+
+/** Version 2: tag-length-value fields (see the file header). Binary values are copied out of `payload`. */
+function decodeV2(payload: Uint8Array): Settings | undefined {
+  const s = blankSettings();
+  let last = 0;
+  let p = 0;
+  while (p < payload.length) {
+    if (p + FIELD_HEADER > payload.length) return undefined;
+    const tag = payload[p]!;
+    const length = payload[p + 1]! | (payload[p + 2]! << 8);
+    const start = p + FIELD_HEADER;
+    const end = start + length;
+    if (tag <= last || tag > LAST_TAG || end > payload.length) return undefined;
+    last = tag;
+    p = end;
+    if (tag === Tag.intervalMs) {
+      if (length !== 4) return undefined;
+      s.intervalMs = (payload[start]! | (payload[start + 1]! << 8) | (payload[start + 2]! << 16) | (payload[start + 3]! << 24)) >>> 0;
+    } else if (tag === Tag.ca) s.ca = payload.slice(start, end);
+    else if (tag === Tag.clientCert) s.clientCert = payload.slice(start, end);
+    else if (tag === Tag.clientKey) s.clientKey = payload.slice(start, end);
+    else {
+      const text = ascii(payload, start, end);
+      if (tag === Tag.ssid) s.ssid = text;
+      else if (tag === Tag.password) s.password = text;
+      else if (tag === Tag.broker) s.broker = text;
+      else if (tag === Tag.deviceId) s.deviceId = text;
+      else if (tag === Tag.sensors) s.sensors = text;
+      else if (tag === Tag.mqttUsername) s.mqttUsername = text;
+      else s.mqttPassword = text;
+    }
+  }
+  return s;
+}
+
+/**
+ * Decodes one record from a block's first bytes. Never throws; every defect has its code. The
+ * fields are validated as on writing, except the sensor entries (see `planSensors`).
+ */
 export function decodeSettings(block: Uint8Array): DecodeResult {
   if (block.length < HEADER_BYTES) return 'E_SETTINGS_FORMAT';
   const view = new DataView(block.buffer, block.byteOffset, block.byteLength);
@@ -202,33 +521,16 @@ export function decodeSettings(block: Uint8Array): DecodeResult {
   if (length === 0 || length > MAX_PAYLOAD || HEADER_BYTES + length > block.length) return 'E_SETTINGS_FORMAT';
   const payload = block.subarray(HEADER_BYTES, HEADER_BYTES + length);
   if (crc32(payload, crc32(block.subarray(4, 12))) !== view.getUint32(12, true)) return 'E_SETTINGS_CRC';
-  if (block[10] !== SETTINGS_VERSION) return 'E_SETTINGS_FORMAT';
-  const fields: Record<string, string> = {};
-  let line = '';
-  for (let i = 0; i < payload.length; i++) {
-    const c = payload[i]!;
-    if (c === 0x0a) {
-      const eq = line.indexOf('=');
-      if (eq <= 0) return 'E_SETTINGS_FORMAT';
-      fields[line.slice(0, eq)] = line.slice(eq + 1);
-      line = '';
-    } else line += String.fromCharCode(c);
-  }
-  if (line.length !== 0) return 'E_SETTINGS_FORMAT';
-  const settings: Settings = {
-    ssid: fields.ssid ?? '',
-    password: fields.password ?? '',
-    broker: fields.broker ?? '',
-    deviceId: fields.deviceId ?? '',
-    intervalMs: Number(fields.intervalMs),
-    sensors: fields.sensors ?? '',
-  };
+  const version = block[10]!;
+  if (block[11] !== 0) return 'E_SETTINGS_FORMAT';
+  const settings = version === 2 ? decodeV2(payload) : version === 1 ? decodeV1(payload) : undefined;
+  if (!settings) return 'E_SETTINGS_FORMAT';
   try {
-    validateSettings(settings);
+    validateFields(settings);
   } catch {
     return 'E_SETTINGS_FORMAT';
   }
-  return { settings, sequence: view.getUint32(4, true) };
+  return { settings, sequence: view.getUint32(4, true), version };
 }
 
 export interface SettingsStats {
@@ -248,12 +550,12 @@ export class SettingsStore {
 
   constructor(flash: Flash) {
     const status = flash.status();
-    if (status.blocks < 2 || status.blockLength < HEADER_BYTES + MAX_PAYLOAD) {
-      throw new RangeError('settings partition: needs 2 blocks of at least 1040 bytes');
+    if (status.blocks < 2 || status.blockLength < BLOCK_BYTES) {
+      throw new RangeError(`settings partition: needs 2 blocks of at least ${BLOCK_BYTES} bytes`);
     }
     this.#flash = flash;
     this.#blockLength = status.blockLength;
-    this.#buffer = new Uint8Array(HEADER_BYTES + MAX_PAYLOAD);
+    this.#buffer = new Uint8Array(BLOCK_BYTES);
   }
 
   /** The newest valid settings, or undefined when the partition holds none. */
@@ -287,14 +589,14 @@ export class SettingsStore {
     const block = this.#currentBlock === 0 ? 1 : 0;
     this.#flash.eraseBlock(block);
     this.#flash.write(padded, block * this.#blockLength);
-    this.#current = { settings: s, sequence };
+    this.#current = { settings: s, sequence, version: SETTINGS_VERSION };
     this.#currentBlock = block;
     this.stats.saves++;
   }
 }
 
 /** A whole settings partition image (both blocks) holding `s`, for provisioning over serial. */
-export function settingsImage(s: Settings, blockLength = 4096, blocks = 2): Uint8Array {
+export function settingsImage(s: Settings, blockLength = BLOCK_BYTES, blocks = 2): Uint8Array {
   const image = new Uint8Array(blockLength * blocks).fill(0xff);
   image.set(encodeSettings(s, 1), 0);
   return image;

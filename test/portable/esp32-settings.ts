@@ -1,16 +1,28 @@
-import { deepEqual, equal, ok, throws } from '../harness/assert';
+import { deepEqual, equal, near, ok, throws } from '../harness/assert';
 import { SimFlash } from '../../simulator/flash/index';
+import { createBoard } from '../../simulator/board';
+import { PipewatchNode } from '../../firmware/node';
+import { partNames } from '../../firmware/sensors/registry';
 import {
   HEADER_BYTES,
+  MAX_PAYLOAD,
   SettingsStore,
+  brokerConfig,
   crc32,
   decodeSettings,
   encodeSettings,
   parseBroker,
+  parseDecimal,
+  parseI2cAddress,
   parseSensors,
+  planSensors,
+  settingsFromConfig,
   settingsImage,
+  validateFields,
+  validateSettings,
   type Settings,
 } from '../../hosts/esp32/settings';
+import { Rig, bytesToText, politeBroker } from './uplink-rig';
 
 const good: Settings = {
   ssid: 'Plant-North',
@@ -23,6 +35,116 @@ const good: Settings = {
 
 function partition(): SimFlash {
   return new SimFlash({ blocks: 2, blockLength: 4096, writeAlign: 4, eraseValue: 0xff });
+}
+
+function fromHex(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+/*
+ * Version 1 records written by the firmware before the version 2 format (encodeSettings of
+ * commit df659a6), byte for byte: `good` with sequence 7, and an open-network node on
+ * mqtt://10.0.0.5:1883 whose sensor list names an unknown part ("tmp11@0x48,tmp117@0x49").
+ */
+const V1_GOOD = fromHex(
+  '50575331070000008f000100b5b8f1a7737369643d506c616e742d4e6f7274680a70617373776f72643d636f727265637420686f7273650a62726f6b65723d6d717474733a2f2f62726f6b65722e6578616d706c652e6e65740a64657669636549643d706970652d303034320a696e74657276616c4d733d31303030300a73656e736f72733d746d7031313740307834382c647331386232304070696e340a',
+);
+const V1_UNKNOWN_PART = fromHex(
+  '505753310300000079000100ef3e8551737369643d506c616e742d4e6f7274680a70617373776f72643d0a62726f6b65723d6d7174743a2f2f31302e302e302e353a313838330a64657669636549643d706970652d303034330a696e74657276616c4d733d353030300a73656e736f72733d746d70313140307834382c746d7031313740307834390a',
+);
+
+/** A version 1 record as the old encoder laid it out, with `text` as its payload. */
+function v1Record(text: string, sequence = 1): Uint8Array {
+  const record = new Uint8Array(HEADER_BYTES + text.length);
+  const view = new DataView(record.buffer);
+  view.setUint32(0, 0x31535750, true);
+  view.setUint32(4, sequence, true);
+  view.setUint16(8, text.length, true);
+  record[10] = 1;
+  for (let i = 0; i < text.length; i++) record[HEADER_BYTES + i] = text.charCodeAt(i);
+  return reseal(record);
+}
+
+/** Recomputes the CRC and length of a record whose payload a test edited. */
+function reseal(record: Uint8Array): Uint8Array {
+  const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
+  view.setUint16(8, record.length - HEADER_BYTES, true);
+  view.setUint32(12, crc32(record.subarray(HEADER_BYTES), crc32(record.subarray(4, 12))), true);
+  return record;
+}
+
+function v1Text(fields: Record<string, string>): string {
+  let text = '';
+  for (const key of Object.keys(fields)) text += `${key}=${fields[key]}\n`;
+  return text;
+}
+
+const v1Fields = {
+  ssid: 'Plant-North',
+  password: 'correct horse',
+  broker: 'mqtt://10.0.0.5',
+  deviceId: 'pipe-0042',
+  intervalMs: '10000',
+  sensors: 'tmp117@0x48',
+};
+
+/** A DER SEQUENCE of `length` content bytes (a stand-in certificate of a given size). */
+function derBlob(length: number, fill = 0x5a): Uint8Array {
+  const header = length < 0x80 ? [0x30, length] : length < 0x100 ? [0x30, 0x81, length] : [0x30, 0x82, length >> 8, length & 0xff];
+  const out = new Uint8Array(header.length + length).fill(fill);
+  out.set(header);
+  return out;
+}
+
+const secure: Settings = {
+  ...good,
+  mqttUsername: 'pipe-0042',
+  mqttPassword: 'broker secret 1',
+  ca: derBlob(600, 0x11),
+  clientCert: derBlob(450, 0x22),
+  clientKey: derBlob(135, 0x33),
+};
+
+/** The record's fields as the version 2 payload holds them: [tag, value bytes]. */
+function v2Fields(record: Uint8Array): Array<[number, Uint8Array]> {
+  const out: Array<[number, Uint8Array]> = [];
+  let p = HEADER_BYTES;
+  while (p < record.length) {
+    const length = record[p + 1]! | (record[p + 2]! << 8);
+    out.push([record[p]!, record.slice(p + 3, p + 3 + length)]);
+    p += 3 + length;
+  }
+  return out;
+}
+
+function v2Record(fields: Array<[number, ArrayLike<number>]>): Uint8Array {
+  let length = 0;
+  for (const [, value] of fields) length += 3 + value.length;
+  const record = new Uint8Array(HEADER_BYTES + length);
+  const view = new DataView(record.buffer);
+  view.setUint32(0, 0x31535750, true);
+  view.setUint32(4, 1, true);
+  record[10] = 2;
+  let p = HEADER_BYTES;
+  for (const [tag, value] of fields) {
+    record[p] = tag;
+    view.setUint16(p + 1, value.length, true);
+    record.set(value, p + 3);
+    p += 3 + value.length;
+  }
+  return reseal(record);
+}
+
+/** A host for a node booted from settings: the uplink rig's sockets and timers, a simulated board's buses, a log. */
+function bootRig(sensors: Array<{ part: string; address?: number }>) {
+  const rig = new Rig(3);
+  const env = { now: () => rig.now, temperature: () => 61.25, humidity: () => 40, pressure: () => 101325, ambient: () => 25 };
+  const board = createBoard(sensors, () => env, 5);
+  const logs: string[] = [];
+  const host = { ...rig.host, io: { ...rig.host.io, ...board.io }, log: (level: string, message: string) => logs.push(`${level} ${message}`) };
+  return { rig, host, logs, broker: politeBroker(rig) };
 }
 
 export const tests = {
@@ -136,5 +258,242 @@ export const tests = {
     const decoded = decodeSettings(image);
     ok(typeof decoded === 'object');
     equal(decoded.settings.deviceId, 'pipe-0042');
+  },
+
+  'version 1 records of earlier firmware are still read, field for field'() {
+    const decoded = decodeSettings(V1_GOOD);
+    ok(typeof decoded === 'object', String(decoded));
+    deepEqual(decoded.settings, good);
+    equal(decoded.sequence, 7);
+    equal(decoded.version, 1);
+  },
+  'version 1: numbers are parsed strictly'() {
+    for (const interval of ['', '1e4', '12abc', '010000', ' 10000', '10000.0', '0x2710', '-10000', '99', '86400001']) {
+      equal(decodeSettings(v1Record(v1Text({ ...v1Fields, intervalMs: interval }))), 'E_SETTINGS_FORMAT', `intervalMs "${interval}"`);
+    }
+    const fine = decodeSettings(v1Record(v1Text({ ...v1Fields, intervalMs: '100' })));
+    ok(typeof fine === 'object');
+    equal(fine.settings.intervalMs, 100);
+    for (const broker of ['mqtt://h:', 'mqtt://h:01883', 'mqtt://h:1883x', 'mqtt://h:+1883', 'mqtt://h: 1883']) {
+      equal(decodeSettings(v1Record(v1Text({ ...v1Fields, broker }))), 'E_SETTINGS_FORMAT', broker);
+    }
+  },
+  'version 1: a missing, repeated or unknown key is a format error'() {
+    const { intervalMs: _dropped, ...noInterval } = v1Fields;
+    equal(decodeSettings(v1Record(v1Text(noInterval))), 'E_SETTINGS_FORMAT');
+    equal(decodeSettings(v1Record(v1Text(v1Fields) + 'ssid=Other\n')), 'E_SETTINGS_FORMAT');
+    equal(decodeSettings(v1Record(v1Text(v1Fields) + 'colour=red\n')), 'E_SETTINGS_FORMAT');
+  },
+  'strict numbers: decimal, I2C address, pin'() {
+    equal(parseDecimal('10000', 100, 86_400_000), 10000);
+    equal(parseDecimal('0', 0, 9), 0);
+    for (const text of ['', '1e4', '12abc', '012', ' 1', '1 ', '+1', '-1', '0x10', '1.5', 'Infinity', '99999999999']) {
+      equal(parseDecimal(text, 0, 99_999_999_999), undefined, JSON.stringify(text));
+    }
+    equal(parseDecimal('101', 0, 100), undefined);
+    equal(parseI2cAddress('0x48'), 0x48);
+    equal(parseI2cAddress('0x8'), 0x08);
+    equal(parseI2cAddress('0x77'), 0x77);
+    equal(parseI2cAddress('0x4A'), 0x4a);
+    for (const text of ['0x', '0x078', '0x00', '0x07', '0x78', '0x7f', '0X48', '48', '0x4g', '0x-1', ' 0x48']) {
+      equal(parseI2cAddress(text), undefined, text);
+    }
+    throws(() => parseSensors('tmp117@0x7f'), /E_SETTINGS_SENSORS: .*0x08\.\.0x77/);
+    throws(() => parseSensors('ds18b20@pin04'), /E_SETTINGS_SENSORS: .*pin0\.\.pin48/);
+    throws(() => parseSensors('ds18b20@pin49'), /E_SETTINGS_SENSORS/);
+    throws(() => parseSensors('ds18b20@pin'), /E_SETTINGS_SENSORS/);
+    throws(() => parseSensors('tmp117@0x48,'), /E_SETTINGS_SENSORS: empty/);
+    throws(() => parseSensors('tmp117@0x48,tmp117@0x48'), /E_SETTINGS_SENSORS: .*twice/);
+  },
+  'writing refuses an unknown part and names the known ones'() {
+    throws(() => encodeSettings({ ...good, sensors: 'tmp11@0x48' }, 1), /E_SETTINGS_SENSORS: sensor "tmp11@0x48": unknown part "tmp11" \(known: tmp117, /);
+    throws(() => settingsImage({ ...good, sensors: 'tmp117@0x48,TMP117@0x49' }), /unknown part "TMP117"/);
+    for (const part of partNames()) ok(encodeSettings({ ...good, sensors: part }, 1).length > HEADER_BYTES, part);
+  },
+  'reading keeps a record whose sensor list has an unusable entry, and plans around it'() {
+    const decoded = decodeSettings(V1_UNKNOWN_PART);
+    ok(typeof decoded === 'object', String(decoded));
+    equal(decoded.settings.broker, 'mqtt://10.0.0.5:1883');
+    const plan = planSensors(decoded.settings.sensors);
+    deepEqual(plan.sensors, [{ part: 'tmp117', address: 0x49 }]);
+    equal(plan.problems.length, 1);
+    ok(/unknown part "tmp11" \(known: tmp117, /.test(plan.problems[0]!), plan.problems[0]);
+    const messy = planSensors('tmp117@0x48,bogus,ds18b20@pin99,tmp117@0x48,,mcp9808@0x18');
+    deepEqual(messy.sensors, [{ part: 'tmp117', address: 0x48 }, { part: 'mcp9808', address: 0x18 }]);
+    equal(messy.problems.length, 4);
+    const nine = planSensors('tmp117@0x48,tmp117@0x49,tmp117@0x4a,tmp117@0x4b,mcp9808@0x18,mcp9808@0x19,mcp9808@0x1a,mcp9808@0x1b,mcp9808@0x1c');
+    equal(nine.sensors.length, 8);
+    ok(/at most 8/.test(nine.problems[0]!), nine.problems[0]);
+  },
+  'version 2: every field round-trips, certificates and key as bytes'() {
+    const record = encodeSettings(secure, 9);
+    equal(record[10], 2);
+    const decoded = decodeSettings(record);
+    ok(typeof decoded === 'object', String(decoded));
+    deepEqual(decoded.settings, secure);
+    equal(decoded.version, 2);
+    const open = decodeSettings(encodeSettings({ ...good, password: '', sensors: '' }, 1));
+    ok(typeof open === 'object');
+    deepEqual(open.settings, { ...good, password: '', sensors: '' });
+  },
+  'version 2: strict layout (order, unknown tag, interval width, truncated field)'() {
+    const fields = v2Fields(encodeSettings(secure, 1));
+    ok(typeof decodeSettings(v2Record(fields)) === 'object', 'the rebuilt record is valid');
+    const swapped = fields.slice();
+    [swapped[0], swapped[1]] = [swapped[1]!, swapped[0]!];
+    equal(decodeSettings(v2Record(swapped)), 'E_SETTINGS_FORMAT', 'out of order');
+    equal(decodeSettings(v2Record([...fields.slice(0, 2), fields[1]!, ...fields.slice(2)])), 'E_SETTINGS_FORMAT', 'repeated');
+    equal(decodeSettings(v2Record([...fields, [12, [1]]])), 'E_SETTINGS_FORMAT', 'unknown tag 12');
+    equal(decodeSettings(v2Record([[0, [1]], ...fields])), 'E_SETTINGS_FORMAT', 'tag 0');
+    const interval = fields.map(([tag, value]): [number, ArrayLike<number>] => (tag === 5 ? [5, [0x10, 0x27, 0, 0, 0]] : [tag, value]));
+    equal(decodeSettings(v2Record(interval)), 'E_SETTINGS_FORMAT', 'intervalMs in 5 bytes');
+    const tiny = fields.map(([tag, value]): [number, ArrayLike<number>] => (tag === 5 ? [5, [50, 0, 0, 0]] : [tag, value]));
+    equal(decodeSettings(v2Record(tiny)), 'E_SETTINGS_FORMAT', 'intervalMs 50');
+    const truncated = encodeSettings(secure, 1);
+    equal(decodeSettings(reseal(truncated.slice(0, truncated.length - 1))), 'E_SETTINGS_FORMAT', 'last field cut short');
+    equal(decodeSettings(reseal(new Uint8Array([...truncated, 9]))), 'E_SETTINGS_FORMAT', 'a stray byte after the last field');
+    const notDer = fields.map(([tag, value]): [number, ArrayLike<number>] => (tag === 9 ? [9, value.slice(0, value.length - 1)] : [tag, value]));
+    equal(decodeSettings(v2Record(notDer)), 'E_SETTINGS_FORMAT', 'a CA whose DER length is wrong');
+    const reserved = encodeSettings(good, 1);
+    reserved[11] = 1;
+    equal(decodeSettings(reseal(reserved)), 'E_SETTINGS_FORMAT', 'reserved byte');
+    const future = encodeSettings(good, 1);
+    future[10] = 3;
+    equal(decodeSettings(reseal(future)), 'E_SETTINGS_FORMAT', 'version 3');
+  },
+  'credentials and TLS: each rule has its error'() {
+    throws(() => encodeSettings({ ...good, mqttPassword: 'secret' }, 1), /E_SETTINGS_VALUE: mqttPassword: needs mqttUsername/);
+    throws(() => encodeSettings({ ...good, mqttUsername: '' }, 1), /E_SETTINGS_VALUE: mqttUsername/);
+    throws(() => encodeSettings({ ...good, mqttUsername: 'u', mqttPassword: 'pa\u00dfwort' }, 1), /E_SETTINGS_VALUE: mqttPassword: 1\.\.128 printable ASCII/);
+    throws(() => encodeSettings({ ...good, mqttUsername: 'x'.repeat(129) }, 1), /E_SETTINGS_VALUE: mqttUsername/);
+    throws(() => encodeSettings({ ...good, broker: 'mqtt://10.0.0.5', ca: derBlob(100) }, 1), /E_SETTINGS_TLS: ca, clientCert: need an mqtts:\/\/ broker/);
+    throws(() => encodeSettings({ ...good, clientCert: derBlob(100) }, 1), /E_SETTINGS_TLS: clientCert and clientKey: give both/);
+    throws(() => encodeSettings({ ...good, clientKey: derBlob(100) }, 1), /E_SETTINGS_TLS: clientCert and clientKey: give both/);
+    throws(() => encodeSettings({ ...good, ca: new Uint8Array([0x31, 0x00]) }, 1), /E_SETTINGS_TLS: ca: not one DER/);
+    throws(() => encodeSettings({ ...good, ca: derBlob(200).subarray(0, 150) }, 1), /E_SETTINGS_TLS: ca/);
+    throws(() => parseBroker('mqtt://user:pass@10.0.0.5'), /E_SETTINGS_BROKER: .*no user name in the URL/);
+  },
+  'the 4 KB record: what fits and what is refused'() {
+    const full = { ...secure, ca: derBlob(1391), clientCert: derBlob(1000), clientKey: derBlob(1218) };
+    const record = encodeSettings(full, 1);
+    ok(record.length <= 4096, `${record.length} bytes`);
+    const big = { ...full, clientKey: derBlob(MAX_PAYLOAD) };
+    throws(() => encodeSettings(big, 1), /E_SETTINGS_TOO_LARGE: the record needs \d+ bytes, a 4 KB block holds 4080/);
+  },
+  'store: certificates survive a load that reads the other block after them'() {
+    const flash = partition();
+    const store = new SettingsStore(flash);
+    store.save({ ...good, deviceId: 'pipe-0041' });
+    store.save({ ...secure, ca: derBlob(2000, 0x11) });
+    store.save({ ...secure, ca: derBlob(2000, 0x44) });
+    const loaded = new SettingsStore(flash).load();
+    ok(loaded?.ca !== undefined);
+    deepEqual(loaded.ca, derBlob(2000, 0x44));
+    deepEqual(loaded.clientKey, secure.clientKey);
+  },
+  'store: a version 1 record on flash is loaded, and the next save writes version 2 beside it'() {
+    const flash = partition();
+    const padded = new Uint8Array(Math.ceil(V1_GOOD.length / 4) * 4).fill(0xff);
+    padded.set(V1_GOOD);
+    flash.eraseBlock(0);
+    flash.write(padded, 0);
+    const store = new SettingsStore(flash);
+    deepEqual(store.load(), good);
+    store.save({ ...good, mqttUsername: 'pipe-0042' });
+    const again = new SettingsStore(flash);
+    equal(again.load()?.mqttUsername, 'pipe-0042');
+    const block1 = new Uint8Array(16);
+    flash.read(block1, 4096);
+    equal(block1[10], 2);
+    equal(new DataView(block1.buffer).getUint32(4, true), 8);
+  },
+  'brokerConfig: address, TLS options and MQTT credentials for the uplink'() {
+    deepEqual(brokerConfig(good), { address: 'broker.example.net', port: 8883, secure: { serverName: 'broker.example.net' } });
+    deepEqual(brokerConfig({ ...good, broker: 'mqtt://10.0.0.5:1884', mqttUsername: 'u', mqttPassword: 'p' }), {
+      address: '10.0.0.5',
+      port: 1884,
+      username: 'u',
+      password: 'p',
+    });
+    const buildCa = derBlob(300, 0x77);
+    deepEqual(brokerConfig(good, buildCa).secure, { serverName: 'broker.example.net', ca: buildCa }, 'the image\'s CA when the settings have none');
+    equal(brokerConfig({ ...good, broker: 'mqtt://10.0.0.5' }, buildCa).secure, undefined);
+    deepEqual(brokerConfig(secure, buildCa), {
+      address: 'broker.example.net',
+      port: 8883,
+      secure: { serverName: 'broker.example.net', ca: secure.ca, certificate: secure.clientCert, key: secure.clientKey },
+      username: 'pipe-0042',
+      password: 'broker secret 1',
+    });
+  },
+  'build-time config: intervalMs strings are parsed strictly, the sensor list is planned, not refused'() {
+    const base = { wifiSsid: 'Plant', wifiPassword: 'passphrase1', broker: 'mqtt://10.0.0.5', sensors: 'tmp11@0x48' };
+    const s = settingsFromConfig({ ...base, intervalMs: '5000' }, 'pw-0011');
+    equal(s.intervalMs, 5000);
+    equal(s.deviceId, 'pw-0011');
+    validateFields(s);
+    throws(() => validateSettings(s), /unknown part "tmp11"/);
+    for (const interval of ['12abc', '', '5e3']) {
+      throws(() => validateFields(settingsFromConfig({ ...base, intervalMs: interval }, 'pw-0011')), /E_SETTINGS_VALUE: intervalMs/, interval);
+    }
+    deepEqual(settingsFromConfig({ ...base, mqttUsername: 'u', mqttPassword: 'p' }, 'x').mqttUsername, 'u');
+  },
+  'a node skips a sensor of an unknown part instead of failing to construct'() {
+    const { host, logs } = bootRig([{ part: 'tmp117', address: 0x49 }]);
+    const node = new PipewatchNode(host, {
+      deviceId: 'pipe-0043',
+      broker: { address: '10.0.0.5', port: 1883 },
+      sensors: [{ part: 'tmp11', address: 0x48 }, { part: 'tmp117', address: 0x49 }],
+    });
+    equal(node.stats().configErrors, 1);
+    ok(logs.some((line) => /^error sensor skipped: unknown sensor part "tmp11"/.test(line)), logs.join('\n'));
+  },
+  'boot from a record with an unknown part: the node connects, reports the entry, samples the good sensor'() {
+    const flash = partition();
+    const padded = new Uint8Array(Math.ceil(V1_UNKNOWN_PART.length / 4) * 4).fill(0xff);
+    padded.set(V1_UNKNOWN_PART);
+    flash.eraseBlock(0);
+    flash.write(padded, 0);
+    const settings = new SettingsStore(flash).load();
+    ok(settings !== undefined, 'the record is kept');
+    // What hosts/esp32/main.ts does with the loaded settings.
+    const plan = planSensors(settings.sensors);
+    const { rig, host, logs, broker } = bootRig(plan.sensors);
+    const node = new PipewatchNode(host, { deviceId: settings.deviceId, broker: brokerConfig(settings), intervalMs: settings.intervalMs, sensors: plan.sensors });
+    for (const problem of plan.problems) node.noteConfigError(problem);
+    node.start();
+    rig.advance(8000);
+    ok(node.uplink.connected, 'connected');
+    equal(rig.socket.options.address, '10.0.0.5');
+    equal(rig.socket.options.port, 1883);
+    const stats = node.stats();
+    equal(stats.configErrors, 1);
+    ok(stats.readingsGenerated >= 1, `${stats.readingsGenerated} readings`);
+    ok(logs.some((line) => /^error sensor "tmp11@0x48": unknown part/.test(line)), logs.join('\n'));
+    const readings = broker.state.received.filter((p) => p.topic === 'pipewatch/pipe-0043/readings');
+    ok(readings.length >= 1, 'a reading reached the broker');
+    const reading = JSON.parse(bytesToText(readings[0]!.payload)) as { ch: number; mC: number };
+    equal(reading.ch, 0);
+    near(reading.mC, 61250, 100, 'the tmp117 at 0x49 reads the pipe');
+  },
+  'boot with no usable sensor still connects (so an update or new settings can reach it)'() {
+    const plan = planSensors('tmp11@0x48,nosuch');
+    equal(plan.sensors.length, 0);
+    const { rig, host } = bootRig([]);
+    const node = new PipewatchNode(host, { deviceId: 'pipe-0044', broker: { address: '10.0.0.5', port: 1883 }, sensors: plan.sensors });
+    for (const problem of plan.problems) node.noteConfigError(problem);
+    node.start();
+    rig.advance(3000);
+    ok(node.uplink.connected);
+    equal(node.stats().configErrors, 2);
+  },
+  'a sensor the host has no bus for is skipped once, counted, never retried'() {
+    const { rig, host, logs } = bootRig([]);
+    const withoutBus = { ...host, io: { TCP: host.io.TCP } };
+    const bare = new PipewatchNode(withoutBus, { deviceId: 'pipe-0046', broker: { address: '10.0.0.5', port: 1883 }, sensors: [{ part: 'max31855' }] });
+    bare.start();
+    rig.advance(25_000);
+    equal(bare.stats().configErrors, 1);
+    equal(logs.filter((line) => /max31855 skipped: max31855: this host has no spi bus/.test(line)).length, 1, logs.join('\n'));
   },
 };

@@ -1,0 +1,139 @@
+/*
+ * `provision` (tools/moddable.ts) without a device: --image-only writes the settings image,
+ * which is decoded here with the firmware's own decoder. No esptool, no hardware.
+ */
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeSettings } from '../hosts/esp32/settings';
+import { ROOT, moddableCommand } from '../tools/moddable';
+
+const FIXTURES = join(ROOT, 'test', 'fixtures', 'provision');
+const dir = mkdtempSync(join(tmpdir(), 'pipewatch-provision-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+const base = ['--ssid', 'Plant', '--password', 'passphrase1', '--broker', 'mqtts://broker.example.net', '--device-id', 'pipe-1'];
+
+async function provision(args: string[]): Promise<{ code: number; text: string }> {
+  const lines: string[] = [];
+  const code = await moddableCommand('provision', args, (line) => lines.push(line));
+  return { code, text: lines.join('\n') };
+}
+
+function decodeFile(file: string) {
+  const decoded = decodeSettings(new Uint8Array(readFileSync(file)));
+  if (typeof decoded !== 'object') throw new Error(`image does not decode: ${decoded}`);
+  return decoded.settings;
+}
+
+test('--help and -h print the usage on stdout and exit 0', (t) => {
+  for (const flag of ['--help', '-h']) {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'tools', 'moddable.ts'), 'provision', flag], { cwd: ROOT, encoding: 'utf8' });
+    t.is(run.status, 0, `${flag}: ${run.stderr}`);
+    t.regex(run.stdout, /^usage: npm run provision -- --port/, flag);
+    t.regex(run.stdout, /--mqtt-username/);
+    t.regex(run.stdout, /--client-key FILE/);
+    t.regex(run.stdout, /tmp117, mcp9808/, 'the known parts are listed');
+  }
+});
+
+test('an unknown sensor part is refused with the known parts named, exit 2, no image', async (t) => {
+  const file = join(dir, 'unknown-part.bin');
+  const { code, text } = await provision([...base, '--sensors', 'tmp11@0x48', '--image-only', file]);
+  t.is(code, 2, text);
+  t.regex(text, /E_SETTINGS_SENSORS: sensor "tmp11@0x48": unknown part "tmp11" \(known: tmp117, mcp9808, .*ntc\)/);
+  t.false(existsSync(file));
+});
+
+test('--interval-ms is parsed strictly', async (t) => {
+  for (const value of ['', '12abc', '1e4', '010000', '99', '86400001', '0x2710']) {
+    const { code, text } = await provision([...base, '--interval-ms', value, '--image-only', join(dir, 'interval.bin')]);
+    t.is(code, 2, value);
+    t.regex(text, /--interval-ms: an integer from 100 to 86400000/, value);
+  }
+  const file = join(dir, 'interval-ok.bin');
+  t.is((await provision([...base, '--interval-ms', '2500', '--image-only', file])).code, 0);
+  t.is(decodeFile(file).intervalMs, 2500);
+});
+
+test('the image is written mode 0600, also over an existing 0644 file', async (t) => {
+  const file = join(dir, 'settings.bin');
+  writeFileSync(file, 'old');
+  chmodSync(file, 0o644);
+  const { code, text } = await provision([...base, '--image-only', file]);
+  t.is(code, 0, text);
+  t.is(statSync(file).mode & 0o777, 0o600);
+  t.regex(text, /mode 0600/);
+  const fresh = join(dir, 'fresh', 'settings.bin');
+  t.is((await provision([...base, '--image-only', fresh])).code, 0);
+  t.is(statSync(fresh).mode & 0o777, 0o600);
+});
+
+test('broker user name, password, CA, client certificate and key reach the record', async (t) => {
+  const file = join(dir, 'secure.bin');
+  const { code, text } = await provision([
+    ...base,
+    '--mqtt-username',
+    'pipe-1',
+    '--mqtt-password',
+    'broker secret',
+    '--ca',
+    join(FIXTURES, 'ca.pem'),
+    '--client-cert',
+    join(FIXTURES, 'client.pem'),
+    '--client-key',
+    join(FIXTURES, 'client-key-sec1.pem'),
+    '--image-only',
+    file,
+  ]);
+  t.is(code, 0, text);
+  const settings = decodeFile(file);
+  t.is(settings.mqttUsername, 'pipe-1');
+  t.is(settings.mqttPassword, 'broker secret');
+  const ca = new X509Certificate(readFileSync(join(FIXTURES, 'ca.pem')));
+  t.deepEqual(Buffer.from(settings.ca!), ca.raw, 'the CA as DER');
+  t.deepEqual(Buffer.from(settings.clientCert!), new X509Certificate(readFileSync(join(FIXTURES, 'client.pem'))).raw);
+  const pkcs8 = createPrivateKey(readFileSync(join(FIXTURES, 'client-key.pem'))).export({ type: 'pkcs8', format: 'der' });
+  t.deepEqual(Buffer.from(settings.clientKey!), pkcs8, 'a SEC1 key is stored as PKCS#8 DER');
+  const der = join(dir, 'ca.der');
+  writeFileSync(der, ca.raw);
+  const fromDer = join(dir, 'secure-der.bin');
+  t.is((await provision([...base, '--ca', der, '--image-only', fromDer])).code, 0);
+  t.deepEqual(Buffer.from(decodeFile(fromDer).ca!), ca.raw);
+});
+
+test('credential and certificate mistakes are refused with the option named, exit 2', async (t) => {
+  const file = join(dir, 'refused.bin');
+  const cases: Array<[string[], RegExp]> = [
+    [['--mqtt-password', 'secret'], /mqttPassword: needs mqttUsername/],
+    [['--mqtt-username', 'u', '--mqtt-password', 'pa\u00dfwort'], /mqttPassword: 1\.\.128 printable ASCII/],
+    [['--client-cert', join(FIXTURES, 'client.pem')], /--client-cert and --client-key: give both/],
+    [['--client-cert', join(FIXTURES, 'client.pem'), '--client-key', join(FIXTURES, 'other-key.pem')], /--client-key .*other-key\.pem: not the key of the certificate/],
+    [['--ca', join(FIXTURES, 'client-key.pem')], /--ca .*: not an X\.509 certificate/],
+    [['--client-cert', join(FIXTURES, 'client.pem'), '--client-key', join(FIXTURES, 'ca.pem')], /--client-key .*: not an unencrypted private key/],
+  ];
+  const chain = join(dir, 'chain.pem');
+  writeFileSync(chain, readFileSync(join(FIXTURES, 'ca.pem'), 'utf8') + readFileSync(join(FIXTURES, 'client.pem'), 'utf8'));
+  cases.push([['--ca', chain], /--ca .*: holds 2 certificates; give one/]);
+  for (const [extra, message] of cases) {
+    const { code, text } = await provision([...base, ...extra, '--image-only', file]);
+    t.is(code, 2, `${extra.join(' ')}: ${text}`);
+    t.regex(text, message);
+    t.false(existsSync(file), extra.join(' '));
+  }
+  const plain = await provision([...base.slice(0, 4), '--broker', 'mqtt://10.0.0.5', '--device-id', 'pipe-1', '--ca', join(FIXTURES, 'ca.pem'), '--image-only', file]);
+  t.is(plain.code, 2);
+  t.regex(plain.text, /E_SETTINGS_TLS: ca, clientCert: need an mqtts:\/\/ broker/);
+});
+
+test('without --port or --image-only nothing is written', async (t) => {
+  const file = join(ROOT, 'build', 'moddable', 'provision', 'settings-pipe-no-port.bin');
+  rmSync(file, { force: true });
+  const { code, text } = await provision([...base, '--device-id', 'pipe-no-port']);
+  t.is(code, 2);
+  t.regex(text, /--port is required/);
+  t.false(existsSync(file));
+});
