@@ -1,7 +1,9 @@
 /*
  * Sensor fault codes shared by every driver. A driver never returns a plausible-looking
  * wrong number: on any of these it reports a SensorError through `onError`, counts it, and
- * `sample()` returns no temperature.
+ * `sample()` returns no temperature. A fault of one channel of a multi-channel part (a BME280
+ * pressure out of range, a MAX31855 thermocouple fault) names that channel in
+ * `SensorError.channel`; `read()` then clears only that channel's bit and keeps the others.
  */
 export const SensorErrorCode = {
   /** Bus NAK, time-out or other transport error (the IO class threw). */
@@ -44,10 +46,16 @@ export class SensorError extends Error {
   override name = 'SensorError';
   readonly code: SensorErrorCodeValue;
   readonly part: string;
-  constructor(part: string, code: SensorErrorCodeValue, message: string) {
+  /**
+   * The one channel (index into the driver's `channels`) the fault is about, when the read
+   * kept the others (its bitmask has this bit clear and theirs set); undefined: every channel.
+   */
+  readonly channel: number | undefined;
+  constructor(part: string, code: SensorErrorCodeValue, message: string, channel?: number) {
     super(`${part}: ${code}: ${message}`);
     this.part = part;
     this.code = code;
+    this.channel = channel;
   }
 }
 
