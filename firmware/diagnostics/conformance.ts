@@ -197,15 +197,17 @@ export async function runConformance(o: ConformanceOptions): Promise<boolean> {
       fault.on();
       // One value may still come from a conversion that completed before the fault (the
       // parts latch their last result); after that, only error codes.
+      // The faults are those of the first channel (the sensing element); a part may keep its
+      // other channels meanwhile (a MAX31855 cold junction during a thermocouple fault).
       let r = await readOne(driver, 12, o.intervalMs);
-      const latched = r.mask !== 0;
+      const latched = (r.mask & 1) !== 0;
       if (latched) r = await readOne(driver, 12, o.intervalMs);
       fault.off();
-      const gave = r.mask ? `a number (${out[0]! / 1000})` : (r.code ?? 'nothing');
-      const ok = !r.mask && r.code !== undefined && r.code !== SensorErrorCode.NOT_READY;
+      const gave = r.mask & 1 ? `a number (${out[0]! / 1000})` : (r.code ?? 'nothing');
+      const ok = !(r.mask & 1) && r.code !== undefined && r.code !== SensorErrorCode.NOT_READY;
       report(ok, `fault: ${fault.name}`, latched ? `${gave} (after 1 value latched before the fault)` : gave);
       // let the driver recover before the next fault
-      for (let i = 0; i < 4 && !(await readOne(driver, 6, 0)).mask; i++);
+      for (let i = 0; i < 4 && !((await readOne(driver, 6, 0)).mask & 1); i++);
     }
     driver.close();
     driver.close();

@@ -3,19 +3,23 @@
  * ECMA-419 sensor class.
  *
  *   const sensor = new BME280({ sensor: { io: host.io.I2C, address: 0x76 }, onError, now });
- *   sensor.read(out)   // out[0] milli-°C, out[1] milli-%RH, out[2] Pa; 0b111 when valid
+ *   sensor.read(out)   // out[0] milli-°C, out[1] milli-%RH, out[2] Pa; a bit per valid channel (0b111)
  *   sensor.sample()    // { thermometer: { temperature }, hygrometer: { humidity }, barometer: { pressure } }
+ *                      // (a channel that failed is undefined; no valid channel: undefined)
  *
  * The part runs in normal mode (§3.3.4: measurement, then t_standby, repeated), so `read` never
  * waits: one burst read of F3h..FEh (status, ctrl_meas, config, data: §5.3 Table 18) gives a
  * consistent set (data shadowing, §4) plus the settings to check. The trimming parameters are
- * read once from NVM (§4.2.2 Table 16) and validated; compensation is the datasheet's integer
- * code (§4.2.3: temperature and humidity in 32 bits; pressure in the 32-bit version of §8.2),
- * with C int32 arithmetic reproduced by Math.imul and `| 0`.
+ * read once from NVM (§4.2.2 Table 16) and validated; temperature and humidity are the
+ * datasheet's 32-bit integer code (§4.2.3, C int32 arithmetic reproduced by Math.imul and `| 0`),
+ * pressure its double-precision formula (§8.1, as precise as the 64-bit integer one), rounded to
+ * the pascal.
  * `read` codes: E_BUS, E_FRAME, E_NOT_READY (no measurement yet: data hold 80000h / 8000h),
  * E_POWER_ON_VALUE (the part reset: settings lost, data back to 80000h; rewritten),
- * E_CONFIG (ctrl_meas changed under us; rewritten), E_RANGE (outside -40..85 °C,
- * 300..1100 hPa, §1 Table 1), E_STUCK (all three raw values unchanged for `stuckMs`).
+ * E_CONFIG (ctrl_meas changed under us; rewritten), E_RANGE (outside -40..85 °C: no channel;
+ * outside 300..1100 hPa, §1 Table 1: the pressure channel only, reported with `channel` 2 while
+ * temperature and humidity are kept, `read` returning 0b011), E_STUCK (all three raw values
+ * unchanged for `stuckMs`).
  * Constructor: E_CHIP_ID (id D0h is not 60h, or the NVM trimming is blank), E_NOT_READY (NVM
  * still being copied, status im_update), E_BUS.
  */
@@ -73,23 +77,26 @@ export function bme280CentiCelsius(tFine: number): number {
   return (Math.imul(tFine, 5) + 128) >> 8;
 }
 
-/** §8.2 BME280_compensate_P_int32: pressure in Pa (unsigned 32 bits), 0 when the trimming divides by zero. */
+/**
+ * §8.1 bme280_compensate_P_double: pressure in Pa (a float; 0 when the trimming divides by
+ * zero). The datasheet's double-precision form: as precise as its 64-bit integer version
+ * (§4.2.3 BME280_compensate_P_int64, Q24.8 Pa), which XS could only run through BigInt, and
+ * 1-3 Pa closer than the 32-bit one (§8.2). `tFine` is the integer t_fine of §4.2.3, the same
+ * value the 64-bit version takes; every step below is exact or within an ulp in binary64.
+ */
 export function bme280Pascal(c: BME280Trimming, tFine: number, adcP: number): number {
-  let var1 = ((tFine >> 1) - 64000) | 0;
-  let var2 = Math.imul(Math.imul(var1 >> 2, var1 >> 2) >> 11, c.P6);
-  var2 = (var2 + (Math.imul(var1, c.P5) << 1)) | 0;
-  var2 = ((var2 >> 2) + (c.P4 << 16)) | 0;
-  var1 = ((Math.imul(c.P3, Math.imul(var1 >> 2, var1 >> 2) >> 13) >> 3) + (Math.imul(c.P2, var1) >> 1)) >> 18;
-  var1 = Math.imul((32768 + var1) | 0, c.P1) >> 15;
+  let var1 = tFine / 2 - 64000;
+  let var2 = (var1 * var1 * c.P6) / 32768;
+  var2 = var2 + var1 * c.P5 * 2;
+  var2 = var2 / 4 + c.P4 * 65536;
+  var1 = ((c.P3 * var1 * var1) / 524288 + c.P2 * var1) / 524288;
+  var1 = (1 + var1 / 32768) * c.P1;
   if (var1 === 0) return 0;
-  const divisor = var1 >>> 0;
-  let p = (((1048576 - adcP) | 0) - (var2 >> 12)) >>> 0;
-  p = Math.imul(p, 3125) >>> 0;
-  if (p < 0x80000000) p = Math.floor(((p << 1) >>> 0) / divisor) >>> 0;
-  else p = Math.imul(Math.floor(p / divisor), 2) >>> 0;
-  var1 = Math.imul(c.P9, Math.imul(p >>> 3, p >>> 3) >>> 13) >> 12;
-  var2 = Math.imul(p >>> 2, c.P8) >> 13;
-  return ((p | 0) + ((var1 + var2 + c.P7) >> 4)) >>> 0;
+  let p = 1048576 - adcP;
+  p = ((p - var2 / 4096) * 6250) / var1;
+  var1 = (c.P9 * p * p) / 2147483648;
+  var2 = (p * c.P8) / 32768;
+  return p + (var1 + var2 + c.P7) / 16;
 }
 
 /** §4.2.3 bme280_compensate_H_int32: humidity in %RH as Q22.10 (1024 = 1 %RH). */
@@ -141,11 +148,15 @@ export interface BME280Configuration {
   stuckMs?: number;
 }
 
+/** One object, reused; a channel that failed in this read is undefined. */
 export interface BME280Sample {
-  thermometer: { temperature: number };
-  hygrometer: { humidity: number };
-  barometer: { pressure: number };
+  thermometer: { temperature: number } | undefined;
+  hygrometer: { humidity: number } | undefined;
+  barometer: { pressure: number } | undefined;
 }
+
+/** Channel indexes (bits of the `read` result), as in `BME280.channels`. */
+const CHANNEL_PRESSURE = 2;
 
 export default class BME280 {
   static readonly channels = [
@@ -167,7 +178,10 @@ export default class BME280 {
   readonly #stuck = new StuckDetector();
   readonly #rx = new Uint8Array(12);
   readonly #out = new Int32Array(3);
-  readonly #sample: BME280Sample = { thermometer: { temperature: 0 }, hygrometer: { humidity: 0 }, barometer: { pressure: 0 } };
+  readonly #thermometer = { temperature: 0 };
+  readonly #hygrometer = { humidity: 0 };
+  readonly #barometer = { pressure: 0 };
+  readonly #sample: BME280Sample = { thermometer: undefined, hygrometer: undefined, barometer: undefined };
   #standbyCode = 5;
 
   constructor(options: BME280Options) {
@@ -212,7 +226,10 @@ export default class BME280 {
     }
   }
 
-  /** out[0] milli-°C, out[1] milli-%RH, out[2] Pa; returns 0b111 when valid, 0 otherwise. */
+  /**
+   * out[0] milli-°C, out[1] milli-%RH, out[2] Pa; returns a bit per valid channel: 0b111, 0b011
+   * when only the pressure is out of range (reported, channel 2), or 0.
+   */
   read(out: Int32Array): number {
     const io = this.#io;
     const fault = this.#fault;
@@ -245,28 +262,39 @@ export default class BME280 {
     const c = this.trimming;
     const tFine = bme280TFine(c, adcT);
     const centiCelsius = bme280CentiCelsius(tFine);
-    const pascal = bme280Pascal(c, tFine, adcP);
+    // Humidity and pressure are compensated with t_fine: beyond the temperature range, none holds.
     if (centiCelsius < MIN_CENTI_CELSIUS || centiCelsius > MAX_CENTI_CELSIUS) {
       return fault.fail(SensorErrorCode.RANGE, `${centiCelsius / 100} °C`);
     }
-    if (pascal < MIN_PASCAL || pascal > MAX_PASCAL) return fault.fail(SensorErrorCode.RANGE, `${pascal} Pa`);
     const now = this.#now ? this.#now() : 0;
     const unchangedMs = this.#stuck.update2(now, adcT * 1048576 + adcP, adcH);
     if (unchangedMs) return fault.fail(SensorErrorCode.STUCK, `values unchanged for ${unchangedMs} ms`);
     out[0] = centiCelsius * 10;
     out[1] = Math.round((bme280HumidityQ10(c, tFine, adcH) * 1000) / 1024);
+    const pascal = Math.round(bme280Pascal(c, tFine, adcP));
+    if (pascal < MIN_PASCAL || pascal > MAX_PASCAL) {
+      fault.fail(SensorErrorCode.RANGE, `pressure ${pascal} Pa outside 300..1100 hPa; temperature and humidity kept`, CHANNEL_PRESSURE);
+      return 0b011;
+    }
     out[2] = pascal;
     return 0b111;
   }
 
-  /** The three channels in °C, %RH and Pa (one object, reused), or undefined when `read()` gave nothing. */
+  /**
+   * The channels in °C, %RH and Pa (one object, reused); a channel `read()` did not validate is
+   * undefined; undefined when `read()` gave nothing.
+   */
   sample(): BME280Sample | undefined {
     const out = this.#out;
-    if (this.read(out) !== 0b111) return undefined;
+    const valid = this.read(out);
+    if (!valid) return undefined;
     const sample = this.#sample;
-    sample.thermometer.temperature = out[0]! / 1000;
-    sample.hygrometer.humidity = out[1]! / 1000;
-    sample.barometer.pressure = out[2]!;
+    this.#thermometer.temperature = out[0]! / 1000;
+    this.#hygrometer.humidity = out[1]! / 1000;
+    this.#barometer.pressure = out[2]!;
+    sample.thermometer = valid & 0b001 ? this.#thermometer : undefined;
+    sample.hygrometer = valid & 0b010 ? this.#hygrometer : undefined;
+    sample.barometer = valid & 0b100 ? this.#barometer : undefined;
     return sample;
   }
 

@@ -7,7 +7,8 @@
  *
  * Several sensors share one bus: one instance per sensor, each addressed by its ROM id (Match
  * ROM); without `rom` the driver uses Skip ROM and expects a single device on the bus.
- * `DS18B20.search(oneWire)` lists the DS18B20 ids on a bus (family and CRC checked).
+ * `DS18B20.search(oneWire)` lists the DS18B20 ids on a bus (family and CRC checked; a CRC byte
+ * of 00h is as valid as any other, about 1 part in 256 has one).
  *
  * Conversions are scheduled, never waited for: `configure()` starts one; `read()` returns 0 and
  * reports E_NOT_READY (not counted as a fault) until the datasheet's maximum conversion time for the
@@ -20,15 +21,17 @@
  * - Dallas CRC-8 over the scratchpad → E_CRC; a configuration byte that cannot be a DS18B20's
  *   (Figure 10: 0 R1 R0 11111) → E_FRAME;
  * - power-on +85 °C: the driver writes a marker into TH/TL (scratchpad only, never copied to
- *   EEPROM). A power cycle recalls TH/TL/config from EEPROM, so a scratchpad without the marker
- *   comes from a part that reset since it was configured → E_POWER_ON_VALUE (and the driver
- *   configures it again). Until a conversion has produced a value other than 0550h, 0550h itself
- *   is E_POWER_ON_VALUE too (a conversion that never ran, e.g. a starved parasite supply);
+ *   EEPROM). At power-up the scratchpad holds 0550h with TH/TL/config recalled from EEPROM
+ *   (Figure 7 power-up states, Table 1 note), so a scratchpad without the
+ *   marker comes from a part that reset since it was configured → E_POWER_ON_VALUE (and the
+ *   driver configures it again). That is also what a starved parasite supply does: the
+ *   conversion current collapses the part below its power-on reset. With the marker present,
+ *   0550h is a conversion result like any other: a pipe at +85.0 °C reads +85.0 °C;
  * - outside −55..+125 °C → E_RANGE; unchanged for longer than `stuckMs` → E_STUCK;
  * - the IO class throwing → E_BUS.
  */
 import type { OneWire, OneWireConstructor } from '../host';
-import { checkCrc8Dallas, crc8Dallas } from './crc-dallas';
+import { checkCrc8Dallas } from './crc-dallas';
 import { type FaultCounts, SensorError, SensorErrorCode, type SensorErrorCodeValue } from './errors';
 import { FaultReporter, messageOf } from './fault';
 import { checkStuckMs, StuckDetector } from './stuck';
@@ -67,8 +70,6 @@ export const Config = {
   FIXED_MASK: 0x9f,
   FIXED_BITS: 0x1f,
 } as const;
-/** Power-up value of the temperature register, +85 °C (Table 1). */
-export const POWER_ON_RAW = 0x0550 as const;
 /** Maximum conversion time for 9, 10, 11, 12 bits (Table 2), ms. */
 export const CONVERSION_MS = [93.75, 187.5, 375, 750] as const;
 /** Measurement range (Table 1 / "Overview"), in 1/16 °C. */
@@ -150,7 +151,8 @@ export default class DS18B20 {
     let rejected = 0;
     for (const found of bus.search()) {
       const rom = new Uint8Array(found);
-      if (rom.length === 8 && rom[0] === FAMILY && crc8Dallas(rom, 0, 7) === rom[7] && rom[7] !== 0) {
+      // A shorted bus searches as one all-zero id: its CRC checks, its family (00h) does not.
+      if (rom.length === 8 && rom[0] === FAMILY && checkCrc8Dallas(rom)) {
         roms.push(romToString(rom));
       } else rejected++;
     }
@@ -176,8 +178,6 @@ export default class DS18B20 {
   #configured = false;
   #converting = false;
   #convertStartedAt = 0;
-  /** A conversion has produced something other than the power-on value since configuration. */
-  #sawConversion = false;
   #closed = false;
 
   constructor(options: Ds18b20Options) {
@@ -265,13 +265,9 @@ export default class DS18B20 {
       return this.#fail(SensorErrorCode.POWER_ON_VALUE, 'the part reset since it was configured');
     }
     let raw = ((s[Scratchpad.TEMP_MSB]! << 24) >> 16) | s[Scratchpad.TEMP_LSB]!;
-    if (raw === POWER_ON_RAW && !this.#sawConversion) {
-      return this.#fail(SensorErrorCode.POWER_ON_VALUE, 'still +85 °C power-on value, no conversion seen');
-    }
     // Undefined low bits at 9..11 bits ("Operation — Measuring Temperature").
     raw &= ~((1 << (12 - resolution)) - 1);
     if (raw < RAW_MIN || raw > RAW_MAX) return this.#fail(SensorErrorCode.RANGE, `raw ${raw} outside −55..+125 °C`);
-    this.#sawConversion = true;
     const now = this.#now();
     const unchangedMs = this.#stuck.update(now, raw);
     if (unchangedMs) return this.#fail(SensorErrorCode.STUCK, `unchanged for ${unchangedMs} ms`);
@@ -288,7 +284,6 @@ export default class DS18B20 {
     p[2] = Config.FIXED_BITS | ((this.#resolution - 9) << Config.RESOLUTION_SHIFT);
     if (!this.#transaction(Command.WRITE_SCRATCHPAD, false, true)) return false;
     this.#configured = true;
-    this.#sawConversion = false;
     return this.#startConversion();
   }
 

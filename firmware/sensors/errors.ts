@@ -1,7 +1,9 @@
 /*
  * Sensor fault codes shared by every driver. A driver never returns a plausible-looking
  * wrong number: on any of these it reports a SensorError through `onError`, counts it, and
- * `sample()` returns no temperature.
+ * `sample()` returns no temperature. A fault of one channel of a multi-channel part (a BME280
+ * pressure out of range, a MAX31855 thermocouple fault) names that channel in
+ * `SensorError.channel`; `read()` then clears only that channel's bit and keeps the others.
  */
 export const SensorErrorCode = {
   /** Bus NAK, time-out or other transport error (the IO class threw). */
@@ -16,13 +18,17 @@ export const SensorErrorCode = {
   POWER_ON_VALUE: 'E_POWER_ON_VALUE',
   /** The part reads as disconnected (e.g. DS18B20 -127 °C pattern, no presence pulse). */
   DISCONNECTED: 'E_DISCONNECTED',
-  /** Thermocouple or RTD open circuit. */
+  /** Thermocouple, RTD element or one of its leads open circuit. */
   OPEN: 'E_OPEN',
-  /** Thermocouple shorted to GND. */
+  /** Thermocouple, thermistor or an RTD lead shorted to GND. */
   SHORT_GND: 'E_SHORT_GND',
   /** Thermocouple shorted to VCC. */
   SHORT_VCC: 'E_SHORT_VCC',
-  /** An RTD converter fault status bit (MAX31865 fault register). */
+  /** The sensing element shorted across its terminals (an RTD reading near 0 Ω). */
+  SHORT: 'E_SHORT',
+  /** A sensor input above the supply or below ground (MAX31865 D2): a lead touching another voltage. */
+  OVERVOLTAGE: 'E_OVERVOLTAGE',
+  /** An RTD converter fault flag with no cause in its fault status register (MAX31865). */
   RTD_FAULT: 'E_RTD_FAULT',
   /** A thermocouple converter fault status bit other than open/short (MAX31856 fault register). */
   TC_FAULT: 'E_TC_FAULT',
@@ -44,10 +50,16 @@ export class SensorError extends Error {
   override name = 'SensorError';
   readonly code: SensorErrorCodeValue;
   readonly part: string;
-  constructor(part: string, code: SensorErrorCodeValue, message: string) {
+  /**
+   * The one channel (index into the driver's `channels`) the fault is about, when the read
+   * kept the others (its bitmask has this bit clear and theirs set); undefined: every channel.
+   */
+  readonly channel: number | undefined;
+  constructor(part: string, code: SensorErrorCodeValue, message: string, channel?: number) {
     super(`${part}: ${code}: ${message}`);
     this.part = part;
     this.code = code;
+    this.channel = channel;
   }
 }
 

@@ -25,10 +25,13 @@ export class FaultReporter {
     this.#onError = onError;
   }
 
-  /** Counts `code` (unless it is E_NOT_READY) and reports it; returns 0, the "nothing valid" read result. */
-  fail(code: SensorErrorCodeValue, message: string): 0 {
+  /**
+   * Counts `code` (unless it is E_NOT_READY) and reports it; returns 0, the "nothing valid" read
+   * result. `channel`: the one channel the fault is about, when the read keeps the others.
+   */
+  fail(code: SensorErrorCodeValue, message: string, channel?: number): 0 {
     if (code !== SensorErrorCode.NOT_READY) this.counts[code]++;
-    this.#onError?.(new SensorError(this.part, code, message));
+    this.#onError?.(new SensorError(this.part, code, message, channel));
     return 0;
   }
 

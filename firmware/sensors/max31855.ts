@@ -3,21 +3,26 @@
  * SPI. ECMA-419 sensor class.
  *
  *   const tc = new MAX31855({ sensor: { io: host.io.SPI, select: 5, hz: 4_000_000 }, now, onError });
- *   tc.read(out)   // out[0] thermocouple, out[1] cold junction, milli-°C; returns 0b11, or 0
- *   tc.sample()    // { temperature, coldJunction } in °C (one object, reused), or undefined
+ *   tc.read(out)   // out[0] thermocouple, out[1] cold junction, milli-°C; a bit per valid channel
+ *   tc.sample()    // { temperature, coldJunction } in °C (one object, reused; a failed channel
+ *                  // undefined), or undefined
  *
  * The part converts continuously while CS is high (tCONV ≤ 100 ms) and shifts out the last
  * completed conversion: `read()` never waits. Within 100 ms of construction it returns 0 and
  * reports E_NOT_READY, not counted as a fault (the register reads 0 before the first conversion).
  *
  * Never a plausible wrong number (Table 2 bits):
- * - D16 with D0 OC → E_OPEN, D1 SCG → E_SHORT_GND, D2 SCV → E_SHORT_VCC (the thermocouple bits
- *   hold no temperature then);
+ * - D16 with D0 OC → E_OPEN, D1 SCG → E_SHORT_GND, D2 SCV → E_SHORT_VCC: the thermocouple bits
+ *   hold no temperature then, but the cold junction does ("Conversion Functions": the internal
+ *   temperature is converted with the thermocouple input switched out, S4 open), so `read()`
+ *   returns 0b10 with the cold junction and reports the fault with `channel` 0. The same for a
+ *   thermocouple outside its configured range;
  * - a frame of all 0s or all 1s (MISO stuck, no chip), a reserved bit (D17, D3) set, or D16 and
  *   D2..D0 disagreeing → E_FRAME. (A true 0.00 °C with a 0.0000 °C cold junction is an all-zero
  *   frame too, and is rejected: the datasheet gives no way to tell them apart);
- * - a thermocouple outside the configured range (K type, −200..+1350 °C, by default) or a cold
- *   junction outside −55..+125 °C → E_RANGE; unchanged for longer than `stuckMs` → E_STUCK;
+ * - a thermocouple outside the configured range (K type, −200..+1350 °C, by default) → E_RANGE
+ *   on channel 0; a cold junction outside −55..+125 °C → E_RANGE for both (the thermocouple
+ *   value is compensated with it); unchanged for longer than `stuckMs` → E_STUCK;
  * - the IO class throwing → E_BUS.
  * The part has no id register and sends no CRC.
  */
@@ -64,10 +69,14 @@ export interface Max31855Options extends Max31855Configuration {
   now?: () => number;
 }
 
+/** One object, reused; a channel that failed in this read is undefined. */
 export interface Max31855Sample {
-  temperature: number;
-  coldJunction: number;
+  temperature: number | undefined;
+  coldJunction: number | undefined;
 }
+
+/** Channel indexes (bits of the `read` result), as in `MAX31855.channels`. */
+const CHANNEL_THERMOCOUPLE = 0;
 
 export default class MAX31855 {
   static readonly channels = [
@@ -110,7 +119,10 @@ export default class MAX31855 {
     if (options.stuckMs !== undefined) this.#stuck.stuckMs = options.stuckMs;
   }
 
-  /** out[0] thermocouple, out[1] cold junction, milli-°C; returns 0b11, or 0 (see the header). */
+  /**
+   * out[0] thermocouple, out[1] cold junction, milli-°C; returns 0b11, 0b10 (a thermocouple
+   * fault or range: the cold junction kept), or 0 (see the header).
+   */
   read(out: Int32Array): number {
     const io = this.#io;
     if (!io) throw new Error(`${PART}: closed`);
@@ -135,18 +147,20 @@ export default class MAX31855 {
     if (((frame & Frame.FAULT) !== 0) !== (faultBits !== 0)) {
       return this.#fail(SensorErrorCode.FRAME, 'fault bit D16 disagrees with D2..D0');
     }
-    if (faultBits & Frame.OC) return this.#fail(SensorErrorCode.OPEN, 'thermocouple open (OC)');
-    if (faultBits & Frame.SCG) return this.#fail(SensorErrorCode.SHORT_GND, 'thermocouple shorted to GND (SCG)');
-    if (faultBits & Frame.SCV) return this.#fail(SensorErrorCode.SHORT_VCC, 'thermocouple shorted to VCC (SCV)');
-    const tcRaw = frame >> Frame.TC_SHIFT; // 14-bit two's complement, 0.25 °C
     const cjRaw = ((frame & Frame.CJ_MASK) << 16) >> 20; // 12-bit two's complement, 0.0625 °C
-    const tcMilliC = tcRaw * 250;
     const cjMilliC = (cjRaw * 125) >> 1;
     if (cjMilliC < CJ_MIN_MILLI_C || cjMilliC > CJ_MAX_MILLI_C) {
       return this.#fail(SensorErrorCode.RANGE, `cold junction ${cjMilliC / 1000} °C`);
     }
+    if (faultBits) {
+      const code = faultBits & Frame.OC ? SensorErrorCode.OPEN : faultBits & Frame.SCG ? SensorErrorCode.SHORT_GND : SensorErrorCode.SHORT_VCC;
+      const what = faultBits & Frame.OC ? 'open (OC)' : faultBits & Frame.SCG ? 'shorted to GND (SCG)' : 'shorted to VCC (SCV)';
+      return this.#coldJunctionOnly(out, cjMilliC, code, `thermocouple ${what}; cold junction kept`);
+    }
+    const tcRaw = frame >> Frame.TC_SHIFT; // 14-bit two's complement, 0.25 °C
+    const tcMilliC = tcRaw * 250;
     if (tcMilliC < this.#minMilliC || tcMilliC > this.#maxMilliC) {
-      return this.#fail(SensorErrorCode.RANGE, `thermocouple ${tcMilliC / 1000} °C`);
+      return this.#coldJunctionOnly(out, cjMilliC, SensorErrorCode.RANGE, `thermocouple ${tcMilliC / 1000} °C; cold junction kept`);
     }
     const unchangedMs = this.#stuck.update(now, tcRaw);
     if (unchangedMs) return this.#fail(SensorErrorCode.STUCK, `unchanged for ${unchangedMs} ms`);
@@ -156,10 +170,12 @@ export default class MAX31855 {
     return 0b11;
   }
 
+  /** `{ temperature, coldJunction }` in °C; a channel `read()` did not validate is undefined. */
   sample(): Max31855Sample | undefined {
-    if (!this.read(this.#out)) return undefined;
-    this.#sample.temperature = this.#out[0]! / 1000;
-    this.#sample.coldJunction = this.#out[1]! / 1000;
+    const valid = this.read(this.#out);
+    if (!valid) return undefined;
+    this.#sample.temperature = valid & 0b01 ? this.#out[0]! / 1000 : undefined;
+    this.#sample.coldJunction = valid & 0b10 ? this.#out[1]! / 1000 : undefined;
     return this.#sample;
   }
 
@@ -174,6 +190,14 @@ export default class MAX31855 {
   #fail(code: SensorErrorCodeValue, message: string): 0 {
     this.lastError = code;
     return this.#fault.fail(code, message);
+  }
+
+  /** The thermocouple channel failed (reported with its channel); the cold junction is kept. */
+  #coldJunctionOnly(out: Int32Array, cjMilliC: number, code: SensorErrorCodeValue, message: string): number {
+    this.lastError = code;
+    this.#fault.fail(code, message, CHANNEL_THERMOCOUPLE);
+    out[1] = cjMilliC;
+    return 0b10;
   }
 
   #check(options: Max31855Configuration): void {

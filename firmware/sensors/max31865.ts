@@ -13,20 +13,39 @@
  * The resistance is code × R_REF / 2^15 (section "RTD Data Registers"); the temperature is the
  * inverse of Callendar–Van Dusen (IEC 60751): closed form above 0 °C, Newton's method below.
  *
- * The part has no id register: the constructor writes the configuration and the fault
- * thresholds, runs the automatic fault-detection cycle, and reads everything back (E_CHIP_ID if
- * it does not stick). The thresholds are set to the codes of the configured range
+ * The part has no id register: the constructor writes the fault thresholds and the
+ * configuration, starts the automatic fault-detection cycle, and reads everything back
+ * (E_CHIP_ID if it does not stick). The thresholds are set to the codes of the configured range
  * (−200..+850 °C by default), so an RTD beyond it sets a fault bit in the part itself.
  *
- * Never a plausible wrong number:
- * - RTD LSB fault flag / Fault Status (Table 7): a full-scale code with D7, or D3/D4 (FORCE-
- *   open) → E_OPEN; D5 (REFIN-), D2 (over/undervoltage), or D6 below R(−200 °C) (a shorted
- *   RTD) → E_RTD_FAULT; D7/D6 otherwise (a real temperature beyond the configured range, which
- *   the thresholds encode) → E_RANGE. Faults are then cleared for the next conversion;
+ * Fault-detection cycle (Table 3, "Fault Detection Cycle (D3:D2)"): written as 100X010Xb, it
+ * runs for up to 600 µs ("Automatic Fault Detection Cycle Time") and clears D3:D2 to 00b when
+ * done; only then do D5..D3 of the Fault Status hold its result. It is never waited for: the
+ * next `read()` polls D3:D2 (E_NOT_READY while they are not 00b; E_STUCK, and the cycle run
+ * again, if they still are 600 µs + 100 ms after it started), then reads the status. It runs at
+ * configuration, and again after any conversion that flagged a fault, to tell the causes of
+ * Tables 10-12 apart; a cycle that finds a fault is repeated at each read until it comes back
+ * clean, then conversions resume.
+ *
+ * Fault Status Clear (D1) works only "while writing 0 to bits D5, D3, and D2": every clear is a
+ * write of its own, never combined with 1-shot, so one transient fault cannot latch.
+ *
+ * Never a plausible wrong number; each label names what to fix (Table 7 bits, causes from
+ * Tables 10-12 "Decoding RTD Faults"):
+ * - D2 over/undervoltage (an input above VDD or below GND1; the ADC halts) → E_OVERVOLTAGE;
+ * - D5 REFIN- > 0.85 × VBIAS (open RTD element, FORCE+ or FORCE- unconnected), or D7 with a
+ *   full-scale code (open RTD element, RTDIN+ shorted high) → E_OPEN;
+ * - D4 REFIN- < 0.85 × VBIAS or D3 RTDIN- < 0.85 × VBIAS, both with the FORCE- switch open (an
+ *   RTDIN-, FORCE-, RTDIN+ or FORCE+ lead shorted low; the data may "appear to be valid") →
+ *   E_SHORT_GND;
+ * - D6 below R(−200 °C) (RTD element shorted, RTDIN+ to RTDIN-; the cycle that follows reports
+ *   E_SHORT_GND instead when RTDIN+ is shorted to ground) → E_SHORT;
+ * - D7/D6 otherwise (a real temperature beyond the configured range, which the thresholds
+ *   encode) → E_RANGE; the RTD LSB fault flag without a status bit → E_RTD_FAULT;
  * - a block of all 0s or all 1s → E_FRAME; the configuration back at power-on (VBIAS off) →
  *   E_POWER_ON_VALUE, and reconfigured; a temperature outside the configured range → E_RANGE;
- * - 1-shot still set long after the conversion time, or a value unchanged longer than
- *   `stuckMs` → E_STUCK; the IO class throwing → E_BUS.
+ * - 1-shot or the fault-detection cycle still running long after their time, or a value
+ *   unchanged longer than `stuckMs` → E_STUCK; the IO class throwing → E_BUS.
  */
 import type { SPI, SPIConstructor } from '../host';
 import { type FaultCounts, SensorError, SensorErrorCode, type SensorErrorCodeValue } from './errors';
@@ -71,9 +90,13 @@ export const FaultStatus = {
   RTDIN_LOW_FORCE_OPEN: 0x08,
   OVER_UNDER_VOLTAGE: 0x04,
 } as const;
+/** The fault status bits only a fault-detection cycle sets (section "Fault Detection and Input Protection"), plus D2. */
+export const CYCLE_FAULTS = 0x3c as const;
 /** Electrical Characteristics: one-shot conversion time, ms (60 Hz, 50 Hz filter). */
 export const CONVERSION_MS_60HZ = 52;
 export const CONVERSION_MS_50HZ = 62.5;
+/** Electrical Characteristics: automatic fault-detection cycle time, CS high to complete, maximum, ms. */
+export const FAULT_CYCLE_MS = 0.6;
 export const STUCK_MARGIN_MS = 100;
 export const MAX_HZ = 5_000_000;
 /** A code this close to full scale means an open RTD or lead. */
@@ -153,6 +176,10 @@ export default class MAX31865 {
   #highCode = 0x7fff;
   #pending = false;
   #startedAt = 0;
+  /** A fault-detection cycle was started and its result not read yet. */
+  #detecting = false;
+  #detectStartedAt = 0;
+  #detectPolls = 0;
 
   constructor(options: Max31865Options) {
     const sensor = options?.sensor;
@@ -186,6 +213,7 @@ export default class MAX31865 {
     const io = this.#io;
     if (!io) throw new Error(`${PART}: closed`);
     const now = this.#now ? this.#now() : 0;
+    if (this.#detecting) return this.#finishDetection(io, now);
     if (!this.#pending) {
       this.#startConversion(io, now, false);
       return this.#pending ? this.#fault.notReady('conversion started') : 0;
@@ -198,11 +226,7 @@ export default class MAX31865 {
     }
     const b = this.#regs.block;
     const config = b[1 + Register.CONFIG]!;
-    if ((config & ~Config.ONE_SHOT) !== this.#config) {
-      this.#pending = false;
-      this.#configurePart();
-      return this.#fail(SensorErrorCode.POWER_ON_VALUE, `configuration ${config}: the part reset; reconfigured`);
-    }
+    if (!this.#configHeld(config)) return this.#reset(config);
     if (config & Config.ONE_SHOT) {
       if (this.#now && now - this.#startedAt > this.#conversionMs() + STUCK_MARGIN_MS) {
         this.#pending = false;
@@ -214,13 +238,13 @@ export default class MAX31865 {
     const lsb = b[1 + Register.RTD_LSB]!;
     const code = ((b[1 + Register.RTD_MSB]! << 8) | lsb) >> 1;
     const status = b[1 + Register.FAULT_STATUS]!;
-    let result: number;
     if (lsb & RTD_FAULT_FLAG || status) {
-      result = this.#fault31865(code, status);
-      this.#startConversion(io, now, true);
+      const result = this.#conversionFault(code, status);
+      // Clear, then let the fault-detection cycle tell the causes apart before converting again.
+      this.#startDetection(io, now, true);
       return result;
     }
-    result = this.#decode(out, code, now);
+    const result = this.#decode(out, code, now);
     this.#startConversion(io, now, false);
     if (result) this.lastError = undefined;
     return result;
@@ -240,23 +264,96 @@ export default class MAX31865 {
     releaseQuietly(io, () => this.#regs.write(io, Register.CONFIG, 0));
   }
 
-  /** A fault flagged by the part itself (RTD LSB D0, Fault Status). */
-  #fault31865(code: number, status: number): 0 {
-    if (status & (FaultStatus.REFIN_LOW_FORCE_OPEN | FaultStatus.RTDIN_LOW_FORCE_OPEN)) {
-      return this.#fail(SensorErrorCode.OPEN, `FORCE- open (fault status ${status})`);
-    }
+  /** A fault flagged by a conversion (RTD LSB D0, Fault Status D7/D6, or D2 at any time). */
+  #conversionFault(code: number, status: number): 0 {
+    if (status & CYCLE_FAULTS) return this.#cycleFault(status);
     if (status & FaultStatus.HIGH_THRESHOLD && code >= FULL_SCALE_CODE) {
-      return this.#fail(SensorErrorCode.OPEN, `RTD open: full-scale code ${code}`);
-    }
-    if (status & (FaultStatus.REFIN_HIGH | FaultStatus.OVER_UNDER_VOLTAGE)) {
-      return this.#fail(SensorErrorCode.RTD_FAULT, `fault status ${status}, code ${code}`);
+      return this.#fail(SensorErrorCode.OPEN, `open RTD element (or RTDIN+ shorted high): full-scale code ${code} (D7, fault status ${status})`);
     }
     const ohms = (code * this.#referenceOhms) / 32768;
     if (status & FaultStatus.LOW_THRESHOLD && ohms < rtdOhms(-200, this.#r0)) {
-      return this.#fail(SensorErrorCode.RTD_FAULT, `RTD shorted: ${ohms.toFixed(2)} Ω (fault status ${status})`);
+      return this.#fail(SensorErrorCode.SHORT, `RTD element shorted (RTDIN+ to RTDIN-): ${ohms.toFixed(2)} Ω (D6, fault status ${status})`);
     }
-    // The thresholds are the configured range: a real temperature beyond it.
-    return this.#fail(SensorErrorCode.RANGE, `${ohms.toFixed(2)} Ω beyond the configured range (fault status ${status})`);
+    if (status & (FaultStatus.HIGH_THRESHOLD | FaultStatus.LOW_THRESHOLD)) {
+      // The thresholds are the configured range: a real temperature beyond it.
+      return this.#fail(SensorErrorCode.RANGE, `${ohms.toFixed(2)} Ω beyond the configured range (fault status ${status})`);
+    }
+    return this.#fail(SensorErrorCode.RTD_FAULT, `fault flag set, fault status ${status}, code ${code}`);
+  }
+
+  /** A fault the fault-detection cycle found (D5..D3), or an over/undervoltage (D2). */
+  #cycleFault(status: number): 0 {
+    if (status & FaultStatus.OVER_UNDER_VOLTAGE) {
+      return this.#fail(SensorErrorCode.OVERVOLTAGE, `an RTD input above VDD or below GND1: a lead touching another voltage (D2, fault status ${status})`);
+    }
+    if (status & FaultStatus.REFIN_HIGH) {
+      return this.#fail(SensorErrorCode.OPEN, `open RTD element or FORCE+/FORCE- lead: REFIN- > 0.85 × VBIAS (D5, fault status ${status})`);
+    }
+    return this.#fail(
+      SensorErrorCode.SHORT_GND,
+      `an RTD lead (RTDIN-, FORCE-, RTDIN+ or FORCE+) shorted to ground: ${status & FaultStatus.REFIN_LOW_FORCE_OPEN ? 'REFIN-' : 'RTDIN-'} < 0.85 × VBIAS with FORCE- open (D4/D3, fault status ${status})`,
+    );
+  }
+
+  /** Polls the fault-detection cycle; reads its result once D3:D2 are back to 00b. */
+  #finishDetection(io: SPI, now: number): number {
+    if (!this.#readBlock(io)) return 0;
+    const fill = this.#regs.blockFill();
+    if (fill >= 0) return this.#fail(SensorErrorCode.FRAME, `all-${fill ? 'ones' : 'zero'} register block`);
+    const b = this.#regs.block;
+    const config = b[1 + Register.CONFIG]!;
+    if (!this.#configHeld(config)) return this.#reset(config);
+    if (config & Config.FAULT_CYCLE_MASK) {
+      const polls = ++this.#detectPolls;
+      const elapsed = now - this.#detectStartedAt;
+      if (this.#now ? elapsed > FAULT_CYCLE_MS + STUCK_MARGIN_MS : polls > 1) {
+        this.#startDetection(io, now, false);
+        return this.#fail(SensorErrorCode.STUCK, `fault-detection cycle not done (D3:D2 ${(config >> 2) & 3}) after ${this.#now ? `${elapsed} ms` : `${polls} reads`}`);
+      }
+      this.lastError = SensorErrorCode.NOT_READY;
+      return this.#fault.notReady('fault-detection cycle under way');
+    }
+    const status = b[1 + Register.FAULT_STATUS]!;
+    if (status & CYCLE_FAULTS) {
+      const result = this.#cycleFault(status);
+      this.#startDetection(io, now, true);
+      return result;
+    }
+    this.#detecting = false;
+    this.#startConversion(io, now, status !== 0);
+    return this.#pending ? this.#fault.notReady('fault-detection cycle clean, conversion started') : 0;
+  }
+
+  /** Clears the fault status if asked (a write of its own: D5, D3, D2 at 0), then starts the cycle. */
+  #startDetection(io: SPI, now: number, clearFaults: boolean): void {
+    this.#pending = false;
+    this.#detecting = true;
+    this.#detectStartedAt = now;
+    this.#detectPolls = 0;
+    try {
+      if (clearFaults) this.#regs.write(io, Register.CONFIG, this.#config | Config.FAULT_CLEAR);
+      this.#regs.write(io, Register.CONFIG, this.#faultCycleCommand());
+    } catch (error) {
+      this.#fail(SensorErrorCode.BUS, messageOf(error));
+    }
+  }
+
+  /** 100X010Xb (Table 3): VBIAS on, normally off, automatic fault detection; wiring and filter kept. */
+  #faultCycleCommand(): number {
+    return Config.FAULT_CYCLE_AUTO | (this.#config & (Config.THREE_WIRE | Config.FILTER_50HZ));
+  }
+
+  /** The configuration register still holds our settings (1-shot and D3:D2 aside). */
+  #configHeld(config: number): boolean {
+    return (config & ~(Config.ONE_SHOT | Config.FAULT_CYCLE_MASK)) === this.#config;
+  }
+
+  /** The part lost its configuration (a power-on reset): reconfigure. */
+  #reset(config: number): 0 {
+    this.#pending = false;
+    this.#detecting = false;
+    this.#configurePart();
+    return this.#fail(SensorErrorCode.POWER_ON_VALUE, `configuration ${config}: the part reset; reconfigured`);
   }
 
   #decode(out: Int32Array, code: number, now: number): number {
@@ -283,9 +380,11 @@ export default class MAX31865 {
     }
   }
 
+  /** Starts a one-shot conversion; a fault clear first is a write of its own (D1 needs D5 at 0). */
   #startConversion(io: SPI, now: number, clearFaults: boolean): void {
     try {
-      this.#regs.write(io, Register.CONFIG, this.#config | Config.ONE_SHOT | (clearFaults ? Config.FAULT_CLEAR : 0));
+      if (clearFaults) this.#regs.write(io, Register.CONFIG, this.#config | Config.FAULT_CLEAR);
+      this.#regs.write(io, Register.CONFIG, this.#config | Config.ONE_SHOT);
     } catch (error) {
       this.#pending = false;
       this.#fail(SensorErrorCode.BUS, messageOf(error));
@@ -293,10 +392,14 @@ export default class MAX31865 {
     }
     this.#pending = true;
     this.#startedAt = now;
-    if (!clearFaults && this.lastError === undefined) this.lastError = SensorErrorCode.NOT_READY;
+    if (this.lastError === undefined) this.lastError = SensorErrorCode.NOT_READY;
   }
 
-  /** Thresholds, fault-detection cycle, configuration; reads them back. Returns an error code or undefined. */
+  /**
+   * Thresholds, configuration (VBIAS on, status cleared), then the automatic fault-detection
+   * cycle, whose result the next `read()` collects; reads the settings back. Returns an error
+   * code or undefined.
+   */
   #configurePart(): SensorErrorCodeValue | undefined {
     const io = this.#io!;
     const high = (this.#highCode = this.#thresholdCode(this.#maxMilliC, 1));
@@ -308,34 +411,37 @@ export default class MAX31865 {
     s[3] = low >> 7;
     s[4] = (low << 1) & 0xfe;
     const regs = this.#regs;
+    this.#pending = false;
+    this.#detecting = false;
+    const now = this.#now ? this.#now() : 0;
     try {
       io.write(s);
-      regs.write(io, Register.CONFIG, Config.FAULT_CYCLE_AUTO | (this.#config & Config.THREE_WIRE) | (this.#config & Config.FILTER_50HZ));
-      if (!this.#readBlock(io)) return SensorErrorCode.BUS;
-      const b = regs.block;
-      const status = b[1 + Register.FAULT_STATUS]!;
       regs.write(io, Register.CONFIG, this.#config | Config.FAULT_CLEAR);
+      regs.write(io, Register.CONFIG, this.#faultCycleCommand());
+      this.#detecting = true;
+      this.#detectStartedAt = now;
+      this.#detectPolls = 0;
       if (!this.#readBlock(io)) return SensorErrorCode.BUS;
-      this.#pending = false;
-      if (
-        b[1 + Register.CONFIG] !== this.#config ||
-        b[1 + Register.HFT_MSB] !== s[1] ||
-        b[1 + Register.HFT_LSB] !== s[2] ||
-        b[1 + Register.LFT_MSB] !== s[3] ||
-        b[1 + Register.LFT_LSB] !== s[4]
-      ) {
-        this.#fail(SensorErrorCode.CHIP_ID, `read back configuration ${b[1]}, thresholds ${b[4]} ${b[5]} ${b[6]} ${b[7]}`);
-        return SensorErrorCode.CHIP_ID;
-      }
-      if (status & (FaultStatus.REFIN_LOW_FORCE_OPEN | FaultStatus.RTDIN_LOW_FORCE_OPEN)) {
-        // Reported now, and again by read() if it persists: the part itself is there.
-        this.#fail(SensorErrorCode.OPEN, `fault-detection cycle: FORCE- open (status ${status})`);
-      }
-      return undefined;
     } catch (error) {
       this.#fail(SensorErrorCode.BUS, messageOf(error));
       return SensorErrorCode.BUS;
     }
+    const b = regs.block;
+    const config = b[1 + Register.CONFIG]!;
+    const cycle = config & Config.FAULT_CYCLE_MASK;
+    if (
+      (config & ~Config.FAULT_CYCLE_MASK) !== this.#config ||
+      (cycle !== 0 && cycle !== (Config.FAULT_CYCLE_AUTO & Config.FAULT_CYCLE_MASK)) ||
+      b[1 + Register.HFT_MSB] !== s[1] ||
+      b[1 + Register.HFT_LSB] !== s[2] ||
+      b[1 + Register.LFT_MSB] !== s[3] ||
+      b[1 + Register.LFT_LSB] !== s[4]
+    ) {
+      this.#detecting = false;
+      this.#fail(SensorErrorCode.CHIP_ID, `read back configuration ${b[1]}, thresholds ${b[4]} ${b[5]} ${b[6]} ${b[7]}`);
+      return SensorErrorCode.CHIP_ID;
+    }
+    return undefined;
   }
 
   /** The 15-bit code of a temperature (rounded outward by one code). */

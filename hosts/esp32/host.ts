@@ -22,11 +22,10 @@ import type {
   FlashStatus,
   Host,
   LogLevel,
-  OneWire,
-  OneWireOptions,
   TLSOptions,
   UpdateProvider,
 } from '../../firmware/host';
+import { boardOneWire } from './onewire';
 import { EpochClock, ModdableTimers, TicksClock, socketClass, type Resolver } from './runtime';
 
 /** The board section of the manifest (`config.board`), validated by `checkBoard`. */
@@ -72,53 +71,8 @@ function withDefaults<T>(Native: AnyConstructor, defaults: Record<string, unknow
   } as unknown as T;
 }
 
-function bytesOf(buffer: Bytes): Uint8Array {
-  if (buffer instanceof Uint8Array) return buffer;
-  if (buffer instanceof ArrayBuffer) return new Uint8Array(buffer);
-  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-}
-
-/** The firmware's 1-Wire contract over Moddable's `onewire` driver (RMT based on ESP32). */
-class BoardOneWire implements OneWire {
-  #bus: NativeOneWire | undefined;
-
-  constructor(options: OneWireOptions) {
-    this.#bus = new NativeOneWire({ pin: options.pin });
-  }
-
-  reset(): boolean {
-    return this.#open().reset();
-  }
-
-  write(buffer: Bytes): void {
-    this.#open().write(bytesOf(buffer));
-  }
-
-  read(byteLength: number): ArrayBuffer;
-  read(buffer: Bytes): void;
-  read(target: number | Bytes): ArrayBuffer | void {
-    const count = typeof target === 'number' ? target : target.byteLength;
-    const data = this.#open().read(count);
-    if (typeof data === 'number' || data.length !== count) throw new Error(`1-Wire read: expected ${count} bytes`);
-    if (typeof target === 'number') return data.slice().buffer;
-    bytesOf(target).set(data);
-  }
-
-  search(): ArrayBuffer[] {
-    return this.#open().search().map((rom) => rom.slice().buffer);
-  }
-
-  close(): void {
-    const bus = this.#bus;
-    this.#bus = undefined;
-    bus?.close();
-  }
-
-  #open(): NativeOneWire {
-    if (!this.#bus) throw new Error('1-Wire closed');
-    return this.#bus;
-  }
-}
+/** The firmware's 1-Wire contract over Moddable's `onewire` driver (RMT based on ESP32): ./onewire.ts. */
+const BoardOneWire = boardOneWire(NativeOneWire as unknown as Parameters<typeof boardOneWire>[0]);
 
 const resolve: Resolver = (name, callback) => {
   try {

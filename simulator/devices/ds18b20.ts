@@ -19,9 +19,11 @@
  *   part is the strict fake). A read during a conversion returns the previous register.
  *
  * Fault switches: `connected` (unplugged: no presence, never drives DQ), `crcError` (one bit of
- * every scratchpad read is flipped after the CRC is computed), `conversionFails` (Convert T does
- * nothing, as with a starved parasite supply), `stuck` (the register stops following the
- * temperature), `rawOverride` (a damaged die storing a fixed raw value, CRC intact), `powerCycle()` (brown-out: scratchpad back to power-on values).
+ * every scratchpad read is flipped after the CRC is computed), `conversionFails` (a starved
+ * parasite supply: the conversion current pulls the part below its power-on reset, so Convert T
+ * ends in the power-up state of Figure 7: 0550h, TH/TL/config recalled from EEPROM), `stuck`
+ * (the register stops following the temperature), `rawOverride` (a damaged die storing a fixed
+ * raw value, CRC intact), `powerCycle()` (brown-out: scratchpad back to power-on values).
  */
 import { crc8Dallas } from '../../firmware/sensors/crc-dallas';
 import type { SimEnv } from './env';
@@ -127,9 +129,8 @@ export class SimDs18b20 implements SimOneWireDevice {
     switch (byte) {
       case Ds18b20Command.CONVERT_T:
         this.#phase = 'none';
-        if (!this.conversionFails) {
-          this.#convertingUntil = this.#env.now() + DS18B20_CONVERSION_MS[this.resolution - 9]!;
-        }
+        if (this.conversionFails) this.powerCycle();
+        else this.#convertingUntil = this.#env.now() + DS18B20_CONVERSION_MS[this.resolution - 9]!;
         break;
       case Ds18b20Command.WRITE_SCRATCHPAD:
         this.#phase = 'write';

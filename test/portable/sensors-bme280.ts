@@ -52,6 +52,38 @@ function doubleHumidity(c: BME280Trimming, tFine: number, adcH: number): number 
   return h > 100 ? 100 : h < 0 ? 0 : h;
 }
 
+/**
+ * §4.2.3 BME280_compensate_P_int64 in BigInt (C int64: `/` truncates, `>>` is arithmetic):
+ * pressure in Pa as Q24.8, the precise integer form the driver's double formula must match.
+ */
+function int64PascalQ8(c: BME280Trimming, tFine: number, adcP: number): bigint {
+  const B = BigInt;
+  let var1 = B(tFine) - 128000n;
+  let var2 = var1 * var1 * B(c.P6);
+  var2 = var2 + ((var1 * B(c.P5)) << 17n);
+  var2 = var2 + (B(c.P4) << 35n);
+  var1 = ((var1 * var1 * B(c.P3)) >> 8n) + ((var1 * B(c.P2)) << 12n);
+  var1 = (((1n << 47n) + var1) * B(c.P1)) >> 33n;
+  if (var1 === 0n) return 0n;
+  let p = 1048576n - B(adcP);
+  p = (((p << 31n) - var2) * 3125n) / var1;
+  var1 = (B(c.P9) * (p >> 13n) * (p >> 13n)) >> 25n;
+  var2 = (B(c.P8) * p) >> 19n;
+  p = ((p + var1 + var2) >> 8n) + (B(c.P7) << 4n);
+  return BigInt.asUintN(32, p);
+}
+
+/** A small deterministic generator (xorshift32) for the random trimming sets. */
+function xorshift(seed: number): (low: number, high: number) => number {
+  let x = seed | 0 || 1;
+  return (low, high) => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return low + ((x >>> 0) % (high - low + 1));
+  };
+}
+
 function rig(temperatureC = 25, humidityRH = 40, pressurePa = 101325) {
   const env = new FixedEnv();
   env.temperatureC = temperatureC;
@@ -77,12 +109,43 @@ function rig(temperatureC = 25, humidityRH = 40, pressurePa = 101325) {
 const FIRST_MS = 5 + 9.3;
 
 export const tests = {
-  'worked example (BMP280 §3.12): adc_T 519888 -> 25.08 °C, t_fine 128422; adc_P 415148 -> 100656 Pa (32 bit)'() {
+  'worked example (BMP280 §3.12): adc_T 519888 -> 25.08 °C, t_fine 128422; adc_P 415148 -> 100653.27 Pa'() {
     const tFine = bme280TFine(EXAMPLE, 519888);
     equal(tFine, 128422);
     equal(bme280CentiCelsius(tFine), 2508);
-    equal(bme280Pascal(EXAMPLE, tFine, 415148), 100656, 'the 32-bit integer result of the example');
-    near(doublePascal(EXAMPLE, doubleTFine(EXAMPLE, 519888), 415148), 100653.27, 0.01, 'the double result of the example');
+    // the example's double result uses the double t_fine (128422.29); the driver takes the integer one
+    near(bme280Pascal(EXAMPLE, doubleTFine(EXAMPLE, 519888), 415148), 100653.27, 0.01, 'the double result of the example');
+    // The figure prints 25767236; the published 64-bit formula executed gives 25767233 (0.01 Pa less),
+    // as other implementations have found too.
+    equal(int64PascalQ8(EXAMPLE, tFine, 415148), 25767233n, 'the 64-bit integer form on the example (Q24.8: 100653.25 Pa)');
+    near(bme280Pascal(EXAMPLE, tFine, 415148), Number(int64PascalQ8(EXAMPLE, tFine, 415148)) / 256, 0.02, 'same t_fine, same pressure');
+  },
+
+  'pressure (§8.1 double) matches the 64-bit integer form (§4.2.3) within 1 Pa over 2000 random parts'() {
+    const next = xorshift(0x280);
+    let worst = 0;
+    let compared = 0;
+    for (let i = 0; i < 2000; i++) {
+      // spreads around the NVM values of real parts (§4.2.2 Table 16 types)
+      const c: BME280Trimming = {
+        ...BME280_TYPICAL_TRIMMING,
+        T1: next(26000, 30000), T2: next(25000, 27500), T3: next(-1000, 1000),
+        P1: next(34000, 40000), P2: next(-11500, -9500), P3: next(2500, 3500), P4: next(0, 9000),
+        P5: next(-300, 300), P6: next(-10, -4), P7: next(8000, 16000), P8: next(-15000, -9000), P9: next(3000, 7000),
+      };
+      const adcT = next(380000, 660000);
+      const tFine = bme280TFine(c, adcT);
+      const adcP = next(200000, 500000);
+      const reference = Number(int64PascalQ8(c, tFine, adcP)) / 256;
+      if (reference < 30000 || reference > 110000) continue;
+      compared++;
+      const pascal = bme280Pascal(c, tFine, adcP);
+      const error = Math.abs(pascal - reference);
+      if (error > worst) worst = error;
+      ok(Math.abs(Math.round(pascal) - reference) <= 1, `part ${i}: ${pascal} Pa vs ${reference} Pa (64 bit)`);
+    }
+    ok(compared > 1000, `${compared} parts within 300..1100 hPa`);
+    ok(worst < 0.1, `the unrounded values agree within 0.1 Pa (worst ${worst})`);
   },
 
   'integer compensation (§4.2.3, §8.2) against the double formulas (§8.1) over the range'() {
@@ -92,7 +155,7 @@ export const tests = {
       near(tFine, doubleTFine(c, adcT), 3, `t_fine at ${adcT}`);
       near(bme280CentiCelsius(tFine) / 100, (doubleTFine(c, adcT) / 5120), 0.011, 'temperature');
       for (let adcP = 250000; adcP <= 450000; adcP += 50000) {
-        near(bme280Pascal(c, tFine, adcP), doublePascal(c, tFine, adcP), 6, `pressure at ${adcT}/${adcP} (the 32-bit version trades a few Pa)`);
+        near(bme280Pascal(c, tFine, adcP), doublePascal(c, tFine, adcP), 1e-6, `pressure at ${adcT}/${adcP}`);
       }
       for (let adcH = 20000; adcH <= 40000; adcH += 2500) {
         near(bme280HumidityQ10(c, tFine, adcH) / 1024, doubleHumidity(c, tFine, adcH), 0.01, `humidity at ${adcH}`);
@@ -115,8 +178,9 @@ export const tests = {
       near(r.out[2]!, pa, 3, 'pressure');
       const sample = r.sensor.sample();
       ok(sample);
-      equal(sample.thermometer.temperature, r.out[0]! / 1000);
-      equal(sample.barometer.pressure, r.out[2]!);
+      equal(sample.thermometer?.temperature, r.out[0]! / 1000);
+      equal(sample.hygrometer?.humidity, r.out[1]! / 1000);
+      equal(sample.barometer?.pressure, r.out[2]!);
       equal(r.errors.length, 0);
     }
   },
@@ -169,13 +233,38 @@ export const tests = {
     }
   },
 
-  'range: -40..85 °C and 300..1100 hPa (Table 1): beyond is E_RANGE'() {
+  'range: beyond -40..85 °C (Table 1) is E_RANGE for every channel (t_fine compensates the others)'() {
     const r = rig(90);
     r.env.time = FIRST_MS;
     r.fault(SensorErrorCode.RANGE);
-    const p = rig(25, 40, 29000);
-    p.env.time = FIRST_MS;
-    p.fault(SensorErrorCode.RANGE);
+    equal(r.errors[0]!.channel, undefined, 'the whole part');
+  },
+
+  'a pressure outside 300..1100 hPa is E_RANGE on channel 2 only: temperature and humidity kept'() {
+    for (const pressurePa of [29000, 111000]) {
+      const p = rig(21.5, 63, pressurePa);
+      p.env.time = FIRST_MS;
+      equal(p.sensor.read(p.out), 0b011, `${pressurePa} Pa`);
+      equal(p.errors.length, 1);
+      equal(p.errors[0]!.code, SensorErrorCode.RANGE);
+      equal(p.errors[0]!.channel, 2, 'the pressure channel');
+      equal(BME280.channels[p.errors[0]!.channel!]!.name, 'pressure');
+      equal(p.sensor.faults.E_RANGE, 1);
+      near(p.out[0]! / 1000, 21.5, 0.011);
+      near(p.out[1]! / 1000, 63, 0.05);
+      const sample = p.sensor.sample();
+      ok(sample, 'a sample with the valid channels');
+      near(sample.thermometer!.temperature, 21.5, 0.011);
+      near(sample.hygrometer!.humidity, 63, 0.05);
+      equal(sample.barometer, undefined);
+    }
+    const back = rig(21.5, 63, 29000);
+    back.env.time = FIRST_MS;
+    equal(back.sensor.read(back.out), 0b011);
+    back.env.pressurePa = 101325;
+    back.env.time += 1009.3;
+    equal(back.sensor.read(back.out), 0b111, 'the pressure comes back with the next measurement');
+    near(back.sensor.sample()!.barometer!.pressure, 101325, 1);
   },
 
   'bus NAK, time-out and frames: E_BUS, E_FRAME'() {

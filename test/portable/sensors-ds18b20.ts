@@ -50,6 +50,24 @@ const TABLE_1: [number, number][] = [
   [-55, 0xfc90],
 ];
 
+/**
+ * Dallas CRC-8 written the other way round (MSB-first, polynomial 31h over bit-reversed bytes,
+ * result reversed), as an oracle independent of the driver's reflected LSB-first loop.
+ */
+function crc8Reference(bytes: Uint8Array): number {
+  const reverse = (b: number) => {
+    let r = 0;
+    for (let i = 0; i < 8; i++) r |= ((b >> i) & 1) << (7 - i);
+    return r;
+  };
+  let crc = 0;
+  for (const byte of bytes) {
+    crc ^= reverse(byte);
+    for (let i = 0; i < 8; i++) crc = crc & 0x80 ? ((crc << 1) ^ 0x31) & 0xff : (crc << 1) & 0xff;
+  }
+  return reverse(crc);
+}
+
 export const tests = {
   'Dallas CRC-8: power-on scratchpad 50 05 4B 46 7F FF 0C 10 has CRC 1C'() {
     equal(crc8Dallas(new Uint8Array([0x50, 0x05, 0x4b, 0x46, 0x7f, 0xff, 0x0c, 0x10])), 0x1c);
@@ -61,12 +79,6 @@ export const tests = {
     for (const [celsius, raw] of TABLE_1) {
       const r = rig();
       r.env.temperatureC = celsius;
-      // 85 °C is accepted once a conversion has shown another value (see the power-on tests)
-      if (celsius === 85) {
-        r.env.temperatureC = 84.5;
-        equal(r.next(), 1);
-        r.env.temperatureC = 85;
-      }
       equal(r.next(), 1, `${celsius} °C`);
       equal(r.devices[0]!.raw, raw, `raw for ${celsius} °C`);
       equal(r.out[0], Math.floor(celsius * 1000), `milli-°C for ${celsius} °C`);
@@ -195,6 +207,35 @@ export const tests = {
     equal(r.next(), 1, 'reconfigured, converts again');
     equal(r.out[0], 30000);
   },
+  'a pipe that sits at +85.0 °C from power-up reads +85.0 °C, at every resolution'() {
+    for (let bits = 9; bits <= 12; bits++) {
+      // 85.0..85.4 °C is 0550h once the resolution leaves the low bits undefined (Table 2)
+      const top = bits === 12 ? 85 : 85 + (1 / (1 << (bits - 8))) - 0.0625;
+      for (const celsius of [85, top]) {
+        const r = rig({ resolution: bits });
+        r.env.temperatureC = celsius;
+        for (let i = 0; i < 4; i++) {
+          equal(r.next(), 1, `${bits} bits, ${celsius} °C, conversion ${i + 1}`);
+          equal(r.out[0], 85000);
+        }
+        equal(r.devices[0]!.raw & ~((1 << (12 - bits)) - 1), 0x0550, 'the register holds the power-on value');
+        equal(r.driver.faults.E_POWER_ON_VALUE, 0);
+      }
+    }
+  },
+  'E_POWER_ON_VALUE: a power-on reset at +85 °C is still refused (TH/TL back from EEPROM)'() {
+    const r = rig();
+    r.env.temperatureC = 85;
+    equal(r.next(), 1);
+    equal(r.out[0], 85000);
+    r.devices[0]!.powerCycle();
+    r.env.time += 750;
+    equal(r.driver.read(r.out), 0, 'power-up scratchpad: 0550h with the factory TH/TL');
+    deepEqual(r.errors, [SensorErrorCode.POWER_ON_VALUE]);
+    equal(r.driver.faults.E_POWER_ON_VALUE, 1);
+    equal(r.next(), 1, 'reconfigured, converts again');
+    equal(r.out[0], 85000);
+  },
   'E_POWER_ON_VALUE: conversions that never run leave +85 °C forever'() {
     const r = rig();
     r.devices[0]!.conversionFails = true;
@@ -209,6 +250,35 @@ export const tests = {
     r.env.temperatureC = 85;
     equal(r.next(), 1);
     equal(r.out[0], 85000);
+  },
+  'search() finds a part whose ROM CRC byte is 00h; the driver reads it'() {
+    // 28 FF 64 1E 0F 67 00 | CRC 00: serial 00670F1E64FFh
+    const r = rig({ serials: [0x670f1e64ff, 0x1234] });
+    const zero = r.devices[0]!;
+    equal(romToString(zero.rom), '28ff641e0f670000');
+    equal(crc8Reference(zero.rom.subarray(0, 7)), 0, 'CRC-8 of the 7 bytes is 00h (reference, MSB-first form)');
+    const { OneWire } = r.bus.classes();
+    const raw = new OneWire({ pin: 4 });
+    const found = DS18B20.search(raw);
+    raw.close();
+    equal(found.rejected, 0);
+    equal(found.roms.length, 2);
+    ok(found.roms.includes('28ff641e0f670000'), found.roms.join());
+    equal(romToString(parseRom('28ff641e0f670000')), '28ff641e0f670000');
+    r.env.temperatureC = 21.5;
+    equal(r.next(), 1);
+    equal(r.out[0], 21500);
+  },
+  'search() still rejects a shorted bus (all-zero id) and a corrupt id'() {
+    const r = rig({ serials: [0x42] });
+    const { OneWire } = r.bus.classes();
+    const raw = new OneWire({ pin: 4 });
+    r.bus.shortToGround = true;
+    deepEqual(DS18B20.search(raw), { roms: [], rejected: 1 });
+    r.bus.shortToGround = false;
+    const fake = { search: () => [Uint8Array.of(0x28, 0xff, 0x64, 0x1e, 0x0f, 0x67, 0x01, 0x00).buffer] };
+    deepEqual(DS18B20.search(fake as never), { roms: [], rejected: 1 }, 'one serial bit off: CRC 00h no longer checks');
+    raw.close();
   },
   'E_RANGE: a raw value outside −55..+125 °C with a valid CRC'() {
     const r = rig();

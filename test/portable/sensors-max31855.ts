@@ -16,11 +16,13 @@ function rig(config: { stuckMs?: number; minMilliCelsius?: number; maxMilliCelsi
   const part = new SimMax31855(env);
   bus.attach(5, part);
   const errors: string[] = [];
+  /** The channel each fault named (undefined: the whole part). */
+  const channels: (number | undefined)[] = [];
   const { SPI } = bus.classes();
   const driver = new MAX31855({
     sensor: { io: SPI, select: 5 },
     now: () => env.now(),
-    onError: (e: SensorError) => errors.push(e.code),
+    onError: (e: SensorError) => (errors.push(e.code), channels.push(e.channel)),
     ...config,
   });
   const out = new Int32Array(2);
@@ -28,7 +30,7 @@ function rig(config: { stuckMs?: number; minMilliCelsius?: number; maxMilliCelsi
     env.time += 100;
     return driver.read(out);
   };
-  return { env, bus, part, driver, errors, out, next, SPI };
+  return { env, bus, part, driver, errors, channels, out, next, SPI };
 }
 
 /** An SPI whose every read returns this 32-bit frame: the datasheet's bit patterns, verbatim. */
@@ -122,13 +124,14 @@ export const tests = {
     equal(r.driver.lastError, SensorErrorCode.NOT_READY);
     r.env.time += 100;
     const s = r.driver.sample()!;
-    near(s.temperature, 412.25, 1e-9);
-    near(s.coldJunction, 31.0625, 0.001);
+    near(s.temperature!, 412.25, 1e-9);
+    near(s.coldJunction!, 31.0625, 0.001);
     equal(r.errors.join(), SensorErrorCode.NOT_READY, 'E_NOT_READY reported through onError (not counted in faults)');
   },
-  'E_OPEN, E_SHORT_GND, E_SHORT_VCC: fault bits D0..D2 with D16; thermocouple bits ignored'() {
+  'E_OPEN, E_SHORT_GND, E_SHORT_VCC: fault bits D0..D2 with D16; thermocouple bits ignored, cold junction kept'() {
     const r = rig();
     r.env.temperatureC = 300;
+    r.env.ambientC = 27.5;
     equal(r.next(), 0b11);
     const cases: [keyof SimMax31855 & ('open' | 'shortToGround' | 'shortToVcc'), string][] = [
       ['open', SensorErrorCode.OPEN],
@@ -137,13 +140,34 @@ export const tests = {
     ];
     for (const [fault, code] of cases) {
       r.part[fault] = true;
-      equal(r.next(), 0, fault);
+      r.env.ambientC += 1;
+      r.out.fill(0);
+      equal(r.next(), 0b10, `${fault}: only the cold-junction bit`);
       equal(r.errors[r.errors.length - 1], code);
+      equal(r.channels[r.channels.length - 1], 0, 'the fault names the thermocouple channel');
+      equal(r.out[1], r.env.ambientC * 1000, 'the cold junction of this conversion');
+      equal(r.out[0], 0, 'nothing written for the thermocouple');
       ok(((r.part.frame >>> 18) & 0x3fff) === 1200, 'the frame still carries a plausible 300 °C');
+      r.env.time += 100;
+      const s = r.driver.sample();
+      ok(s, 'sample() keeps the valid channel');
+      equal(s.temperature, undefined);
+      equal(s.coldJunction, r.env.ambientC);
       r.part[fault] = false;
     }
-    equal(r.driver.faults.E_OPEN + r.driver.faults.E_SHORT_GND + r.driver.faults.E_SHORT_VCC, 3);
+    equal(r.driver.faults.E_OPEN + r.driver.faults.E_SHORT_GND + r.driver.faults.E_SHORT_VCC, 6);
     equal(r.next(), 0b11, 'recovers');
+  },
+  'Table 2 fault frames fed verbatim: the cold junction (D15..D4) survives OC, SCG, SCV'() {
+    for (const bit of [1, 2, 4]) {
+      // thermocouple bits 0 (undefined under a fault), D16, cold junction 25.0000 °C (0001 1001 0000)
+      const { valid, out, errors } = decode(((1 << 16) | (0b000110010000 << 4) | bit) >>> 0);
+      equal(valid, 0b10, `fault bit ${bit}`);
+      equal(out[1], 25000);
+      equal(errors.length, 1);
+    }
+    const cold = decode(((1 << 16) | (0b110010000000 << 4) | 1) >>> 0);
+    equal(cold.valid, 0, 'a cold junction outside −55..+125 °C (−56 °C) keeps nothing');
   },
   'E_FRAME: all-zero and all-ones frames (MISO stuck, no chip on this select)'() {
     const r = rig();
@@ -169,13 +193,16 @@ export const tests = {
     equal(r.next(), 0);
     equal(r.errors[0], SensorErrorCode.BUS);
   },
-  'E_RANGE: beyond the K-type range −200..+1350 °C'() {
+  'E_RANGE: beyond the K-type range −200..+1350 °C, on the thermocouple channel; cold junction kept'() {
     const r = rig();
+    r.env.ambientC = 22;
     r.env.temperatureC = 1400;
-    equal(r.next(), 0);
+    equal(r.next(), 0b10);
     equal(r.errors[0], SensorErrorCode.RANGE);
+    equal(r.channels[0], 0);
+    equal(r.out[1], 22000);
     r.env.temperatureC = -210;
-    equal(r.next(), 0);
+    equal(r.next(), 0b10);
     equal(r.errors[1], SensorErrorCode.RANGE);
   },
   'E_STUCK: the register stops updating'() {

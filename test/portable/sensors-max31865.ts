@@ -2,6 +2,7 @@
  * MAX31865 driver against the simulated part (Maxim MAX31865 datasheet 19-6478) with PT100 and
  * PT1000 elements; Callendar–Van Dusen checked against IEC 60751 table values.
  */
+import type { SPI, SPIConstructor } from '../../firmware/host';
 import { type SensorError, SensorErrorCode } from '../../firmware/sensors/errors';
 import MAX31865, { type Max31865Configuration, rtdCelsius, rtdOhms } from '../../firmware/sensors/max31865';
 import { FixedEnv } from '../../simulator/devices/env';
@@ -28,7 +29,11 @@ const IEC_60751: [number, number][] = [
   [850, 390.48],
 ];
 
-function rig(options: { r0?: number; referenceOhms?: number } & Max31865Configuration = {}, build?: (part: SimMax31865) => void) {
+function rig(
+  options: { r0?: number; referenceOhms?: number } & Max31865Configuration = {},
+  build?: (part: SimMax31865) => void,
+  { rawStart = false, wrap = (io: SPIConstructor) => io } = {},
+) {
   const env = new FixedEnv();
   const bus = new SimSPIBus();
   const part = new SimMax31865(env, { r0: options.r0, referenceOhms: options.referenceOhms });
@@ -37,13 +42,17 @@ function rig(options: { r0?: number; referenceOhms?: number } & Max31865Configur
   const errors: string[] = [];
   /** E_NOT_READY is reported too, not as a fault (errors.ts): kept apart, as the node logs it as debug. */
   const notReady: string[] = [];
+  const messages: string[] = [];
   const { SPI } = bus.classes();
   const { r0, referenceOhms, ...config } = options;
   const driver = new MAX31865({
-    sensor: { io: SPI, select: 5 },
+    sensor: { io: wrap(SPI), select: 5 },
     rtd: { r0, referenceOhms },
     now: () => env.now(),
-    onError: (e: SensorError) => (e.code === SensorErrorCode.NOT_READY ? notReady : errors).push(e.code),
+    onError: (e: SensorError) => {
+      if (e.code === SensorErrorCode.NOT_READY) notReady.push(e.code);
+      else errors.push(e.code), messages.push(e.message);
+    },
     ...config,
   });
   const out = new Int32Array(1);
@@ -52,7 +61,40 @@ function rig(options: { r0?: number; referenceOhms?: number } & Max31865Configur
     env.time += ms;
     return driver.read(out);
   };
-  return { env, bus, part, driver, errors, notReady, out, convert, SPI };
+  /** After the fault-detection cycle's 600 µs: one read collects its result (and starts a conversion). */
+  const detect = () => {
+    env.time += 0.6;
+    return driver.read(out);
+  };
+  if (!rawStart) {
+    equal(detect(), 0, 'the cycle started at configuration is read first');
+    notReady.length = 0;
+  }
+  return { env, bus, part, driver, errors, messages, notReady, out, convert, detect, SPI };
+}
+
+/** Every write to the configuration register (80h) a driver makes, in order. */
+function configWrites(base: SPIConstructor, log: number[]): SPIConstructor {
+  return class {
+    #io: SPI;
+    constructor(options: never) {
+      this.#io = new base(options);
+    }
+    write(buffer: Uint8Array) {
+      if (buffer[0] === 0x80) for (let i = 1; i < buffer.length; i++) log.push(buffer[i]!);
+      this.#io.write(buffer);
+    }
+    read(buffer: Uint8Array) {
+      this.#io.read(buffer);
+    }
+    transfer(buffer: Uint8Array) {
+      if (buffer[0] === 0x80) for (let i = 1; i < buffer.length; i++) log.push(buffer[i]!);
+      this.#io.transfer(buffer);
+    }
+    close() {
+      this.#io.close();
+    }
+  } as unknown as SPIConstructor;
 }
 
 export const tests = {
@@ -109,30 +151,135 @@ export const tests = {
     near((high * 430) / 32768, 390.48, 0.05, 'high threshold ≈ R(850 °C)');
     near((low * 430) / 32768, 18.52, 0.05, 'low threshold ≈ R(−200 °C)');
   },
-  'E_OPEN: open RTD (full-scale code, D7) and FORCE- open in the fault-detection cycle'() {
+  'E_OPEN: open RTD element (D7 full-scale code, then D5 REFIN- > 0.85 × VBIAS in the cycle), recovers'() {
     const r = rig();
     r.part.open = true;
     equal(r.convert(), 0);
-    equal(r.errors[0], SensorErrorCode.OPEN);
+    deepEqual(r.errors, [SensorErrorCode.OPEN], 'the conversion: full-scale code with D7');
+    ok(/D7/.test(r.messages[0]!), r.messages[0]);
+    equal(r.detect(), 0);
+    deepEqual(r.errors, [SensorErrorCode.OPEN, SensorErrorCode.OPEN], 'the cycle that follows');
+    ok(/D5/.test(r.messages[1]!), `D5, not the FORCE- open bits D4/D3: ${r.messages[1]}`);
     r.part.open = false;
-    equal(r.convert(), 1, 'faults cleared, recovers');
+    equal(r.detect(), 0, 'a clean cycle: conversions resume');
+    equal(r.convert(), 1, 'recovers');
     const o = rig({}, (part) => (part.open = true));
-    equal(o.errors[0], SensorErrorCode.OPEN, 'seen by the automatic fault-detection cycle at construction');
+    deepEqual(o.errors, [SensorErrorCode.OPEN], 'seen by the fault-detection cycle started at construction');
   },
-  'E_RTD_FAULT: shorted RTD (D6 below R(−200 °C)), over/undervoltage (D2)'() {
+  'E_SHORT_GND: RTDIN- shorted low (D4, D3 with FORCE- open): data that appear valid are never published'() {
+    const r = rig({}, (part) => (part.shortToGround = true));
+    r.env.temperatureC = 40;
+    deepEqual(r.errors, [SensorErrorCode.SHORT_GND], 'the cycle at construction');
+    for (let i = 0; i < 5; i++) equal(r.convert(), 0, `read ${i}: the cycle repeats until it comes back clean`);
+    ok(r.errors.every((e) => e === SensorErrorCode.SHORT_GND), r.errors.join());
+    equal(r.driver.faults.E_OPEN, 0, 'not mistaken for an open circuit');
+    r.part.shortToGround = false;
+    equal(r.detect(), 0, 'clean cycle, conversion started');
+    equal(r.convert(), 1);
+    near(r.out[0]! / 1000, 40, 0.05);
+  },
+  'E_SHORT: RTD element shorted (D6, near-zero code, a clean cycle); E_OVERVOLTAGE: D2'() {
     const r = rig();
     r.part.shorted = true;
     equal(r.convert(), 0);
+    deepEqual(r.errors, [SensorErrorCode.SHORT]);
     r.part.shorted = false;
+    equal(r.detect(), 0);
     r.part.overvoltage = true;
     equal(r.convert(), 0);
-    deepEqual(r.errors, [SensorErrorCode.RTD_FAULT, SensorErrorCode.RTD_FAULT]);
+    deepEqual(r.errors, [SensorErrorCode.SHORT, SensorErrorCode.OVERVOLTAGE]);
+    equal(r.detect(), 0, 'D2 set again at once after the clear while it persists');
+    deepEqual(r.errors, [SensorErrorCode.SHORT, SensorErrorCode.OVERVOLTAGE, SensorErrorCode.OVERVOLTAGE]);
+    equal(r.driver.faults.E_RTD_FAULT, 0, 'each cause has its own label');
+  },
+  'a single transient fault cannot latch: the clear is its own write, D5, D3 and D2 at 0'() {
+    const writes: number[] = [];
+    const r = rig({}, undefined, { wrap: (io) => configWrites(io, writes) });
+    r.env.temperatureC = 55;
+    equal(r.convert(), 1);
+    // the over/undervoltage lasts exactly the conversion started by that read
+    r.part.overvoltage = true;
+    r.env.time += 52;
+    r.part.register(Max31865Register.CONFIG);
+    r.part.overvoltage = false;
+    equal(r.driver.read(r.out), 0, 'the conversion that ran under the fault');
+    let got = 0;
+    for (let i = 0; i < 3 && !got; i++) got = r.convert();
+    equal(got, 1, 'a reading again once the fault is gone');
+    near(r.out[0]! / 1000, 55, 0.05);
+    for (let i = 0; i < 5; i++) equal(r.convert(), 1, `still a reading (${i})`);
+    deepEqual(r.errors, [SensorErrorCode.OVERVOLTAGE]);
+    const clears = writes.filter((w) => w & 0x02);
+    ok(clears.length >= 2, 'at configuration and after the fault');
+    for (const w of clears) equal(w & 0x2c, 0, `clear written as ${w}: D5, D3, D2 must be 0`);
+    for (const w of writes) ok(!(w & 0x20 && w & 0x0c), `1-shot and a fault cycle in one write (${w}) are both ignored`);
+  },
+  'fault-detection cycle: its status is read only after D3:D2 self-clear (600 µs), polled, never waited for'() {
+    const r = rig({}, (part) => (part.shortToGround = true), { rawStart: true });
+    equal(r.part.register(Max31865Register.CONFIG) & 0x0c, 0x04, 'D3:D2 = 01b: automatic cycle running');
+    equal(r.errors.length, 0, 'nothing read at construction: the cycle has not finished');
+    r.env.time += 0.3;
+    equal(r.driver.read(r.out), 0);
+    deepEqual(r.notReady, [SensorErrorCode.NOT_READY], 'E_NOT_READY while D3:D2 = 01b');
+    equal(r.errors.length, 0);
+    r.env.time += 0.3;
+    equal(r.part.register(Max31865Register.CONFIG) & 0x0c, 0, 'self-cleared after 600 µs');
+    equal(r.driver.read(r.out), 0);
+    deepEqual(r.errors, [SensorErrorCode.SHORT_GND], 'then the result');
+  },
+  'fault-detection cycle that never ends (D3:D2 left at 10b): E_STUCK after 600 µs + 100 ms, run again'() {
+    const r = rig({}, undefined, { rawStart: true });
+    r.env.temperatureC = 20;
+    const raw = new r.SPI({ select: 5, mode: 1, hz: 1_000_000 });
+    raw.write(Uint8Array.of(0x80, 0x88)); // 100X100Xb: manual cycle 1 waits for the master forever
+    raw.close();
+    r.env.time += 1;
+    equal(r.driver.read(r.out), 0);
+    equal(r.errors.length, 0, 'still within the bound: not ready');
+    r.env.time += 100;
+    equal(r.driver.read(r.out), 0);
+    deepEqual(r.errors, [SensorErrorCode.STUCK]);
+    equal(r.detect(), 0, 'the automatic cycle again, clean');
+    equal(r.convert(), 1);
+    near(r.out[0]! / 1000, 20, 0.05);
+  },
+  'simulated part: fault status clear only with D5, D3, D2 at 0; 1-shot with D3:D2 ignored'() {
+    const env = new FixedEnv();
+    const bus = new SimSPIBus();
+    const part = new SimMax31865(env);
+    bus.attach(5, part);
+    const io = new (bus.classes().SPI)({ select: 5, mode: 1, hz: 1_000_000 });
+    const config = (value: number) => io.write(Uint8Array.of(0x80, value));
+    config(0x80);
+    config(0xa0); // 1-shot, thresholds at power-on: FFFFh high, 0 low; a 0 °C code is fine
+    part.shorted = true;
+    env.time += 52;
+    config(0xa0);
+    env.time += 52;
+    equal(part.register(Max31865Register.FAULT_STATUS), 0x40, 'code 0 ≤ the low threshold 0000h: D6');
+    part.shorted = false;
+    config(0xa2);
+    equal(part.register(Max31865Register.FAULT_STATUS), 0x40, 'a clear written with 1-shot does nothing');
+    env.time += 52;
+    config(0x86);
+    equal(part.register(Max31865Register.FAULT_STATUS), 0x40, 'nor with a fault-detection cycle');
+    env.time += 1;
+    config(0x82);
+    equal(part.register(Max31865Register.FAULT_STATUS), 0, 'alone, it clears');
+    equal(part.register(Max31865Register.RTD_LSB) & 1, 0, 'and the RTD LSB fault flag with it');
+    const before = part.conversions;
+    config(0xa4);
+    env.time += 60;
+    equal(part.conversions, before, '1-shot with D2: both commands ignored');
+    equal(part.register(Max31865Register.CONFIG) & 0x2c, 0);
+    io.close();
   },
   'E_RANGE: beyond a configured range (the part flags it through its thresholds)'() {
     const r = rig({ minMilliCelsius: 0, maxMilliCelsius: 400_000 });
     r.env.temperatureC = 450;
     equal(r.convert(), 0);
     r.env.temperatureC = -20;
+    equal(r.detect(), 0, 'a clean fault-detection cycle after the flagged conversion');
     equal(r.convert(), 0);
     deepEqual(r.errors, [SensorErrorCode.RANGE, SensorErrorCode.RANGE]);
     throws(() => r.driver.configure({ maxMilliCelsius: 900_000 }), /E_CONFIG/);
@@ -145,6 +292,7 @@ export const tests = {
     r.env.time += 52;
     equal(r.driver.read(r.out), 0);
     equal(r.errors[0], SensorErrorCode.POWER_ON_VALUE);
+    equal(r.detect(), 0, 'the fault-detection cycle of the new configuration');
     equal(r.convert(), 1);
     near(r.out[0]! / 1000, 60, 0.05);
   },

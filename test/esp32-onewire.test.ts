@@ -1,0 +1,3 @@
+import { portable } from './harness/portable';
+
+await portable('esp32-onewire', new URL('./portable/esp32-onewire.ts', import.meta.url));
