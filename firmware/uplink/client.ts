@@ -364,17 +364,13 @@ export class MqttClient {
       for (;;) {
         const result = this.#decoder.next(this.#inbound);
         if (result === 'more') break;
-        if (result === 'discard') {
-          this.#discarded();
-          if (this.#socket !== socket) return;
-          continue;
-        }
-        if (result !== 'packet') {
+        if (result === 'packet') this.#dispatch();
+        else if (result === 'discard') this.#discarded();
+        else {
           this.stats.protocolErrors++;
           this.#end(result);
           return;
         }
-        this.#dispatch();
         if (this.#socket !== socket) return;
       }
       if (taken === 0 && bytes.length > 0) {

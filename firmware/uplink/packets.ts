@@ -262,6 +262,7 @@ export class Decoder {
   readonly buffer: Uint8Array;
   readonly maxRemaining: number;
   #length = 0;
+  /** Bytes of the buffer already decoded; -1 while a discarded payload is being dropped. */
   #consumed = 0;
   #skip = 0;
 
@@ -286,24 +287,23 @@ export class Decoder {
    * were taken, dropped ones included.
    */
   push(bytes: Uint8Array): number {
-    if (this.#skip > 0) {
+    // The usual case first, with no more tests than before discarding existed (a PUBACK per
+    // reading comes through here): compact what was decoded.
+    if (this.#consumed > 0) {
+      this.buffer.copyWithin(0, this.#consumed, this.#length);
+      this.#length -= this.#consumed;
+      this.#consumed = 0;
+    } else if (this.#consumed < 0) {
       const dropped = Math.min(this.#skip, bytes.length);
       this.#skip -= dropped;
-      if (dropped === bytes.length) return dropped;
+      if (this.#skip > 0) return dropped;
+      this.#consumed = 0;
       return dropped + this.push(bytes.subarray(dropped));
     }
-    this.#compact();
     const n = Math.min(bytes.length, this.buffer.length - this.#length);
     this.buffer.set(n === bytes.length ? bytes : bytes.subarray(0, n), this.#length);
     this.#length += n;
     return n;
-  }
-
-  #compact(): void {
-    if (this.#consumed === 0) return;
-    this.buffer.copyWithin(0, this.#consumed, this.#length);
-    this.#length -= this.#consumed;
-    this.#consumed = 0;
   }
 
   next(p: Inbound): DecodeResult {
@@ -445,8 +445,13 @@ export class Decoder {
     p.remaining = remaining;
     const total = headerBytes + remaining;
     const buffered = available < total ? available : total;
-    this.#consumed = start + buffered;
     this.#skip = total - buffered;
+    if (this.#skip === 0) this.#consumed = start + buffered;
+    else {
+      // Everything buffered belongs to this packet: empty the buffer and drop the rest in push().
+      this.#length = 0;
+      this.#consumed = -1;
+    }
     return 'discard';
   }
 }
