@@ -37,7 +37,10 @@ export const ProtocolError = {
   FLAGS: 'E_MQTT_FLAGS',
   /** Remaining length encoded in more than 4 bytes, or not minimally (§2.2.3). */
   LENGTH_ENCODING: 'E_MQTT_LENGTH_ENCODING',
-  /** Remaining length larger than this client accepts. */
+  /**
+   * Remaining length larger than this client accepts, for a packet other than PUBLISH (none can
+   * legitimately be), or a PUBLISH whose variable header alone does not fit the buffer.
+   */
   TOO_LARGE: 'E_MQTT_TOO_LARGE',
   /** Remaining length wrong for the packet type (e.g. PUBACK not 2). */
   LENGTH: 'E_MQTT_LENGTH',
