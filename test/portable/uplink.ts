@@ -6,7 +6,8 @@ import { RamStore } from '../../firmware/outbox';
 import type { NewReading, Reading } from '../../firmware/store';
 import { decodeMessage, type DecodedMessage } from '../../firmware/uplink/decode';
 import { DEFAULT_MAX_INBOUND_BYTES, MAX_OFFER_PAYLOAD_BYTES, Uplink, type UplinkOptions } from '../../firmware/uplink/uplink';
-import { Decoder, newInbound, PacketType } from '../../firmware/uplink/packets';
+import { Decoder, newInbound, PacketType, topicNameError } from '../../firmware/uplink/packets';
+import { mqttBinaryBytes } from '../../firmware/uplink/utf8';
 import { MAX_MANIFEST_BYTES, MAX_URL_BYTES } from '../../firmware/ota/manifest';
 import { decodeSecure, encodeSecure } from '../../firmware/uplink/secure-wire';
 import { Xoshiro128 } from '../../firmware/util/prng';
@@ -664,6 +665,45 @@ export const tests: Record<string, () => void> = {
       uplink.start();
       rig.advance(50);
       equal(rig.socket.packets()[0]!.body[7], 0x20 | bits | 0x04, `will QoS ${willQos}`);
+    }
+  },
+
+  'UTF-8: the hand encoder and the topic checker agree with TextEncoder/TextDecoder on random input'() {
+    const random = new Xoshiro128(1153);
+    const encoder = new TextEncoder();
+    // The oracle (test only): a fatal UTF-8 decoder, as the Unicode standard defines it.
+    const Fatal = TextDecoder as unknown as new (label: string, options: { fatal: boolean }) => { decode(b: Uint8Array): string };
+    const decoder = new Fatal('utf-8', { fatal: true });
+    const pick = [0x41, 0x7f, 0x80, 0x7ff, 0x800, 0xfffd, 0xfeff, 0xd7ff, 0xe000, 0xffff, 0x10000, 0x10ffff, 0x1f600];
+    for (let round = 0; round < 300; round++) {
+      let s = '';
+      const n = 1 + Math.floor(random.next() * 12);
+      for (let i = 0; i < n; i++) {
+        const r = random.next();
+        const cp = r < 0.5 ? pick[Math.floor(random.next() * pick.length)]! : Math.floor(random.next() * 0x110000);
+        if (cp >= 0xd800 && cp <= 0xdfff) continue;
+        s += String.fromCodePoint(cp === 0 ? 1 : cp);
+      }
+      deepEqual(Array.from(mqttBinaryBytes(s, 'x')), Array.from(encoder.encode(s)), `encode ${JSON.stringify(s)}`);
+    }
+    for (let round = 0; round < 3000; round++) {
+      const n = 1 + Math.floor(random.next() * 6);
+      const bytes = new Uint8Array(n);
+      for (let i = 0; i < n; i++) {
+        const r = random.next();
+        bytes[i] = r < 0.3 ? 0x80 + Math.floor(random.next() * 64) : r < 0.6 ? 0xc0 + Math.floor(random.next() * 64) : Math.floor(random.next() * 256);
+      }
+      let want: string | undefined;
+      try {
+        const text = decoder.decode(bytes);
+        want = text.indexOf('\u0000') >= 0 ? 'E_MQTT_UTF8' : text.indexOf('+') >= 0 || text.indexOf('#') >= 0 ? 'E_MQTT_TOPIC' : undefined;
+      } catch {
+        want = 'E_MQTT_UTF8';
+      }
+      const got = topicNameError(bytes, 0, n);
+      // Both a wildcard and ill-formed bytes: either reason is a correct refusal.
+      if (want === 'E_MQTT_UTF8' && got === 'E_MQTT_TOPIC') continue;
+      equal(got, want, `check ${Array.from(bytes).map((b) => b.toString(16)).join(' ')}`);
     }
   },
 };
