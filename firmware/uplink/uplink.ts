@@ -29,7 +29,8 @@
  * Side channel (OTA status): `sendSide(topic, payload, length)` publishes one QoS 1 message
  * outside the reading window, one at a time; its packet id never collides with the window's; it
  * is sent again with DUP after a reconnect until its PUBACK, which fires `onSideAcked`. Hooks
- * for the OTA agent: `onConnect` after each CONNACK, `onAcked(readings)` after each reading PUBACK.
+ * for the OTA agent: `onConnect` after each CONNACK, `onAcked(readings)` after each reading PUBACK,
+ * `onDiscarded(topic, bytes)` after an oversized message on cmd or ota was dropped.
  *
  * Memory: every buffer (slots, packets, the peek buffer, the live ring) is allocated here, once.
  * The backlog cursor: every unacknowledged non-alert reading with a sequence number up to
@@ -187,6 +188,8 @@ export class Uplink {
   onConnect: (() => void) | undefined;
   onAcked: ((readings: number) => void) | undefined;
   onSideAcked: (() => void) | undefined;
+  /** A message over `maxInboundBytes` on the node's cmd or ota topic was dropped (e.g. for the OTA agent to report it). */
+  onDiscarded: ((topic: string, bytes: number) => void) | undefined;
   #sideId = 0;
   #sideSent = false;
   #sideTopic: Uint8Array | undefined;
@@ -438,6 +441,8 @@ export class Uplink {
   #onDiscarded(topic: Uint8Array, bytes: number): void {
     this.stats.discarded++;
     this.#host.log('warn', `mqtt: dropped a ${bytes}-byte message on ${bytesToAscii(topic)} (limit ${this.#client.maxInboundBytes})`);
+    const name = sameBytes(topic, this.#cmdTopic) ? this.#cmdName : sameBytes(topic, this.#otaTopic) ? this.#otaName : '';
+    if (name !== '') this.onDiscarded?.(name, bytes);
   }
 
   #free(i: number): void {

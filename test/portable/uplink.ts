@@ -434,6 +434,8 @@ export const tests: Record<string, () => void> = {
     const logs: string[] = [];
     const { rig, store, uplink } = setup({ onCommand: (_t, p) => got.push(bytesToText(p)) });
     rig.host.log = (_level, message) => logs.push(message);
+    const hooked: Array<[string, number]> = [];
+    uplink.onDiscarded = (topic, bytes) => hooked.push([topic, bytes]);
     const broker = politeBroker(rig);
     uplink.start();
     rig.advance(50);
@@ -446,6 +448,7 @@ export const tests: Record<string, () => void> = {
     equal(uplink.client.stats.discarded, 1);
     ok(logs.some((m) => m.indexOf('200024-byte') >= 0 && m.indexOf(`pipewatch/${DEV}/ota`) >= 0), `logged: ${logs.join(' | ')}`);
     deepEqual(got, ['after'], 'the dropped message never reached onCommand; the next one did');
+    deepEqual(hooked, [[`pipewatch/${DEV}/ota`, 200_024]], 'onDiscarded hook');
     const acks = rig.socket.packets().filter((p) => p.type === 4);
     deepEqual(acks.map((p) => Array.from(p.bytes)), [[0x40, 2, 0x10, 0xe1], [0x40, 2, 0x10, 0xe2]], 'PUBACK for both, in order');
     for (let i = 0; i < 5; i++) uplink.noteStored(store.append(reading(i)), reading(i));
