@@ -22,7 +22,8 @@ export interface NodeConfig {
     port: number;
     secure?: TLSOptions['secure'];
     username?: string;
-    password?: string;
+    /** Binary data: bytes as given, or a string as UTF-8 (firmware/uplink/utf8.ts). */
+    password?: string | Uint8Array;
     keepaliveSec?: number;
   };
   /** Sampling period, ms (default 10 s). */

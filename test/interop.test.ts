@@ -148,3 +148,129 @@ test('mosquitto keeps the persistent session: a command sent while the node was 
   t.true(n.uplink.connected);
   t.deepEqual(n.commands, [['pipewatch/interop-session/cmd', 'while-away']]);
 });
+
+// Issue 11, item 2: an oversized message on the node's topics, QoS 1 redelivered by the
+// persistent session and retained, against a real mosquitto: dropped, counted, readings flow.
+
+/** Runs until `done()` or `ms` of virtual time, letting the broker's real-time traffic in between. */
+async function runUntil(n: Awaited<ReturnType<typeof node>>, ms: number, done: () => boolean) {
+  for (let waited = 0; waited < ms && !done(); waited += 5000) {
+    await n.run(5000);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+test('mosquitto: an oversized QoS 1 command queued in the session is acknowledged and dropped once; readings keep flowing', async (t) => {
+  const broker = await startMosquitto();
+  t.teardown(() => broker.stop());
+  const url = `mqtt://127.0.0.1:${broker.port}`;
+  const deviceId = 'interop-big-q1';
+  const consumer = await ConsumerClient.connect(url);
+  t.teardown(() => consumer.close());
+  const n = await node(broker.port, deviceId, { backoffBaseMs: 2000 });
+  t.teardown(() => n.stop());
+  n.uplink.start();
+  await runUntil(n, 10_000, () => n.uplink.connected);
+  t.true(n.uplink.connected);
+  n.uplink.client.abort('away');
+  const commander = await mqtt.connectAsync(url, { clean: true, reconnectPeriod: 0 });
+  await commander.publishAsync(`pipewatch/${deviceId}/cmd`, Buffer.alloc(20_000, 0x41), { qos: 1 });
+  await commander.publishAsync(`pipewatch/${deviceId}/cmd`, 'small', { qos: 1 });
+  await commander.endAsync(true);
+  for (let i = 0; i < 50; i++) n.store.append(reading(i));
+  await runUntil(n, 120_000, () => n.store.pending === 0 && n.commands.length > 0);
+  t.true(n.uplink.connected, n.uplink.stats.lastCloseReason);
+  t.is(n.uplink.stats.discarded, 1, 'dropped and counted');
+  t.deepEqual(n.commands, [[`pipewatch/${deviceId}/cmd`, 'small']], 'the next command arrived');
+  t.is(n.store.pending, 0, 'readings delivered');
+  t.is(n.uplink.client.stats.protocolErrors, 1, "only the test's own abort (abort counts as one)");
+  // Acknowledged: the session does not send it again after a reconnect.
+  n.uplink.client.abort('again');
+  await runUntil(n, 60_000, () => n.uplink.connected);
+  await runUntil(n, 10_000, () => false);
+  t.true(n.uplink.connected);
+  t.is(n.uplink.stats.discarded, 1, 'not redelivered');
+  for (let i = 50; i < 60; i++) n.uplink.noteStored(n.store.append(reading(i)), reading(i));
+  await runUntil(n, 60_000, () => n.store.pending === 0);
+  await consumer.quiesce();
+  t.is(consumer.consumer.delivered, 60);
+});
+
+test('mosquitto: an oversized retained offer comes back at every subscribe and is dropped each time; readings keep flowing', async (t) => {
+  const broker = await startMosquitto();
+  t.teardown(() => broker.stop());
+  const url = `mqtt://127.0.0.1:${broker.port}`;
+  const deviceId = 'interop-big-retained';
+  const commander = await mqtt.connectAsync(url, { clean: true, reconnectPeriod: 0 });
+  await commander.publishAsync(`pipewatch/${deviceId}/ota`, Buffer.alloc(4000, 0x42), { qos: 1, retain: true });
+  await commander.endAsync(true);
+  const consumer = await ConsumerClient.connect(url);
+  t.teardown(() => consumer.close());
+  const n = await node(broker.port, deviceId, { backoffBaseMs: 2000 });
+  t.teardown(() => n.stop());
+  for (let i = 0; i < 40; i++) n.store.append(reading(i));
+  n.uplink.start();
+  await runUntil(n, 60_000, () => n.store.pending === 0 && n.uplink.stats.discarded >= 1);
+  t.is(n.uplink.stats.discarded, 1);
+  n.uplink.client.abort('cut');
+  await runUntil(n, 60_000, () => n.uplink.stats.discarded >= 2);
+  for (let i = 40; i < 50; i++) n.uplink.noteStored(n.store.append(reading(i)), reading(i));
+  await runUntil(n, 60_000, () => n.store.pending === 0);
+  t.true(n.uplink.connected, n.uplink.stats.lastCloseReason);
+  t.is(n.uplink.stats.discarded, 2, 'once per subscribe');
+  t.is(n.uplink.client.stats.protocolErrors, 1, "only the test's own abort (abort counts as one)");
+  t.deepEqual(n.commands, []);
+  await consumer.quiesce();
+  t.is(consumer.consumer.delivered, 50, 'every reading delivered');
+});
+
+// Issue 11, item 13: a non-ASCII user name and password against mosquitto's password file.
+test('mosquitto with a password file: a non-ASCII user name and password authenticate; a wrong one is refused', async (t) => {
+  const broker = await startMosquitto({ users: { 'jörg': 'pässwörd€😀' } });
+  t.teardown(() => broker.stop());
+  const good = await node(broker.port, 'interop-auth', { username: 'jörg', password: 'pässwörd€😀' });
+  t.teardown(() => good.stop());
+  good.store.append(reading(0));
+  good.uplink.start();
+  await runUntil(good, 30_000, () => good.store.pending === 0);
+  t.true(good.uplink.connected, `authenticated (${good.uplink.stats.lastCloseReason})`);
+  t.is(good.store.pending, 0);
+  const bytes = await node(broker.port, 'interop-auth-bytes', { username: 'jörg', password: new TextEncoder().encode('pässwörd€😀') });
+  t.teardown(() => bytes.stop());
+  bytes.uplink.start();
+  await runUntil(bytes, 30_000, () => bytes.uplink.connected);
+  t.true(bytes.uplink.connected, `the same password as bytes (${bytes.uplink.stats.lastCloseReason})`);
+  const bad = await node(broker.port, 'interop-auth-bad', { username: 'jörg', password: 'passwords' });
+  t.teardown(() => bad.stop());
+  bad.uplink.start();
+  await runUntil(bad, 10_000, () => bad.uplink.stats.lastCloseReason !== '');
+  t.false(bad.uplink.connected);
+  t.regex(bad.uplink.stats.lastCloseReason, /^refused:[45]$/);
+});
+
+// Issue 11, item 14: the will's QoS is the configured one; keepalive 0 keeps a quiet connection.
+test('mosquitto: the will goes out with the configured QoS (0), and keepalive 0 sends no PINGREQ', async (t) => {
+  const broker = await startMosquitto();
+  t.teardown(() => broker.stop());
+  const url = `mqtt://127.0.0.1:${broker.port}`;
+  const deviceId = 'interop-will0';
+  const watcher = await mqtt.connectAsync(url, { clean: true, reconnectPeriod: 0 });
+  t.teardown(() => watcher.end(true));
+  const n = await node(broker.port, deviceId, { willQos: 0, keepaliveSec: 0 });
+  t.teardown(() => n.stop());
+  n.uplink.start();
+  await runUntil(n, 10_000, () => n.uplink.connected);
+  const sent = n.uplink.client.stats.packetsOut;
+  await runUntil(n, 600_000, () => false);
+  t.true(n.uplink.connected);
+  t.is(n.uplink.client.stats.packetsOut, sent, 'nothing sent in 10 quiet minutes');
+  await watcher.subscribeAsync(`pipewatch/${deviceId}/status`, { qos: 1 });
+  const will = new Promise<{ payload: string; qos: number; retain: boolean }>((resolve) =>
+    watcher.on('message', (_topic, payload, packet) => {
+      if (payload.toString() === 'offline') resolve({ payload: payload.toString(), qos: packet.qos, retain: packet.retain });
+    }),
+  );
+  n.uplink.client.abort('cut');
+  const got = await Promise.race([will, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 3000))]);
+  t.is(got?.qos, 0, 'will published with QoS 0');
+});

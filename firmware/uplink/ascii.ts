@@ -69,6 +69,16 @@ export function asciiBytes(s: string): Uint8Array {
   return out;
 }
 
+/** Bytes as printable ASCII for a log line: anything outside 0x20..0x7e becomes '?'. */
+export function bytesToAscii(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    s += c >= 0x20 && c <= 0x7e ? String.fromCharCode(c) : '?';
+  }
+  return s;
+}
+
 /** Device ids and topic segments: 1..64 characters of [A-Za-z0-9_.-]. */
 export function isValidId(s: string): boolean {
   if (s.length < 1 || s.length > 64) return false;

@@ -7,6 +7,21 @@
  * Lifecycle: `open()` -> (onConnected | onClosed) ... `close()`; after `onClosed` the client
  * may be opened again. `onClosed` fires exactly once per `open()`.
  *
+ * Strings: client id, will topic and user name are MQTT UTF-8 strings (§1.5.3), encoded here by
+ * hand (./utf8); the password is binary data (§3.1.3.5): a Uint8Array is sent as is, a string
+ * as UTF-8. The constructor throws a clear Error for what cannot be sent (U+0000 or a lone
+ * surrogate in a string, more than 65,535 bytes, a password without a user name
+ * [MQTT-3.1.2-22], a will QoS other than 0, 1, 2, a keepalive outside 0..65,535 s): a
+ * configuration mistake is refused, never sent mangled. `connectOptionsProblem` gives the same
+ * verdict without throwing, for settings checks.
+ *
+ * Inbound PUBLISH over `maxInboundBytes`: acknowledged (QoS 1) as soon as its header was read
+ * and checked, its payload skipped unbuffered as it arrives, counted (`stats.discarded`) and
+ * reported (`onDiscarded`); the connection stays up. Acknowledging at the header means that a
+ * connection lost during a long payload does not make the broker send it again.
+ *
+ * Keepalive 0 turns the keepalive mechanism off (§3.1.2.10): no PINGREQ, no half-open detector.
+ *
  * Names: when `address` is not an IP literal and the host has `dns`, the name is resolved first
  * (a failure closes with 'dns', and the uplink backs off as for any failed attempt); a host
  * without `dns` gets the name as is (it resolves names itself). For TLS the server name is the
@@ -25,7 +40,7 @@ import {
   newInbound,
   type ConnectOptions,
 } from './packets';
-import { asciiBytes } from './ascii';
+import { mqttBinaryBytes, mqttBinaryProblem, mqttStringBytes, mqttStringProblem } from './utf8';
 
 export interface MqttClientOptions {
   address: string;
@@ -35,8 +50,10 @@ export interface MqttClientOptions {
   keepaliveSec: number;
   cleanSession: boolean;
   username?: string;
-  password?: string;
-  will?: { topic: string; payload: string; retain: boolean };
+  /** Binary data: bytes as given, or a string as UTF-8. Needs `username` [MQTT-3.1.2-22]. */
+  password?: string | Uint8Array;
+  /** `qos`: what the broker publishes the will with (default 1). */
+  will?: { topic: string; payload: string; retain: boolean; qos?: number };
   /** Largest remaining length accepted from the broker. */
   maxInboundBytes: number;
   /** Size of the one transmit buffer (largest packet this client sends). */
@@ -50,6 +67,8 @@ export interface MqttClientEvents {
   onPuback(packetId: number): void;
   onSuback(packetId: number, grantedQos: number): void;
   onMessage(topic: Uint8Array, payload: Uint8Array): void;
+  /** A PUBLISH over `maxInboundBytes` was acknowledged (QoS 1) and dropped; `bytes`: its remaining length. */
+  onDiscarded?(topic: Uint8Array, bytes: number): void;
   /**
    * `reason`: 'closed' | 'refused:<rc>' (CONNACK return code 1-5) | 'dns' | 'socket' | 'timeout'
    * (no CONNACK in time) | 'ping-timeout' (half-open link) | a protocol error code (E_MQTT_*).
@@ -89,6 +108,32 @@ export interface MqttClientStats {
   bytesOut: number;
   bytesIn: number;
   packetsOut: number;
+  /** Inbound PUBLISH packets over `maxInboundBytes`, acknowledged and dropped unread. */
+  discarded: number;
+}
+
+/**
+ * Why these options cannot make a CONNECT, or '' when they can: the checks the constructor
+ * throws for, as a string (settings validation, `pipewatch provision`).
+ */
+export function connectOptionsProblem(o: Pick<MqttClientOptions, 'clientId' | 'username' | 'password' | 'will' | 'keepaliveSec'>): string {
+  let problem = mqttStringProblem(o.clientId);
+  if (problem !== '') return `MQTT client id ${problem}`;
+  if (o.clientId.length === 0) return 'MQTT client id is empty (this client keeps a persistent session)';
+  if (o.username !== undefined && (problem = mqttStringProblem(o.username)) !== '') return `MQTT user name ${problem}`;
+  if (o.password !== undefined) {
+    if ((problem = mqttBinaryProblem(o.password)) !== '') return `MQTT password ${problem}`;
+    if (o.username === undefined) return 'MQTT password without a user name (MQTT 3.1.1 [MQTT-3.1.2-22])';
+  }
+  if (!Number.isInteger(o.keepaliveSec) || o.keepaliveSec < 0 || o.keepaliveSec > 65535) {
+    return `MQTT keepalive ${String(o.keepaliveSec)}: an integer 0..65535 seconds`;
+  }
+  if (o.will) {
+    if ((problem = mqttStringProblem(o.will.topic)) !== '') return `MQTT will topic ${problem}`;
+    const qos = o.will.qos ?? 1;
+    if (qos !== 0 && qos !== 1 && qos !== 2) return `MQTT will QoS ${String(qos)}: 0, 1 or 2`;
+  }
+  return '';
 }
 
 export class MqttClient {
@@ -117,27 +162,35 @@ export class MqttClient {
     bytesOut: 0,
     bytesIn: 0,
     packetsOut: 0,
+    discarded: 0,
   };
 
   constructor(host: Host, options: MqttClientOptions, events: MqttClientEvents) {
+    const problem = connectOptionsProblem(options);
+    if (problem !== '') throw new Error(problem);
     this.#host = host;
     this.#o = options;
     this.#events = events;
     this.#tx = new Uint8Array(options.txBufferBytes);
     this.#decoder = new Decoder(options.maxInboundBytes);
     this.#connect = {
-      clientId: asciiBytes(options.clientId),
+      clientId: mqttStringBytes(options.clientId, 'client id'),
       keepaliveSec: options.keepaliveSec,
       cleanSession: options.cleanSession,
-      username: options.username === undefined ? undefined : asciiBytes(options.username),
-      password: options.password === undefined ? undefined : asciiBytes(options.password),
+      username: options.username === undefined ? undefined : mqttStringBytes(options.username, 'user name'),
+      password: options.password === undefined ? undefined : mqttBinaryBytes(options.password, 'password'),
       will: options.will && {
-        topic: asciiBytes(options.will.topic),
-        payload: asciiBytes(options.will.payload),
-        qos: 1,
+        topic: mqttStringBytes(options.will.topic, 'will topic'),
+        payload: mqttBinaryBytes(options.will.payload, 'will message'),
+        qos: (options.will.qos ?? 1) as 0 | 1 | 2,
         retain: options.will.retain,
       },
     };
+  }
+
+  /** Largest PUBLISH remaining length read into memory; larger ones are dropped. */
+  get maxInboundBytes(): number {
+    return this.#o.maxInboundBytes;
   }
 
   get state(): number {
@@ -311,12 +364,13 @@ export class MqttClient {
       for (;;) {
         const result = this.#decoder.next(this.#inbound);
         if (result === 'more') break;
-        if (result !== 'packet') {
+        if (result === 'packet') this.#dispatch();
+        else if (result === 'discard') this.#discarded();
+        else {
           this.stats.protocolErrors++;
           this.#end(result);
           return;
         }
-        this.#dispatch();
         if (this.#socket !== socket) return;
       }
       if (taken === 0 && bytes.length > 0) {
@@ -346,7 +400,11 @@ export class MqttClient {
         this.stats.connected++;
         this.#lastTxMs = this.#host.clock.monotonic.now();
         this.#lastRxMs = this.#lastTxMs;
-        this.#setTimer((this.#o.keepaliveSec * 1000) / 2);
+        if (this.#o.keepaliveSec > 0) this.#setTimer((this.#o.keepaliveSec * 1000) / 2);
+        else {
+          this.#host.timers.clear(this.#timer);
+          this.#timer = undefined;
+        }
         this.#events.onConnected(p.sessionPresent);
         return;
       case PacketType.PUBACK:
@@ -373,6 +431,25 @@ export class MqttClient {
         this.stats.protocolErrors++; // PUBREC/PUBREL/PUBCOMP/UNSUBACK: never asked for
         this.#end('E_MQTT_UNEXPECTED');
     }
+  }
+
+  /** The header of a PUBLISH over the limit: acknowledged (QoS 1), counted, reported; its payload is skipped. */
+  #discarded(): void {
+    const p = this.#inbound;
+    if (this.#state !== ClientState.connected) {
+      this.stats.protocolErrors++; // [MQTT-3.2.0-1]
+      this.#end('E_MQTT_SEQUENCE');
+      return;
+    }
+    if (p.qos === 2) {
+      this.stats.protocolErrors++; // never subscribed with QoS 2
+      this.#end('E_MQTT_QOS');
+      return;
+    }
+    if (p.qos === 1 && !this.#send(encodePuback(this.#tx, p.packetId))) return;
+    this.stats.discarded++;
+    const b = this.#decoder.buffer;
+    this.#events.onDiscarded?.(b.subarray(p.topicStart, p.topicEnd), p.remaining);
   }
 
   #setTimer(ms: number): void {

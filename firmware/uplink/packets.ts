@@ -4,7 +4,12 @@
  * Encoding is two-step (size, check, write) into a caller's buffer; nothing allocates.
  * Decoding validates the fixed header (type, reserved flags [MQTT-2.2.2-1/2], remaining
  * length encoding [MQTT-2.2.3]) against a configured maximum BEFORE any byte of the body is
- * buffered, then each packet's exact length and fields.
+ * buffered, then each packet's exact length and fields. A PUBLISH over the maximum is not an
+ * error: its variable header (topic, packet id) is buffered and checked like any other, and its
+ * payload is skipped as it arrives, never buffered ('discard'); the caller acknowledges and
+ * drops it. Every other packet type over the maximum is (none of them can legitimately be).
+ * Topic names are checked as MQTT strings (well-formed UTF-8 [MQTT-1.5.3-1], no U+0000
+ * [MQTT-1.5.3-2]) and for wildcards [MQTT-3.3.2-2].
  */
 
 export const PacketType = {
@@ -32,12 +37,22 @@ export const ProtocolError = {
   FLAGS: 'E_MQTT_FLAGS',
   /** Remaining length encoded in more than 4 bytes, or not minimally (§2.2.3). */
   LENGTH_ENCODING: 'E_MQTT_LENGTH_ENCODING',
-  /** Remaining length larger than this client accepts. */
+  /**
+   * Remaining length larger than this client accepts, for a packet other than PUBLISH (none can
+   * legitimately be), or a PUBLISH whose variable header alone does not fit the buffer.
+   */
   TOO_LARGE: 'E_MQTT_TOO_LARGE',
   /** Remaining length wrong for the packet type (e.g. PUBACK not 2). */
   LENGTH: 'E_MQTT_LENGTH',
-  /** A field out of range (CONNACK flags/return code, packet id 0, topic length overrun, QoS 3). */
+  /**
+   * A field out of range (CONNACK flags/return code, session present with a refusal, packet id
+   * 0, topic length overrun, QoS 3).
+   */
   FIELD: 'E_MQTT_FIELD',
+  /** A topic name that is not well-formed UTF-8 or has U+0000 (§1.5.3). */
+  UTF8: 'E_MQTT_UTF8',
+  /** A topic name with a wildcard character, '+' or '#' [MQTT-3.3.2-2]. */
+  TOPIC: 'E_MQTT_TOPIC',
 } as const;
 export type ProtocolErrorCode = (typeof ProtocolError)[keyof typeof ProtocolError];
 
@@ -79,7 +94,7 @@ export interface ConnectOptions {
   cleanSession: boolean;
   username?: Uint8Array;
   password?: Uint8Array;
-  will?: { topic: Uint8Array; payload: Uint8Array; qos: 0 | 1; retain: boolean };
+  will?: { topic: Uint8Array; payload: Uint8Array; qos: 0 | 1 | 2; retain: boolean };
 }
 
 /** Encodes CONNECT into `out`; returns its length, or 0 if it does not fit. */
@@ -189,19 +204,70 @@ export interface Inbound {
   topicEnd: number;
   payloadStart: number;
   payloadEnd: number;
+  /** PUBLISH: remaining length (for a discarded one, the size that was skipped). */
+  remaining: number;
 }
 
-export type DecodeResult = 'packet' | 'more' | ProtocolErrorCode;
+/**
+ * 'packet': `p` holds a complete packet. 'discard': `p` holds the fixed and variable header of
+ * a PUBLISH over the maximum (payloadStart === payloadEnd); its payload is being skipped.
+ */
+export type DecodeResult = 'packet' | 'discard' | 'more' | ProtocolErrorCode;
+
+/**
+ * Checks topic name bytes [start, end): well-formed UTF-8 per RFC 3629's table (no overlong
+ * forms, no surrogates U+D800..U+DFFF, nothing above U+10FFFF), no U+0000, no '+' or '#'.
+ * Returns undefined when valid.
+ */
+export function topicNameError(b: Uint8Array, start: number, end: number): ProtocolErrorCode | undefined {
+  let i = start;
+  while (i < end) {
+    const c = b[i]!;
+    if (c < 0x80) {
+      if (c === 0) return ProtocolError.UTF8;
+      if (c === 0x2b || c === 0x23) return ProtocolError.TOPIC;
+      i++;
+      continue;
+    }
+    let more: number;
+    let low = 0x80;
+    let high = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) more = 1;
+    else if (c >= 0xe0 && c <= 0xef) {
+      more = 2;
+      if (c === 0xe0) low = 0xa0; // overlong
+      else if (c === 0xed) high = 0x9f; // surrogates
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      more = 3;
+      if (c === 0xf0) low = 0x90; // overlong
+      else if (c === 0xf4) high = 0x8f; // above U+10FFFF
+    } else return ProtocolError.UTF8;
+    if (i + more >= end) return ProtocolError.UTF8; // truncated sequence
+    const second = b[i + 1]!;
+    if (second < low || second > high) return ProtocolError.UTF8;
+    for (let k = 2; k <= more; k++) {
+      const next = b[i + k]!;
+      if (next < 0x80 || next > 0xbf) return ProtocolError.UTF8;
+    }
+    i += more + 1;
+  }
+  return undefined;
+}
 
 /**
  * Incremental decoder over one fixed buffer. Feed bytes with `push`; call `next(packet)` until
  * it returns 'more'. After an error the decoder must be `reset()` (the connection is closed).
+ * A discarded PUBLISH costs no memory: `push` drops its payload bytes as they come (`skipping`
+ * says how many are still to come); the header of such a PUBLISH must fit the buffer (a topic
+ * name longer than `maxRemaining` cannot be one this client subscribed to: E_MQTT_TOO_LARGE).
  */
 export class Decoder {
   readonly buffer: Uint8Array;
   readonly maxRemaining: number;
   #length = 0;
+  /** Bytes of the buffer already decoded; -1 while a discarded payload is being dropped. */
   #consumed = 0;
+  #skip = 0;
 
   constructor(maxRemaining: number) {
     this.maxRemaining = maxRemaining;
@@ -211,22 +277,36 @@ export class Decoder {
   reset(): void {
     this.#length = 0;
     this.#consumed = 0;
+    this.#skip = 0;
   }
 
-  /** Copies as many bytes as fit; returns how many were taken. */
+  /** Payload bytes of a discarded PUBLISH still to be dropped by `push`. */
+  get skipping(): number {
+    return this.#skip;
+  }
+
+  /**
+   * Copies as many bytes as fit (after dropping those of a discarded payload); returns how many
+   * were taken, dropped ones included.
+   */
   push(bytes: Uint8Array): number {
-    this.#compact();
+    // The usual case first, with no more tests than before discarding existed (a PUBACK per
+    // reading comes through here): compact what was decoded.
+    if (this.#consumed > 0) {
+      this.buffer.copyWithin(0, this.#consumed, this.#length);
+      this.#length -= this.#consumed;
+      this.#consumed = 0;
+    } else if (this.#consumed < 0) {
+      const dropped = Math.min(this.#skip, bytes.length);
+      this.#skip -= dropped;
+      if (this.#skip > 0) return dropped;
+      this.#consumed = 0;
+      return dropped + this.push(bytes.subarray(dropped));
+    }
     const n = Math.min(bytes.length, this.buffer.length - this.#length);
     this.buffer.set(n === bytes.length ? bytes : bytes.subarray(0, n), this.#length);
     this.#length += n;
     return n;
-  }
-
-  #compact(): void {
-    if (this.#consumed === 0) return;
-    this.buffer.copyWithin(0, this.#consumed, this.#length);
-    this.#length -= this.#consumed;
-    this.#consumed = 0;
   }
 
   next(p: Inbound): DecodeResult {
@@ -240,6 +320,7 @@ export class Decoder {
     switch (type) {
       case PacketType.PUBLISH:
         if (((flags >> 1) & 3) === 3) return ProtocolError.FIELD; // [MQTT-3.3.1-4]
+        if ((flags & 0x0e) === 0x08) return ProtocolError.FLAGS; // DUP on QoS 0 [MQTT-3.3.1-2]
         break;
       case PacketType.CONNACK:
       case PacketType.PUBACK:
@@ -269,7 +350,9 @@ export class Decoder {
       i++;
       if ((byte & 0x80) === 0) break;
     }
-    if (remaining > this.maxRemaining) return ProtocolError.TOO_LARGE;
+    if (remaining > this.maxRemaining) {
+      return type === PacketType.PUBLISH ? this.#discard(p, start, i, remaining, available, flags) : ProtocolError.TOO_LARGE;
+    }
     if (available < i + remaining) return 'more';
     const body = start + i;
     const end = body + remaining;
@@ -280,6 +363,7 @@ export class Decoder {
         if (remaining !== 2) return ProtocolError.LENGTH;
         if ((b[body]! & 0xfe) !== 0) return ProtocolError.FIELD; // [MQTT-3.2.2-1] reserved bits
         if (b[body + 1]! > 5) return ProtocolError.FIELD;
+        if (b[body]! === 1 && b[body + 1]! !== 0) return ProtocolError.FIELD; // [MQTT-3.2.2-4]
         p.sessionPresent = (b[body]! & 1) === 1;
         p.returnCode = b[body + 1]!;
         break;
@@ -311,6 +395,8 @@ export class Decoder {
         const topicLength = (b[body]! << 8) | b[body + 1]!;
         let q = body + 2 + topicLength;
         if (topicLength === 0 || q > end) return ProtocolError.FIELD;
+        const bad = topicNameError(b, body + 2, q);
+        if (bad !== undefined) return bad;
         p.topicStart = body + 2;
         p.topicEnd = q;
         if (p.qos > 0) {
@@ -321,11 +407,55 @@ export class Decoder {
         } else p.packetId = 0;
         p.payloadStart = q;
         p.payloadEnd = end;
+        p.remaining = remaining;
         break;
       }
     }
     this.#consumed = end;
     return 'packet';
+  }
+
+  /**
+   * A PUBLISH over the maximum, fixed header `headerBytes` long at `start`: waits for its
+   * variable header, checks it as `next` would, consumes what is buffered of the packet and
+   * leaves the rest of the payload to `push` to drop.
+   */
+  #discard(p: Inbound, start: number, headerBytes: number, remaining: number, available: number, flags: number): DecodeResult {
+    const b = this.buffer;
+    if (available < headerBytes + 2) return 'more';
+    const body = start + headerBytes;
+    const qos = (flags >> 1) & 3;
+    const topicLength = (b[body]! << 8) | b[body + 1]!;
+    const variable = 2 + topicLength + (qos > 0 ? 2 : 0);
+    if (topicLength === 0 || variable > remaining) return ProtocolError.FIELD;
+    if (headerBytes + variable > b.length) return ProtocolError.TOO_LARGE;
+    if (available < headerBytes + variable) return 'more';
+    const q = body + 2 + topicLength;
+    const bad = topicNameError(b, body + 2, q);
+    if (bad !== undefined) return bad;
+    const packetId = qos > 0 ? (b[q]! << 8) | b[q + 1]! : 0;
+    if (qos > 0 && packetId === 0) return ProtocolError.FIELD;
+    p.type = PacketType.PUBLISH;
+    p.flags = flags;
+    p.qos = qos;
+    p.dup = (flags & 8) !== 0;
+    p.sessionPresent = (flags & 1) === 1;
+    p.topicStart = body + 2;
+    p.topicEnd = q;
+    p.packetId = packetId;
+    p.payloadStart = body + variable;
+    p.payloadEnd = body + variable;
+    p.remaining = remaining;
+    const total = headerBytes + remaining;
+    const buffered = available < total ? available : total;
+    this.#skip = total - buffered;
+    if (this.#skip === 0) this.#consumed = start + buffered;
+    else {
+      // Everything buffered belongs to this packet: empty the buffer and drop the rest in push().
+      this.#length = 0;
+      this.#consumed = -1;
+    }
+    return 'discard';
   }
 }
 
@@ -342,5 +472,6 @@ export function newInbound(): Inbound {
     topicEnd: 0,
     payloadStart: 0,
     payloadEnd: 0,
+    remaining: 0,
   };
 }

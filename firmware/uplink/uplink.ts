@@ -20,12 +20,17 @@
  * Reconnects wait a full-jitter backoff (./backoff), which resets only after a connection stayed
  * up `stableMs`. After each CONNACK the node publishes "online" (retained; the will says
  * "offline") and subscribes to pipewatch/<dev>/cmd and pipewatch/<dev>/ota (QoS 1); messages
- * there go to `onCommand`.
+ * there go to `onCommand`. A message there over `maxInboundBytes` is acknowledged and dropped
+ * without being read into memory (the client skips its payload), counted in `stats.discarded`
+ * and logged; the connection stays up, so a retained or redelivered oversized message cannot
+ * keep the node offline. The default limit takes the largest valid OTA offer (see
+ * DEFAULT_MAX_INBOUND_BYTES).
  *
  * Side channel (OTA status): `sendSide(topic, payload, length)` publishes one QoS 1 message
  * outside the reading window, one at a time; its packet id never collides with the window's; it
  * is sent again with DUP after a reconnect until its PUBACK, which fires `onSideAcked`. Hooks
- * for the OTA agent: `onConnect` after each CONNACK, `onAcked(readings)` after each reading PUBACK.
+ * for the OTA agent: `onConnect` after each CONNACK, `onAcked(readings)` after each reading PUBACK,
+ * `onDiscarded(topic, bytes)` after an oversized message on cmd or ota was dropped.
  *
  * Memory: every buffer (slots, packets, the peek buffer, the live ring) is allocated here, once.
  * The backlog cursor: every unacknowledged non-alert reading with a sequence number up to
@@ -33,7 +38,7 @@
  */
 import type { Host, TLSOptions } from '../host';
 import { copyReading, newReading, type NewReading, type Reading, type ReadingStore } from '../store';
-import { asciiBytes } from './ascii';
+import { asciiBytes, bytesToAscii } from './ascii';
 import { MqttClient } from './client';
 import { encodePublishHeader, publishHeaderSize } from './packets';
 import { ReadingEncoder, type PayloadFormat } from './payload';
@@ -70,17 +75,41 @@ export interface UplinkTuning {
    */
   fixedRetryMs?: number;
   connectTimeoutMs?: number;
-  /** Largest packet accepted from the broker, remaining length (default 1024). */
+  /**
+   * Largest PUBLISH read from the broker, remaining length (default DEFAULT_MAX_INBOUND_BYTES,
+   * 1034: the largest valid OTA offer). A larger one is acknowledged and dropped, counted.
+   */
   maxInboundBytes?: number;
+  /** QoS of the will ("offline", retained) the broker publishes for this node: 0, 1 (default) or 2. */
+  willQos?: 0 | 1 | 2;
 }
+
+/**
+ * The largest valid OTA offer payload (firmware/ota/agent.ts): a signed manifest of its format's
+ * maximum, MAX_MANIFEST_BYTES = 56 + 32 (board id) + 400 (URL) + 64 (signature) = 552 bytes
+ * (firmware/ota/manifest.ts), followed by an offer URL of MAX_URL_BYTES = 400. Kept as a number
+ * here so the uplink does not pull the OTA code in; test/portable/uplink.ts checks it against
+ * the manifest's constants.
+ */
+export const MAX_OFFER_PAYLOAD_BYTES = 952;
+
+/**
+ * Default `maxInboundBytes`: the remaining length of a QoS 1 PUBLISH carrying the largest valid
+ * offer on the longest command topic, `pipewatch/<64-character device id>/ota` (78 bytes):
+ * 2 (topic length) + 78 + 2 (packet id) + 952 = 1034. The decoder buffers that plus 5 bytes.
+ */
+export const DEFAULT_MAX_INBOUND_BYTES = 2 + 'pipewatch/'.length + 64 + '/ota'.length + 2 + MAX_OFFER_PAYLOAD_BYTES;
 
 export interface UplinkOptions extends UplinkTuning {
   deviceId: string;
   address: string;
   port: number;
   secure?: TLSOptions['secure'];
+  /** MQTT user name (UTF-8, §1.5.3). */
   username?: string;
-  password?: string;
+  /** Binary data: a Uint8Array as is, a string as UTF-8; needs `username`. */
+  password?: string | Uint8Array;
+  /** 0 turns keepalive off (no PINGREQ); default 60. */
   keepaliveSec?: number;
   /** Messages on pipewatch/<dev>/cmd and .../ota; `payload` is valid only during the call. */
   onCommand?: (topic: string, payload: Uint8Array) => void;
@@ -106,6 +135,8 @@ export interface UplinkStats {
   commands: number;
   /** PUBLISHes from the broker on a topic this node never subscribed to. */
   unexpectedMessages: number;
+  /** PUBLISHes from the broker over `maxInboundBytes`: acknowledged and dropped unread. */
+  discarded: number;
   lastCloseReason: string;
 }
 
@@ -157,6 +188,8 @@ export class Uplink {
   onConnect: (() => void) | undefined;
   onAcked: ((readings: number) => void) | undefined;
   onSideAcked: (() => void) | undefined;
+  /** A message over `maxInboundBytes` on the node's cmd or ota topic was dropped (e.g. for the OTA agent to report it). */
+  onDiscarded: ((topic: string, bytes: number) => void) | undefined;
   #sideId = 0;
   #sideSent = false;
   #sideTopic: Uint8Array | undefined;
@@ -177,6 +210,7 @@ export class Uplink {
     subscribeFailures: 0,
     commands: 0,
     unexpectedMessages: 0,
+    discarded: 0,
     lastCloseReason: '',
   };
 
@@ -231,8 +265,8 @@ export class Uplink {
         cleanSession: false,
         username: o.username,
         password: o.password,
-        will: { topic: `pipewatch/${o.deviceId}/status`, payload: 'offline', retain: true },
-        maxInboundBytes: o.maxInboundBytes ?? 1024,
+        will: { topic: `pipewatch/${o.deviceId}/status`, payload: 'offline', retain: true, qos: o.willQos ?? 1 },
+        maxInboundBytes: o.maxInboundBytes ?? DEFAULT_MAX_INBOUND_BYTES,
         txBufferBytes: this.#maxPacket,
         connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
       },
@@ -241,6 +275,7 @@ export class Uplink {
         onPuback: (id) => this.#onPuback(id),
         onSuback: (id, granted) => this.#onSuback(id, granted),
         onMessage: (topic, payload) => this.#onMessage(topic, payload),
+        onDiscarded: (topic, bytes) => this.#onDiscarded(topic, bytes),
         onClosed: (reason) => this.#onClosed(reason),
       },
     );
@@ -401,6 +436,13 @@ export class Uplink {
     }
     this.stats.commands++;
     this.onCommand?.(name, payload);
+  }
+
+  #onDiscarded(topic: Uint8Array, bytes: number): void {
+    this.stats.discarded++;
+    this.#host.log('warn', `mqtt: dropped a ${bytes}-byte message on ${bytesToAscii(topic)} (limit ${this.#client.maxInboundBytes})`);
+    const name = sameBytes(topic, this.#cmdTopic) ? this.#cmdName : sameBytes(topic, this.#otaTopic) ? this.#otaName : '';
+    if (name !== '') this.onDiscarded?.(name, bytes);
   }
 
   #free(i: number): void {

@@ -5,6 +5,7 @@
  *
  *   const broker = await startMosquitto({ tls: true });
  *   // broker.port (plain), broker.tlsPort + broker.caPem (TLS; certificate for 127.0.0.1 and localhost)
+ *   const auth = await startMosquitto({ users: { 'jörg': 'pässwörd' } });  // password file, no anonymous
  *   await broker.restart();   // stops our process and starts a new one on the same ports
  *   await broker.stop();      // stops it, removes the temp dir; safe to call twice
  *
@@ -108,7 +109,11 @@ function makeCertificates(dir: string): void {
   for (const name of ['ca.pem', 'server.pem', 'server.key']) chmodSync(join(dir, name), 0o644);
 }
 
-export async function startMosquitto(options: { tls?: boolean } = {}): Promise<MosquittoHandle> {
+/**
+ * `users`: user name -> password, written with Debian's `mosquitto_passwd -b` (the names and
+ * passwords go to it as UTF-8 argv bytes); anonymous clients are then refused.
+ */
+export async function startMosquitto(options: { tls?: boolean; users?: Record<string, string> } = {}): Promise<MosquittoHandle> {
   const binary = findMosquitto();
   const dir = mkdtempSync(join(tmpdir(), 'pipewatch-mosquitto-'));
   chmodSync(dir, 0o755);
@@ -159,7 +164,7 @@ export async function startMosquitto(options: { tls?: boolean } = {}): Promise<M
     let caPem: string | undefined;
     const lines = [
       'per_listener_settings false',
-      'allow_anonymous true',
+      `allow_anonymous ${options.users ? 'false' : 'true'}`,
       'persistence false',
       // Answer small packets (PUBACK) at once: Nagle plus delayed ACK would hold a PUBACK until
       // the next publish, which a virtual-time run cannot tell from a slow broker.
@@ -170,6 +175,23 @@ export async function startMosquitto(options: { tls?: boolean } = {}): Promise<M
       'log_type notice',
       `listener ${port} 127.0.0.1`,
     ];
+    if (options.users) {
+      const file = join(dir, 'passwords');
+      writeFileSync(file, '');
+      const passwd = join(binary, '..', '..', 'bin', 'mosquitto_passwd');
+      const tool = [passwd, '/usr/bin/mosquitto_passwd'].find((candidate) => {
+        try {
+          accessSync(candidate, constants.X_OK);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      if (!tool) throw new Error('mosquitto_passwd is not installed (Debian: part of the mosquitto package)');
+      for (const [user, password] of Object.entries(options.users)) execFileSync(tool, ['-b', file, user, password], { stdio: 'pipe' });
+      chmodSync(file, 0o644);
+      lines.splice(1, 0, `password_file ${file}`);
+    }
     if (options.tls) {
       makeCertificates(dir);
       tlsPort = await freePort();

@@ -226,7 +226,42 @@ export const Broker = {
     const body = [t.length >> 8, t.length & 0xff, ...t, ...(qos ? [id >> 8, id & 0xff] : []), ...p];
     return [0x30 | (qos << 1), body.length, ...body];
   },
+  /**
+   * A PUBLISH from raw topic bytes and a payload of `payloadLength` bytes of `fill`, any size
+   * (remaining length encoded in 1-4 bytes); `flags` is the whole low nibble (DUP, QoS, RETAIN).
+   */
+  publishRaw(topic: ArrayLike<number>, payloadLength: number, flags: number, id = 0, fill = 0xa5): Uint8Array {
+    const qos = (flags >> 1) & 3;
+    const remaining = 2 + topic.length + (qos ? 2 : 0) + payloadLength;
+    const length: number[] = [];
+    let r = remaining;
+    do {
+      let byte = r % 128;
+      r = Math.floor(r / 128);
+      if (r > 0) byte |= 0x80;
+      length.push(byte);
+    } while (r > 0);
+    const out = new Uint8Array(1 + length.length + remaining);
+    out[0] = 0x30 | flags;
+    out.set(length, 1);
+    let p = 1 + length.length;
+    out[p++] = topic.length >> 8;
+    out[p++] = topic.length & 0xff;
+    out.set(Array.from(topic), p);
+    p += topic.length;
+    if (qos) {
+      out[p++] = id >> 8;
+      out[p++] = id & 0xff;
+    }
+    out.fill(fill, p);
+    return out;
+  },
 };
+
+/** ASCII text as bytes (test topics). */
+export function textBytes(s: string): number[] {
+  return Array.from(s, (c) => c.charCodeAt(0));
+}
 
 /**
  * A well-behaved broker for the rig: CONNACK, PUBACK for QoS 1 PUBLISH (unless `holdAcks`),

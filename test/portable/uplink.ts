@@ -5,11 +5,14 @@
 import { RamStore } from '../../firmware/outbox';
 import type { NewReading, Reading } from '../../firmware/store';
 import { decodeMessage, type DecodedMessage } from '../../firmware/uplink/decode';
-import { Uplink, type UplinkOptions } from '../../firmware/uplink/uplink';
+import { DEFAULT_MAX_INBOUND_BYTES, MAX_OFFER_PAYLOAD_BYTES, Uplink, type UplinkOptions } from '../../firmware/uplink/uplink';
+import { Decoder, newInbound, PacketType, topicNameError } from '../../firmware/uplink/packets';
+import { mqttBinaryBytes } from '../../firmware/uplink/utf8';
+import { MAX_MANIFEST_BYTES, MAX_URL_BYTES } from '../../firmware/ota/manifest';
 import { decodeSecure, encodeSecure } from '../../firmware/uplink/secure-wire';
 import { Xoshiro128 } from '../../firmware/util/prng';
 import { deepEqual, equal, ok } from '../harness/assert';
-import { Broker, bytesToText, politeBroker, Rig, type SentPacket } from './uplink-rig';
+import { Broker, bytesToText, politeBroker, Rig, textBytes, type SentPacket } from './uplink-rig';
 
 const DEV = 'node-7';
 
@@ -279,7 +282,8 @@ export const tests: Record<string, () => void> = {
   'QoS 2 from the broker, oversize lengths and bad flags close the connection and are counted'() {
     const cases: Array<[number[], string]> = [
       [Broker.publish(`pipewatch/${DEV}/cmd`, 'x', 2, 5), 'E_MQTT_QOS'],
-      [[0x30, 0xff, 0xff, 0x7f], 'E_MQTT_TOO_LARGE'],
+      [[0x90, 0xff, 0xff, 0x7f], 'E_MQTT_TOO_LARGE'],
+      [[0x30, 0xff, 0xff, 0x7f, 0xff, 0xff], 'E_MQTT_TOO_LARGE'],
       [[0x30, 0x80, 0x80, 0x80, 0x80, 0x01], 'E_MQTT_LENGTH_ENCODING'],
       [[0x41, 2, 0, 1], 'E_MQTT_FLAGS'],
       [[0x10, 0], 'E_MQTT_TYPE'],
@@ -404,5 +408,305 @@ export const tests: Record<string, () => void> = {
     b.uplink.start();
     b.rig.advance(10);
     equal(b.rig.socket.options.address, 'broker.local');
+  },
+
+  // Issue 11, item 2: an inbound message over the limit is acknowledged and dropped, not fatal.
+
+  'the default inbound limit takes the largest valid OTA offer on the longest topic'() {
+    equal(MAX_OFFER_PAYLOAD_BYTES, MAX_MANIFEST_BYTES + MAX_URL_BYTES, 'manifest maximum + URL maximum');
+    equal(DEFAULT_MAX_INBOUND_BYTES, 2 + `pipewatch/${'d'.repeat(64)}/ota`.length + 2 + MAX_MANIFEST_BYTES + MAX_URL_BYTES);
+    const dev = 'd'.repeat(64);
+    const got: Array<[string, number]> = [];
+    const rig = new Rig(1);
+    const store = new RamStore(64);
+    const uplink = new Uplink(rig.host, store, { deviceId: dev, address: '127.0.0.1', port: 1883, onCommand: (t, p) => got.push([t, p.length]) });
+    politeBroker(rig);
+    uplink.start();
+    rig.advance(50);
+    rig.socket.deliver(Broker.publishRaw(textBytes(`pipewatch/${dev}/ota`), MAX_MANIFEST_BYTES + MAX_URL_BYTES, 0x03, 31));
+    ok(uplink.connected, `still connected (${uplink.stats.lastCloseReason})`);
+    deepEqual(got, [[`pipewatch/${dev}/ota`, 952]], 'the largest valid offer is handed to the OTA agent whole');
+    equal(uplink.stats.discarded, 0);
+  },
+
+  'an oversized QoS 1 message is acknowledged and dropped, counted; readings keep flowing'() {
+    const got: string[] = [];
+    const logs: string[] = [];
+    const { rig, store, uplink } = setup({ onCommand: (_t, p) => got.push(bytesToText(p)) });
+    rig.host.log = (_level, message) => logs.push(message);
+    const hooked: Array<[string, number]> = [];
+    uplink.onDiscarded = (topic, bytes) => hooked.push([topic, bytes]);
+    const broker = politeBroker(rig);
+    uplink.start();
+    rig.advance(50);
+    const big = Broker.publishRaw(textBytes(`pipewatch/${DEV}/ota`), 200_000, 0x02, 4321);
+    for (let i = 0; i < big.length; i += 1460) rig.socket.deliver(big.subarray(i, i + 1460));
+    rig.socket.deliver(Broker.publish(`pipewatch/${DEV}/cmd`, 'after', 1, 4322));
+    ok(uplink.connected, `still connected (${uplink.stats.lastCloseReason})`);
+    equal(uplink.client.stats.protocolErrors, 0);
+    equal(uplink.stats.discarded, 1, 'counted');
+    equal(uplink.client.stats.discarded, 1);
+    ok(logs.some((m) => m.indexOf('200024-byte') >= 0 && m.indexOf(`pipewatch/${DEV}/ota`) >= 0), `logged: ${logs.join(' | ')}`);
+    deepEqual(got, ['after'], 'the dropped message never reached onCommand; the next one did');
+    deepEqual(hooked, [[`pipewatch/${DEV}/ota`, 200_024]], 'onDiscarded hook');
+    const acks = rig.socket.packets().filter((p) => p.type === 4);
+    deepEqual(acks.map((p) => Array.from(p.bytes)), [[0x40, 2, 0x10, 0xe1], [0x40, 2, 0x10, 0xe2]], 'PUBACK for both, in order');
+    for (let i = 0; i < 5; i++) uplink.noteStored(store.append(reading(i)), reading(i));
+    rig.advance(100);
+    equal(store.pending, 0, 'readings still delivered');
+    expectAll(delivered(broker.state.received), 5);
+  },
+
+  'an oversized retained QoS 0 message is dropped at every subscribe without closing'() {
+    const { rig, store, uplink } = setup({ backoffBaseMs: 50 });
+    const broker = politeBroker(rig);
+    const answer = rig.onPackets!;
+    rig.onPackets = (socket, packets) => {
+      answer(socket, packets);
+      for (const p of packets) if (p.type === 8 && p.topic.endsWith('/cmd')) socket.deliver(Broker.publishRaw(textBytes(p.topic), 5000, 0x01));
+    };
+    uplink.start();
+    rig.advance(50);
+    rig.socket.fail();
+    rig.advance(1000);
+    ok(uplink.connected);
+    equal(uplink.stats.discarded, 2, 'once per subscribe');
+    equal(rig.socket.packets().filter((p) => p.type === 4).length, 0, 'no PUBACK for QoS 0');
+    for (let i = 0; i < 3; i++) uplink.noteStored(store.append(reading(i)), reading(i));
+    rig.advance(100);
+    equal(store.pending, 0);
+    expectAll(delivered(broker.state.received), 3);
+  },
+
+  'decoder: an oversized PUBLISH split at every boundary is skipped, and what follows decodes'() {
+    const topic = textBytes(`pipewatch/${DEV}/ota`);
+    const big = Broker.publishRaw(topic, 300, 0x02, 0x1234);
+    const small = Broker.publishRaw(topic, 3, 0x02, 0x1235, 0x41);
+    const script = new Uint8Array([...Broker.suback(1), ...big, ...small, ...Broker.pingresp()]);
+    const want = 'suback:1 discard:4660:324:ota publish:4661:AAA pingresp';
+    const run = (cuts: number[]) => {
+      const d = new Decoder(64);
+      const p = newInbound();
+      const seen: string[] = [];
+      let from = 0;
+      for (const cut of [...cuts, script.length]) {
+        let bytes = script.subarray(from, cut);
+        from = cut;
+        while (bytes.length > 0) {
+          const taken = d.push(bytes);
+          bytes = bytes.subarray(taken);
+          for (;;) {
+            const r = d.next(p);
+            if (r === 'more') break;
+            const text = (a: number, b: number) => bytesToText(d.buffer.subarray(a, b));
+            if (r === 'discard') seen.push(`discard:${p.packetId}:${p.remaining}:${text(p.topicEnd - 3, p.topicEnd)}`);
+            else if (r !== 'packet') {
+              seen.push(r); // after an error the connection is closed: nothing more is decoded
+              return seen.join(' ');
+            }
+            else if (p.type === PacketType.SUBACK) seen.push(`suback:${p.packetId}`);
+            else if (p.type === PacketType.PUBLISH) seen.push(`publish:${p.packetId}:${text(p.payloadStart, p.payloadEnd)}`);
+            else if (p.type === PacketType.PINGRESP) seen.push('pingresp');
+          }
+          if (taken === 0 && bytes.length > 0) throw new Error('stuck');
+        }
+      }
+      equal(d.skipping, 0);
+      return seen.join(' ');
+    };
+    equal(run([]), want, 'one chunk');
+    for (let cut = 1; cut < script.length; cut++) equal(run([cut]), want, `cut at ${cut}`);
+    const each: number[] = [];
+    for (let i = 1; i < script.length; i++) each.push(i);
+    equal(run(each), want, 'byte by byte');
+  },
+
+  // Issue 11, item 12: inbound topics, DUP on QoS 0, and CONNACK session present with a refusal.
+
+  'ill-formed topic names, DUP on QoS 0 close the connection, each with its reason'() {
+    const base = textBytes(`pipewatch/${DEV}/cmd`);
+    const cases: Array<[Uint8Array, string, string]> = [
+      [Broker.publishRaw([...base, 0xc0, 0x80], 1, 0x02, 9), 'E_MQTT_UTF8', 'overlong U+0000 (C0 80)'],
+      [Broker.publishRaw([...base, 0xe0, 0x80, 0xaf], 1, 0x02, 9), 'E_MQTT_UTF8', 'overlong "/" (E0 80 AF)'],
+      [Broker.publishRaw([...base, 0xed, 0xa0, 0x80], 1, 0x02, 9), 'E_MQTT_UTF8', 'surrogate U+D800 (ED A0 80)'],
+      [Broker.publishRaw([...base, 0xf4, 0x90, 0x80, 0x80], 1, 0x02, 9), 'E_MQTT_UTF8', 'above U+10FFFF'],
+      [Broker.publishRaw([...base, 0xe2, 0x82], 1, 0x02, 9), 'E_MQTT_UTF8', 'truncated sequence at the end'],
+      [Broker.publishRaw([...base, 0x80], 1, 0x02, 9), 'E_MQTT_UTF8', 'lone continuation byte'],
+      [Broker.publishRaw([...base, 0xff], 1, 0x02, 9), 'E_MQTT_UTF8', '0xFF'],
+      [Broker.publishRaw([...base, 0x00], 1, 0x00), 'E_MQTT_UTF8', 'U+0000 [MQTT-1.5.3-2]'],
+      [Broker.publishRaw(textBytes(`pipewatch/${DEV}/+`), 1, 0x00), 'E_MQTT_TOPIC', '+ [MQTT-3.3.2-2]'],
+      [Broker.publishRaw(textBytes(`pipewatch/${DEV}/#`), 1, 0x02, 9), 'E_MQTT_TOPIC', '# [MQTT-3.3.2-2]'],
+      [Broker.publishRaw(base, 1, 0x08), 'E_MQTT_FLAGS', 'DUP on QoS 0 [MQTT-3.3.1-2]'],
+      [Broker.publishRaw([...base, 0xed, 0xbf, 0xbf], 5000, 0x02, 9), 'E_MQTT_UTF8', 'an oversized one is checked too'],
+      [Broker.publishRaw(textBytes(`pipewatch/${DEV}/#`), 5000, 0x00), 'E_MQTT_TOPIC', 'an oversized one with a wildcard'],
+      [Broker.publishRaw(base, 5000, 0x08), 'E_MQTT_FLAGS', 'an oversized one with DUP on QoS 0'],
+    ];
+    for (const [bytes, reason, what] of cases) {
+      const got: string[] = [];
+      const { rig, store, uplink } = setup({ backoffBaseMs: 50, onCommand: (t) => got.push(t) });
+      politeBroker(rig);
+      uplink.start();
+      rig.advance(50);
+      rig.socket.deliver(bytes);
+      equal(uplink.connected, false, what);
+      equal(uplink.stats.lastCloseReason, reason, what);
+      equal(uplink.client.stats.protocolErrors, 1, `${what}: counted`);
+      deepEqual(got, [], `${what}: not handed on`);
+      equal(rig.socket.packets().filter((p) => p.type === 4).length, 0, `${what}: no PUBACK`);
+      rig.advance(500);
+      ok(uplink.connected, `${what}: reconnected`);
+      uplink.noteStored(store.append(reading(0)), reading(0));
+      rig.advance(50);
+      equal(store.pending, 0, `${what}: delivering again`);
+    }
+  },
+
+  'well-formed non-ASCII topic names pass (2-, 3-, 4-byte sequences, a BOM kept)'() {
+    const { rig, uplink } = setup();
+    politeBroker(rig);
+    uplink.start();
+    rig.advance(50);
+    // "pipewatch/ü€😀\uFEFF/cmd": valid, but not this node's topic.
+    rig.socket.deliver(Broker.publishRaw([...textBytes('pipewatch/'), 0xc3, 0xbc, 0xe2, 0x82, 0xac, 0xf0, 0x9f, 0x98, 0x80, 0xef, 0xbb, 0xbf, ...textBytes('/cmd')], 2, 0x02, 5));
+    ok(uplink.connected, uplink.stats.lastCloseReason);
+    equal(uplink.stats.unexpectedMessages, 1);
+    equal(uplink.client.stats.protocolErrors, 0);
+  },
+
+  'a CONNACK refusal with session present 1 is a protocol error [MQTT-3.2.2-4]'() {
+    for (let rc = 1; rc <= 5; rc++) {
+      const { rig, uplink } = setup();
+      rig.onPackets = (socket, packets) => {
+        for (const p of packets) if (p.type === 1) socket.deliver(Broker.connack(rc, true));
+      };
+      uplink.start();
+      rig.advance(50);
+      equal(uplink.connected, false);
+      equal(uplink.stats.lastCloseReason, 'E_MQTT_FIELD', `rc ${rc}`);
+      equal(uplink.client.stats.protocolErrors, 1);
+    }
+    const { rig, uplink } = setup();
+    politeBroker(rig, { sessionPresent: true });
+    uplink.start();
+    rig.advance(50);
+    ok(uplink.connected, 'session present with rc 0 is fine');
+  },
+
+  // Issue 11, item 13: client id, user name and password in UTF-8; binary passwords as bytes.
+
+  'user name and password go out as UTF-8 with byte lengths; a Uint8Array password as is'() {
+    const fields = (connect: SentPacket) => {
+      const b = connect.body;
+      const out: number[][] = [];
+      let p = 10;
+      while (p < b.length) {
+        const n = (b[p]! << 8) | b[p + 1]!;
+        out.push(Array.from(b.subarray(p + 2, p + 2 + n)));
+        p += 2 + n;
+      }
+      return out;
+    };
+    const a = setup({ username: 'jörg', password: 'pässwörd€😀\u0000' });
+    politeBroker(a.rig);
+    a.uplink.start();
+    a.rig.advance(50);
+    ok(a.uplink.connected);
+    const f = fields(a.rig.socket.packets()[0]!);
+    equal(f.length, 5, 'client id, will topic, will message, user name, password');
+    deepEqual(f[3], [0x6a, 0xc3, 0xb6, 0x72, 0x67], 'jörg');
+    deepEqual(f[4], [0x70, 0xc3, 0xa4, 0x73, 0x73, 0x77, 0xc3, 0xb6, 0x72, 0x64, 0xe2, 0x82, 0xac, 0xf0, 0x9f, 0x98, 0x80, 0x00], 'pässwörd€😀 NUL');
+    const secret = new Uint8Array([0x00, 0xff, 0x80, 0x7f, 0xc0]);
+    const b = setup({ username: 'u', password: secret });
+    politeBroker(b.rig);
+    b.uplink.start();
+    b.rig.advance(50);
+    secret[0] = 9;
+    deepEqual(fields(b.rig.socket.packets()[0]!)[4], [0x00, 0xff, 0x80, 0x7f, 0xc0], 'bytes as given, copied at configuration');
+  },
+
+  'credentials that cannot be sent are refused at configuration with a clear error'() {
+    const cases: Array<[Partial<UplinkOptions>, string]> = [
+      [{ username: 'a\u0000b' }, 'MQTT user name has U+0000'],
+      [{ username: 'a\ud800b' }, 'MQTT user name has U+0000 or a lone surrogate'],
+      [{ username: 'u', password: 'x\udc00' }, 'MQTT password has a lone surrogate'],
+      [{ username: 'é'.repeat(40_000) }, 'MQTT user name is 80000 bytes in UTF-8'],
+      [{ username: 'u', password: new Uint8Array(65536) }, 'MQTT password is 65536 bytes'],
+      [{ password: 'p' }, 'MQTT password without a user name'],
+      [{ willQos: 3 as never }, 'MQTT will QoS 3'],
+      [{ keepaliveSec: 70_000 }, 'MQTT keepalive 70000'],
+    ];
+    for (const [options, message] of cases) {
+      let error = '';
+      try {
+        setup(options);
+      } catch (e) {
+        error = (e as Error).message;
+      }
+      ok(error.indexOf(message) === 0, `${message}: got "${error}"`);
+    }
+  },
+
+  // Issue 11, item 14: keepalive 0 and the will's QoS.
+
+  'keepalive 0: no PINGREQ at all, and no half-open detector'() {
+    const { rig, uplink } = setup({ keepaliveSec: 0 });
+    politeBroker(rig);
+    uplink.start();
+    rig.advance(50);
+    ok(uplink.connected);
+    const b = rig.socket.packets()[0]!.body;
+    equal((b[8]! << 8) | b[9]!, 0, 'keepalive 0 in CONNECT');
+    rig.advance(3_600_000);
+    ok(uplink.connected);
+    equal(rig.socket.packets().filter((p) => p.type === 12).length, 0, 'no PINGREQ');
+  },
+
+  'will QoS is an option: 0, 1 (default) or 2 in the CONNECT flags'() {
+    for (const [willQos, bits] of [[undefined, 0x08], [0, 0x00], [1, 0x08], [2, 0x10]] as const) {
+      const { rig, uplink } = setup(willQos === undefined ? {} : { willQos });
+      politeBroker(rig);
+      uplink.start();
+      rig.advance(50);
+      equal(rig.socket.packets()[0]!.body[7], 0x20 | bits | 0x04, `will QoS ${willQos}`);
+    }
+  },
+
+  'UTF-8: the hand encoder and the topic checker agree with TextEncoder/TextDecoder on random input'() {
+    const random = new Xoshiro128(1153);
+    const encoder = new TextEncoder();
+    // The oracle (test only): a fatal UTF-8 decoder, as the Unicode standard defines it.
+    const Fatal = TextDecoder as unknown as new (label: string, options: { fatal: boolean }) => { decode(b: Uint8Array): string };
+    const decoder = new Fatal('utf-8', { fatal: true });
+    const pick = [0x41, 0x7f, 0x80, 0x7ff, 0x800, 0xfffd, 0xfeff, 0xd7ff, 0xe000, 0xffff, 0x10000, 0x10ffff, 0x1f600];
+    for (let round = 0; round < 300; round++) {
+      let s = '';
+      const n = 1 + Math.floor(random.next() * 12);
+      for (let i = 0; i < n; i++) {
+        const r = random.next();
+        const cp = r < 0.5 ? pick[Math.floor(random.next() * pick.length)]! : Math.floor(random.next() * 0x110000);
+        if (cp >= 0xd800 && cp <= 0xdfff) continue;
+        s += String.fromCodePoint(cp === 0 ? 1 : cp);
+      }
+      deepEqual(Array.from(mqttBinaryBytes(s, 'x')), Array.from(encoder.encode(s)), `encode ${JSON.stringify(s)}`);
+    }
+    for (let round = 0; round < 3000; round++) {
+      const n = 1 + Math.floor(random.next() * 6);
+      const bytes = new Uint8Array(n);
+      for (let i = 0; i < n; i++) {
+        const r = random.next();
+        bytes[i] = r < 0.3 ? 0x80 + Math.floor(random.next() * 64) : r < 0.6 ? 0xc0 + Math.floor(random.next() * 64) : Math.floor(random.next() * 256);
+      }
+      let want: string | undefined;
+      try {
+        const text = decoder.decode(bytes);
+        want = text.indexOf('\u0000') >= 0 ? 'E_MQTT_UTF8' : text.indexOf('+') >= 0 || text.indexOf('#') >= 0 ? 'E_MQTT_TOPIC' : undefined;
+      } catch {
+        want = 'E_MQTT_UTF8';
+      }
+      const got = topicNameError(bytes, 0, n);
+      // Both a wildcard and ill-formed bytes: either reason is a correct refusal.
+      if (want === 'E_MQTT_UTF8' && got === 'E_MQTT_TOPIC') continue;
+      equal(got, want, `check ${Array.from(bytes).map((b) => b.toString(16)).join(' ')}`);
+    }
   },
 };

@@ -1,0 +1,95 @@
+/*
+ * UTF-8 for MQTT 3.1.1 strings (§1.5.3), by hand: Moddable's TextEncoder is an optional module
+ * (modules/data/text/encoder) that the ESP32 manifests do not include, so firmware cannot count
+ * on it. Used at configuration time only (client id, will topic, user name, password), never per
+ * reading.
+ *
+ * Contract
+ * - `utf8Length(s, allowNull)`: bytes of the UTF-8 encoding of `s`, or -1 when `s` has a lone
+ *   surrogate (no UTF-8 encoding exists [MQTT-1.5.3-1]) or, unless `allowNull`, U+0000
+ *   [MQTT-1.5.3-2].
+ * - `mqttStringBytes(s, what)`: the encoding of an MQTT UTF-8 string; throws an Error naming
+ *   `what` for a lone surrogate, U+0000, or more than 65,535 bytes (§1.5.3: a 16-bit length).
+ * - `mqttBinaryBytes(value, what)`: password data (§3.1.3.5: 0..65,535 bytes of binary data): a
+ *   Uint8Array as is (copied), a string as UTF-8 (U+0000 allowed: binary data has no rule
+ *   against it); throws for a lone surrogate or more than 65,535 bytes.
+ */
+
+export const MAX_MQTT_STRING_BYTES = 65535;
+
+export function utf8Length(s: string, allowNull: boolean): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0) {
+      if (!allowNull) return -1;
+      n += 1;
+    } else if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      const d = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+      if (d < 0xdc00 || d > 0xdfff) return -1;
+      n += 4;
+      i++;
+    } else if (c >= 0xdc00 && c <= 0xdfff) return -1;
+    else n += 3;
+  }
+  return n;
+}
+
+/** Writes the UTF-8 encoding of `s` (checked with `utf8Length` first) into `out`. */
+function writeUtf8(s: string, out: Uint8Array): void {
+  let p = 0;
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) out[p++] = c;
+    else if (c < 0x800) {
+      out[p++] = 0xc0 | (c >> 6);
+      out[p++] = 0x80 | (c & 0x3f);
+    } else if (c >= 0xd800 && c <= 0xdbff) {
+      c = 0x10000 + ((c - 0xd800) << 10) + (s.charCodeAt(++i) - 0xdc00);
+      out[p++] = 0xf0 | (c >> 18);
+      out[p++] = 0x80 | ((c >> 12) & 0x3f);
+      out[p++] = 0x80 | ((c >> 6) & 0x3f);
+      out[p++] = 0x80 | (c & 0x3f);
+    } else {
+      out[p++] = 0xe0 | (c >> 12);
+      out[p++] = 0x80 | ((c >> 6) & 0x3f);
+      out[p++] = 0x80 | (c & 0x3f);
+    }
+  }
+}
+
+/** Why `s` cannot be an MQTT UTF-8 string, or '' when it can. */
+export function mqttStringProblem(s: unknown, allowNull = false): string {
+  if (typeof s !== 'string') return 'not a string';
+  const n = utf8Length(s, allowNull);
+  if (n < 0) return allowNull ? 'has a lone surrogate (no UTF-8 encoding)' : 'has U+0000 or a lone surrogate (MQTT 3.1.1 §1.5.3)';
+  if (n > MAX_MQTT_STRING_BYTES) return `is ${n} bytes in UTF-8, more than ${MAX_MQTT_STRING_BYTES}`;
+  return '';
+}
+
+export function mqttStringBytes(s: string, what: string): Uint8Array {
+  const problem = mqttStringProblem(s);
+  if (problem !== '') throw new Error(`MQTT ${what} ${problem}`);
+  const out = new Uint8Array(utf8Length(s, false));
+  writeUtf8(s, out);
+  return out;
+}
+
+/** Why `value` cannot be MQTT password data, or '' when it can. */
+export function mqttBinaryProblem(value: unknown): string {
+  if (value instanceof Uint8Array) {
+    return value.length > MAX_MQTT_STRING_BYTES ? `is ${value.length} bytes, more than ${MAX_MQTT_STRING_BYTES}` : '';
+  }
+  return mqttStringProblem(value, true);
+}
+
+export function mqttBinaryBytes(value: string | Uint8Array, what: string): Uint8Array {
+  const problem = mqttBinaryProblem(value);
+  if (problem !== '') throw new Error(`MQTT ${what} ${problem}`);
+  if (value instanceof Uint8Array) return value.slice();
+  const out = new Uint8Array(utf8Length(value as string, true));
+  writeUtf8(value as string, out);
+  return out;
+}
