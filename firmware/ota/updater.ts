@@ -91,6 +91,12 @@ const PHASE_DOWNLOADING = 1;
 const PHASE_AWAITING_TRIAL = 2;
 const RECORD_PAYLOAD = 84;
 const MAX_URL = 400;
+/**
+ * Image writes are padded with 0xff to a multiple of this: the flash write alignment, and the
+ * 16 bytes that ESP-IDF's esp_ota_write_with_offset demands when flash encryption is on
+ * (components/app_update/esp_ota_ops.c). The update target is opened for the padded length.
+ */
+const IMAGE_WRITE_ALIGN = 16;
 
 function u16(b: Uint8Array, o: number): number {
   return (b[o]! << 8) | b[o + 1]!;
@@ -123,6 +129,7 @@ export class Updater {
   private readonly hash = new Sha256();
   private readonly journal: RecordLog;
   private readonly writeAlign: number;
+  private readonly imageAlign: number;
   private readonly flashBlock: number;
   private stateValue: OtaState = 'idle';
   private manifest: Manifest | undefined;
@@ -160,6 +167,8 @@ export class Updater {
     }
     this.flashBlock = status.blockLength;
     this.writeAlign = Math.max(4, status.writeAlign);
+    this.imageAlign = Math.max(IMAGE_WRITE_ALIGN, this.writeAlign);
+    if (blockBytes % this.imageAlign !== 0) throw new RangeError('Updater: blockBytes must be a multiple of the write alignment');
     this.block = new Uint8Array(blockBytes);
     this.journal = new RecordLog(options.flash, 1, RECORD_PAYLOAD);
   }
@@ -221,6 +230,16 @@ export class Updater {
     return { bytes: h.slice(2, 2 + m), url };
   }
 
+  /**
+   * The update target for an image of `imageBytes`: opened for the bytes that will be written,
+   * the image rounded up to `imageAlign` (the last write is padded with 0xff), so that a target
+   * that holds writes to `byteLength` accepts the last one whatever the image length.
+   */
+  private openTarget(imageBytes: number): Update {
+    const padded = Math.ceil(imageBytes / this.imageAlign) * this.imageAlign;
+    return this.o.update.open({ byteLength: SLOT_IMAGE_OFFSET + padded });
+  }
+
   private runningInfo() {
     const running = this.o.update.running();
     return { ...running, packed: packVersion(running.version) };
@@ -257,7 +276,7 @@ export class Updater {
       else if (!target || chosenUrl.length > MAX_URL) refusal = 'badUrl';
       else {
         try {
-          this.target_ = this.o.update.open({ byteLength: SLOT_IMAGE_OFFSET + m.imageBytes });
+          this.target_ = this.openTarget(m.imageBytes);
         } catch {
           refusal = 'slotUnavailable';
         }
@@ -329,7 +348,7 @@ export class Updater {
       const offer = checkOffer(m, { board: this.o.board, version: running.packed, securityCounter: this.o.securityCounter, maxImageBytes: this.o.maxImageBytes });
       if (same && offer.ok && offset % this.o.blockBytes === 0 && offset < m.imageBytes && this.hash.importState(r.subarray(12, 52)) && this.hash.length === offset) {
         try {
-          this.target_ = this.o.update.open({ byteLength: SLOT_IMAGE_OFFSET + m.imageBytes });
+          this.target_ = this.openTarget(m.imageBytes);
           valid = true;
         } catch {
           valid = false;
@@ -456,7 +475,7 @@ export class Updater {
     const n = this.fill;
     const m = this.manifest!;
     const data = this.block.subarray(0, n);
-    const padded = Math.ceil(n / this.writeAlign) * this.writeAlign;
+    const padded = Math.ceil(n / this.imageAlign) * this.imageAlign;
     this.block.fill(0xff, n, padded);
     try {
       this.target_!.write(this.block.subarray(0, padded), SLOT_IMAGE_OFFSET + this.offset);

@@ -204,9 +204,23 @@ export class SimBootloader {
     },
   };
 
+  /**
+   * The target as ESP-IDF's OTA API behind Moddable's embedded:update in "w" mode bounds it
+   * (modules/io/update/esp32/update-esp32.c: xs_update_open, xs_update_write):
+   * - `byteLength` above the slot is refused ("invalid byteLength");
+   * - esp_ota_begin(partition, byteLength) erases byteLength rounded up to whole erase blocks
+   *   (components/app_update/esp_ota_ops.c), and esp_ota_write_with_offset accepts a write
+   *   anywhere in the partition (esp_partition_write: ESP_ERR_INVALID_SIZE past its end).
+   *   Past the erased range ESP-IDF would program over stale bits without a word; here such a
+   *   write is refused (E_OTA_RANGE), so a write is accepted exactly where the real one works:
+   *   inside the erased range, which may extend past `byteLength` up to the block end.
+   * - writes are multiples of the flash's write alignment (the simulated NOR's rule; ESP-IDF
+   *   asks 16 bytes with flash encryption, any size without).
+   */
   private openTarget(slot: number, byteLength: number): Update {
     const flash = this.options.slots[slot]!;
     const { blockLength, writeAlign } = flash.status();
+    const erasedEnd = Math.min(this.slotBytes, Math.ceil(byteLength / blockLength) * blockLength);
     let open = true;
     let next = 0;
     const alive = () => {
@@ -217,8 +231,8 @@ export class SimBootloader {
         alive();
         const bytes = asBytes(buffer);
         const at = byteOffset ?? next;
-        if (!Number.isInteger(at) || at < 0 || at + bytes.length > byteLength) {
-          throw new RangeError(`E_OTA_RANGE: ${bytes.length} bytes at ${at} outside the ${byteLength}-byte update`);
+        if (!Number.isInteger(at) || at < 0 || at + bytes.length > erasedEnd) {
+          throw new RangeError(`E_OTA_RANGE: ${bytes.length} bytes at ${at} outside the ${erasedEnd} bytes erased for a ${byteLength}-byte update`);
         }
         if (at % writeAlign !== 0 || bytes.length % writeAlign !== 0) {
           throw new RangeError(`E_OTA_ALIGN: writes must be multiples of ${writeAlign} bytes`);

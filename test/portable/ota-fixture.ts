@@ -31,6 +31,11 @@ export function image(bytes: number, seed: number): Uint8Array {
   return out;
 }
 
+/** An image of exactly `bytes` bytes for `version` (any length, for the alignment tests). */
+export function sizedImage(bytes: number, version: string): Uint8Array {
+  return image(bytes, bytes + version.length);
+}
+
 export function signManifest(fields: Partial<ManifestFields> & { image?: Uint8Array }, key = vendorKey()): Uint8Array {
   const img = fields.image ?? image(1000, 1);
   const unsigned = encodeUnsignedManifest({
