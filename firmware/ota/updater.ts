@@ -14,6 +14,10 @@
  * Behaviour
  * - `offer(manifest, url?)`: signature, board, version, security counter and size are checked
  *   before any download; a refusal is reported (`refused`, reason) and changes nothing.
+ * - The first APP_HEAD_BYTES (288) of the image are checked as an ESP-IDF app image head
+ *   (esp-image.ts: magic, chip id against `chip`, segment count, first segment, app
+ *   descriptor and its version against the manifest's) as soon as they arrive, before any
+ *   byte is written to the slot; a bad head ends the download (`failed`, the reason).
  * - Download: one range request from the current offset to the end of the image; bytes collect
  *   in one block buffer (`blockBytes`, a multiple of the flash block); each full block is
  *   hashed, written to the Update target, then journaled (offset + hash state). An interruption
@@ -34,10 +38,12 @@ import { RecordLog, crc32 } from './journal';
 import { checkOffer, MAX_MANIFEST_BYTES, packVersion, verifySignedManifest, versionText, type Manifest, type ManifestReason, type OfferReason } from './manifest';
 import { isTransient, parseUrl, RangeGet, type HttpReason, type HttpTarget } from './http';
 import { encodeSlotHeader, SLOT_HEADER_BYTES, SLOT_IMAGE_OFFSET } from './slot';
+import { APP_HEAD_BYTES, checkAppHead, chipOfBoard, type EspImageReason } from './esp-image';
 
-export type OtaRefusal = ManifestReason | OfferReason | 'busy' | 'onTrial' | 'noUrl' | 'badUrl' | 'slotUnavailable';
+export type OtaRefusal = ManifestReason | OfferReason | 'busy' | 'onTrial' | 'noUrl' | 'badUrl' | 'slotUnavailable' | 'imageTooShort';
 export type OtaFailure =
   | HttpReason
+  | EspImageReason
   | 'networkGaveUp'
   | 'writeFailed'
   | 'digestMismatch'
@@ -68,6 +74,8 @@ export interface UpdaterOptions {
   /** The Ed25519 key built into the firmware. */
   publicKey: Uint8Array;
   board: string;
+  /** esp_chip_id_t of this node's chip (esp-image.ts); default: the chip the board id names. */
+  chip?: number;
   /** Security counter of the running image. */
   securityCounter: number;
   /** Largest image the inactive slot takes (slot size minus the 4 KiB header). */
@@ -120,7 +128,8 @@ export interface UpdaterStats {
 }
 
 export class Updater {
-  private readonly o: Required<Omit<UpdaterOptions, 'io'>> & Pick<UpdaterOptions, 'io'>;
+  private readonly o: Required<Omit<UpdaterOptions, 'io' | 'chip'>> & Pick<UpdaterOptions, 'io'>;
+  private readonly chip: number;
   private readonly block: Uint8Array;
   private readonly header = new Uint8Array(SLOT_HEADER_BYTES);
   private readonly headBuffer = new Uint8Array(2048);
@@ -141,6 +150,8 @@ export class Updater {
   private timer: TimerId | undefined;
   private offset = 0;
   private fill = 0;
+  /** The ESP-IDF image head (first APP_HEAD_BYTES) of the current download was checked. */
+  private headChecked = false;
   private failuresInARow = 0;
   private lastProgress = 0;
   private trialVersion = 0;
@@ -159,9 +170,13 @@ export class Updater {
       progressEveryBytes: 65_536,
       ...options,
     };
+    const chip = options.chip ?? chipOfBoard(options.board);
+    if (chip === undefined) throw new RangeError(`Updater: board "${options.board}" names no ESP32 chip; set ota.chip`);
+    this.chip = chip;
     const status = options.flash.status();
     if (status.blocks < 3) throw new RangeError('Updater: the ota partition needs 3 erase blocks');
     const blockBytes = this.o.blockBytes;
+    if (blockBytes < APP_HEAD_BYTES) throw new RangeError(`Updater: blockBytes must hold the ${APP_HEAD_BYTES}-byte image head`);
     if (blockBytes % 64 !== 0 || blockBytes % status.blockLength !== 0 && status.blockLength % blockBytes !== 0) {
       throw new RangeError('Updater: blockBytes must be a multiple of 64 and align with the flash block');
     }
@@ -272,6 +287,7 @@ export class Updater {
         if (refusal === undefined) return undefined;
       } else if (this.stateValue !== 'idle' || running.trial) refusal = running.trial ? 'onTrial' : 'busy';
       else if (!offerCheck.ok) refusal = offerCheck.reason;
+      else if (m.imageBytes < APP_HEAD_BYTES) refusal = 'imageTooShort';
       else if (chosenUrl.length === 0) refusal = 'noUrl';
       else if (!target || chosenUrl.length > MAX_URL) refusal = 'badUrl';
       else {
@@ -287,6 +303,7 @@ export class Updater {
           this.target = target;
           this.offset = 0;
           this.fill = 0;
+          this.headChecked = false;
           this.failuresInARow = 0;
           this.lastProgress = 0;
           this.hash.reset();
@@ -361,6 +378,7 @@ export class Updater {
           this.offset = offset;
           this.lastProgress = offset;
           this.fill = 0;
+          this.headChecked = offset > 0;
           this.failuresInARow = 0;
           this.hashState.set(r.subarray(12, 52));
           this.stats.resumes++;
@@ -464,6 +482,14 @@ export class Updater {
       this.fill += take;
       i += take;
       this.stats.bytesDownloaded += take;
+      if (!this.headChecked && (this.fill >= APP_HEAD_BYTES || this.offset + this.fill === total)) {
+        this.headChecked = true;
+        const reason = checkAppHead(this.block, this.fill, { chip: this.chip, version: versionText(this.manifest!.version) });
+        if (reason !== undefined) {
+          this.abort(reason);
+          return;
+        }
+      }
       if (this.fill === this.block.length || this.offset + this.fill === total) {
         if (!this.commitBlock()) return;
       }
