@@ -50,7 +50,10 @@ export interface OtaConfig {
   maxImageBytes?: number;
   /** Name of the journal partition (default "ota"). */
   partition?: string;
-  updater?: Pick<UpdaterOptions, 'blockBytes' | 'timeoutMs' | 'retryMs' | 'maxRetries' | 'rebootDelayMs' | 'progressEveryBytes'>;
+  updater?: Pick<
+    UpdaterOptions,
+    'blockBytes' | 'timeoutMs' | 'minBytesPerSecond' | 'rateWindowMs' | 'deadlineMs' | 'retryMs' | 'maxRetries' | 'rebootDelayMs' | 'progressEveryBytes'
+  >;
 }
 
 export const STATUS_SLOTS = 8;
@@ -119,6 +122,7 @@ export class OtaAgent {
     this.updater = new Updater({
       io: host.io,
       timers: host.timers,
+      clock: host.clock.monotonic,
       update,
       flash,
       publicKey: key,

@@ -61,6 +61,7 @@ function updaterInstalls(bytes: number): void {
   const updater = new Updater({
     io: { TCP: rig.server.tcp() },
     timers: rig.loop,
+    clock: rig.loop,
     update: {
       open: (options) =>
         new SlotWriter(options?.byteLength, (imageBytes) => {
