@@ -3,7 +3,7 @@
  * client (firmware/ota/http.ts) against that real server over real loopback TCP.
  */
 import test from 'ava';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
@@ -14,6 +14,8 @@ import { parseUrl, RangeGet, type RangeResult } from '../firmware/ota/http';
 import type { TCP, TCPOptions, Timers } from '../firmware/host';
 import { verifySignedManifest } from '../firmware/ota/manifest';
 import { fromHex } from '../firmware/crypto/hex';
+import { EspChip } from '../firmware/ota/esp-image';
+import { buildAppImage } from '../simulator/ota/esp-image';
 
 async function run(argv: string[]): Promise<{ code: number; lines: string[] }> {
   const lines: string[] = [];
@@ -33,7 +35,7 @@ test('ota keygen / sign / verify', async (t) => {
   t.is((await run(['keygen', '--out', key])).code, 2, 'an existing key is never overwritten');
 
   const image = join(dir, 'fw.bin');
-  writeFileSync(image, Buffer.alloc(50_000, 7));
+  writeFileSync(image, buildAppImage({ chip: EspChip.esp32c3, version: '1.4.2', bytes: 50_000 }));
   const manifest = join(dir, 'fw.manifest');
   const signed = await run(['sign', '--key', key, '--image', image, '--version', '1.4.2', '--board', 'esp32-c3-tmp117', '--counter', '3', '--url', 'http://127.0.0.1:1/fw.bin', '--out', manifest]);
   t.is(signed.code, 0, signed.lines.join('\n'));
@@ -59,6 +61,38 @@ test('ota keygen / sign / verify', async (t) => {
   writeFileSync(image, Buffer.alloc(50_000, 8));
   t.is((await run(['verify', '--pub', pubHex, '--manifest', manifest, '--image', image])).code, 1, 'image changed');
   t.is((await run(['sign', '--key', key, '--image', image, '--version', '1.x', '--board', 'b', '--out', manifest])).code, 2, 'bad version');
+});
+
+test('ota sign refuses an image for another chip, a non-ESP-IDF file, a version or checksum mismatch', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pw-ota-'));
+  const key = join(dir, 'key.pem');
+  t.is((await run(['keygen', '--out', key])).code, 0);
+  const image = join(dir, 'fw.bin');
+  const manifest = join(dir, 'fw.manifest');
+  const sign = (board: string, version = '1.4.2') =>
+    run(['sign', '--key', key, '--image', image, '--version', version, '--board', board, '--out', manifest]);
+  writeFileSync(image, buildAppImage({ chip: EspChip.esp32c3, version: '1.4.2', bytes: 30_000 }));
+  const classic = await sign('esp32-tmp117');
+  t.is(classic.code, 1);
+  t.regex(classic.lines.join('\n'), /built for esp32c3, but --board esp32-tmp117 is an esp32; nothing signed/);
+  t.false(existsSync(manifest), 'nothing written');
+  t.regex((await sign('esp32-s3-tmp117')).lines.join('\n'), /built for esp32c3, but --board esp32-s3-tmp117 is an esp32s3/);
+  t.regex((await sign('rp2040-x')).lines.join('\n'), /names no ESP32 chip/);
+  const version = await sign('esp32-c3-tmp117', '1.5.0');
+  t.is(version.code, 1);
+  t.regex(version.lines.join('\n'), /app descriptor says version "1\.4\.2", not 1\.5\.0/);
+  writeFileSync(image, Buffer.alloc(30_000, 7));
+  const raw = await sign('esp32-c3-tmp117');
+  t.is(raw.code, 1);
+  t.regex(raw.lines.join('\n'), /not an ESP-IDF app image/);
+  const corrupt = buildAppImage({ chip: EspChip.esp32c3, version: '1.4.2', bytes: 30_000 });
+  corrupt[10_000]! ^= 0x40;
+  writeFileSync(image, corrupt);
+  t.regex((await sign('esp32-c3-tmp117')).lines.join('\n'), /fails ESP-IDF's check \(badChecksum\)/);
+  t.false(existsSync(manifest), 'no refusal wrote a manifest');
+  writeFileSync(image, buildAppImage({ chip: EspChip.esp32c3, version: '1.4.2', bytes: 30_000 }));
+  t.is((await sign('esp32-c3-tmp117')).code, 0);
+  t.true(existsSync(manifest));
 });
 
 test('ota-server: 206 with Content-Range, 416, 200 without Range', async (t) => {

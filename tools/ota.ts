@@ -7,6 +7,10 @@
  *       firmware/ota/public-key.ts (or the given path), the key built into the firmware.
  *   ota sign --key key.pem --image fw.bin --version 1.2.3 --board esp32-c3-tmp117
  *            [--counter N] [--url U] --out fw.manifest
+ *       The image must be an ESP-IDF app image for the chip the board id names
+ *       (firmware/ota/esp-image.ts), whose app descriptor version is --version, and whole as
+ *       ESP-IDF checks it (segments, checksum, appended SHA-256); otherwise nothing is signed
+ *       and the exit code is 1.
  *   ota verify --pub <hex|file> --manifest fw.manifest [--image fw.bin] [--board B]
  *   ota publish --broker mqtt://HOST:PORT --manifest F --image F (--node ID ... | --group all)
  *               [--host 127.0.0.1] [--timeout 10m]      (tools/ota-publish.ts)
@@ -17,9 +21,11 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyO
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { attachSignature, encodeUnsignedManifest, verifySignedManifest, versionText } from '../firmware/ota/manifest';
+import { attachSignature, encodeUnsignedManifest, packVersion, verifySignedManifest, versionText } from '../firmware/ota/manifest';
 import { sha256 } from '../firmware/crypto/sha256';
 import { fromHex, toHex } from '../firmware/crypto/hex';
+import { checkAppHead, chipName, chipOfBoard, readAppHead, ESP_IMAGE_MAGIC } from '../firmware/ota/esp-image';
+import { verifyAppImage } from '../simulator/ota/esp-image';
 
 type Out = (line: string) => void;
 
@@ -122,6 +128,21 @@ function keygen(f: Map<string, string | true>, out: Out): number {
   return 0;
 }
 
+/** Why `image` must not be signed for `board` as `version`, or undefined. */
+function imageRefusal(image: Uint8Array, board: string, version: string): string | undefined {
+  const chip = chipOfBoard(board);
+  const head = readAppHead(image);
+  if (!head || image[0] !== ESP_IMAGE_MAGIC) return 'the image is not an ESP-IDF app image (no 0xE9 image header)';
+  if (chip === undefined) return `--board ${board} names no ESP32 chip (board ids start with the chip: esp32-, esp32s3-, esp32c3-, ...)`;
+  if (head.chip !== chip) return `the image is built for ${chipName(head.chip)}, but --board ${board} is an ${chipName(chip)}`;
+  const reason = checkAppHead(image, image.length, { chip, version });
+  if (reason === 'versionMismatch') return `the image's app descriptor says version "${head.version}", not ${version} (set the ESP-IDF app version)`;
+  if (reason !== undefined) return `the image header is invalid (${reason})`;
+  const whole = verifyAppImage((buffer, offset) => buffer.set(image.subarray(offset, offset + buffer.length)), image.length, chip, head.minChipRevFull, new Uint8Array(4096));
+  if (whole !== undefined) return `the image fails ESP-IDF's check (${whole})`;
+  return undefined;
+}
+
 function signCommand(f: Map<string, string | true>, out: Out): number {
   const privateKey = createPrivateKey(readFileSync(need(f, 'key')));
   if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error('--key: not an Ed25519 private key');
@@ -136,6 +157,11 @@ function signCommand(f: Map<string, string | true>, out: Out): number {
     imageSha256: sha256(image),
     url: typeof f.get('url') === 'string' ? (f.get('url') as string) : '',
   });
+  const refusal = imageRefusal(image, need(f, 'board'), versionText(packVersion(need(f, 'version'))));
+  if (refusal !== undefined) {
+    out(`error: ${refusal}; nothing signed`);
+    return 1;
+  }
   const manifest = attachSignature(unsigned, new Uint8Array(sign(null, unsigned, privateKey)));
   const publicKey = rawPublicKey(createPublicKey(privateKey));
   const check = verifySignedManifest(manifest, publicKey);

@@ -32,19 +32,28 @@ import { fromHex } from '../crypto/hex';
 import { MAX_URL_BYTES, MIN_MANIFEST_BYTES } from './manifest';
 import { Updater, type OtaEvent, type UpdaterOptions } from './updater';
 import { SLOT_HEADER_BYTES } from './slot';
+import { chipByName } from './esp-image';
 
 export interface OtaConfig {
   /** The Ed25519 key built into the firmware: 32 bytes, or 64 hex digits. */
   publicKey: Uint8Array | string;
   /** Board id this firmware runs on (manifests for another board are refused). */
   board: string;
+  /**
+   * The ESP32 chip ("esp32", "esp32s3", "esp32c3", ...) whose ESP-IDF images this node takes;
+   * default: the chip the board id names (esp-image.ts `chipOfBoard`).
+   */
+  chip?: string;
   /** Trial images must prove healthy within this (ms, default 120 s). */
   healthWindowMs?: number;
   /** Largest image the inactive slot takes; default 1.5 MiB minus the slot header. */
   maxImageBytes?: number;
   /** Name of the journal partition (default "ota"). */
   partition?: string;
-  updater?: Pick<UpdaterOptions, 'blockBytes' | 'timeoutMs' | 'retryMs' | 'maxRetries' | 'rebootDelayMs' | 'progressEveryBytes'>;
+  updater?: Pick<
+    UpdaterOptions,
+    'blockBytes' | 'timeoutMs' | 'minBytesPerSecond' | 'rateWindowMs' | 'deadlineMs' | 'retryMs' | 'maxRetries' | 'rebootDelayMs' | 'progressEveryBytes'
+  >;
 }
 
 export const STATUS_SLOTS = 8;
@@ -85,6 +94,7 @@ export class OtaAgent {
     if (!host.flash) return 'this host has no flash';
     const key = typeof config.publicKey === 'string' ? fromHex(config.publicKey) : config.publicKey;
     if (!key || key.length !== 32) return 'ota.publicKey must be 32 bytes (64 hex digits)';
+    if (config.chip !== undefined && chipByName(config.chip) === undefined) return `ota.chip: unknown chip "${config.chip}"`;
     let flash: Flash;
     try {
       flash = host.flash.open({ path: config.partition ?? 'ota' });
@@ -112,10 +122,12 @@ export class OtaAgent {
     this.updater = new Updater({
       io: host.io,
       timers: host.timers,
+      clock: host.clock.monotonic,
       update,
       flash,
       publicKey: key,
       board: config.board,
+      chip: config.chip === undefined ? undefined : chipByName(config.chip),
       securityCounter: running.securityCounter ?? 0,
       maxImageBytes: config.maxImageBytes ?? 1536 * 1024 - SLOT_HEADER_BYTES,
       healthWindowMs: config.healthWindowMs ?? 120_000,

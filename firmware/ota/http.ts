@@ -12,6 +12,9 @@
  * - Body bytes go to `onBody(view)` as they arrive; the view is only valid during the call.
  *   More body than announced is `bodyTooLong`; a socket that ends early is `truncated`
  *   (`connectFailed` if not even the status line came); no byte for `timeoutMs` is `timeout`.
+ * - With `minBytesPerSecond` > 0: fewer than minBytesPerSecond * rateWindowMs / 1000 bytes
+ *   (head and body) in any `rateWindowMs` window since the request was sent is `tooSlow`, so a
+ *   server that drips a byte now and then cannot hold the request open.
  * - The response head must fit `headBuffer` (caller-owned, allocated once): `headerTooLong`.
  * - `close()` stops everything without calling `onEnd`; safe to call more than once.
  */
@@ -31,11 +34,12 @@ export type HttpReason =
   | 'badContentLength'
   | 'chunkedRefused'
   | 'headerTooLong'
-  | 'bodyTooLong';
+  | 'bodyTooLong'
+  | 'tooSlow';
 
 /** Reasons that a retry may fix; the others mean the server is not fit to serve an image. */
 export function isTransient(reason: HttpReason): boolean {
-  return reason === 'connectFailed' || reason === 'timeout' || reason === 'truncated';
+  return reason === 'connectFailed' || reason === 'timeout' || reason === 'truncated' || reason === 'tooSlow';
 }
 
 export interface HttpTarget {
@@ -103,6 +107,9 @@ export interface RangeGetOptions {
   /** The full size the server must report in Content-Range. */
   total: number;
   timeoutMs: number;
+  /** Minimum rate over each `rateWindowMs` window; 0 or absent: no minimum. */
+  minBytesPerSecond?: number;
+  rateWindowMs?: number;
   headBuffer: Uint8Array;
   onBody(bytes: Uint8Array): void;
   onEnd(result: RangeResult): void;
@@ -132,6 +139,8 @@ function decimal(text: string): number {
 export class RangeGet {
   private socket: TCP | undefined;
   private timer: TimerId | undefined;
+  private rateTimer: TimerId | undefined;
+  private windowBytes = 0;
   private done = false;
   private headLength = 0;
   private inBody = false;
@@ -175,6 +184,7 @@ export class RangeGet {
         ? new (Socket as TLSSocketConstructor)({ ...options, secure: { serverName: t.host } })
         : new (Socket as TCPConstructor)(options);
       this.arm();
+      this.armRate();
     } catch {
       this.later({ ok: false, reason: 'connectFailed' });
     }
@@ -188,6 +198,8 @@ export class RangeGet {
   private stop(): void {
     this.o.timers.clear(this.timer);
     this.timer = undefined;
+    this.o.timers.clear(this.rateTimer);
+    this.rateTimer = undefined;
     const s = this.socket;
     this.socket = undefined;
     if (s) {
@@ -208,6 +220,20 @@ export class RangeGet {
     this.timer = this.o.timers.set(() => this.finish({ ok: false, reason: 'timeout' }), this.o.timeoutMs);
   }
 
+  /** One rate window: at least minBytesPerSecond * rateWindowMs / 1000 bytes, or `tooSlow`. */
+  private armRate(): void {
+    const rate = this.o.minBytesPerSecond ?? 0;
+    const windowMs = this.o.rateWindowMs ?? 30_000;
+    if (!(rate > 0) || !(windowMs > 0)) return;
+    this.windowBytes = 0;
+    this.rateTimer = this.o.timers.set(() => {
+      this.rateTimer = undefined;
+      if (this.done) return;
+      if (this.windowBytes < (rate * windowMs) / 1000) this.finish({ ok: false, reason: 'tooSlow' });
+      else this.armRate();
+    }, windowMs);
+  }
+
   private finish(result: RangeResult): void {
     if (this.done) return;
     this.done = true;
@@ -226,6 +252,7 @@ export class RangeGet {
     const buffer = this.socket.read(count);
     if (!buffer || buffer.byteLength === 0) return;
     this.sawAnything = true;
+    this.windowBytes += buffer.byteLength;
     this.arm();
     const bytes = new Uint8Array(buffer);
     let i = 0;

@@ -6,7 +6,8 @@
  * - `update` (the host's UpdateProvider) for the inactive slot, written as slot.ts lays out,
  * - `flash`: the "ota" partition (>= 3 erase blocks): block 0 holds the accepted manifest and
  *   its URL, blocks 1-2 a RecordLog (journal.ts) of progress records:
- *     [0] phase (0 idle, 1 downloading, 2 awaiting trial)  [1..4) 0
+ *     [0] phase (0 idle, 1 downloading, 2 awaiting trial)
+ *     [1..4) seconds spent on this download so far (big-endian, for the deadline across reboots)
  *     [4..8) bytes of the image written and hashed  [8..12) version offered (packed)
  *     [12..52) SHA-256 state at that offset  [52..84) SHA-256 of the manifest
  * - `onEvent` for reports (the uplink publishes them), `restart` to reboot.
@@ -14,11 +15,24 @@
  * Behaviour
  * - `offer(manifest, url?)`: signature, board, version, security counter and size are checked
  *   before any download; a refusal is reported (`refused`, reason) and changes nothing.
+ * - The first APP_HEAD_BYTES (288) of the image are checked as an ESP-IDF app image head
+ *   (esp-image.ts: magic, chip id against `chip`, segment count, first segment, app
+ *   descriptor and its version against the manifest's) as soon as they arrive, before any
+ *   byte is written to the slot; a bad head ends the download (`failed`, the reason).
  * - Download: one range request from the current offset to the end of the image; bytes collect
  *   in one block buffer (`blockBytes`, a multiple of the flash block); each full block is
  *   hashed, written to the Update target, then journaled (offset + hash state). An interruption
  *   loses at most the partial block; transient errors retry after `retryMs` (at most
  *   `maxRetries` in a row without progress); after a reboot `boot()` resumes from the journal.
+ * - Slow servers: each request must bring `minBytesPerSecond` (default 512) over every
+ *   `rateWindowMs` (default 30 s) window, else it ends `tooSlow` (transient: retried, counted
+ *   with the other retries); a whole download (retries and reboots included: the time spent
+ *   is journaled) ends `deadlineExceeded` after `deadlineMs` (default 60 min).
+ * - Offers during a download: the same manifest with the same URL is a duplicate (ignored); the
+ *   same manifest with another URL replaces the URL (keeping the bytes done) when the download
+ *   is stalled (waiting to retry, or no block written for `rateWindowMs`), else it is `busy`;
+ *   a valid offer of a newer version replaces the download (the old one is reported `failed`,
+ *   `superseded`); any other offer is `busy`.
  * - After the last byte: SHA-256 and the manifest signature are checked *before* the slot
  *   header is written and `complete()` is called; any failure cancels and is reported.
  * - Trial: `boot()` on the new image starts the health window (`healthWindowMs`, default
@@ -27,23 +41,27 @@
  *   `boot()` reports `rolledBack`.
  * Buffers (block, header, head of HTTP answers, journal records) are allocated once.
  */
-import type { Flash, TCPConstructor, Timers, TimerId, TLSSocketConstructor, UpdateProvider, Update } from '../host';
+import type { Flash, MonotonicClock, TCPConstructor, Timers, TimerId, TLSSocketConstructor, UpdateProvider, Update } from '../host';
 import { Sha256, SHA256_STATE_BYTES, sha256 } from '../crypto/sha256';
 import { toHex } from '../crypto/hex';
 import { RecordLog, crc32 } from './journal';
 import { checkOffer, MAX_MANIFEST_BYTES, packVersion, verifySignedManifest, versionText, type Manifest, type ManifestReason, type OfferReason } from './manifest';
 import { isTransient, parseUrl, RangeGet, type HttpReason, type HttpTarget } from './http';
 import { encodeSlotHeader, SLOT_HEADER_BYTES, SLOT_IMAGE_OFFSET } from './slot';
+import { APP_HEAD_BYTES, checkAppHead, chipOfBoard, type EspImageReason } from './esp-image';
 
-export type OtaRefusal = ManifestReason | OfferReason | 'busy' | 'onTrial' | 'noUrl' | 'badUrl' | 'slotUnavailable';
+export type OtaRefusal = ManifestReason | OfferReason | 'busy' | 'onTrial' | 'noUrl' | 'badUrl' | 'slotUnavailable' | 'imageTooShort';
 export type OtaFailure =
   | HttpReason
+  | EspImageReason
   | 'networkGaveUp'
   | 'writeFailed'
   | 'digestMismatch'
   | 'badSignature'
   | 'completeFailed'
   | 'resumeInvalid'
+  | 'deadlineExceeded'
+  | 'superseded'
   | 'healthCheckTimeout'
   | 'confirmFailed';
 
@@ -62,12 +80,16 @@ export type OtaState = 'idle' | 'downloading' | 'waitingRetry' | 'rebooting' | '
 export interface UpdaterOptions {
   io: { TCP: TCPConstructor; TLSSocket?: TLSSocketConstructor };
   timers: Timers;
+  /** The host's monotonic clock (deadline and stall detection). */
+  clock: MonotonicClock;
   update: UpdateProvider;
   /** The "ota" partition, at least 3 erase blocks. */
   flash: Flash;
   /** The Ed25519 key built into the firmware. */
   publicKey: Uint8Array;
   board: string;
+  /** esp_chip_id_t of this node's chip (esp-image.ts); default: the chip the board id names. */
+  chip?: number;
   /** Security counter of the running image. */
   securityCounter: number;
   /** Largest image the inactive slot takes (slot size minus the 4 KiB header). */
@@ -79,6 +101,12 @@ export interface UpdaterOptions {
   healthWindowMs?: number;
   /** No byte for this long ends a request; default 15 s. */
   timeoutMs?: number;
+  /** A request bringing fewer bytes per second than this over a rate window ends `tooSlow`; default 512. */
+  minBytesPerSecond?: number;
+  /** The rate window, and the time without a written block that makes a download stalled; default 30 s. */
+  rateWindowMs?: number;
+  /** A download not done after this long (retries and reboots included) fails; default 60 min. */
+  deadlineMs?: number;
   retryMs?: number;
   maxRetries?: number;
   rebootDelayMs?: number;
@@ -91,6 +119,12 @@ const PHASE_DOWNLOADING = 1;
 const PHASE_AWAITING_TRIAL = 2;
 const RECORD_PAYLOAD = 84;
 const MAX_URL = 400;
+/**
+ * Image writes are padded with 0xff to a multiple of this: the flash write alignment, and the
+ * 16 bytes that ESP-IDF's esp_ota_write_with_offset demands when flash encryption is on
+ * (components/app_update/esp_ota_ops.c). The update target is opened for the padded length.
+ */
+const IMAGE_WRITE_ALIGN = 16;
 
 function u16(b: Uint8Array, o: number): number {
   return (b[o]! << 8) | b[o + 1]!;
@@ -111,10 +145,15 @@ export interface UpdaterStats {
   bytesRefetched: number;
   retries: number;
   resumes: number;
+  /** Stalled downloads moved to another URL by a new offer of the same manifest. */
+  urlReplaced: number;
+  /** Downloads replaced by an offer of a newer version. */
+  superseded: number;
 }
 
 export class Updater {
-  private readonly o: Required<Omit<UpdaterOptions, 'io'>> & Pick<UpdaterOptions, 'io'>;
+  private readonly o: Required<Omit<UpdaterOptions, 'io' | 'chip' | 'clock'>> & Pick<UpdaterOptions, 'io' | 'clock'>;
+  private readonly chip: number;
   private readonly block: Uint8Array;
   private readonly header = new Uint8Array(SLOT_HEADER_BYTES);
   private readonly headBuffer = new Uint8Array(2048);
@@ -123,6 +162,7 @@ export class Updater {
   private readonly hash = new Sha256();
   private readonly journal: RecordLog;
   private readonly writeAlign: number;
+  private readonly imageAlign: number;
   private readonly flashBlock: number;
   private stateValue: OtaState = 'idle';
   private manifest: Manifest | undefined;
@@ -130,36 +170,53 @@ export class Updater {
   private manifestDigest = new Uint8Array(32);
   private target: HttpTarget | undefined;
   private target_: Update | undefined;
+  private url = '';
+  private deadlineTimer: TimerId | undefined;
+  /** Milliseconds spent on this download before the current start (from the journal). */
+  private elapsedBefore = 0;
+  private startedAt = 0;
+  private lastBlockAt = 0;
   private request: RangeGet | undefined;
   private timer: TimerId | undefined;
   private offset = 0;
   private fill = 0;
+  /** The ESP-IDF image head (first APP_HEAD_BYTES) of the current download was checked. */
+  private headChecked = false;
   private failuresInARow = 0;
   private lastProgress = 0;
   private trialVersion = 0;
   private sensorOk = false;
   private publishAcked = false;
-  readonly stats: UpdaterStats = { bytesDownloaded: 0, bytesRefetched: 0, retries: 0, resumes: 0 };
+  readonly stats: UpdaterStats = { bytesDownloaded: 0, bytesRefetched: 0, retries: 0, resumes: 0, urlReplaced: 0, superseded: 0 };
 
   constructor(options: UpdaterOptions) {
     this.o = {
       blockBytes: 4096,
       healthWindowMs: 120_000,
       timeoutMs: 15_000,
+      minBytesPerSecond: 512,
+      rateWindowMs: 30_000,
+      deadlineMs: 3_600_000,
       retryMs: 5_000,
       maxRetries: 20,
       rebootDelayMs: 500,
       progressEveryBytes: 65_536,
       ...options,
     };
+    const chip = options.chip ?? chipOfBoard(options.board);
+    if (chip === undefined) throw new RangeError(`Updater: board "${options.board}" names no ESP32 chip; set ota.chip`);
+    this.chip = chip;
     const status = options.flash.status();
     if (status.blocks < 3) throw new RangeError('Updater: the ota partition needs 3 erase blocks');
     const blockBytes = this.o.blockBytes;
+    if (blockBytes < APP_HEAD_BYTES) throw new RangeError(`Updater: blockBytes must hold the ${APP_HEAD_BYTES}-byte image head`);
     if (blockBytes % 64 !== 0 || blockBytes % status.blockLength !== 0 && status.blockLength % blockBytes !== 0) {
       throw new RangeError('Updater: blockBytes must be a multiple of 64 and align with the flash block');
     }
     this.flashBlock = status.blockLength;
     this.writeAlign = Math.max(4, status.writeAlign);
+    this.imageAlign = Math.max(IMAGE_WRITE_ALIGN, this.writeAlign);
+    if (blockBytes % this.imageAlign !== 0) throw new RangeError('Updater: blockBytes must be a multiple of the write alignment');
     this.block = new Uint8Array(blockBytes);
     this.journal = new RecordLog(options.flash, 1, RECORD_PAYLOAD);
   }
@@ -181,6 +238,12 @@ export class Updater {
     const r = this.record;
     r.fill(0);
     r[0] = phase;
+    if (phase === PHASE_DOWNLOADING) {
+      const seconds = Math.min(0xffffff, Math.floor(this.elapsed() / 1000));
+      r[1] = seconds >>> 16;
+      r[2] = seconds >>> 8;
+      r[3] = seconds;
+    }
     put32(r, 4, this.offset);
     put32(r, 8, version);
     if (phase === PHASE_DOWNLOADING) {
@@ -188,6 +251,47 @@ export class Updater {
       r.set(this.manifestDigest, 52);
     }
     this.journal.append(r);
+  }
+
+  /** Milliseconds spent on the current download, across reboots. */
+  private elapsed(): number {
+    return this.elapsedBefore + (this.o.clock.now() - this.startedAt);
+  }
+
+  /** Starts the clock of a download that has already taken `beforeMs`; arms its deadline. */
+  private startClock(beforeMs: number): void {
+    this.elapsedBefore = beforeMs;
+    this.startedAt = this.o.clock.now();
+    this.lastBlockAt = this.startedAt;
+    this.o.timers.clear(this.deadlineTimer);
+    this.deadlineTimer = this.o.timers.set(() => {
+      this.deadlineTimer = undefined;
+      if (this.stateValue === 'downloading' || this.stateValue === 'waitingRetry') this.abort('deadlineExceeded');
+    }, Math.max(0, this.o.deadlineMs - beforeMs));
+  }
+
+  /** Waiting to retry, or no block written for a rate window. */
+  private stalled(): boolean {
+    return this.stateValue === 'waitingRetry' || this.o.clock.now() - this.lastBlockAt >= this.o.rateWindowMs;
+  }
+
+  /** Stops the request and timers of the current download and cancels its target (no report). */
+  private stopDownload(): void {
+    this.request?.close();
+    this.request = undefined;
+    this.o.timers.clear(this.timer);
+    this.timer = undefined;
+    this.o.timers.clear(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+    try {
+      this.target_?.cancel();
+    } catch {
+      this.target_ = undefined;
+    }
+    this.target_ = undefined;
+    this.stateValue = 'idle';
+    this.offset = 0;
+    this.fill = 0;
   }
 
   /** Accepted manifest and URL in block 0: [len u16][manifest][urlLen u16][url][crc32 u32]. */
@@ -221,6 +325,16 @@ export class Updater {
     return { bytes: h.slice(2, 2 + m), url };
   }
 
+  /**
+   * The update target for an image of `imageBytes`: opened for the bytes that will be written,
+   * the image rounded up to `imageAlign` (the last write is padded with 0xff), so that a target
+   * that holds writes to `byteLength` accepts the last one whatever the image length.
+   */
+  private openTarget(imageBytes: number): Update {
+    const padded = Math.ceil(imageBytes / this.imageAlign) * this.imageAlign;
+    return this.o.update.open({ byteLength: SLOT_IMAGE_OFFSET + padded });
+  }
+
   private runningInfo() {
     const running = this.o.update.running();
     return { ...running, packed: packVersion(running.version) };
@@ -248,26 +362,45 @@ export class Updater {
       });
       const chosenUrl = url !== undefined && url.length > 0 ? url : m.url;
       const target = parseUrl(chosenUrl);
-      if (this.stateValue === 'downloading' || this.stateValue === 'waitingRetry') {
-        refusal = toHex(digest) === toHex(this.manifestDigest) ? undefined : 'busy';
-        if (refusal === undefined) return undefined;
-      } else if (this.stateValue !== 'idle' || running.trial) refusal = running.trial ? 'onTrial' : 'busy';
+      const active = this.stateValue === 'downloading' || this.stateValue === 'waitingRetry';
+      const supersede = active && m.version > this.manifest!.version;
+      if (active && toHex(digest) === toHex(this.manifestDigest)) {
+        if (chosenUrl === this.url) return undefined;
+        if (!this.stalled()) refusal = 'busy';
+        else if (!target || chosenUrl.length > MAX_URL) refusal = 'badUrl';
+        else {
+          this.replaceUrl(target, chosenUrl);
+          return undefined;
+        }
+      } else if (active && !supersede) refusal = 'busy';
+      else if (!active && (this.stateValue !== 'idle' || running.trial)) refusal = running.trial ? 'onTrial' : 'busy';
       else if (!offerCheck.ok) refusal = offerCheck.reason;
+      else if (m.imageBytes < APP_HEAD_BYTES) refusal = 'imageTooShort';
       else if (chosenUrl.length === 0) refusal = 'noUrl';
       else if (!target || chosenUrl.length > MAX_URL) refusal = 'badUrl';
       else {
+        if (supersede) {
+          const old = versionText(this.manifest!.version);
+          this.stopDownload();
+          this.stats.superseded++;
+          this.emit({ type: 'failed', reason: 'superseded', version: old });
+        }
         try {
-          this.target_ = this.o.update.open({ byteLength: SLOT_IMAGE_OFFSET + m.imageBytes });
+          this.target_ = this.openTarget(m.imageBytes);
         } catch {
           refusal = 'slotUnavailable';
+          if (supersede) this.saveRecord(PHASE_IDLE, 0);
         }
         if (refusal === undefined) {
           this.manifest = m;
           this.manifestBytes = manifestBytes.slice();
           this.manifestDigest.set(digest);
           this.target = target;
+          this.url = chosenUrl;
           this.offset = 0;
           this.fill = 0;
+          this.headChecked = false;
+          this.startClock(0);
           this.failuresInARow = 0;
           this.lastProgress = 0;
           this.hash.reset();
@@ -327,9 +460,16 @@ export class Updater {
       let same = m.version === version;
       for (let i = 0; i < 32; i++) if (digest[i] !== r[52 + i]) same = false;
       const offer = checkOffer(m, { board: this.o.board, version: running.packed, securityCounter: this.o.securityCounter, maxImageBytes: this.o.maxImageBytes });
+      const spentMs = ((r[1]! << 16) | (r[2]! << 8) | r[3]!) * 1000;
+      if (same && offer.ok && spentMs >= this.o.deadlineMs) {
+        this.offset = 0;
+        this.saveRecord(PHASE_IDLE, 0);
+        this.emit({ type: 'failed', reason: 'deadlineExceeded', version: versionText(m.version) });
+        return;
+      }
       if (same && offer.ok && offset % this.o.blockBytes === 0 && offset < m.imageBytes && this.hash.importState(r.subarray(12, 52)) && this.hash.length === offset) {
         try {
-          this.target_ = this.o.update.open({ byteLength: SLOT_IMAGE_OFFSET + m.imageBytes });
+          this.target_ = this.openTarget(m.imageBytes);
           valid = true;
         } catch {
           valid = false;
@@ -339,9 +479,12 @@ export class Updater {
           this.manifestBytes = stored.bytes;
           this.manifestDigest.set(digest);
           this.target = target;
+          this.url = stored.url;
           this.offset = offset;
           this.lastProgress = offset;
+          this.startClock(spentMs);
           this.fill = 0;
+          this.headChecked = offset > 0;
           this.failuresInARow = 0;
           this.hashState.set(r.subarray(12, 52));
           this.stats.resumes++;
@@ -392,6 +535,8 @@ export class Updater {
   close(): void {
     this.o.timers.clear(this.timer);
     this.timer = undefined;
+    this.o.timers.clear(this.deadlineTimer);
+    this.deadlineTimer = undefined;
     this.request?.close();
     this.request = undefined;
   }
@@ -412,6 +557,24 @@ export class Updater {
     this.o.restart();
   }
 
+  /** The same manifest from another URL: the bytes done stay, the rest comes from `url`. */
+  private replaceUrl(target: HttpTarget, url: string): void {
+    this.request?.close();
+    this.request = undefined;
+    this.o.timers.clear(this.timer);
+    this.timer = undefined;
+    this.stats.bytesRefetched += this.fill;
+    this.fill = 0;
+    this.target = target;
+    this.url = url;
+    this.saveManifest(this.manifestBytes!, url);
+    this.failuresInARow = 0;
+    this.lastBlockAt = this.o.clock.now();
+    this.stats.urlReplaced++;
+    this.stateValue = 'downloading';
+    this.fetch();
+  }
+
   private fetch(): void {
     const m = this.manifest!;
     this.fill = 0;
@@ -424,6 +587,8 @@ export class Updater {
       last: m.imageBytes - 1,
       total: m.imageBytes,
       timeoutMs: this.o.timeoutMs,
+      minBytesPerSecond: this.o.minBytesPerSecond,
+      rateWindowMs: this.o.rateWindowMs,
       headBuffer: this.headBuffer,
       onBody: (bytes) => this.body(bytes),
       onEnd: (result) => {
@@ -445,6 +610,14 @@ export class Updater {
       this.fill += take;
       i += take;
       this.stats.bytesDownloaded += take;
+      if (!this.headChecked && (this.fill >= APP_HEAD_BYTES || this.offset + this.fill === total)) {
+        this.headChecked = true;
+        const reason = checkAppHead(this.block, this.fill, { chip: this.chip, version: versionText(this.manifest!.version) });
+        if (reason !== undefined) {
+          this.abort(reason);
+          return;
+        }
+      }
       if (this.fill === this.block.length || this.offset + this.fill === total) {
         if (!this.commitBlock()) return;
       }
@@ -456,7 +629,7 @@ export class Updater {
     const n = this.fill;
     const m = this.manifest!;
     const data = this.block.subarray(0, n);
-    const padded = Math.ceil(n / this.writeAlign) * this.writeAlign;
+    const padded = Math.ceil(n / this.imageAlign) * this.imageAlign;
     this.block.fill(0xff, n, padded);
     try {
       this.target_!.write(this.block.subarray(0, padded), SLOT_IMAGE_OFFSET + this.offset);
@@ -468,6 +641,7 @@ export class Updater {
     this.offset += n;
     this.fill = 0;
     this.failuresInARow = 0;
+    this.lastBlockAt = this.o.clock.now();
     if (this.offset < m.imageBytes) {
       this.hash.exportState(this.hashState);
       this.saveRecord(PHASE_DOWNLOADING, m.version);
@@ -494,6 +668,7 @@ export class Updater {
     }
     this.stats.retries++;
     this.stateValue = 'waitingRetry';
+    this.saveRecord(PHASE_DOWNLOADING, m.version);
     this.emit({ type: 'interrupted', reason, bytes: this.offset, total: m.imageBytes });
     this.timer = this.o.timers.set(() => {
       this.timer = undefined;
@@ -505,19 +680,7 @@ export class Updater {
 
   private abort(reason: OtaFailure): void {
     const version = this.manifest ? versionText(this.manifest.version) : undefined;
-    this.request?.close();
-    this.request = undefined;
-    this.o.timers.clear(this.timer);
-    this.timer = undefined;
-    try {
-      this.target_?.cancel();
-    } catch {
-      this.target_ = undefined;
-    }
-    this.target_ = undefined;
-    this.stateValue = 'idle';
-    this.offset = 0;
-    this.fill = 0;
+    this.stopDownload();
     this.saveRecord(PHASE_IDLE, 0);
     this.emit({ type: 'failed', reason, version });
   }
@@ -548,6 +711,8 @@ export class Updater {
       return;
     }
     this.target_ = undefined;
+    this.o.timers.clear(this.deadlineTimer);
+    this.deadlineTimer = undefined;
     this.offset = 0;
     this.saveRecord(PHASE_AWAITING_TRIAL, m.version);
     this.stateValue = 'rebooting';

@@ -6,7 +6,11 @@
  * signed manifest) at offset 0, then `complete()`. The ESP-IDF bootloader boots a raw app
  * image from `ota_0`/`ota_1`, so here:
  * - image bytes go to Moddable's embedded:update on the inactive slot ("nextota"), at their
- *   offset minus SLOT_IMAGE_OFFSET (esp_ota_write_with_offset);
+ *   offset minus SLOT_IMAGE_OFFSET (esp_ota_write_with_offset); the Updater opens the image
+ *   length rounded up to 16 bytes and pads its last write with 0xff, inside the 4 KiB sector
+ *   esp_ota_begin erased (slot-writer.ts holds writes to that erased range);
+ * - the Updater has already refused an image whose ESP-IDF head is for another chip or
+ *   version (firmware/ota/esp-image.ts) before its first byte reached this target;
  * - the header is checked for the slot magic and dropped: the Updater has verified the
  *   manifest signature and the image digest over the stream before it writes the header;
  * - `complete()` runs esp_ota_end (ESP-IDF validates the app image and its SHA-256) and makes

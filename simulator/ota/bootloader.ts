@@ -10,7 +10,8 @@
  * Boot (`boot()`), like MCUboot's test-and-confirm mode:
  * - phase 2 at boot: the trial image was never confirmed: roll back (phase 0, remember which
  *   version was rolled back) and boot the active slot.
- * - phase 1: the pending slot must verify (signature, board, counter floor, digest); then
+ * - phase 1: the pending slot must verify (signature, board, counter floor, digest, and the
+ *   ESP-IDF app image: magic, chip, revision, segments, checksum, hash); then
  *   phase 2 is written *before* it runs, on trial. If it does not verify: roll back.
  * - otherwise the active slot, if it verifies; else the other slot, if it does (it becomes
  *   active); else no bootable image (a test failure: "bricked").
@@ -22,7 +23,9 @@
 import type { Bytes, Flash, Update, UpdateProvider } from '../../firmware/host';
 import { RecordLog } from '../../firmware/ota/journal';
 import { versionText, type Manifest } from '../../firmware/ota/manifest';
-import { encodeSlotHeader, SLOT_HEADER_BYTES, SLOT_IMAGE_OFFSET, verifySlot, type SlotResult } from '../../firmware/ota/slot';
+import { encodeSlotHeader, SLOT_HEADER_BYTES, SLOT_IMAGE_OFFSET, verifySlot, type SlotReason, type SlotResult } from '../../firmware/ota/slot';
+import { chipOfBoard } from '../../firmware/ota/esp-image';
+import { SIM_CHIP_REV, verifyAppImage, type AppImageReason } from './esp-image';
 
 const NONE = 0xff;
 
@@ -45,7 +48,14 @@ export interface SimBootloaderOptions {
   slots: [Flash, Flash];
   publicKey: Uint8Array;
   board: string;
+  /** esp_chip_id_t of the simulated chip; default: the chip the board id names. */
+  chip?: number;
+  /** Its revision (major * 100 + minor); default SIM_CHIP_REV of the chip. */
+  chipRevFull?: number;
 }
+
+/** A slot check: the firmware's slot format, then ESP-IDF's check of the app image in it. */
+export type BootVerifyResult = SlotResult | { ok: false; reason: SlotReason | AppImageReason };
 
 function u32(b: Uint8Array, o: number): number {
   return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
@@ -67,6 +77,8 @@ export class SimBootloader {
   private readonly payload = new Uint8Array(16);
   private readonly scratch = new Uint8Array(SLOT_HEADER_BYTES);
   private readonly slotBytes: number;
+  private readonly chip: number;
+  private readonly chipRevFull: number;
   private outcome: BootOutcome | undefined;
   private state: BootState = { active: 0, pending: NONE, phase: 0, counterFloor: 0, pendingVersion: 0, rolledBackVersion: 0 };
   readonly counters = { boots: 0, rollbacks: 0, verifyFailures: 0 };
@@ -76,6 +88,10 @@ export class SimBootloader {
     const a = options.slots[0].status();
     const b = options.slots[1].status();
     this.slotBytes = Math.min(a.blocks * a.blockLength, b.blocks * b.blockLength);
+    const chip = options.chip ?? chipOfBoard(options.board);
+    if (chip === undefined) throw new RangeError(`SimBootloader: board "${options.board}" names no ESP32 chip; give options.chip`);
+    this.chip = chip;
+    this.chipRevFull = options.chipRevFull ?? SIM_CHIP_REV[chip] ?? 0;
   }
 
   private load(): void {
@@ -107,10 +123,15 @@ export class SimBootloader {
     this.state = next;
   }
 
-  /** Checks one slot from flash, as the boot ROM would. */
-  verify(slot: number): SlotResult {
+  /**
+   * Checks one slot from flash: the signed slot header and image digest (slot.ts), then the
+   * ESP-IDF app image from SLOT_IMAGE_OFFSET as ESP-IDF's bootloader and esp_ota_end check it
+   * in the app partition (./esp-image.ts: magic, chip id and revision, segments, checksum,
+   * appended SHA-256). An image that fails either is never run.
+   */
+  verify(slot: number): BootVerifyResult {
     const flash = this.options.slots[slot]!;
-    const result = verifySlot(
+    let result: BootVerifyResult = verifySlot(
       (buffer, offset) => flash.read(buffer, offset),
       this.slotBytes,
       this.options.publicKey,
@@ -118,6 +139,16 @@ export class SimBootloader {
       this.state.counterFloor,
       this.scratch,
     );
+    if (result.ok) {
+      const app = verifyAppImage(
+        (buffer, offset) => flash.read(buffer, SLOT_IMAGE_OFFSET + offset),
+        this.slotBytes - SLOT_IMAGE_OFFSET,
+        this.chip,
+        this.chipRevFull,
+        this.scratch,
+      );
+      if (app !== undefined) result = { ok: false, reason: app };
+    }
     if (!result.ok) this.counters.verifyFailures++;
     return result;
   }
@@ -204,9 +235,23 @@ export class SimBootloader {
     },
   };
 
+  /**
+   * The target as ESP-IDF's OTA API behind Moddable's embedded:update in "w" mode bounds it
+   * (modules/io/update/esp32/update-esp32.c: xs_update_open, xs_update_write):
+   * - `byteLength` above the slot is refused ("invalid byteLength");
+   * - esp_ota_begin(partition, byteLength) erases byteLength rounded up to whole erase blocks
+   *   (components/app_update/esp_ota_ops.c), and esp_ota_write_with_offset accepts a write
+   *   anywhere in the partition (esp_partition_write: ESP_ERR_INVALID_SIZE past its end).
+   *   Past the erased range ESP-IDF would program over stale bits without a word; here such a
+   *   write is refused (E_OTA_RANGE), so a write is accepted exactly where the real one works:
+   *   inside the erased range, which may extend past `byteLength` up to the block end.
+   * - writes are multiples of the flash's write alignment (the simulated NOR's rule; ESP-IDF
+   *   asks 16 bytes with flash encryption, any size without).
+   */
   private openTarget(slot: number, byteLength: number): Update {
     const flash = this.options.slots[slot]!;
     const { blockLength, writeAlign } = flash.status();
+    const erasedEnd = Math.min(this.slotBytes, Math.ceil(byteLength / blockLength) * blockLength);
     let open = true;
     let next = 0;
     const alive = () => {
@@ -217,8 +262,8 @@ export class SimBootloader {
         alive();
         const bytes = asBytes(buffer);
         const at = byteOffset ?? next;
-        if (!Number.isInteger(at) || at < 0 || at + bytes.length > byteLength) {
-          throw new RangeError(`E_OTA_RANGE: ${bytes.length} bytes at ${at} outside the ${byteLength}-byte update`);
+        if (!Number.isInteger(at) || at < 0 || at + bytes.length > erasedEnd) {
+          throw new RangeError(`E_OTA_RANGE: ${bytes.length} bytes at ${at} outside the ${erasedEnd} bytes erased for a ${byteLength}-byte update`);
         }
         if (at % writeAlign !== 0 || bytes.length % writeAlign !== 0) {
           throw new RangeError(`E_OTA_ALIGN: writes must be multiples of ${writeAlign} bytes`);

@@ -8,7 +8,8 @@
  *
  * `SimImageServer` serves images by path over the simulated TCP of `simTcp()` (virtual loop,
  * 1460-byte segments, one per `segmentMs`) with fault switches: ignore ranges (200),
- * drop the connection after N body bytes, stall, flip a byte, lie in Content-Range.
+ * drop the connection after N body bytes, stall, slow drip (a tarpit: a few bytes now and
+ * then, never silent long enough for an idle timeout), lie in Content-Range.
  * Portable (no Node APIs).
  */
 import type { TCP, TCPConstructor, TCPOptions } from '../../firmware/host';
@@ -78,6 +79,12 @@ export interface ImageFaults {
   dropAfterBytes?: number;
   /** Stop sending (keep the socket open) after this many body bytes. */
   stallAfterBytes?: number;
+  /**
+   * Tarpit: body bytes go out `bytes` at a time every `everyMs` (e.g. 1 byte every 400 ms),
+   * once `afterBytes` body bytes (over all requests) went out at full speed; only for `path`
+   * when given.
+   */
+  slowDrip?: { bytes: number; everyMs: number; afterBytes?: number; path?: string };
   /** Report this total in Content-Range instead of the real size. */
   lieTotal?: number;
   /** Refuse connections. */
@@ -163,8 +170,10 @@ export class SimImageServer {
         const headBytes = new Uint8Array(headText.length);
         for (let i = 0; i < headText.length; i++) headBytes[i] = headText.charCodeAt(i);
         this.push(headBytes);
+        this.path = path;
         this.stream(image ?? new Uint8Array(0), answer.first, answer.end);
       }
+      private path = '';
       private stream(image: Uint8Array, at: number, end: number): void {
         if (this.closed) return;
         if (at >= end) {
@@ -187,9 +196,15 @@ export class SimImageServer {
           if (room <= 0) return;
           n = Math.min(n, room);
         }
+        let nextMs = server.segmentMs;
+        const drip = f.slowDrip;
+        if (drip && (drip.path === undefined || drip.path === this.path) && server.bodyBytesSent >= (drip.afterBytes ?? 0)) {
+          n = Math.min(n, drip.bytes);
+          nextMs = drip.everyMs;
+        }
         server.bodyBytesSent += n;
         this.push(image.slice(at, at + n));
-        server.loop.set(() => this.stream(image, at + n, end), server.segmentMs);
+        server.loop.set(() => this.stream(image, at + n, end), nextMs);
       }
     };
   }

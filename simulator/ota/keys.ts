@@ -4,7 +4,9 @@
  * `loadSimKey(path?)`: the Ed25519 key the simulated nodes trust. Without a path, a throwaway
  * key pair is generated at first use as `.pipewatch/sim-ota.pem` (mode 0600, never overwritten)
  * and `.pipewatch/sim-ota.pem.pub` (hex) in the working directory, then reused.
- * `simImage(version, extra?)` builds an opaque simulated image; `signImage` signs one.
+ * `simImage(version, extra?)` builds a simulated image: a valid ESP-IDF app image for the
+ * simulated board's chip (a classic ESP32; simulator/ota/esp-image.ts) whose app descriptor
+ * carries `version`; `signImage` signs one.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,6 +14,8 @@ import { join, resolve } from 'node:path';
 import { attachSignature, encodeUnsignedManifest } from '../../firmware/ota/manifest';
 import { sha256 } from '../../firmware/crypto/sha256';
 import { toHex } from '../../firmware/crypto/hex';
+import { chipOfBoard } from '../../firmware/ota/esp-image';
+import { buildAppImage } from './esp-image';
 
 export const SIM_BOARD = 'pipewatch-sim';
 export const SIM_FACTORY_VERSION = '1.0.0';
@@ -47,13 +51,15 @@ export function loadSimKey(path?: string, cwd = process.cwd()): SimKey {
   return { privateKey, publicKey, publicKeyHex: toHex(publicKey), path: file, generated };
 }
 
-/** An opaque simulated image: a readable banner, optional extra text (e.g. a fault marker), filler. */
+/** A simulated image: an ESP-IDF app image with a readable banner and optional extra text (e.g. a fault marker). */
 export function simImage(version: string, extra = '', bytes = 24 * 1024): Uint8Array {
-  const image = new Uint8Array(bytes);
-  const banner = `pipewatch simulated firmware ${version}\n${extra}`;
-  for (let i = 0; i < image.length; i++) image[i] = (i * 31 + version.length * 7) & 0xff;
-  for (let i = 0; i < banner.length; i++) image[i] = banner.charCodeAt(i);
-  return image;
+  return buildAppImage({
+    chip: chipOfBoard(SIM_BOARD)!,
+    version,
+    bytes,
+    text: `pipewatch simulated firmware ${version}\n${extra}`,
+    seed: version.length * 7 + 1,
+  });
 }
 
 export function signImage(

@@ -19,7 +19,7 @@ export interface OtaRigOptions {
   slotBlocks?: number;
   /** Factory image: signed manifest and image bytes, in slot A. */
   factory: { manifest: Uint8Array; image: Uint8Array; securityCounter: number };
-  updater?: Partial<Omit<UpdaterOptions, 'io' | 'timers' | 'update' | 'flash' | 'restart' | 'onEvent'>>;
+  updater?: Partial<Omit<UpdaterOptions, 'io' | 'timers' | 'clock' | 'update' | 'flash' | 'restart' | 'onEvent'>>;
 }
 
 const LAYOUT = (slotBlocks: number) => [
@@ -97,6 +97,7 @@ export class OtaRig {
     this.updater = new Updater({
       io: { TCP: this.server.tcp() },
       timers: this.loop,
+      clock: this.loop,
       update: this.bootloader.update,
       flash: this.partitions.get('ota')!,
       publicKey: this.options.publicKey,

@@ -6,6 +6,8 @@ import { numberedKey, testSign, type TestKey } from './crypto-sign';
 import { attachSignature, encodeUnsignedManifest, type ManifestFields } from '../../firmware/ota/manifest';
 import { sha256 } from '../../firmware/crypto/sha256';
 import { OtaRig, type OtaRigOptions } from '../../simulator/ota/rig';
+import { buildAppImage, type AppImageOptions } from '../../simulator/ota/esp-image';
+import { chipOfBoard } from '../../firmware/ota/esp-image';
 
 export const BOARD = 'esp32-c3-tmp117';
 export const IMAGE_URL = 'http://10.0.0.2:8080/fw/pipewatch.bin';
@@ -31,6 +33,16 @@ export function image(bytes: number, seed: number): Uint8Array {
   return out;
 }
 
+/** A valid ESP-IDF app image for BOARD's chip (an ESP32-C3) carrying `version`, exactly `bytes` long. */
+export function appImage(version: string, bytes: number, seed: number, o: Partial<AppImageOptions> = {}): Uint8Array {
+  return buildAppImage({ chip: chipOfBoard(BOARD)!, version, bytes, seed, ...o });
+}
+
+/** An image of exactly `bytes` bytes for `version` (any length, for the alignment tests). */
+export function sizedImage(bytes: number, version: string): Uint8Array {
+  return appImage(version, bytes, bytes + version.length);
+}
+
 export function signManifest(fields: Partial<ManifestFields> & { image?: Uint8Array }, key = vendorKey()): Uint8Array {
   const img = fields.image ?? image(1000, 1);
   const unsigned = encodeUnsignedManifest({
@@ -50,8 +62,8 @@ export function resign(manifest: Uint8Array, key = vendorKey()): Uint8Array {
   return attachSignature(unsigned, testSign(key, unsigned));
 }
 
-export const FACTORY_IMAGE = image(10_000, 100);
-export const NEW_IMAGE = image(21_000, 200);
+export const FACTORY_IMAGE = appImage('1.0.0', 10_000, 100);
+export const NEW_IMAGE = appImage('1.1.0', 21_000, 200);
 
 let factoryManifest: Uint8Array | undefined;
 let newManifest: Uint8Array | undefined;

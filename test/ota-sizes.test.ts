@@ -1,0 +1,3 @@
+import { portable } from './harness/portable';
+
+await portable('ota-sizes', new URL('./portable/ota-sizes.ts', import.meta.url));
