@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeSettings } from '../hosts/esp32/settings';
 import { ROOT, moddableCommand } from '../tools/moddable';
+import { PROVISIONED_UTF8_ARGS, PROVISIONED_UTF8_HEX } from './portable/esp32-settings';
 
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'provision');
 const dir = mkdtempSync(join(tmpdir(), 'pipewatch-provision-'));
@@ -105,11 +106,36 @@ test('broker user name, password, CA, client certificate and key reach the recor
   t.deepEqual(Buffer.from(decodeFile(fromDer).ca!), ca.raw);
 });
 
+test('a non-ASCII MQTT user name and password reach the record as UTF-8, and read back', async (t) => {
+  const file = join(dir, 'utf8.bin');
+  const { code, text } = await provision([...PROVISIONED_UTF8_ARGS, '--image-only', file]);
+  t.is(code, 0, text);
+  const image = new Uint8Array(readFileSync(file));
+  const record = Buffer.from(image.subarray(0, 16 + (image[8]! | (image[9]! << 8)))).toString('hex');
+  t.is(record, PROVISIONED_UTF8_HEX, 'the record test/portable/esp32-settings.ts parses on Node and XS');
+  const settings = decodeFile(file);
+  t.is(settings.mqttUsername, 'j\u00fcrgen');
+  t.is(settings.mqttPassword, 'p\u00e4ssw\u00f6rd \u5bc6\u7801 \ud83d\udd11');
+  t.true(Buffer.from(image).includes(Buffer.from('p\u00e4ssw\u00f6rd \u5bc6\u7801 \ud83d\udd11', 'utf8')), 'the password as its UTF-8 bytes');
+  const cli = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'tools', 'moddable.ts'), 'provision', ...PROVISIONED_UTF8_ARGS, '--image-only', join(dir, 'utf8-cli.bin')], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  t.is(cli.status, 0, cli.stderr);
+  t.deepEqual(readFileSync(join(dir, 'utf8-cli.bin')), Buffer.from(image), 'the same image from the command line (arguments as UTF-8)');
+});
+
 test('credential and certificate mistakes are refused with the option named, exit 2', async (t) => {
   const file = join(dir, 'refused.bin');
   const cases: Array<[string[], RegExp]> = [
     [['--mqtt-password', 'secret'], /mqttPassword: needs mqttUsername/],
-    [['--mqtt-username', 'u', '--mqtt-password', 'pa\u00dfwort'], /mqttPassword: 1\.\.128 printable ASCII/],
+    [['--mqtt-username', 'u', '--mqtt-password', 'pa\ud800ss'], /E_SETTINGS_VALUE: mqttPassword: MQTT password has a lone surrogate \(no UTF-8 encoding\)/],
+    [['--mqtt-username', 'u\u0000'], /E_SETTINGS_VALUE: mqttUsername: MQTT user name has U\+0000/],
+    [['--mqtt-username', ''], /E_SETTINGS_VALUE: mqttUsername: a non-empty string/],
+    [
+      ['--mqtt-username', 'u', '--mqtt-password', '\u00e4'.repeat(500)],
+      /E_SETTINGS_VALUE: mqttUsername, mqttPassword: MQTT CONNECT would be 1060 bytes, more than the 1024-byte transmit buffer/,
+    ],
     [['--client-cert', join(FIXTURES, 'client.pem')], /--client-cert and --client-key: give both/],
     [['--client-cert', join(FIXTURES, 'client.pem'), '--client-key', join(FIXTURES, 'other-key.pem')], /--client-key .*other-key\.pem: not the key of the certificate/],
     [['--ca', join(FIXTURES, 'client-key.pem')], /--ca .*: not an X\.509 certificate/],

@@ -499,7 +499,7 @@ export const PROVISION_USAGE = [
   '  --password          Wi-Fi passphrase (8..63 characters; omit for an open network)',
   `  --sensors           part@0xNN (I2C) or part@pinN, comma separated; parts: ${partNames().join(', ')}`,
   '  --interval-ms       sampling period, 100..86400000 (default 10000)',
-  '  --mqtt-username     MQTT user name; --mqtt-password needs it (printable ASCII, 1..128 each)',
+  '  --mqtt-username     MQTT user name; --mqtt-password needs it (any UTF-8 the MQTT client sends, non-empty)',
   '  --ca FILE           the broker\'s CA certificate (PEM or DER, one certificate), for mqtts://',
   '  --client-cert FILE  TLS client certificate and its key (PEM or DER), for mqtts://',
   '  --client-key FILE   (certificates and key together must fit the 4 KB record: EC P-256 fits easily)',

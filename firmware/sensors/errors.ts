@@ -2,7 +2,7 @@
  * Sensor fault codes shared by every driver. A driver never returns a plausible-looking
  * wrong number: on any of these it reports a SensorError through `onError`, counts it, and
  * `sample()` returns no temperature. A fault of one channel of a multi-channel part (a BME280
- * pressure out of range, a MAX31855 thermocouple fault) names that channel in
+ * pressure out of range, a MAX31855 or MAX31856 thermocouple fault) names that channel in
  * `SensorError.channel`; `read()` then clears only that channel's bit and keeps the others.
  */
 export const SensorErrorCode = {

@@ -3,8 +3,9 @@
  * (mode 1 or 3, ≤ 5 MHz). ECMA-419 sensor class.
  *
  *   const tc = new MAX31856({ sensor: { io: host.io.SPI, select: 5 }, type: 'K', now, onError });
- *   tc.read(out)   // out[0] thermocouple, out[1] cold junction, milli-°C; returns 0b11, or 0
- *   tc.sample()    // { temperature, coldJunction } in °C (one object, reused), or undefined
+ *   tc.read(out)   // out[0] thermocouple, out[1] cold junction, milli-°C; a bit per valid channel
+ *   tc.sample()    // { temperature, coldJunction } in °C (one object, reused; a failed channel
+ *                  // undefined), or undefined
  *
  * One-shot conversions, scheduled, never waited for: `read()` checks that the part cleared
  * 1SHOT (it does so when the conversion is done: CR0 bit 6), reads every register in one
@@ -12,11 +13,22 @@
  * The part has no id register: the constructor writes CR0, CR1 and MASK and reads them back
  * (E_CHIP_ID if they do not stick: no part, or another part, on this chip select).
  *
- * Never a plausible wrong number:
- * - SR OPEN (open-circuit detection is always enabled, OCFAULT = 01) → E_OPEN;
- *   SR OVUV (input over/under-voltage: the thermocouple shorted to GND or VCC; the part does not
- *   say which) → E_TC_FAULT; SR TC Range / CJ Range → E_RANGE. The threshold bits (CJHIGH,
- *   CJLOW, TCHIGH, TCLOW) are user alarms, not faults, and are ignored;
+ * Never a plausible wrong number. The Fault Status Register (SR, Table 6, 0Fh; comparator mode,
+ * FAULT = 0: the bits follow the last conversion) decides which channel a fault takes:
+ * - thermocouple faults, the cold junction kept (`read()` returns 0b10 with out[1] and reports
+ *   the fault with `channel` 0): SR OPEN (D0, open-circuit detection is always enabled,
+ *   OCFAULT = 01) → E_OPEN; SR TC Range (D6, hot junction outside the type's range) and TCHIGH /
+ *   TCLOW (D3/D2, beyond the LTHFT/LTLFT thresholds, left at their power-on ±2048 °C: outside
+ *   every type's range) → E_RANGE. The cold junction is the part's internal sensor, converted
+ *   apart from the thermocouple input: these bits say nothing about it;
+ * - faults of the cold junction, both channels lost (the thermocouple value is compensated with
+ *   it): SR CJ Range (D7, outside −55..+125 °C) and CJHIGH / CJLOW (D5/D4, beyond the CJHF/CJLF
+ *   thresholds, left at their power-on +127 / −64 °C: outside the cold-junction range too) →
+ *   E_RANGE;
+ * - SR OVUV (D1, an input below GND or above VDD: the thermocouple shorted to GND or VCC, the
+ *   part does not say which) → E_TC_FAULT for both: while it lasts the part does not convert
+ *   (Analog Devices' note on the MAX31856 and OVUV: "conversions are not occurring"), so the
+ *   cold-junction registers hold a stale value;
  * - the block reads all 0s or all 1s, or reserved bits set → E_FRAME;
  * - CR0/CR1 back at their power-on values (a brown-out) → E_POWER_ON_VALUE, and reconfigured;
  * - 1SHOT still set long after the maximum conversion time → E_STUCK; a value unchanged for
@@ -68,9 +80,19 @@ export const MASK_ALL = 0xff as const;
 export const SR = {
   CJ_RANGE: 0x80,
   TC_RANGE: 0x40,
+  CJ_HIGH: 0x20,
+  CJ_LOW: 0x10,
+  TC_HIGH: 0x08,
+  TC_LOW: 0x04,
   OVUV: 0x02,
   OPEN: 0x01,
 } as const;
+/** SR bits that invalidate both channels: the cold junction itself, or no conversion (OVUV). */
+const SR_BOTH = SR.CJ_RANGE | SR.CJ_HIGH | SR.CJ_LOW | SR.OVUV;
+/** SR bits of the thermocouple alone: the cold junction of the same conversion is kept. */
+const SR_THERMOCOUPLE = SR.OPEN | SR.TC_RANGE | SR.TC_HIGH | SR.TC_LOW;
+/** Channel indexes (bits of the `read` result), as in `MAX31856.channels`. */
+const CHANNEL_THERMOCOUPLE = 0;
 /** TC TYPE codes (CR1[3:0]). */
 export const TC_TYPES = { B: 0, E: 1, J: 2, K: 3, N: 4, R: 5, S: 6, T: 7 } as const;
 export type ThermocoupleType = keyof typeof TC_TYPES;
@@ -100,9 +122,10 @@ export interface Max31856Options extends Max31856Configuration {
   now?: () => number;
 }
 
+/** One object, reused; a channel that failed in this read is undefined. */
 export interface Max31856Sample {
-  temperature: number;
-  coldJunction: number;
+  temperature: number | undefined;
+  coldJunction: number | undefined;
 }
 
 const AVERAGES = [1, 2, 4, 8, 16] as const;
@@ -155,6 +178,10 @@ export default class MAX31856 {
     if (code) throw this.#fault.error(code, 'configuration did not read back');
   }
 
+  /**
+   * out[0] thermocouple, out[1] cold junction, milli-°C; returns 0b11, 0b10 (a thermocouple
+   * fault: the cold junction kept), or 0 (see the header).
+   */
   read(out: Int32Array): number {
     const io = this.#io;
     if (!io) throw new Error(`${PART}: closed`);
@@ -197,14 +224,16 @@ export default class MAX31856 {
     }
     const result = this.#decode(out, now);
     this.#startConversion(io, now);
-    if (result) this.lastError = undefined;
+    if (result === 0b11) this.lastError = undefined;
     return result;
   }
 
+  /** `{ temperature, coldJunction }` in °C; a channel `read()` did not validate is undefined. */
   sample(): Max31856Sample | undefined {
-    if (!this.read(this.#out)) return undefined;
-    this.#sample.temperature = this.#out[0]! / 1000;
-    this.#sample.coldJunction = this.#out[1]! / 1000;
+    const valid = this.read(this.#out);
+    if (!valid) return undefined;
+    this.#sample.temperature = valid & 0b01 ? this.#out[0]! / 1000 : undefined;
+    this.#sample.coldJunction = valid & 0b10 ? this.#out[1]! / 1000 : undefined;
     return this.#sample;
   }
 
@@ -219,14 +248,23 @@ export default class MAX31856 {
   #decode(out: Int32Array, now: number): number {
     const b = this.#regs.block;
     const sr = b[1 + Register.SR]!;
-    if (sr & SR.OPEN) return this.#fail(SensorErrorCode.OPEN, 'thermocouple open (SR OPEN)');
-    if (sr & SR.OVUV) return this.#fail(SensorErrorCode.TC_FAULT, 'input over/under-voltage (SR OVUV): shorted to GND or VCC');
-    if (sr & SR.TC_RANGE) return this.#fail(SensorErrorCode.RANGE, 'thermocouple outside its type range (SR TC Range)');
-    if (sr & SR.CJ_RANGE) return this.#fail(SensorErrorCode.RANGE, 'cold junction outside −55..+125 °C (SR CJ Range)');
-    // Table 5: 19-bit two's complement, 2^-7 °C, LTCBL[4:0] unused.
-    const tcRaw = ((b[1 + Register.LTCBH]! << 24) | (b[1 + Register.LTCBM]! << 16) | (b[1 + Register.LTCBL]! << 8)) >> 13;
+    if (sr & SR_BOTH) {
+      if (sr & SR.OVUV) return this.#fail(SensorErrorCode.TC_FAULT, 'input over/under-voltage (SR OVUV): shorted to GND or VCC; no conversion');
+      return this.#fail(SensorErrorCode.RANGE, sr & SR.CJ_RANGE ? 'cold junction outside −55..+125 °C (SR CJ Range)' : 'cold junction beyond its threshold (SR CJHIGH/CJLOW)');
+    }
     // Table 4: 14-bit two's complement, 2^-6 °C, CJTL[1:0] unused.
     const cjRaw = ((b[1 + Register.CJTH]! << 24) | (b[1 + Register.CJTL]! << 16)) >> 18;
+    if (sr & SR_THERMOCOUPLE) {
+      const open = sr & SR.OPEN;
+      const code = open ? SensorErrorCode.OPEN : SensorErrorCode.RANGE;
+      const what = open ? 'open (SR OPEN)' : sr & SR.TC_RANGE ? 'outside its type range (SR TC Range)' : 'beyond its threshold (SR TCHIGH/TCLOW)';
+      this.lastError = code;
+      this.#fault.fail(code, `thermocouple ${what}; cold junction kept`, CHANNEL_THERMOCOUPLE);
+      out[1] = Math.floor((cjRaw * 125) / 8);
+      return 0b10;
+    }
+    // Table 5: 19-bit two's complement, 2^-7 °C, LTCBL[4:0] unused.
+    const tcRaw = ((b[1 + Register.LTCBH]! << 24) | (b[1 + Register.LTCBM]! << 16) | (b[1 + Register.LTCBL]! << 8)) >> 13;
     const unchangedMs = this.#stuck.update(now, tcRaw);
     if (unchangedMs) return this.#fail(SensorErrorCode.STUCK, `unchanged for ${unchangedMs} ms`);
     out[0] = Math.floor((tcRaw * 125) / 16);

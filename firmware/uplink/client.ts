@@ -11,8 +11,9 @@
  * hand (./utf8); the password is binary data (§3.1.3.5): a Uint8Array is sent as is, a string
  * as UTF-8. The constructor throws a clear Error for what cannot be sent (U+0000 or a lone
  * surrogate in a string, more than 65,535 bytes, a password without a user name
- * [MQTT-3.1.2-22], a will QoS other than 0, 1, 2, a keepalive outside 0..65,535 s): a
- * configuration mistake is refused, never sent mangled. `connectOptionsProblem` gives the same
+ * [MQTT-3.1.2-22], a will QoS other than 0, 1, 2, a keepalive outside 0..65,535 s, a CONNECT
+ * larger than `txBufferBytes`, which could never be sent): a configuration mistake is refused,
+ * never sent mangled. `connectOptionsProblem` gives the same
  * verdict without throwing, for settings checks.
  *
  * Inbound PUBLISH over `maxInboundBytes`: acknowledged (QoS 1) as soon as its header was read
@@ -38,9 +39,10 @@ import {
   encodePublishHeader,
   encodeSubscribe,
   newInbound,
+  remainingLengthSize,
   type ConnectOptions,
 } from './packets';
-import { mqttBinaryBytes, mqttBinaryProblem, mqttStringBytes, mqttStringProblem } from './utf8';
+import { mqttBinaryBytes, mqttBinaryProblem, mqttStringBytes, mqttStringProblem, utf8Length } from './utf8';
 
 export interface MqttClientOptions {
   address: string;
@@ -112,11 +114,19 @@ export interface MqttClientStats {
   discarded: number;
 }
 
+/** Bytes of the bytes-or-UTF-8 value `v` once checked (`mqttBinaryProblem` returned ''). */
+function binaryLength(v: string | Uint8Array): number {
+  return v instanceof Uint8Array ? v.length : utf8Length(v, true);
+}
+
 /**
  * Why these options cannot make a CONNECT, or '' when they can: the checks the constructor
- * throws for, as a string (settings validation, `pipewatch provision`).
+ * throws for, as a string (settings validation, `pipewatch provision`). Without
+ * `txBufferBytes`, the CONNECT's size is not checked.
  */
-export function connectOptionsProblem(o: Pick<MqttClientOptions, 'clientId' | 'username' | 'password' | 'will' | 'keepaliveSec'>): string {
+export function connectOptionsProblem(
+  o: Pick<MqttClientOptions, 'clientId' | 'username' | 'password' | 'will' | 'keepaliveSec'> & Partial<Pick<MqttClientOptions, 'txBufferBytes'>>,
+): string {
   let problem = mqttStringProblem(o.clientId);
   if (problem !== '') return `MQTT client id ${problem}`;
   if (o.clientId.length === 0) return 'MQTT client id is empty (this client keeps a persistent session)';
@@ -130,8 +140,20 @@ export function connectOptionsProblem(o: Pick<MqttClientOptions, 'clientId' | 'u
   }
   if (o.will) {
     if ((problem = mqttStringProblem(o.will.topic)) !== '') return `MQTT will topic ${problem}`;
+    if ((problem = mqttBinaryProblem(o.will.payload)) !== '') return `MQTT will message ${problem}`;
     const qos = o.will.qos ?? 1;
     if (qos !== 0 && qos !== 1 && qos !== 2) return `MQTT will QoS ${String(qos)}: 0, 1 or 2`;
+  }
+  if (o.txBufferBytes !== undefined) {
+    // The sizes encodeConnect (./packets) adds up: fixed header, variable header (10), fields.
+    let body = 10 + 2 + utf8Length(o.clientId, false);
+    if (o.will) body += 2 + utf8Length(o.will.topic, false) + 2 + binaryLength(o.will.payload);
+    if (o.username !== undefined) body += 2 + utf8Length(o.username, false);
+    if (o.password !== undefined) body += 2 + binaryLength(o.password);
+    const total = 1 + remainingLengthSize(body) + body;
+    if (total > o.txBufferBytes) {
+      return `MQTT CONNECT would be ${total} bytes, more than the ${o.txBufferBytes}-byte transmit buffer (shorter user name, password or client id)`;
+    }
   }
   return '';
 }

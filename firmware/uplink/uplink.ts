@@ -39,7 +39,7 @@
 import type { Host, TLSOptions } from '../host';
 import { copyReading, newReading, type NewReading, type Reading, type ReadingStore } from '../store';
 import { asciiBytes, bytesToAscii } from './ascii';
-import { MqttClient } from './client';
+import { MqttClient, connectOptionsProblem } from './client';
 import { encodePublishHeader, publishHeaderSize } from './packets';
 import { ReadingEncoder, type PayloadFormat } from './payload';
 import {
@@ -113,6 +113,34 @@ export interface UplinkOptions extends UplinkTuning {
   keepaliveSec?: number;
   /** Messages on pipewatch/<dev>/cmd and .../ota; `payload` is valid only during the call. */
   onCommand?: (topic: string, payload: Uint8Array) => void;
+}
+
+/** What decides the uplink's CONNECT packet. */
+export type UplinkConnect = Pick<UplinkOptions, 'deviceId' | 'username' | 'password' | 'keepaliveSec' | 'willQos' | 'maxPacketBytes'>;
+
+/** `maxPacketBytes` as the uplink applies it: 256..65,535, default 1024. */
+function packetBytes(maxPacketBytes: number | undefined): number {
+  return Math.max(256, Math.min(65535, Math.floor(maxPacketBytes ?? 1024)));
+}
+
+/** The CONNECT part of the client options for `o`: one mapping, used by the constructor and `uplinkConnectProblem`. */
+function connectOf(o: UplinkConnect) {
+  return {
+    clientId: o.deviceId,
+    keepaliveSec: o.keepaliveSec ?? 60,
+    username: o.username,
+    password: o.password,
+    will: { topic: `pipewatch/${o.deviceId}/status`, payload: 'offline', retain: true, qos: o.willQos ?? 1 },
+    txBufferBytes: packetBytes(o.maxPacketBytes),
+  };
+}
+
+/**
+ * Why an uplink with these options could never connect (the client's own verdict on the CONNECT
+ * it would send: device id, credentials, will, size), or '' when it can. For settings checks.
+ */
+export function uplinkConnectProblem(o: UplinkConnect): string {
+  return connectOptionsProblem(connectOf(o));
 }
 
 export interface UplinkStats {
@@ -222,7 +250,7 @@ export class Uplink {
     this.#window = window;
     this.#backlogWindow = Math.max(1, Math.min(window - 1, Math.floor(o.backlogWindow ?? window - 1)));
     this.#batch = Math.max(1, Math.min(255, Math.floor(o.batchReadings ?? 24)));
-    this.#maxPacket = Math.max(256, Math.min(65535, Math.floor(o.maxPacketBytes ?? 1024)));
+    this.#maxPacket = packetBytes(o.maxPacketBytes);
     this.#kind = new Uint8Array(window);
     this.#ids = new Uint16Array(window);
     this.#counts = new Uint16Array(window);
@@ -260,14 +288,9 @@ export class Uplink {
         address: o.address,
         port: o.port,
         secure: o.secure,
-        clientId: o.deviceId,
-        keepaliveSec: o.keepaliveSec ?? 60,
+        ...connectOf(o),
         cleanSession: false,
-        username: o.username,
-        password: o.password,
-        will: { topic: `pipewatch/${o.deviceId}/status`, payload: 'offline', retain: true, qos: o.willQos ?? 1 },
         maxInboundBytes: o.maxInboundBytes ?? DEFAULT_MAX_INBOUND_BYTES,
-        txBufferBytes: this.#maxPacket,
         connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
       },
       {

@@ -13,6 +13,9 @@
  * - `mqttBinaryBytes(value, what)`: password data (§3.1.3.5: 0..65,535 bytes of binary data): a
  *   Uint8Array as is (copied), a string as UTF-8 (U+0000 allowed: binary data has no rule
  *   against it); throws for a lone surrogate or more than 65,535 bytes.
+ * - `utf8Decode(bytes, start, end)`: the string whose UTF-8 encoding is bytes [start, end), or
+ *   undefined when they are not well-formed UTF-8 (RFC 3629 §4: no overlong form, no surrogate,
+ *   nothing above U+10FFFF, no truncated sequence). For configuration read back from flash.
  */
 
 export const MAX_MQTT_STRING_BYTES = 65535;
@@ -92,4 +95,49 @@ export function mqttBinaryBytes(value: string | Uint8Array, what: string): Uint8
   const out = new Uint8Array(utf8Length(value as string, true));
   writeUtf8(value as string, out);
   return out;
+}
+
+/** The string of the well-formed UTF-8 bytes [start, end), or undefined (see the header). */
+export function utf8Decode(b: Uint8Array, start: number, end: number): string | undefined {
+  let s = '';
+  let i = start;
+  while (i < end) {
+    const c = b[i]!;
+    if (c < 0x80) {
+      s += String.fromCharCode(c);
+      i++;
+      continue;
+    }
+    let more: number;
+    let low = 0x80;
+    let high = 0xbf;
+    let cp: number;
+    if (c >= 0xc2 && c <= 0xdf) {
+      more = 1;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      more = 2;
+      cp = c & 0x0f;
+      if (c === 0xe0) low = 0xa0; // overlong
+      else if (c === 0xed) high = 0x9f; // surrogates
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      more = 3;
+      cp = c & 0x07;
+      if (c === 0xf0) low = 0x90; // overlong
+      else if (c === 0xf4) high = 0x8f; // above U+10FFFF
+    } else return undefined;
+    if (i + more >= end) return undefined; // truncated sequence
+    const second = b[i + 1]!;
+    if (second < low || second > high) return undefined;
+    cp = (cp << 6) | (second & 0x3f);
+    for (let k = 2; k <= more; k++) {
+      const next = b[i + k]!;
+      if (next < 0x80 || next > 0xbf) return undefined;
+      cp = (cp << 6) | (next & 0x3f);
+    }
+    if (cp < 0x10000) s += String.fromCharCode(cp);
+    else s += String.fromCharCode(0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + ((cp - 0x10000) & 0x3ff));
+    i += more + 1;
+  }
+  return s;
 }

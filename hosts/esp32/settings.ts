@@ -20,13 +20,19 @@
  *   4 deviceId      ASCII 1..64 of [A-Za-z0-9_.-]    required
  *   5 intervalMs    u32, exactly 4 bytes, 100..86400000   required
  *   6 sensors       ASCII "part@0xNN,part@pinN,..."  absent = none
- *   7 mqttUsername  ASCII 1..128                     MQTT CONNECT user name
- *   8 mqttPassword  ASCII 1..128                     needs mqttUsername (MQTT 3.1.1 3.1.2-22)
+ *   7 mqttUsername  UTF-8, 1 byte or more            MQTT CONNECT user name
+ *   8 mqttPassword  UTF-8, 1 byte or more            needs mqttUsername (MQTT 3.1.1 3.1.2-22)
  *   9 ca            DER X.509, one certificate       the broker's CA; needs mqtts://
  *  10 clientCert    DER X.509                        TLS client certificate; needs clientKey
  *  11 clientKey     DER PKCS#8 private key           needs clientCert
  * Version 1 payload: ASCII "key=value\n" lines (ssid, password, broker, deviceId, intervalMs,
  * sensors); read with the same strict validation, never written.
+ * The MQTT credentials are the bytes the MQTT client sends (firmware/uplink/utf8.ts encodes
+ * both), checked with the client's own verdict on the CONNECT this node would send
+ * (`uplinkConnectProblem`: no U+0000 in the user name, no lone surrogate, the CONNECT fits the
+ * uplink's packet buffer), so settings and client never disagree; read back as strict UTF-8.
+ * Records of earlier firmware held printable ASCII there, which reads as the same UTF-8; an
+ * earlier firmware refuses a record with non-ASCII credentials as a format error.
  * Every field is validated when a record is written (`encodeSettings` throws a SettingsProblem)
  * and when it is read (`decodeSettings` returns a code). The sensor list is the exception on
  * reading: an entry the firmware cannot use (unknown part, malformed address) must not cost the
@@ -37,6 +43,8 @@
  */
 import type { Flash } from '../../firmware/host';
 import { partNames } from '../../firmware/sensors/registry';
+import { uplinkConnectProblem } from '../../firmware/uplink/uplink';
+import { mqttBinaryBytes, mqttStringBytes, utf8Decode } from '../../firmware/uplink/utf8';
 
 export interface Settings {
   ssid: string;
@@ -48,7 +56,7 @@ export interface Settings {
   intervalMs: number;
   /** Comma separated "part@address" list, e.g. "tmp117@0x48,ds18b20@pin4". */
   sensors: string;
-  /** MQTT CONNECT user name and password (printable ASCII). */
+  /** MQTT CONNECT user name and password: any the MQTT client accepts, non-empty (stored as UTF-8). */
   mqttUsername?: string;
   mqttPassword?: string;
   /** The broker's CA certificate (DER), for mqtts:// brokers. */
@@ -69,7 +77,6 @@ export const MAX_PIN = 48;
 export const MIN_INTERVAL_MS = 100;
 export const MAX_INTERVAL_MS = 86_400_000;
 const MAX_TEXT = 200;
-const MAX_CREDENTIAL = 128;
 const FIELD_HEADER = 3;
 
 const Tag = Object.freeze({
@@ -168,11 +175,20 @@ function textField(s: Settings, key: 'ssid' | 'password' | 'broker' | 'deviceId'
   }
 }
 
+/** Absent, or a non-empty string (absence says "none"; an empty value is most often an unset variable). */
 function credential(value: string | undefined, key: string): void {
   if (value === undefined) return;
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_CREDENTIAL || !printable(value)) {
-    throw new SettingsProblem('E_SETTINGS_VALUE', `${key}: 1..${MAX_CREDENTIAL} printable ASCII characters`);
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new SettingsProblem('E_SETTINGS_VALUE', `${key}: a non-empty string (leave it out for none)`);
   }
+}
+
+/** The MQTT client's verdict on the CONNECT these settings make, named by the field it is about. */
+function credentialsConnect(s: Settings): void {
+  const problem = uplinkConnectProblem({ deviceId: s.deviceId, username: s.mqttUsername, password: s.mqttPassword });
+  if (problem === '') return;
+  const key = problem.startsWith('MQTT user name') ? 'mqttUsername' : problem.startsWith('MQTT password') ? 'mqttPassword' : 'mqttUsername, mqttPassword';
+  throw new SettingsProblem('E_SETTINGS_VALUE', `${key}: ${problem}`);
 }
 
 /**
@@ -226,6 +242,7 @@ export function validateFields(s: Settings): void {
   if (s.mqttPassword !== undefined && s.mqttUsername === undefined) {
     throw new SettingsProblem('E_SETTINGS_VALUE', 'mqttPassword: needs mqttUsername (MQTT 3.1.1 sends no password without a user name)');
   }
+  credentialsConnect(s);
   der(s.ca, 'ca');
   der(s.clientCert, 'clientCert');
   der(s.clientKey, 'clientKey');
@@ -405,8 +422,8 @@ export function encodeSettings(s: Settings, sequence: number): Uint8Array {
   if (s.password.length > 0) fields.push(asciiField(Tag.password, s.password));
   fields.push(asciiField(Tag.broker, s.broker), asciiField(Tag.deviceId, s.deviceId), { tag: Tag.intervalMs, bytes: interval });
   if (s.sensors.length > 0) fields.push(asciiField(Tag.sensors, s.sensors));
-  if (s.mqttUsername !== undefined) fields.push(asciiField(Tag.mqttUsername, s.mqttUsername));
-  if (s.mqttPassword !== undefined) fields.push(asciiField(Tag.mqttPassword, s.mqttPassword));
+  if (s.mqttUsername !== undefined) fields.push({ tag: Tag.mqttUsername, bytes: mqttStringBytes(s.mqttUsername, 'user name') });
+  if (s.mqttPassword !== undefined) fields.push({ tag: Tag.mqttPassword, bytes: mqttBinaryBytes(s.mqttPassword, 'password') });
   if (s.ca) fields.push({ tag: Tag.ca, bytes: s.ca });
   if (s.clientCert) fields.push({ tag: Tag.clientCert, bytes: s.clientCert });
   if (s.clientKey) fields.push({ tag: Tag.clientKey, bytes: s.clientKey });
@@ -493,15 +510,18 @@ function decodeV2(payload: Uint8Array): Settings | undefined {
     } else if (tag === Tag.ca) s.ca = payload.slice(start, end);
     else if (tag === Tag.clientCert) s.clientCert = payload.slice(start, end);
     else if (tag === Tag.clientKey) s.clientKey = payload.slice(start, end);
-    else {
+    else if (tag === Tag.mqttUsername || tag === Tag.mqttPassword) {
+      const text = utf8Decode(payload, start, end);
+      if (text === undefined) return undefined;
+      if (tag === Tag.mqttUsername) s.mqttUsername = text;
+      else s.mqttPassword = text;
+    } else {
       const text = ascii(payload, start, end);
       if (tag === Tag.ssid) s.ssid = text;
       else if (tag === Tag.password) s.password = text;
       else if (tag === Tag.broker) s.broker = text;
       else if (tag === Tag.deviceId) s.deviceId = text;
-      else if (tag === Tag.sensors) s.sensors = text;
-      else if (tag === Tag.mqttUsername) s.mqttUsername = text;
-      else s.mqttPassword = text;
+      else s.sensors = text;
     }
   }
   return s;

@@ -14,9 +14,14 @@
  *   LTCBH:LTCBM:LTCBL[7:5]. Cold junction (Table 4 format): 14-bit two's complement, 2^-6 °C, in
  *   CJTH:CJTL[7:2], plus the CJTO offset (signed, 2^-4 °C).
  * - SR (Fault Status): CJ Range (7), TC Range (6), CJHIGH (5), CJLOW (4), TCHIGH (3), TCLOW (2),
- *   OVUV (1), OPEN (0). TC Range is set outside the type's range (Table 3); open-circuit
- *   detection runs only when OCFAULT ≠ 00; in comparator mode (FAULT = 0) the bits follow the
- *   last conversion.
+ *   OVUV (1), OPEN (0). TC Range is set outside the type's range (Table 3); CJHIGH / CJLOW when
+ *   the cold junction is above CJHF / below CJLF (8-bit two's complement, 1 °C), TCHIGH / TCLOW
+ *   when the linearized temperature is above LTHFT / below LTLFT (16-bit two's complement,
+ *   2^-4 °C); open-circuit detection runs only when OCFAULT ≠ 00; in comparator mode (FAULT = 0)
+ *   the bits follow the last conversion.
+ * - OVUV (an input below GND or above VDD): the part does not convert while it lasts (Analog
+ *   Devices' note on the MAX31856 and OVUV: "conversions are not occurring"): the result
+ *   registers, the cold junction's too, keep their last values; SR reads OVUV (and OPEN).
  * - Conversion time (Electrical Characteristics): one-shot 155 ms (60 Hz) / 185 ms (50 Hz)
  *   maximum, plus 33.33 / 40 ms per additional averaged sample; auto mode one every 100 / 120 ms.
  *   The model takes the maximum. Before the first conversion every result register reads 0.
@@ -58,6 +63,10 @@ const CR0_50HZ = 0x01;
 
 const SR_CJ_RANGE = 0x80;
 const SR_TC_RANGE = 0x40;
+const SR_CJ_HIGH = 0x20;
+const SR_CJ_LOW = 0x10;
+const SR_TC_HIGH = 0x08;
+const SR_TC_LOW = 0x04;
 const SR_OVUV = 0x02;
 const SR_OPEN = 0x01;
 
@@ -174,6 +183,11 @@ export class SimMax31856 implements SimSPIDevice {
     this.conversions++;
     const r = this.#regs;
     const ambient = this.#env.ambient();
+    const detectOpen = (r[0]! & CR0_OCFAULT) !== 0;
+    if (this.shortToGround || this.shortToVcc) {
+      r[Max31856Register.SR] = SR_OVUV | (this.open && detectOpen ? SR_OPEN : 0);
+      return;
+    }
     let status = 0;
     if (!(r[0]! & CR0_CJ_DISABLE)) {
       if (ambient < -55 || ambient > 125) status |= SR_CJ_RANGE;
@@ -183,20 +197,25 @@ export class SimMax31856 implements SimSPIDevice {
       r[Max31856Register.CJTL] = (cj << 2) & 0xfc;
     }
     const cjTemp = ((((r[Max31856Register.CJTH]! << 8) | r[Max31856Register.CJTL]!) << 16) >> 18) / 64;
-    const detectOpen = (r[0]! & CR0_OCFAULT) !== 0;
-    if (this.shortToGround || this.shortToVcc) status |= SR_OVUV;
+    if (cjTemp > (r[Max31856Register.CJHF]! << 24) >> 24) status |= SR_CJ_HIGH;
+    if (cjTemp < (r[Max31856Register.CJLF]! << 24) >> 24) status |= SR_CJ_LOW;
     if (this.open && detectOpen) status |= SR_OPEN;
     let hot = this.#env.temperature();
     if (this.open && !detectOpen) hot = cjTemp;
     const type = r[1]! & 0x0f;
     const range = MAX31856_TC_RANGES[type & 7]!;
     if (type < 8 && (hot < range[0] || hot > range[1])) status |= SR_TC_RANGE;
-    if (!(status & (SR_OVUV | SR_OPEN)) && !this.stuck) {
+    if (!(status & SR_OPEN) && !this.stuck) {
       const lt = Math.floor(Math.max(-2048, Math.min(2047.99, hot)) * 128) & 0x7ffff;
       r[Max31856Register.LTCBH] = (lt >> 11) & 0xff;
       r[Max31856Register.LTCBM] = (lt >> 3) & 0xff;
       r[Max31856Register.LTCBL] = (lt << 5) & 0xe0;
     }
+    const tcTemp = ((((r[Max31856Register.LTCBH]! << 16) | (r[Max31856Register.LTCBM]! << 8) | r[Max31856Register.LTCBL]!) << 8) >> 13) / 128;
+    const highThreshold = (((r[Max31856Register.LTHFTH]! << 8) | r[Max31856Register.LTHFTL]!) << 16) >> 16;
+    const lowThreshold = (((r[Max31856Register.LTLFTH]! << 8) | r[Max31856Register.LTLFTL]!) << 16) >> 16;
+    if (tcTemp > highThreshold / 16) status |= SR_TC_HIGH;
+    if (tcTemp < lowThreshold / 16) status |= SR_TC_LOW;
     r[Max31856Register.SR] = status;
   }
 }

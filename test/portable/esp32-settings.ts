@@ -22,7 +22,9 @@ import {
   validateSettings,
   type Settings,
 } from '../../hosts/esp32/settings';
-import { Rig, bytesToText, politeBroker } from './uplink-rig';
+import { mqttBinaryBytes, utf8Decode } from '../../firmware/uplink/utf8';
+import { Xoshiro128 } from '../../firmware/util/prng';
+import { Rig, bytesToText, politeBroker, type SentPacket } from './uplink-rig';
 
 const good: Settings = {
   ssid: 'Plant-North',
@@ -54,6 +56,43 @@ const V1_GOOD = fromHex(
 const V1_UNKNOWN_PART = fromHex(
   '505753310300000079000100ef3e8551737369643d506c616e742d4e6f7274680a70617373776f72643d0a62726f6b65723d6d7174743a2f2f31302e302e302e353a313838330a64657669636549643d706970652d303034330a696e74657276616c4d733d353030300a73656e736f72733d746d70313140307834382c746d7031313740307834390a',
 );
+
+/**
+ * The record `pipewatch provision` writes (its --image-only image, first bytes of block 0) for
+ * PROVISIONED_UTF8_ARGS; test/provision.test.ts checks that it still writes exactly this.
+ */
+export const PROVISIONED_UTF8_ARGS = [
+  '--ssid', 'Plant', '--password', 'passphrase1', '--broker', 'mqtts://broker.example.net', '--device-id', 'pipe-1',
+  '--mqtt-username', 'j\u00fcrgen', '--mqtt-password', 'p\u00e4ssw\u00f6rd \u5bc6\u7801 \ud83d\udd11',
+];
+export const PROVISIONED_UTF8_HEX =
+  '505753310100000074000200e35fc951010500506c616e74020b007061737370687261736531031a006d717474733a2f' +
+  '2f62726f6b65722e6578616d706c652e6e6574040600706970652d3105040010270000060b00746d7031313740307834' +
+  '380707006ac3bc7267656e08160070c3a4737377c3b6726420e5af86e7a08120f09f9491';
+
+/** UTF-8 of `s` by the oracle (TextEncoder: test only). */
+function utf8(s: string): number[] {
+  return Array.from(new TextEncoder().encode(s));
+}
+
+/** The user name and password fields of a CONNECT the client sent (§3.1.3: id, will topic, will message, user name, password). */
+function connectCredentials(connect: SentPacket): { username: number[]; password: number[] } {
+  const b = connect.body;
+  const flags = b[7]!;
+  let p = 10;
+  const field = () => {
+    const n = (b[p]! << 8) | b[p + 1]!;
+    const out = Array.from(b.subarray(p + 2, p + 2 + n));
+    p += 2 + n;
+    return out;
+  };
+  field();
+  if (flags & 0x04) (field(), field());
+  const username = flags & 0x80 ? field() : [];
+  const password = flags & 0x40 ? field() : [];
+  equal(p, b.length, 'nothing after the password');
+  return { username, password };
+}
 
 /** A version 1 record as the old encoder laid it out, with `text` as its payload. */
 function v1Record(text: string, sequence = 1): Uint8Array {
@@ -363,15 +402,172 @@ export const tests = {
   },
   'credentials and TLS: each rule has its error'() {
     throws(() => encodeSettings({ ...good, mqttPassword: 'secret' }, 1), /E_SETTINGS_VALUE: mqttPassword: needs mqttUsername/);
-    throws(() => encodeSettings({ ...good, mqttUsername: '' }, 1), /E_SETTINGS_VALUE: mqttUsername/);
-    throws(() => encodeSettings({ ...good, mqttUsername: 'u', mqttPassword: 'pa\u00dfwort' }, 1), /E_SETTINGS_VALUE: mqttPassword: 1\.\.128 printable ASCII/);
-    throws(() => encodeSettings({ ...good, mqttUsername: 'x'.repeat(129) }, 1), /E_SETTINGS_VALUE: mqttUsername/);
+    throws(() => encodeSettings({ ...good, mqttUsername: '' }, 1), /E_SETTINGS_VALUE: mqttUsername: a non-empty string/);
+    throws(() => encodeSettings({ ...good, mqttUsername: 'u', mqttPassword: '' }, 1), /E_SETTINGS_VALUE: mqttPassword: a non-empty string/);
+    throws(() => encodeSettings({ ...good, mqttUsername: 'u', mqttPassword: 'pa\ud800ss' }, 1), /E_SETTINGS_VALUE: mqttPassword: MQTT password has a lone surrogate/);
+    throws(() => encodeSettings({ ...good, mqttUsername: 'us\u0000er' }, 1), /E_SETTINGS_VALUE: mqttUsername: MQTT user name has U\+0000/);
+    throws(() => encodeSettings({ ...good, mqttUsername: '\udc00' }, 1), /E_SETTINGS_VALUE: mqttUsername: MQTT user name has U\+0000 or a lone surrogate/);
+    throws(
+      () => encodeSettings({ ...good, mqttUsername: 'u', mqttPassword: '\ud83d\udd11'.repeat(260) }, 1),
+      /E_SETTINGS_VALUE: mqttUsername, mqttPassword: MQTT CONNECT would be 1\d\d\d bytes, more than the 1024-byte transmit buffer/,
+    );
     throws(() => encodeSettings({ ...good, broker: 'mqtt://10.0.0.5', ca: derBlob(100) }, 1), /E_SETTINGS_TLS: ca, clientCert: need an mqtts:\/\/ broker/);
     throws(() => encodeSettings({ ...good, clientCert: derBlob(100) }, 1), /E_SETTINGS_TLS: clientCert and clientKey: give both/);
     throws(() => encodeSettings({ ...good, clientKey: derBlob(100) }, 1), /E_SETTINGS_TLS: clientCert and clientKey: give both/);
     throws(() => encodeSettings({ ...good, ca: new Uint8Array([0x31, 0x00]) }, 1), /E_SETTINGS_TLS: ca: not one DER/);
     throws(() => encodeSettings({ ...good, ca: derBlob(200).subarray(0, 150) }, 1), /E_SETTINGS_TLS: ca/);
     throws(() => parseBroker('mqtt://user:pass@10.0.0.5'), /E_SETTINGS_BROKER: .*no user name in the URL/);
+  },
+  'MQTT credentials: any UTF-8 the client sends, stored as its UTF-8 bytes, read back (issue 11 item 13 follow-up)'() {
+    const username = 'j\u00fcrgen-\u00fc';
+    const password = 'p\u00e4ssw\u00f6rd \u5bc6\u7801 \ud83d\udd11';
+    const record = encodeSettings({ ...good, mqttUsername: username, mqttPassword: password }, 3);
+    const fields = v2Fields(record);
+    deepEqual(Array.from(fields.find(([tag]) => tag === 7)![1]), utf8(username), 'tag 7: the UTF-8 bytes');
+    deepEqual(Array.from(fields.find(([tag]) => tag === 8)![1]), utf8(password), 'tag 8: the UTF-8 bytes');
+    const decoded = decodeSettings(record);
+    ok(typeof decoded === 'object', String(decoded));
+    equal(decoded.settings.mqttUsername, username);
+    equal(decoded.settings.mqttPassword, password);
+    // Password data is binary for MQTT (§3.1.3.5): U+0000 and control characters are sent as they are.
+    const binary = decodeSettings(encodeSettings({ ...good, mqttUsername: 'u\t', mqttPassword: 'a\u0000b\n' }, 1));
+    ok(typeof binary === 'object', String(binary));
+    equal(binary.settings.mqttPassword, 'a\u0000b\n');
+    const store = new SettingsStore(partition());
+    store.save({ ...good, mqttUsername: username, mqttPassword: password });
+    equal(store.load()?.mqttPassword, password, 'through the store');
+  },
+  'MQTT credentials: the settings refuse exactly what the MQTT client of the node refuses (random strings)'() {
+    const random = new Xoshiro128(4711);
+    const units = [0x41, 0x00, 0x09, 0x7f, 0xe9, 0x7ff, 0x800, 0xd7ff, 0xd800, 0xdbff, 0xdc00, 0xdfff, 0xe000, 0xfffd, 0xffff];
+    const { host } = bootRig([]);
+    let accepted = 0;
+    let refused = 0;
+    for (let round = 0; round < 120; round++) {
+      const text = (max: number) => {
+        let t = '';
+        const n = 1 + Math.floor(random.next() * max);
+        for (let i = 0; i < n; i++) t += String.fromCharCode(units[Math.floor(random.next() * units.length)]!);
+        return t;
+      };
+      // Every tenth round long enough to reach the CONNECT's 1,024-byte limit.
+      const long = round % 10 === 0;
+      const s: Settings = { ...good, mqttUsername: text(long ? 200 : 6), mqttPassword: text(long ? 200 : 6) };
+      let settings = '';
+      try {
+        encodeSettings(s, 1);
+      } catch (error) {
+        settings = (error as Error).message;
+      }
+      let client = '';
+      try {
+        new PipewatchNode(host, { deviceId: s.deviceId, broker: brokerConfig(s), sensors: [] });
+      } catch (error) {
+        client = (error as Error).message;
+      }
+      equal(settings === '', client === '', `${JSON.stringify(s.mqttUsername)} / ${JSON.stringify(s.mqttPassword)}: settings "${settings}", client "${client}"`);
+      if (client !== '') ok(settings.indexOf(client) >= 0, `the settings give the client's reason: ${settings}`);
+      if (settings === '') accepted++;
+      else refused++;
+    }
+    ok(accepted > 10 && refused > 10, `${accepted} accepted, ${refused} refused`);
+  },
+  'MQTT credentials in a record: read as strict UTF-8; records of earlier firmware (ASCII) read as before'() {
+    const base: Array<[number, ArrayLike<number>]> = [
+      [1, utf8('Plant-North')],
+      [3, utf8('mqtt://10.0.0.5')],
+      [4, utf8('pipe-0042')],
+      [5, [0x10, 0x27, 0, 0]],
+    ];
+    // What the encoder of commit 12daff9 wrote for printable ASCII credentials, byte for byte.
+    const old = decodeSettings(v2Record([...base, [7, utf8('pipe-0042')], [8, utf8('broker secret 1')]]));
+    ok(typeof old === 'object', String(old));
+    equal(old.settings.mqttUsername, 'pipe-0042');
+    equal(old.settings.mqttPassword, 'broker secret 1');
+    deepEqual(
+      Array.from(encodeSettings(old.settings, 1).subarray(HEADER_BYTES)),
+      Array.from(v2Record([...base, [7, utf8('pipe-0042')], [8, utf8('broker secret 1')]]).subarray(HEADER_BYTES)),
+      'ASCII credentials are written as before (an earlier firmware reads them)',
+    );
+    const illFormed: number[][] = [[0xc3], [0xc0, 0x80], [0xe0, 0x80, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0x61, 0x80], [0xff]];
+    for (const bytes of illFormed) {
+      equal(decodeSettings(v2Record([...base, [7, bytes]])), 'E_SETTINGS_FORMAT', `user name ${bytes.join(' ')}`);
+      equal(decodeSettings(v2Record([...base, [7, [0x75]], [8, bytes]])), 'E_SETTINGS_FORMAT', `password ${bytes.join(' ')}`);
+    }
+    equal(decodeSettings(v2Record([...base, [7, [0x75, 0x00]]])), 'E_SETTINGS_FORMAT', 'U+0000 in a user name (the client refuses it)');
+    const nul = decodeSettings(v2Record([...base, [7, [0x75]], [8, [0x61, 0x00]]]));
+    ok(typeof nul === 'object', 'U+0000 in a password is binary data');
+    equal(nul.settings.mqttPassword, 'a\u0000');
+  },
+  'utf8Decode agrees with the Unicode table of well-formed UTF-8 on random bytes, and inverts the client encoder'() {
+    // Oracles (test only): the Unicode Standard's Table 3-7 "Well-Formed UTF-8 Byte Sequences",
+    // as data; the client's encoder for the value (a round trip); and where the engine's 'fatal'
+    // TextDecoder is strict (Node; on XS it decodes ED 5E 9E, which is ill-formed), that too.
+    const TABLE_3_7: number[][][] = [
+      [[0x00, 0x7f]],
+      [[0xc2, 0xdf], [0x80, 0xbf]],
+      [[0xe0, 0xe0], [0xa0, 0xbf], [0x80, 0xbf]],
+      [[0xe1, 0xec], [0x80, 0xbf], [0x80, 0xbf]],
+      [[0xed, 0xed], [0x80, 0x9f], [0x80, 0xbf]],
+      [[0xee, 0xef], [0x80, 0xbf], [0x80, 0xbf]],
+      [[0xf0, 0xf0], [0x90, 0xbf], [0x80, 0xbf], [0x80, 0xbf]],
+      [[0xf1, 0xf3], [0x80, 0xbf], [0x80, 0xbf], [0x80, 0xbf]],
+      [[0xf4, 0xf4], [0x80, 0x8f], [0x80, 0xbf], [0x80, 0xbf]],
+    ];
+    const wellFormed = (b: Uint8Array) => {
+      let i = 0;
+      next: while (i < b.length) {
+        for (const row of TABLE_3_7) {
+          if (i + row.length > b.length) continue;
+          if (row.every(([low, high], k) => b[i + k]! >= low! && b[i + k]! <= high!)) {
+            i += row.length;
+            continue next;
+          }
+        }
+        return false;
+      }
+      return true;
+    };
+    const Fatal = TextDecoder as unknown as new (label: string, options: { fatal: boolean }) => { decode(b: Uint8Array): string };
+    const fatal = new Fatal('utf-8', { fatal: true });
+    let strict = false;
+    try {
+      fatal.decode(new Uint8Array([0xed, 0x5e, 0x9e]));
+    } catch {
+      strict = true;
+    }
+    const random = new Xoshiro128(2026);
+    for (let round = 0; round < 3000; round++) {
+      const n = 1 + Math.floor(random.next() * 7);
+      const bytes = new Uint8Array(n);
+      for (let i = 0; i < n; i++) {
+        const r = random.next();
+        bytes[i] = r < 0.35 ? 0x80 + Math.floor(random.next() * 64) : r < 0.7 ? 0xc0 + Math.floor(random.next() * 64) : Math.floor(random.next() * 256);
+      }
+      const hex = Array.from(bytes).map((b) => b.toString(16)).join(' ');
+      const got = utf8Decode(bytes, 0, n);
+      equal(got !== undefined, wellFormed(bytes), `${hex}: well-formed per Table 3-7`);
+      if (got !== undefined) deepEqual(Array.from(mqttBinaryBytes(got, 'x')), Array.from(bytes), `${hex}: the client encodes it back`);
+      if (strict) {
+        let want: string | undefined;
+        try {
+          want = fatal.decode(bytes);
+        } catch {
+          want = undefined;
+        }
+        equal(got, want, `${hex}: as TextDecoder`);
+      }
+    }
+    const text = 'a\u00e9\u07ff\u0800\uffff\ud800\udc00\udbff\udfff';
+    const bytes = new Uint8Array([0x5a, ...utf8(text), 0x5a]);
+    equal(utf8Decode(bytes, 1, bytes.length - 1), text, 'a slice, every encoded length');
+  },
+  'the record provision writes for non-ASCII credentials parses (Node and XS)'() {
+    const decoded = decodeSettings(fromHex(PROVISIONED_UTF8_HEX));
+    ok(typeof decoded === 'object', String(decoded));
+    equal(decoded.settings.mqttUsername, 'j\u00fcrgen');
+    equal(decoded.settings.mqttPassword, 'p\u00e4ssw\u00f6rd \u5bc6\u7801 \ud83d\udd11');
+    equal(decoded.settings.deviceId, 'pipe-1');
   },
   'the 4 KB record: what fits and what is refused'() {
     const full = { ...secure, ca: derBlob(1391), clientCert: derBlob(1000), clientKey: derBlob(1218) };
@@ -486,6 +682,29 @@ export const tests = {
     rig.advance(3000);
     ok(node.uplink.connected);
     equal(node.stats().configErrors, 2);
+  },
+  'boot from a record with non-ASCII credentials: the CONNECT carries their UTF-8 bytes'() {
+    const flash = partition();
+    const username = 'j\u00fcrgen';
+    const password = 'p\u00e4ssw\u00f6rd \u5bc6\u7801 \ud83d\udd11';
+    new SettingsStore(flash).save({ ...good, broker: 'mqtt://10.0.0.5', mqttUsername: username, mqttPassword: password });
+    const settings = new SettingsStore(flash).load();
+    ok(settings !== undefined, 'the record is read');
+    const { rig, host } = bootRig([]);
+    const node = new PipewatchNode(host, { deviceId: settings.deviceId, broker: brokerConfig(settings), intervalMs: settings.intervalMs, sensors: [] });
+    const connects: SentPacket[] = [];
+    const broker = rig.onPackets;
+    rig.onPackets = (socket, packets) => {
+      for (const p of packets) if (p.type === 1) connects.push(p);
+      broker?.(socket, packets);
+    };
+    node.start();
+    rig.advance(3000);
+    ok(node.uplink.connected, 'connected');
+    equal(connects.length, 1);
+    const sent = connectCredentials(connects[0]!);
+    deepEqual(sent.username, utf8(username));
+    deepEqual(sent.password, utf8(password));
   },
   'a sensor the host has no bus for is skipped once, counted, never retried'() {
     const { rig, host, logs } = bootRig([]);

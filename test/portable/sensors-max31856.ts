@@ -17,11 +17,16 @@ function rig(config: Max31856Configuration = {}) {
   const errors: string[] = [];
   /** E_NOT_READY is reported too, not as a fault (errors.ts): kept apart, as the node logs it as debug. */
   const notReady: string[] = [];
+  /** The channel each fault named (undefined: the whole part), one per entry of `errors`. */
+  const channels: (number | undefined)[] = [];
   const { SPI } = bus.classes();
   const driver = new MAX31856({
     sensor: { io: SPI, select: 5 },
     now: () => env.now(),
-    onError: (e: SensorError) => (e.code === SensorErrorCode.NOT_READY ? notReady : errors).push(e.code),
+    onError: (e: SensorError) => {
+      if (e.code === SensorErrorCode.NOT_READY) notReady.push(e.code);
+      else (errors.push(e.code), channels.push(e.channel));
+    },
     ...config,
   });
   const out = new Int32Array(2);
@@ -31,7 +36,15 @@ function rig(config: Max31856Configuration = {}) {
     env.time += ms;
     return driver.read(out);
   };
-  return { env, bus, part, driver, errors, notReady, out, convert, SPI };
+  return { env, bus, part, driver, errors, channels, notReady, out, convert, SPI };
+}
+
+/** Writes one register of the simulated part directly (the driver never writes the thresholds). */
+function poke(part: SimMax31856, address: number, value: number): void {
+  part.select();
+  part.exchange(0x80 | address);
+  part.exchange(value);
+  part.deselect();
 }
 
 /** Table 5 "Linearized Thermocouple Temperature Data Format" (19 bits, 2^-7 °C), °C → LTCB code. */
@@ -79,8 +92,9 @@ export const tests = {
       r.env.temperatureC = celsius;
       const valid = r.convert();
       if (celsius === -250) {
-        equal(valid, 0);
+        equal(valid, 0b10, 'SR TC Range: the cold junction kept');
         equal(r.errors[0], SensorErrorCode.RANGE, 'SR TC Range');
+        equal(r.channels[0], 0, 'on the thermocouple channel');
         continue;
       }
       equal(valid, 0b11, `${celsius} °C`);
@@ -95,8 +109,9 @@ export const tests = {
       const valid = r.convert();
       equal(cjCode(r.part), code, `CJ code for ${celsius} °C`);
       if (celsius > 125 || celsius < -55) {
-        equal(valid, 0);
+        equal(valid, 0, 'SR CJ Range: nothing kept (the thermocouple is compensated with it)');
         equal(r.errors[0], SensorErrorCode.RANGE);
+        equal(r.channels[0], undefined, 'the whole part');
         continue;
       }
       equal(valid, 0b11, `${celsius} °C`);
@@ -130,8 +145,9 @@ export const tests = {
     r.env.temperatureC = 399;
     equal(r.convert(), 0b11);
     r.env.temperatureC = 401;
-    equal(r.convert(), 0);
+    equal(r.convert(), 0b10, 'the cold junction kept');
     equal(r.errors[0], SensorErrorCode.RANGE);
+    equal(r.channels[0], 0);
     r.driver.configure({ type: 'J' });
     equal(r.part.register(Max31856Register.CR1) & 0x0f, 2);
     equal(r.convert(), 0b11, 'type J goes to 1200 °C');
@@ -144,26 +160,71 @@ export const tests = {
     r.driver.read(r.out);
     r.env.time += 155;
     const s = r.driver.sample()!;
-    near(s.temperature, -123.4609375, 0.001);
-    near(s.coldJunction, -12.34375, 0.001);
+    near(s.temperature!, -123.4609375, 0.001);
+    near(s.coldJunction!, -12.34375, 0.001);
   },
-  'E_OPEN: SR OPEN (open-circuit detection enabled by the driver)'() {
+  'E_OPEN: SR OPEN (open-circuit detection enabled by the driver), on the thermocouple channel; cold junction kept'() {
     const r = rig();
     ok((r.part.register(Max31856Register.CR0) & 0x30) !== 0, 'OCFAULT set');
+    r.env.temperatureC = 300;
+    r.env.ambientC = 24;
+    equal(r.convert(), 0b11);
     r.part.open = true;
-    equal(r.convert(), 0);
+    r.env.ambientC = 26.5;
+    r.out.fill(0);
+    equal(r.convert(), 0b10, 'only the cold-junction bit');
     equal(r.errors[0], SensorErrorCode.OPEN);
+    equal(r.channels[0], 0, 'the fault names the thermocouple channel');
+    equal(r.out[1], 26500, 'the cold junction of this conversion');
+    equal(r.out[0], 0, 'nothing written for the thermocouple');
+    equal(r.driver.lastError, SensorErrorCode.OPEN);
+    r.env.time += 155;
+    const s = r.driver.sample();
+    ok(s, 'sample() keeps the valid channel');
+    equal(s.temperature, undefined);
+    equal(s.coldJunction, 26.5);
+    equal(r.driver.faults.E_OPEN, 2);
     r.part.open = false;
     equal(r.convert(), 0b11, 'recovers');
+    equal(r.driver.lastError, undefined, 'no fault');
   },
-  'E_TC_FAULT: SR OVUV for a thermocouple shorted to GND or to VCC'() {
+  'E_TC_FAULT: SR OVUV for a thermocouple shorted to GND or to VCC: no conversion, so no stale cold junction either'() {
     const r = rig();
+    r.env.ambientC = 24;
+    equal(r.convert(), 0b11);
+    r.env.ambientC = 30;
     r.part.shortToGround = true;
     equal(r.convert(), 0);
+    equal(r.part.register(Max31856Register.CJTH), 24, 'the part left the cold junction at its last conversion');
     r.part.shortToGround = false;
     r.part.shortToVcc = true;
     equal(r.convert(), 0);
     deepEqual(r.errors, [SensorErrorCode.TC_FAULT, SensorErrorCode.TC_FAULT]);
+    deepEqual(r.channels, [undefined, undefined], 'both channels lost');
+    r.part.shortToVcc = false;
+    equal(r.convert(), 0b11, 'recovers');
+    equal(r.out[1], 30000);
+  },
+  'SR CJHIGH/CJLOW invalidate both channels; TCHIGH/TCLOW only the thermocouple (thresholds written behind the driver)'() {
+    const r = rig();
+    r.env.temperatureC = 200;
+    r.env.ambientC = 40;
+    poke(r.part, Max31856Register.CJHF, 35);
+    equal(r.convert(), 0, 'CJHIGH (40 °C above a 35 °C threshold)');
+    poke(r.part, Max31856Register.CJHF, 0x7f);
+    poke(r.part, Max31856Register.CJLF, 45);
+    equal(r.convert(), 0, 'CJLOW (40 °C below a 45 °C threshold)');
+    deepEqual(r.errors, [SensorErrorCode.RANGE, SensorErrorCode.RANGE]);
+    deepEqual(r.channels, [undefined, undefined]);
+    poke(r.part, Max31856Register.CJLF, 0xc0);
+    equal(r.convert(), 0b11, 'power-on thresholds: no alarm');
+    poke(r.part, Max31856Register.LTHFTH, (150 * 16) >> 8);
+    poke(r.part, Max31856Register.LTHFTL, (150 * 16) & 0xff);
+    equal(r.convert(), 0b10, 'TCHIGH (200 °C above 150 °C): the cold junction kept');
+    equal(r.out[1], 40000);
+    equal(r.errors[2], SensorErrorCode.RANGE);
+    equal(r.channels[2], 0);
+    equal(r.part.register(Max31856Register.SR), 0x08, 'TCHIGH alone: SR TC Range is clear');
   },
   'E_POWER_ON_VALUE: a brown-out resets CR0/CR1 (and LTCB reads 0 °C); reconfigured'() {
     const r = rig();

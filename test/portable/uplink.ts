@@ -646,6 +646,42 @@ export const tests: Record<string, () => void> = {
     }
   },
 
+  'a CONNECT larger than the packet buffer is refused at configuration, to the byte (before: "socket" at every attempt)'() {
+    let error = '';
+    try {
+      setup({ username: 'u', password: '\u00e4'.repeat(500) });
+    } catch (e) {
+      error = (e as Error).message;
+    }
+    ok(/^MQTT CONNECT would be \d+ bytes, more than the 1024-byte transmit buffer/.test(error), error);
+    // The longest password that is accepted makes a CONNECT of exactly 1024 bytes, and it is sent.
+    const fits = (length: number) => {
+      try {
+        setup({ username: 'u', password: 'x'.repeat(length) });
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    let n = 0;
+    for (let high = 1024; n < high; ) {
+      const mid = Math.ceil((n + high) / 2);
+      if (fits(mid)) n = mid;
+      else high = mid - 1;
+    }
+    const { rig, uplink } = setup({ username: 'u', password: 'x'.repeat(n) });
+    politeBroker(rig);
+    uplink.start();
+    rig.advance(50);
+    ok(uplink.connected, `a ${n}-byte password`);
+    equal(rig.socket.packets()[0]!.bytes.length, 1024, 'the CONNECT fills the buffer exactly');
+    const big = setup({ username: 'u', password: '\u00e4'.repeat(500), maxPacketBytes: 2048 });
+    politeBroker(big.rig);
+    big.uplink.start();
+    big.rig.advance(50);
+    ok(big.uplink.connected, 'with a larger packet buffer');
+  },
+
   // Issue 11, item 14: keepalive 0 and the will's QoS.
 
   'keepalive 0: no PINGREQ at all, and no half-open detector'() {
