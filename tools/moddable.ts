@@ -649,7 +649,26 @@ export function partitionOffset(name: string): number {
   throw new Error(`partition "${name}" not in manifests/esp32/partitions.csv`);
 }
 
+/** `npm run <script> -- --help` for each command (the header of this file has the details). */
+export const MODDABLE_USAGE: Record<Kind, string> = {
+  build: `usage: npm run build -- --target BOARD [--app node|drivers-check] [--check] [--out DIR] [name=value ...]
+  BOARD: ${BOARDS.join(', ')}, or lin/mac/win for the desktop simulator
+  --check   without ESP-IDF: run the JavaScript side of a device build (mcconfig, tsc, xsc, xsl)
+  name=value  manifest config overrides (e.g. deviceId=pipe-0042); see docs/moddable.md`,
+  flash: `usage: npm run flash -- --target BOARD --port /dev/ttyUSB0 [--app node|drivers-check] [--out DIR] [name=value ...]
+  BOARD: ${BOARDS.join(', ')}; needs ESP-IDF (docs/moddable.md)`,
+  sim: `usage: npm run sim:moddable -- [--duration 30s] [--broker mqtt://127.0.0.1:1883] [--device-id ID] [--interval-ms N] [--out DIR] [name=value ...]
+  builds for the desktop simulator, runs mcsim headless, counts the readings at the broker (docs/moddable.md)`,
+  provision: `usage: npm run provision -- --port /dev/ttyUSB0 --ssid S --password P --broker mqtt[s]://host[:port] --device-id ID
+                         [--sensors tmp117@0x48] [--interval-ms N] [--image-only FILE]
+  writes a node's settings partition over serial (esptool), without rebuilding (docs/moddable.md)`,
+};
+
 export async function moddableCommand(kind: Kind, argv: string[], log: Log = (line) => console.log(line)): Promise<number> {
+  if (kind in MODDABLE_USAGE && (argv.includes('--help') || argv.includes('-h'))) {
+    process.stdout.write(MODDABLE_USAGE[kind] + '\n');
+    return 0;
+  }
   try {
     if (kind === 'build' || kind === 'flash') return await build(argv, log, kind);
     if (kind === 'sim') return await sim(argv, log);
@@ -657,7 +676,12 @@ export async function moddableCommand(kind: Kind, argv: string[], log: Log = (li
     log(`unknown command "${String(kind)}"`);
     return 2;
   } catch (error) {
-    log(`error: ${(error as Error).message}`);
+    const e = error as Error & { code?: string };
+    if (e.code?.startsWith('ERR_PARSE_ARGS_')) {
+      process.stderr.write(`npm run ${kind === 'sim' ? 'sim:moddable' : kind}: ${e.message.split('\n')[0]} (see --help)\n`);
+      return 2;
+    }
+    log(`error: ${e.message}`);
     return 2;
   }
 }
