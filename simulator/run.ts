@@ -176,9 +176,9 @@ async function run(
   } catch (error) {
     const message = oneLine(error);
     throw new StartupError(
-      /DECODER|PEM|asn1|unsupported/i.test(message)
-        ? `--ota-key ${o.ota!.keyPath}: not a PEM private key; give the private half of the pair (like .pipewatch/sim-ota.pem), not the public key`
-        : message.startsWith('--ota-key') ? message : `--ota-key: ${message}`,
+      message.startsWith('--ota-key') ? message
+        : /routines|asn1|unsupported/i.test(message) ? `--ota-key ${o.ota!.keyPath}: not a PEM private key; give the private half of the pair (like .pipewatch/sim-ota.pem), not the public key`
+        : `--ota-key: ${message}`,
     );
   }
   let embedded: EmbeddedBroker | undefined;

@@ -52,18 +52,24 @@ export function parseOptions(
   try {
     return parseArgs({ args, options, allowPositionals: positionals, strict: true }) as { values: Record<string, any>; positionals: string[] };
   } catch (error) {
-    const e = error as Error & { code?: string };
-    const option = /'(-{1,2}[^' ]+)/.exec(e.message)?.[1];
-    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option ${option ?? ''} (see ${see} --help)`);
-    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-      if (/argument missing|ambiguous/.test(e.message)) throw new UsageError(`${option} needs a value (see ${see} --help)`);
-      throw new UsageError(`${option} takes no value (see ${see} --help)`);
-    }
-    if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-      throw new UsageError(`unexpected argument "${/'([^']*)'/.exec(e.message)?.[1] ?? ''}" (see ${see} --help)`);
-    }
-    throw new UsageError(e.message.split('\n')[0]!);
+    throw usageError(error, see);
   }
+}
+
+/** node:util parseArgs's errors (ERR_PARSE_ARGS_*) as one conventional line; other errors as they are. */
+export function usageError(error: unknown, see: string): Error {
+  const e = error as Error & { code?: string };
+  if (!e.code?.startsWith('ERR_PARSE_ARGS_')) return e;
+  const option = /'(-{1,2}[^' ]+)/.exec(e.message)?.[1];
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return new UsageError(`unknown option ${option ?? ''} (see ${see} --help)`);
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    if (/argument missing|ambiguous/.test(e.message)) return new UsageError(`${option} needs a value (see ${see} --help)`);
+    return new UsageError(`${option} takes no value (see ${see} --help)`);
+  }
+  if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+    return new UsageError(`unexpected argument "${/'([^']*)'/.exec(e.message)?.[1] ?? ''}" (see ${see} --help)`);
+  }
+  return new UsageError(e.message.split('\n')[0]!);
 }
 
 /** Parses 500ms, 30s, 10m, 24h, 2d (a bare number is seconds). */

@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { startSimulation, parseBroker, simDeviceId, StartupError, type SimOptions, type SimSummary } from '../simulator/run';
 import { isLoopback } from '../simulator/broker';
 import type { ObservedReading } from '../simulator/observer';
+import type { SimBoot } from '../simulator/ota/sim-node';
 import { simImage, SIM_BOARD, SIM_FACTORY_VERSION } from '../simulator/ota/keys';
 import { parseDuration, parseInteger, parseOptions, runVerb, UsageError, version } from './args';
 import { versionText } from '../firmware/ota/manifest';
@@ -147,6 +148,15 @@ export function otaLine(dev: string, json: string, lastFailure: Map<string, stri
   }
 }
 
+/** A line for a simulated node's boot worth telling (on trial, after a rollback), or undefined. */
+export function bootLine(dev: string, boot: SimBoot, lastFailure: Map<string, string>): string | undefined {
+  if (boot.outcome.ok && boot.outcome.rolledBackVersion) {
+    return `${dev} OTA: ${versionText(boot.outcome.rolledBackVersion)} rolled back (${lastFailure.get(dev) ?? 'trial not confirmed'}); runs ${boot.version} again`;
+  }
+  if (boot.trial) return `${dev} booted ${boot.version} on trial${boot.fault ? ` (test marker: ${boot.fault} fault)` : ''}`;
+  return undefined;
+}
+
 async function simCommand(argv: string[]): Promise<number> {
   const options = parseSimOptions(argv);
   const started = performance.now();
@@ -158,7 +168,7 @@ async function simCommand(argv: string[]): Promise<number> {
   if (readings) options.onReading = (r) => print(readingLine(r, labels));
   /** The channels a sensor error leaves without a reading this sample. */
   const missing = (message: string): string => {
-    const part = /^([a-z0-9]+): /.exec(message)?.[1];
+    const part = /^([A-Za-z0-9]+): /.exec(message)?.[1]?.toLowerCase();
     const chs = labels.filter((l) => l.split(' ')[1] === part).map((l) => l.split(' ')[0]);
     return chs.length ? ` (no reading from ${chs.join(', ')} this sample)` : '';
   };
@@ -175,13 +185,8 @@ async function simCommand(argv: string[]): Promise<number> {
     } else if (readings && /: E_NOT_READY: /.test(message)) info(`${dev(node)} ${message}${missing(message)}`);
   };
   options.onBoot = (node, boot) => {
-    const id = dev(node);
-    if (boot.outcome.ok && boot.outcome.rolledBackVersion) {
-      const reason = lastFailure.get(id) ?? 'trial not confirmed';
-      info(`pipewatch sim: ${id} OTA: ${versionText(boot.outcome.rolledBackVersion)} rolled back (${reason}); runs ${boot.version} again`);
-    } else if (boot.trial) {
-      info(`pipewatch sim: ${id} booted ${boot.version} on trial${boot.fault ? ` (test marker: ${boot.fault} fault)` : ''}`);
-    }
+    const line = bootLine(dev(node), boot, lastFailure);
+    if (line) info(`pipewatch sim: ${line}`);
   };
   const sim = startSimulation(options);
   const onSignal = () => {

@@ -38,6 +38,7 @@ import {
   settingsImage,
   type Settings,
 } from '../hosts/esp32/settings';
+import { usageError } from './args';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const MANIFEST = join(ROOT, 'manifests', 'node', 'manifest.json');
@@ -677,8 +678,9 @@ export async function moddableCommand(kind: Kind, argv: string[], log: Log = (li
     return 2;
   } catch (error) {
     const e = error as Error & { code?: string };
+    const script = `npm run ${kind === 'sim' ? 'sim:moddable' : kind}`;
     if (e.code?.startsWith('ERR_PARSE_ARGS_')) {
-      process.stderr.write(`npm run ${kind === 'sim' ? 'sim:moddable' : kind}: ${e.message.split('\n')[0]} (see --help)\n`);
+      process.stderr.write(`${script}: ${usageError(e, `${script} --`).message}\n`);
       return 2;
     }
     log(`error: ${e.message}`);

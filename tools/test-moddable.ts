@@ -15,6 +15,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { usageError } from './args';
 import { BOARDS, findSdk, moddableCommand } from './moddable';
 
 function freePort(): Promise<number> {
@@ -126,6 +127,6 @@ export async function testModdable(argv: string[], log: (line: string) => void =
 
 process.exitCode = await testModdable(process.argv.slice(2)).catch((error: Error & { code?: string }) => {
   if (!error.code?.startsWith('ERR_PARSE_ARGS_')) throw error;
-  process.stderr.write(`npm run test:moddable: ${error.message.split('\n')[0]} (see --help)\n`);
+  process.stderr.write(`npm run test:moddable: ${usageError(error, 'npm run test:moddable --').message}\n`);
   return 2;
 });
