@@ -228,7 +228,7 @@ const ENABLE_HINT: Record<'i2c' | 'spi' | 'iio', string> = {
 export function busProblem(path: string, fileExists = existsSync, access = (p: string) => accessSync(p, constants.R_OK | constants.W_OK)): string | undefined {
   const bus = parseBusPath(path);
   if (!bus) return undefined;
-  const file = bus.kind === 'iio' ? `/sys/bus/iio/devices/iio:device${bus.port}` : path;
+  const file = bus.kind === 'iio' ? `${linuxIo.iio.root}/iio:device${bus.port}` : path;
   const what = bus.kind === 'i2c' ? `I2C bus ${bus.port}` : bus.kind === 'spi' ? `SPI bus ${bus.port} chip select ${bus.select}` : `IIO device ${bus.port}`;
   if (!fileExists(file)) return `${file} does not exist (no ${what} on this machine): ${ENABLE_HINT[bus.kind]}`;
   if (bus.kind === 'iio') return undefined;
