@@ -660,10 +660,8 @@ export const MODDABLE_USAGE: Record<Kind, string> = {
   BOARD: ${BOARDS.join(', ')}; needs ESP-IDF (docs/moddable.md)`,
   sim: `usage: npm run sim:moddable -- [--duration 30s] [--broker mqtt://127.0.0.1:1883] [--device-id ID] [--interval-ms N] [--out DIR] [name=value ...]
   builds for the desktop simulator, runs mcsim headless, counts the readings at the broker (docs/moddable.md)`,
-  provision: `usage: npm run provision -- --port /dev/ttyUSB0 --ssid S --password P --broker mqtt[s]://host[:port] --device-id ID
-                         [--sensors tmp117@0x48] [--interval-ms N] [--image-only FILE]
-  writes a node's settings partition over serial (esptool), without rebuilding (docs/moddable.md)`,
-};
+  provision: PROVISION_USAGE,
+};;
 
 export async function moddableCommand(kind: Kind, argv: string[], log: Log = (line) => console.log(line)): Promise<number> {
   if (kind in MODDABLE_USAGE && (argv.includes('--help') || argv.includes('-h'))) {
