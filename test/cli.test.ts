@@ -147,7 +147,7 @@ for (const [args, pattern] of [
   [['ota', 'keygen'], /^pipewatch ota keygen: --out is required/],
   [['ota', 'verify', '--pub', 'zz', '--manifest', 'm'], /--pub takes 64 hex digits/],
   [['ota', 'publish', '--broker', 'mqtt://127.0.0.1:1883', '--manifest', 'm', '--image', 'i', '--node', 'n', '--host', '0.0.0.0'], /--host takes the IP address the nodes reach/],
-  [['drivers'], /give the verb: pipewatch drivers check/],
+  [['drivers'], /give the verb check: npx pipewatch drivers check/],
   [['drivers', 'frob'], /unknown verb "frob"/],
   [['drivers', 'check', '--part', 'tmp117', '--samples'], /--samples needs a value/],
 ] as Array<[string[], RegExp]>) {

@@ -211,11 +211,8 @@ async function simCommand(argv: string[]): Promise<number> {
         );
       }
     } catch (error) {
-      if (error instanceof StartupError) {
-        process.stderr.write(`pipewatch sim: ${error.message}\n`);
-        return 2;
-      }
-      throw error;
+      process.stderr.write(`pipewatch sim: ${String((error as Error).message).split('\n')[0]}\n`);
+      return error instanceof StartupError ? 2 : 1;
     }
     let summary: SimSummary;
     try {

@@ -174,7 +174,7 @@ function parseNumber(text: string | undefined, flag: string, min: number, max: n
 function parseOptions(argv: string[]): Options {
   const args = argv[0] === 'check' ? argv.slice(1) : argv;
   const o: Partial<Options> & { samples: number } = { samples: 10, simulated: false, json: false };
-  if (argv[0] !== 'check') throw new BadOptions(argv[0] === undefined ? 'give the verb: pipewatch drivers check ...' : `unknown verb "${argv[0]}": the verb is check (see npx pipewatch drivers check --help)`);
+  if (argv[0] !== 'check') throw new BadOptions(argv[0] === undefined ? 'give the verb check: npx pipewatch drivers check --part PART ... (see npx pipewatch drivers check --help)' : `unknown verb "${argv[0]}": the verb is check (see npx pipewatch drivers check --help)`);
   for (let i = 0; i < args.length; i++) {
     const flag = args[i]!;
     const value = () => {
