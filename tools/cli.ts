@@ -203,7 +203,7 @@ async function simCommand(argv: string[]): Promise<number> {
       if (otaKey && !options.virtual && !options.json) {
         const image = '.pipewatch/sim-image-1.1.0.bin';
         mkdirSync('.pipewatch', { recursive: true });
-        if (!existsSync(image)) writeFileSync(image, simImage('1.1.0'));
+        writeFileSync(image, simImage('1.1.0'));
         info(
           `pipewatch sim: OTA: nodes run ${SIM_FACTORY_VERSION} on board ${SIM_BOARD} and trust the public half of ${otaKey.path}${otaKey.generated ? ' (new throwaway key)' : ''}; to update ${deviceIds[0]}, in another terminal:\n` +
             `  npx pipewatch ota sign --key ${otaKey.path} --image ${image} --version 1.1.0 --board ${SIM_BOARD} --out .pipewatch/fw-1.1.0.manifest\n` +

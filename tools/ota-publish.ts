@@ -214,7 +214,9 @@ export async function publishUpdate(o: PublishOptions): Promise<PublishResult> {
       const match = /^pipewatch\/([^/]+)\/status$/.exec(topic);
       if (!match || !progress.has(match[1]!)) return;
       const id = match[1]!;
-      if (payload.toString() === 'offline' && !saidOffline.has(id) && !progress.get(id)!.outcome) {
+      // Offline before it reported anything about this offer (a reboot into the new image also
+      // publishes the will, but then the node has reported progress): say so once.
+      if (payload.toString() === 'offline' && !saidOffline.has(id) && progress.get(id)!.events.length === 0) {
         saidOffline.add(id);
         progress.get(id)!.phase = 'node offline; offer waits in its session';
         warn(`pipewatch ota publish: ${id}: status is offline${packet.retain ? ' (retained: the node stopped or lost its connection)' : ''}; it gets the offer when it is back online`);
