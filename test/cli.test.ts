@@ -8,7 +8,7 @@
  */
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import { driversCheck, busProblem } from '../tools/drivers-check';
 import { moddableCommand } from '../tools/moddable';
 import { startMosquitto } from './harness/mosquitto';
 import type { SimBoot } from '../simulator/ota/sim-node';
+import { simImage } from '../simulator/ota/keys';
 import type { SimSummary } from '../simulator/run';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
@@ -304,7 +305,7 @@ test.serial('nodes that stop cleanly leave a retained "offline"; ota publish say
   const { privateKey } = generateKeyPairSync('ed25519');
   writeFileSync(key, privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
   t.truthy(createPublicKey(createPrivateKey(privateKey.export({ format: 'pem', type: 'pkcs8' }))));
-  writeFileSync(join(dir, 'fw.bin'), Buffer.alloc(4096, 1));
+  writeFileSync(join(dir, 'fw.bin'), simImage('1.1.0'));
   const signed = await capture(() => otaCommand(['sign', '--key', key, '--image', join(dir, 'fw.bin'), '--version', '1.1.0', '--board', 'pipewatch-sim', '--out', join(dir, 'fw.manifest')]));
   t.is(signed.code, 0, signed.stderr);
   const published = await capture(() =>
@@ -321,8 +322,8 @@ test.serial('ota publish: a broker that refuses is exit 2 with one line; --host 
   const port = await closedPort();
   const dir = mkdtempSync(join(tmpdir(), 'pw-cli-'));
   t.is((await capture(() => otaCommand(['keygen', '--out', join(dir, 'k.pem')]))).code, 0);
-  writeFileSync(join(dir, 'i'), 'x');
-  t.is((await capture(() => otaCommand(['sign', '--key', join(dir, 'k.pem'), '--image', join(dir, 'i'), '--version', '1.0.1', '--board', 'b', '--out', join(dir, 'm')]))).code, 0);
+  writeFileSync(join(dir, 'i'), simImage('1.0.1'));
+  t.is((await capture(() => otaCommand(['sign', '--key', join(dir, 'k.pem'), '--image', join(dir, 'i'), '--version', '1.0.1', '--board', 'pipewatch-sim', '--out', join(dir, 'm')]))).code, 0);
   const base = ['ota', 'publish', '--broker', `mqtt://127.0.0.1:${port}`, '--manifest', join(dir, 'm'), '--image', join(dir, 'i'), '--node', 'node-001'];
   oneLineOnStderr(t, await pipewatch(...base), 2, /^pipewatch ota publish: cannot reach the broker mqtt:\/\/127\.0\.0\.1:\d+ \(connection refused\)$/m);
   const lan = await pipewatch(...base, '--host', '10.1.2.3');
@@ -362,4 +363,19 @@ test.serial('drivers check --json: one JSON object with every check', async (t) 
   t.is(report.checks.length, Number(/\((\d+) checks\)/.exec(report.summary)![1]));
   t.deepEqual(report.checks[0], { name: 'open and identify', ok: true, detail: report.checks[0]!.detail });
   t.true(report.checks.every((c) => c.ok && c.name.length > 0 && !c.name.endsWith('.')));
+});
+
+test.serial('a failed operation is one line on stderr and exit 1: ota sign of an image that is not an app image, ota verify of a tampered manifest', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pw-cli-'));
+  const key = join(dir, 'k.pem');
+  t.is((await capture(() => otaCommand(['keygen', '--out', key]))).code, 0);
+  writeFileSync(join(dir, 'junk.bin'), Buffer.alloc(4096, 1));
+  const args = ['--key', key, '--version', '1.0.1', '--board', 'pipewatch-sim'];
+  oneLineOnStderr(t, await pipewatch('ota', 'sign', ...args, '--image', join(dir, 'junk.bin'), '--out', join(dir, 'm')), 1, /^pipewatch ota sign: the image is not an ESP-IDF app image .*; nothing signed$/m);
+  writeFileSync(join(dir, 'fw.bin'), simImage('1.0.1'));
+  t.is((await pipewatch('ota', 'sign', ...args, '--image', join(dir, 'fw.bin'), '--out', join(dir, 'm'))).code, 0);
+  const manifest = readFileSync(join(dir, 'm'));
+  manifest[30]! ^= 1;
+  writeFileSync(join(dir, 'bad'), manifest);
+  oneLineOnStderr(t, await pipewatch('ota', 'verify', '--pub', `${key}.pub`, '--manifest', join(dir, 'bad')), 1, /^pipewatch ota verify: INVALID manifest: badSignature$/m);
 });
