@@ -122,6 +122,19 @@ test('every command in the docs is run or skipped for a stated reason', (t) => {
   }
 });
 
+test('docs/hardware.md: a bring-up guide with wiring per part, bus enabling, permissions and a sample report', (t) => {
+  const text = readFileSync(join(root, 'docs', 'hardware.md'), 'utf8');
+  for (const part of ['TMP117', 'MCP9808', 'SHT3x', 'SHT4x', 'BME280', 'MLX90614', 'MAX31855', 'MAX31856', 'MAX31865', 'NTC', 'DS18B20']) {
+    t.regex(text, new RegExp(`^\\| ${part} \\|`, 'm'), `a wiring row for ${part}`);
+  }
+  t.regex(text, /raspi-config nonint do_i2c 0/);
+  t.regex(text, /usermod -aG i2c,spi/);
+  t.regex(text, /KERNEL=="i2c-\[0-9\]\*", GROUP="i2c"/);
+  t.regex(text, /PASS \(\d+ checks\)/);
+  t.regex(text, /--json/);
+  t.regex(readFileSync(join(root, 'README.md'), 'utf8'), /\(docs\/hardware\.md\)/, 'the README links it');
+});
+
 test('the documented commands that need no hardware run as written', async (t) => {
   t.timeout(300_000);
   const broker = await startMosquitto();
