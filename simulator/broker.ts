@@ -1,5 +1,6 @@
 /*
- * The simulator's embedded MQTT broker: aedes on 127.0.0.1, a random free port.
+ * The simulator's embedded MQTT broker: aedes, by default on 127.0.0.1 and a free port
+ * (`pipewatch sim --broker-port`, `--broker-listen`). It has no authentication.
  */
 import { createServer, type Server } from 'node:net';
 import { Aedes } from 'aedes';
@@ -10,18 +11,28 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
-export async function startEmbeddedBroker(port = 0): Promise<EmbeddedBroker> {
+/** Loopback addresses: 127.0.0.0/8, ::1, localhost. */
+export function isLoopback(address: string): boolean {
+  return /^127\.\d+\.\d+\.\d+$/.test(address) || address === '::1' || address === 'localhost';
+}
+
+export async function startEmbeddedBroker(port = 0, host = '127.0.0.1'): Promise<EmbeddedBroker> {
   const broker = await Aedes.createBroker();
   // noDelay: a PUBACK goes out at once instead of waiting (Nagle) for the node's next packet.
   const server: Server = createServer({ noDelay: true }, broker.handle);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
+    server.once('error', (error) => {
+      broker.close(() => {});
+      reject(error);
+    });
+    server.listen(port, host, () => resolve());
   });
   const address = server.address();
   if (!address || typeof address === 'string') throw new Error('broker: no TCP address');
+  // Clients on this machine reach a wildcard address through loopback.
+  const local = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   return {
-    url: `mqtt://127.0.0.1:${address.port}`,
+    url: `mqtt://${local}:${address.port}`,
     port: address.port,
     close: () =>
       new Promise<void>((resolve) => {

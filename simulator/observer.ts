@@ -29,6 +29,9 @@ export interface ObservedReading {
   topic: string;
 }
 
+/** The broker could not be reached at start. */
+export class BrokerUnreachable extends Error {}
+
 export class Observer {
   readonly #client: MqttClient;
   readonly #seen = new Map<string, Set<number>>();
@@ -47,16 +50,33 @@ export class Observer {
     client.on('message', (topic, payload) => this.#onMessage(topic, payload));
   }
 
-  static async connect(url: string): Promise<Observer> {
+  /**
+   * Connects, or rejects with a one-line reason (and leaves nothing running) when the broker
+   * refuses or does not answer within `timeoutMs`: a broker that is down at start is refused,
+   * not waited for.
+   */
+  static async connect(url: string, timeoutMs = 5000): Promise<Observer> {
     const client = mqtt.connect(url, {
       clientId: `pipewatch-observer-${process.pid}-${Math.floor(Math.random() * 1e9)}`,
       clean: true,
-      reconnectPeriod: 500,
+      reconnectPeriod: 0,
+      connectTimeout: timeoutMs,
     });
-    await new Promise<void>((resolve, reject) => {
-      client.once('connect', () => resolve());
-      client.once('error', reject);
-    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no answer')), timeoutMs);
+        client.once('connect', () => (clearTimeout(timer), resolve()));
+        client.once('error', (error) => (clearTimeout(timer), reject(error)));
+        client.once('close', () => (clearTimeout(timer), reject(new Error('connection closed'))));
+      });
+    } catch (error) {
+      await client.endAsync(true).catch(() => {});
+      const e = error as NodeJS.ErrnoException;
+      const why = e.code === 'ECONNREFUSED' ? 'connection refused' : e.code ?? String(e.message).split('\n')[0];
+      throw new BrokerUnreachable(`cannot reach the broker ${url} (${why}); start it first, or leave out --broker to use the embedded one`);
+    }
+    // Once up, reconnect after a drop (an external broker restarted during a run).
+    client.options.reconnectPeriod = 500;
     const observer = new Observer(client);
     await client.subscribeAsync(['pipewatch/+/readings', 'pipewatch/+/alerts', 'pipewatch/+/readings/bin'], { qos: 1 });
     return observer;

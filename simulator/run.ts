@@ -3,6 +3,8 @@
  * Node, each with a simulated board sensing the simulated plant, publishing to an embedded
  * aedes broker (or any broker), while an observer subscribed at the broker counts what arrived.
  */
+import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { LogLevel } from '../firmware/host';
 import { PipewatchNode, type NodeStats } from '../firmware/node';
@@ -18,7 +20,7 @@ import type { GuestNodeConfig } from '../hosts/xs/guest';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker';
 import { createBoard } from './board';
 import { FaultProxy } from './net/proxy';
-import { Observer, type ObservedReading } from './observer';
+import { BrokerUnreachable, Observer, type ObservedReading } from './observer';
 import { PipeEnv, type WorldOptions } from './world';
 
 export interface SimOptions {
@@ -30,6 +32,9 @@ export interface SimOptions {
   seed: number;
   /** mqtt://host:port of an external broker; undefined starts the embedded one. */
   broker?: string;
+  /** The embedded broker's TCP port (0 or undefined: a free one) and address (default 127.0.0.1). */
+  brokerPort?: number;
+  brokerListen?: string;
   intervalMs: number;
   sensors: SensorConfig[];
   /** Longest simulated time given to the nodes to drain after sampling stopped. */
@@ -72,7 +77,14 @@ export interface SimSummary {
   wallSeconds: number;
   readingsGenerated: number;
   readingsDelivered: number;
+  /**
+   * Readings neither received by the observer nor still held by a node: gone. Readings a node
+   * still holds in its flash at the end (an outage not over, a stop during one) are
+   * `pendingOnNodes`, not lost: the node sends them once it reaches the broker (with
+   * --flash-dir, in the next run).
+   */
   readingsLost: number;
+  pendingOnNodes: number;
   duplicates: number;
   outOfOrder: number;
   malformed: number;
@@ -91,10 +103,14 @@ export interface SimSummary {
 }
 
 export function parseBroker(url: string): { address: string; port: number } {
+  if (/^mqtts?:\/\/[^/]*@/.test(url)) {
+    throw new Error(`--broker: user names and passwords in the URL are not supported by the simulator's nodes; give mqtt://host:port, got "${url}"`);
+  }
+  if (/^mqtts:/.test(url)) throw new Error(`--broker: the simulator's nodes speak plain MQTT; give mqtt://host:port, got "${url}"`);
   const match = /^mqtt:\/\/([^/:]+|\[[0-9a-fA-F:]+\]):(\d{1,5})\/?$/.exec(url);
-  if (!match) throw new Error(`--broker must look like mqtt://host:port, got "${url}"`);
+  if (!match) throw new Error(`--broker takes mqtt://host:port, got "${url}"`);
   const port = Number(match[2]);
-  if (port < 1 || port > 65535) throw new Error(`--broker port out of range: ${port}`);
+  if (port < 1 || port > 65535) throw new Error(`--broker takes a port from 1 to 65535, got ${port}`);
   return { address: match[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
@@ -152,24 +168,136 @@ async function run(
   ready: (info: { broker: string; deviceIds: string[]; otaKey?: SimKey }) => void,
 ): Promise<SimSummary> {
   const wallStart = performance.now();
-  let embedded: EmbeddedBroker | undefined;
-  const brokerUrl = o.broker ?? (embedded = await startEmbeddedBroker()).url;
-  let broker = parseBroker(brokerUrl);
-  // With outages, the nodes reach the broker through a fault proxy; the observer does not.
-  let proxy: FaultProxy | undefined;
-  if (o.outages?.length) {
-    proxy = await FaultProxy.start({ target: { host: broker.address, port: broker.port } });
-    broker = { address: '127.0.0.1', port: proxy.port };
+  // What can be checked without starting anything is checked first (StartupError).
+  if (o.flashDir) prepareFlashDir(o.flashDir);
+  let otaKey: SimKey | undefined;
+  try {
+    otaKey = o.ota ? loadSimKey(o.ota.keyPath, o.ota.cwd) : undefined;
+  } catch (error) {
+    const message = oneLine(error);
+    throw new StartupError(
+      message.startsWith('--ota-key') ? message
+        : /routines|asn1|unsupported/i.test(message) ? `--ota-key ${o.ota!.keyPath}: not a PEM private key; give the private half of the pair (like .pipewatch/sim-ota.pem), not the public key`
+        : `--ota-key: ${message}`,
+    );
   }
-  const observer = await Observer.connect(brokerUrl);
+  let embedded: EmbeddedBroker | undefined;
+  let proxy: FaultProxy | undefined;
+  let observer: Observer | undefined;
+  let brokerUrl: string;
+  let broker: { address: string; port: number };
+  try {
+    if (o.broker === undefined) {
+      try {
+        embedded = await startEmbeddedBroker(o.brokerPort ?? 0, o.brokerListen ?? '127.0.0.1');
+      } catch (error) {
+        const e = error as NodeJS.ErrnoException;
+        const where = `${o.brokerListen ?? '127.0.0.1'}:${o.brokerPort ?? 0}`;
+        throw new StartupError(
+          e.code === 'EADDRINUSE' ? `the embedded broker cannot listen on ${where}: the port is in use (--broker-port)`
+            : `the embedded broker cannot listen on ${where} (${e.code ?? oneLine(e)})`,
+        );
+      }
+    }
+    brokerUrl = o.broker ?? embedded!.url;
+    broker = parseBroker(brokerUrl);
+    // With outages, the nodes reach the broker through a fault proxy; the observer does not.
+    if (o.outages?.length) {
+      proxy = await FaultProxy.start({ target: { host: broker.address, port: broker.port } });
+      broker = { address: '127.0.0.1', port: proxy.port };
+    }
+    observer = await Observer.connect(brokerUrl).catch((error: Error) => {
+      throw error instanceof BrokerUnreachable ? new StartupError(error.message) : error;
+    });
+  } catch (error) {
+    await proxy?.close();
+    await embedded?.close();
+    throw error;
+  }
+  try {
+    return await simulate(o, expose, stopRequested, ready, { wallStart, otaKey, observer, brokerUrl, broker, proxy });
+  } finally {
+    await observer.close();
+    await proxy?.close();
+    await embedded?.close();
+  }
+}
+
+/** The device id of node `i` (from 0) in a run of `nodes` nodes: node-001, ... */
+export function simDeviceId(i: number, nodes: number): string {
+  return `node-${String(i + 1).padStart(nodes > 999 ? 4 : 3, '0')}`;
+}
+
+/** A start-up problem the user fixes (exit code 2 in the CLI): a bad key, folder or broker. */
+export class StartupError extends Error {}
+
+function oneLine(error: unknown): string {
+  return String((error as Error)?.message ?? error).split('\n')[0]!;
+}
+
+/**
+ * Creates the --flash-dir folder, one level at a time from its deepest existing ancestor (a
+ * recursive mkdir spins forever under /proc), and checks that files can be written there.
+ */
+export function prepareFlashDir(dir: string): void {
+  const full = resolve(dir);
+  const missing: string[] = [];
+  let at = full;
+  for (;;) {
+    let stat;
+    try {
+      stat = statSync(at);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new StartupError(`--flash-dir ${dir}: ${at}: ${(error as NodeJS.ErrnoException).code}`);
+    }
+    if (stat) {
+      if (!stat.isDirectory()) throw new StartupError(`--flash-dir ${dir}: ${at} is a file, not a folder`);
+      break;
+    }
+    missing.unshift(at);
+    const up = dirname(at);
+    if (up === at) break;
+    at = up;
+  }
+  for (const path of missing) {
+    try {
+      mkdirSync(path);
+    } catch (error) {
+      throw new StartupError(`--flash-dir ${dir}: cannot create ${path} (${(error as NodeJS.ErrnoException).code ?? oneLine(error)})`);
+    }
+  }
+  try {
+    accessSync(full, constants.W_OK);
+  } catch {
+    throw new StartupError(`--flash-dir ${dir}: the folder is not writable`);
+  }
+}
+
+interface Started {
+  wallStart: number;
+  otaKey: SimKey | undefined;
+  proxy: FaultProxy | undefined;
+  observer: Observer;
+  brokerUrl: string;
+  broker: { address: string; port: number };
+}
+
+async function simulate(
+  o: SimOptions,
+  expose: (s: Scheduler) => void,
+  stopRequested: () => boolean,
+  ready: (info: { broker: string; deviceIds: string[]; otaKey?: SimKey }) => void,
+  started: Started,
+): Promise<SimSummary> {
+  const { wallStart, otaKey, proxy, observer, brokerUrl, broker } = started;
   observer.onReading = o.onReading;
   const scheduler = new Scheduler({ virtual: o.virtual });
   expose(scheduler);
   const world: WorldOptions = { seed: o.seed, leakShare: o.leakShare };
-  const deviceId = (i: number) => `node-${String(i + 1).padStart(o.nodes > 999 ? 4 : 3, '0')}`;
+  const deviceId = (i: number) => simDeviceId(i, o.nodes);
   const flashStore = new FlashStore(undefined, o.flashDir);
   // OTA hardware: per node, kept across reboots (it is the node's flash chip and boot ROM).
-  const otaKey = o.ota ? loadSimKey(o.ota.keyPath, o.ota.cwd) : undefined;
   const hardware: SimOtaHardware[] = [];
   if (o.ota && otaKey) {
     const image = simImage(SIM_FACTORY_VERSION);
@@ -336,13 +464,16 @@ async function run(
     }
     let final = await stats();
     const generated = final.reduce((sum, s) => sum + s.readingsGenerated, 0);
+    // What the nodes still hold is not on its way: wait only for the rest.
+    const held = final.reduce((sum, s) => sum + s.pending, 0);
     const deadline = performance.now() + 5000;
-    while (observer.delivered < generated && performance.now() < deadline) {
+    while (observer.delivered < generated - held && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     final = await stats();
     const computrons = fleet ? fleet.computrons - computronsAtStart : 0;
     const bytesOut = final.reduce((sum, s) => sum + s.bytesOut, 0);
+    const pendingOnNodes = final.reduce((sum, s) => sum + s.pending, 0);
     const summary: SimSummary = {
       engine: o.engine,
       nodes: o.nodes,
@@ -353,7 +484,8 @@ async function run(
       wallSeconds: Math.round((performance.now() - wallStart) / 10) / 100,
       readingsGenerated: generated,
       readingsDelivered: observer.delivered,
-      readingsLost: Math.max(0, generated - observer.delivered),
+      readingsLost: Math.max(0, generated - observer.delivered - pendingOnNodes),
+      pendingOnNodes,
       duplicates: observer.duplicates,
       outOfOrder: observer.outOfOrder,
       malformed: observer.malformed,
@@ -387,8 +519,5 @@ async function run(
       fleet.close();
     }
     for (const node of nodes) node?.stop();
-    await observer.close();
-    await proxy?.close();
-    await embedded?.close();
   }
 }

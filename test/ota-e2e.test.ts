@@ -121,6 +121,7 @@ for (const engine of ['node', 'xs'] as const) {
     t.is(summary.reboots, 6);
     t.true(summary.readingsGenerated > 10, JSON.stringify(summary));
     t.is(summary.readingsLost, 0, JSON.stringify(summary));
+    t.is(summary.pendingOnNodes, 0, JSON.stringify(summary));
     t.is(summary.malformed, 0);
   });
 }

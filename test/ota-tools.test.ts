@@ -19,7 +19,8 @@ import { buildAppImage } from '../simulator/ota/esp-image';
 
 async function run(argv: string[]): Promise<{ code: number; lines: string[] }> {
   const lines: string[] = [];
-  const code = await otaCommand(argv, (l) => lines.push(l));
+  // Results and errors (stderr) in one list, in order.
+  const code = await otaCommand(argv, (l) => lines.push(l), (l) => lines.push(l));
   return { code, lines };
 }
 

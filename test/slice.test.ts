@@ -99,6 +99,7 @@ test('same seed, same MQTT packets from the firmware (XS twice, and Node)', asyn
     }).done;
     await proxy.close();
     t.is(s.readingsLost, 0);
+    t.is(s.pendingOnNodes, 0);
     runs.push(proxy.bytes());
   }
   t.true(runs[0]!.length > 60 * 50, 'the firmware sent its readings');
@@ -159,6 +160,8 @@ test('--flash-dir: a node keeps its cache across runs; the next run delivers wha
   }).done;
   t.is(first.readingsGenerated, 360);
   t.is(first.readingsDelivered, 180, 'the network was down for the second half hour and after');
+  t.is(first.pendingOnNodes, 180, 'the rest is held in flash: kept, not lost');
+  t.is(first.readingsLost, 0);
   const second = await startSimulation({ ...base, engine: 'node', flashDir }).done;
   t.is(second.readingsGenerated, 360);
   t.is(second.readingsDelivered, 360 + 180, 'the readings left in flash by the first run arrive too');

@@ -6,6 +6,7 @@
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startSimulation } from '../simulator/run';
+import { parseOptions, UsageError } from './args';
 
 async function sliceFigures(): Promise<Record<string, number>> {
   const sim = startSimulation({
@@ -30,8 +31,8 @@ async function sliceFigures(): Promise<Record<string, number>> {
 }
 
 export async function benchCommand(argv: string[]): Promise<number> {
-  const json = argv.includes('--json');
-  const only = argv.filter((a) => !a.startsWith('--'));
+  const { values, positionals: only } = parseOptions(argv, { json: { type: 'boolean' } }, 'npx pipewatch bench', true);
+  const json = values.json === true;
   const figures: Record<string, number> = {};
   const areas: Array<[string, () => Promise<Record<string, number>>]> = [['slice', sliceFigures]];
   const dir = fileURLToPath(new URL('./bench/', import.meta.url));
@@ -44,6 +45,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
   for (const file of files) {
     const name = file.replace(/\.ts$/, '');
     areas.push([name, async () => ((await import(new URL(`./bench/${file}`, import.meta.url).href)) as { bench(): Promise<Record<string, number>> }).bench()]);
+  }
+  const known = areas.map(([name]) => name);
+  for (const name of only) {
+    if (!known.includes(name)) throw new UsageError(`unknown area "${name}" (areas: ${known.join(', ')})`);
   }
   let failed = 0;
   for (const [name, run] of areas) {

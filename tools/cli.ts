@@ -1,44 +1,26 @@
 /*
  * The `pipewatch` command line: `pipewatch sim`, `pipewatch bench`, and the tools of the other
- * areas (drivers check, ota). Bad options print one line and exit with code 2.
+ * areas (drivers check, ota). Conventions (tools/args.ts): `--help`/`-h` print usage on stdout,
+ * exit 0; a usage error is one line on stderr, exit 2; a failed operation one line, exit 1.
+ * Run it as `npx pipewatch ...` in the project folder (or `npm link` once to put `pipewatch`
+ * on PATH).
  */
 import { performance } from 'node:perf_hooks';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { SensorConfig } from '../firmware/sensors/registry';
-import { partNames } from '../firmware/sensors/registry';
-import { existsSync, writeFileSync } from 'node:fs';
-import { startSimulation, parseBroker, type SimOptions } from '../simulator/run';
+import { channelsOf, partNames } from '../firmware/sensors/registry';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { startSimulation, parseBroker, simDeviceId, StartupError, type SimOptions, type SimSummary } from '../simulator/run';
+import { isLoopback } from '../simulator/broker';
+import type { ObservedReading } from '../simulator/observer';
+import type { SimBoot } from '../simulator/ota/sim-node';
 import { simImage, SIM_BOARD, SIM_FACTORY_VERSION } from '../simulator/ota/keys';
+import { parseDuration, parseInteger, parseOptions, runVerb, UsageError, version } from './args';
+import { versionText } from '../firmware/ota/manifest';
 
-export class UsageError extends Error {}
-
-/** Parses 500ms, 30s, 10m, 24h, 2d (a bare number is seconds). */
-export function parseDuration(text: string, flag: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!match) throw new UsageError(`${flag} takes a duration like 30s, 10m or 24h, got "${text}"`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] ?? 's']!;
-  const ms = Math.round(Number(match[1]) * unit);
-  if (ms <= 0) throw new UsageError(`${flag} must be positive`);
-  return ms;
-}
-
-function parseInteger(text: string, flag: string, min: number, max: number): number {
-  if (!/^\d+$/.test(text)) throw new UsageError(`${flag} takes a whole number, got "${text}"`);
-  const n = Number(text);
-  if (n < min || n > max) throw new UsageError(`${flag} must be between ${min} and ${max}, got ${n}`);
-  return n;
-}
-
-export function parse(argv: string[], options: ParseArgsConfig['options']): { values: Record<string, any> } {
-  try {
-    return parseArgs({ args: argv, options, allowPositionals: false, strict: true }) as { values: Record<string, any> };
-  } catch (error) {
-    throw new UsageError((error as Error).message.split('\n')[0]!);
-  }
-}
+export { parseDuration, UsageError };
 
 export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; quiet: boolean } {
-  const { values } = parse(argv, {
+  const { values } = parseOptions(argv, {
     nodes: { type: 'string' },
     engine: { type: 'string' },
     duration: { type: 'string' },
@@ -56,9 +38,11 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     'ota-key': { type: 'string' },
     'no-ota': { type: 'boolean' },
     'ota-health': { type: 'string' },
-  });
+    'broker-port': { type: 'string' },
+    'broker-listen': { type: 'string' },
+  }, 'npx pipewatch sim');
   const engine = values.engine ?? 'xs';
-  if (engine !== 'xs' && engine !== 'node') throw new UsageError(`--engine must be xs or node, got "${engine}"`);
+  if (engine !== 'xs' && engine !== 'node') throw new UsageError(`--engine takes xs or node, got "${engine}"`);
   if (values.broker !== undefined) {
     try {
       parseBroker(values.broker as string);
@@ -68,14 +52,22 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
   }
   const known = partNames();
   const sensors: SensorConfig[] = ((values.sensor as string[] | undefined) ?? ['tmp117']).map((part) => {
-    if (!known.includes(part)) throw new UsageError(`--sensor: unknown part "${part}" (known: ${known.join(', ')})`);
+    if (!known.includes(part)) throw new UsageError(`--sensor takes one of ${known.join(', ')}, got "${part}"`);
     return { part };
   });
   const virtual = values.virtual === true;
   const duration = values.duration === undefined ? Infinity : parseDuration(values.duration as string, '--duration');
-  if (virtual && duration === Infinity) throw new UsageError('--virtual needs --duration (virtual time would run forever)');
-  const leakShare = values['leak-share'] === undefined ? 0.1 : Number(values['leak-share']);
-  if (!(leakShare >= 0 && leakShare <= 1)) throw new UsageError('--leak-share must be between 0 and 1');
+  if (virtual && duration === Infinity) throw new UsageError('--virtual needs --duration, e.g. --duration 24h (virtual time would run forever)');
+  const leakText = values['leak-share'] as string | undefined;
+  const leakShare = leakText === undefined ? 0.1 : /^\d+(\.\d+)?$/.test(leakText) ? Number(leakText) : NaN;
+  if (!(leakShare >= 0 && leakShare <= 1)) throw new UsageError(`--leak-share takes a fraction from 0 to 1 (e.g. 0.1), got "${leakText}"`);
+  if (values.broker !== undefined && (values['broker-port'] !== undefined || values['broker-listen'] !== undefined)) {
+    throw new UsageError('--broker-port and --broker-listen are for the embedded broker; leave them out with --broker');
+  }
+  const listen = values['broker-listen'] as string | undefined;
+  if (listen !== undefined && !/^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]+|localhost)$/.test(listen)) {
+    throw new UsageError(`--broker-listen takes an IP address like 127.0.0.1 or 0.0.0.0, got "${listen}"`);
+  }
   return {
     nodes: values.nodes === undefined ? 1 : parseInteger(values.nodes as string, '--nodes', 1, 10_000),
     engine,
@@ -83,6 +75,8 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     virtual,
     seed: values.seed === undefined ? 1 : parseInteger(values.seed as string, '--seed', 0, 2 ** 32 - 1),
     broker: values.broker as string | undefined,
+    brokerPort: values['broker-port'] === undefined ? undefined : parseInteger(values['broker-port'] as string, '--broker-port', 1, 65535),
+    brokerListen: listen,
     intervalMs: values.interval === undefined ? 10_000 : parseDuration(values.interval as string, '--interval'),
     sensors,
     drainMs: values.drain === undefined ? 120_000 : parseDuration(values.drain as string, '--drain'),
@@ -105,40 +99,96 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
   };
 }
 
+/** "ch2 sht3x temperature" for each channel of a node configured with `sensors`. */
+export function channelLabels(sensors: SensorConfig[]): string[] {
+  const labels: string[] = [];
+  for (const sensor of sensors) for (const channel of channelsOf(sensor.part)) labels.push(`ch${labels.length} ${sensor.part} ${channel.name}`);
+  return labels;
+}
+
+export function readingLine(r: ObservedReading, labels: string[]): string {
+  const value = r.unit === 'mC' ? `${(r.value / 1000).toFixed(3)} °C` : r.unit === 'mRH' ? `${(r.value / 1000).toFixed(1)} %RH` : `${r.value} Pa`;
+  const when = r.sync ? new Date(r.ts).toISOString() : `+${r.ts} ms`;
+  return `${when}  ${r.dev}  #${r.seq}  ${labels[r.ch] ?? `ch${r.ch}`}  ${value}${r.alert ? '  ALERT' : ''}`;
+}
+
+/** The human summary of a run: what arrived, what the nodes still hold, what is gone, the alerts. */
+export function summaryLine(s: SimSummary, wallSeconds: number, flashDir: string | undefined): string {
+  const held = s.pendingOnNodes
+    ? `, ${s.pendingOnNodes} still held on the nodes (${flashDir ? `kept in ${flashDir}: the next run with --flash-dir ${flashDir} sends them` : 'in simulated flash, not lost; keep it across runs with --flash-dir'})`
+    : '';
+  return (
+    `pipewatch sim: ${s.readingsGenerated} readings generated, ${s.readingsDelivered} delivered${held}, ${s.readingsLost} lost, ` +
+    `${s.alertsRaised} alerts raised, ${s.alertsDelivered} delivered, ${s.duplicates} duplicates, ${s.reconnects} reconnects, ` +
+    `${s.simulatedSeconds} s simulated in ${wallSeconds.toFixed(1)} s`
+  );
+}
+
+/** A line for an OTA event a simulated node logged (`ota {json}`), or undefined for none. */
+export function otaLine(dev: string, json: string, lastFailure: Map<string, string>): string | undefined {
+  let e: { event?: string; version?: string; running?: string; reason?: string };
+  try {
+    e = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  const v = e.version ?? '';
+  const why = e.reason ? ` (${e.reason})` : '';
+  switch (e.event) {
+    case 'verified': return `${dev} OTA: ${v} downloaded and verified`;
+    case 'rebooting': return `${dev} OTA: rebooting into ${v} on trial`;
+    case 'confirmed': return `${dev} OTA: ${v} confirmed`;
+    case 'refused': return `${dev} OTA: ${v} refused${why}`;
+    case 'interrupted': return `${dev} OTA: download of ${v} interrupted${why}; resuming`;
+    case 'failed':
+      if (e.reason) lastFailure.set(dev, e.reason);
+      return `${dev} OTA: ${v} failed${why}`;
+    // rolledBack: the bootloader's line (onBoot) says it first, with the reason.
+    default: return undefined;
+  }
+}
+
+/** A line for a simulated node's boot worth telling (on trial, after a rollback), or undefined. */
+export function bootLine(dev: string, boot: SimBoot, lastFailure: Map<string, string>): string | undefined {
+  if (boot.outcome.ok && boot.outcome.rolledBackVersion) {
+    return `${dev} OTA: ${versionText(boot.outcome.rolledBackVersion)} rolled back (${lastFailure.get(dev) ?? 'trial not confirmed'}); runs ${boot.version} again`;
+  }
+  if (boot.trial) return `${dev} booted ${boot.version} on trial${boot.fault ? ` (test marker: ${boot.fault} fault)` : ''}`;
+  return undefined;
+}
+
 async function simCommand(argv: string[]): Promise<number> {
   const options = parseSimOptions(argv);
   const started = performance.now();
   const print = (line: string) => process.stdout.write(line + '\n');
   const info = (line: string) => (options.json ? process.stderr : process.stdout).write(line + '\n');
-  if (!options.json && !options.quiet) {
-    options.onReading = (r) => {
-      const value = r.unit === 'mC' ? `${(r.value / 1000).toFixed(3)} °C` : r.unit === 'mRH' ? `${(r.value / 1000).toFixed(1)} %RH` : `${r.value} Pa`;
-      const when = r.sync ? new Date(r.ts).toISOString() : `+${r.ts} ms`;
-      print(`${when}  ${r.dev}  #${r.seq}  ch${r.ch}  ${value}${r.alert ? '  ALERT' : ''}`);
-    };
+  const dev = (node: number) => simDeviceId(node, options.nodes);
+  const labels = channelLabels(options.sensors);
+  const readings = !options.json && !options.quiet;
+  if (readings) options.onReading = (r) => print(readingLine(r, labels));
+  /** The channels a sensor error leaves without a reading this sample. */
+  const missing = (message: string): string => {
+    const part = /^([A-Za-z0-9]+): /.exec(message)?.[1]?.toLowerCase();
+    const chs = labels.filter((l) => l.split(' ')[1] === part).map((l) => l.split(' ')[0]);
+    return chs.length ? ` (no reading from ${chs.join(', ')} this sample)` : '';
+  };
+  const lastFailure = new Map<string, string>();
+  if (options.brokerListen && !isLoopback(options.brokerListen)) {
+    info(`pipewatch sim: warning: --broker-listen ${options.brokerListen}: the embedded broker has no authentication; anyone who reaches this address can read and publish`);
   }
   options.onStatus = (message) => info(`pipewatch sim: ${message}${options.durationMs === Infinity ? ' (Ctrl-C to stop)' : ''}`);
   options.onLog = (node, level, message) => {
-    if (level === 'warn' || level === 'error') info(`node ${node + 1} ${level}: ${message}`);
+    if (level === 'warn' || level === 'error') info(`${dev(node)} ${level}: ${message}${/: E_[A-Z_]+: /.test(message) ? missing(message) : ''}`);
+    else if (message.startsWith('ota {')) {
+      const line = otaLine(dev(node), message.slice(4), lastFailure);
+      if (line) info(`pipewatch sim: ${line}`);
+    } else if (readings && /: E_NOT_READY: /.test(message)) info(`${dev(node)} ${message}${missing(message)}`);
   };
   options.onBoot = (node, boot) => {
-    if (boot.trial || boot.outcome.ok && boot.outcome.rolledBackVersion) {
-      info(`pipewatch sim: node ${node + 1} booted ${boot.version}${boot.trial ? ' on trial' : ''}${boot.fault ? ` (test marker: ${boot.fault} fault)` : ''}`);
-    }
+    const line = bootLine(dev(node), boot, lastFailure);
+    if (line) info(`pipewatch sim: ${line}`);
   };
   const sim = startSimulation(options);
-  sim.ready
-    .then(({ broker, deviceIds, otaKey }) => {
-      if (!otaKey) return;
-      const image = '.pipewatch/sim-image-1.1.0.bin';
-      if (!existsSync(image)) writeFileSync(image, simImage('1.1.0'));
-      info(
-        `pipewatch sim: OTA: nodes run ${SIM_FACTORY_VERSION} on board ${SIM_BOARD} and trust ${otaKey.path}${otaKey.generated ? ' (new throwaway key)' : ''}; to update ${deviceIds[0]}:\n` +
-          `  pipewatch ota sign --key ${otaKey.path} --image ${image} --version 1.1.0 --board ${SIM_BOARD} --out .pipewatch/fw-1.1.0.manifest\n` +
-          `  pipewatch ota publish --broker ${broker} --manifest .pipewatch/fw-1.1.0.manifest --image ${image} --node ${deviceIds[0]}`,
-      );
-    })
-    .catch(() => {});
   const onSignal = () => {
     info('pipewatch sim: stopping (draining what the nodes hold)...');
     sim.stop();
@@ -146,21 +196,33 @@ async function simCommand(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    let summary;
+    try {
+      const { broker, deviceIds, otaKey } = await sim.ready;
+      // The update commands are worth printing only while the broker stays up for them: a
+      // real-time run with a human reading along.
+      if (otaKey && !options.virtual && !options.json) {
+        const image = '.pipewatch/sim-image-1.1.0.bin';
+        mkdirSync('.pipewatch', { recursive: true });
+        writeFileSync(image, simImage('1.1.0'));
+        info(
+          `pipewatch sim: OTA: nodes run ${SIM_FACTORY_VERSION} on board ${SIM_BOARD} and trust the public half of ${otaKey.path}${otaKey.generated ? ' (new throwaway key)' : ''}; to update ${deviceIds[0]}, in another terminal:\n` +
+            `  npx pipewatch ota sign --key ${otaKey.path} --image ${image} --version 1.1.0 --board ${SIM_BOARD} --out .pipewatch/fw-1.1.0.manifest\n` +
+            `  npx pipewatch ota publish --broker ${broker} --manifest .pipewatch/fw-1.1.0.manifest --image ${image} --node ${deviceIds[0]}`,
+        );
+      }
+    } catch (error) {
+      process.stderr.write(`pipewatch sim: ${String((error as Error).message).split('\n')[0]}\n`);
+      return error instanceof StartupError ? 2 : 1;
+    }
+    let summary: SimSummary;
     try {
       summary = await sim.done;
     } catch (error) {
-      process.stderr.write(`pipewatch sim: ${(error as Error).message}\n`);
+      process.stderr.write(`pipewatch sim: ${String((error as Error).message).split('\n')[0]}\n`);
       return 1;
     }
     if (options.json) print(JSON.stringify(summary));
-    else {
-      info(
-        `pipewatch sim: ${summary.readingsGenerated} readings generated, ${summary.readingsDelivered} delivered, ` +
-          `${summary.readingsLost} lost, ${summary.duplicates} duplicates, ${summary.reconnects} reconnects, ` +
-          `${summary.simulatedSeconds} s simulated in ${((performance.now() - started) / 1000).toFixed(1)} s`,
-      );
-    }
+    else info(summaryLine(summary, (performance.now() - started) / 1000, options.flashDir));
     return summary.readingsLost === 0 ? 0 : 1;
   } finally {
     process.off('SIGINT', onSignal);
@@ -168,23 +230,54 @@ async function simCommand(argv: string[]): Promise<number> {
   }
 }
 
-const usage = `usage: pipewatch <command> [options]
-  sim     run simulated nodes: --nodes N --engine xs|node --duration 30s|10m|24h --virtual --seed S
-          --broker mqtt://host:port --interval 10s --sensor <part> (repeatable) --json --quiet
-          --outage START+LENGTH (e.g. 1h+24h: the network is down from 1 h for 24 h; repeatable)
-          --flash-dir DIR (keep each node's flash in files there: the cache survives across runs)
-          --ota-key private.pem (default: throwaway .pipewatch/sim-ota.pem) --ota-health 120s --no-ota
-  drivers check --part <part> (--bus /dev/i2c-1 [--address 0x48] | --simulated) [--samples N]
-          driver conformance check against a connected sensor or its simulated device
-  ota     keygen | sign | verify | publish: signed firmware updates (pipewatch ota --help)
-  bench   measure speed and memory figures (--json for one JSON object)`;
+export const SIM_USAGE = `usage: npx pipewatch sim [options]   (npm start -- [options] is the same)
+Runs simulated nodes publishing to an MQTT broker, prints each reading and a summary.
+  --nodes N                 nodes in the run, 1..10000 (default 1)
+  --engine xs|node          run the firmware in the XS engine or in Node (default xs)
+  --duration 30s|10m|24h    simulated run length (default: until Ctrl-C)
+  --virtual                 virtual time: the clock jumps ahead when the nodes are idle (needs --duration)
+  --seed S                  world and node randomness, 0..4294967295 (default 1)
+  --interval 10s            sampling period (default 10s)
+  --sensor PART             a sensor on every node, repeatable (default tmp117): ${partNames().join(', ')}
+  --leak-share F            share of sensor positions that develop a leak, 0..1 (default 0.1)
+  --outage START+LENGTH     the network is down from START for LENGTH (e.g. 1h+24h), repeatable
+  --drain 120s              longest simulated time the nodes get to deliver what they hold at the end
+  --flash-dir DIR           keep each node's flash in files in DIR: readings and updates survive across runs
+  --json                    print one JSON summary as the last line of stdout (messages go to stderr)
+  --quiet                   do not print each reading
+broker:
+  --broker mqtt://host:port an external broker instead of the embedded one. It must be up at start:
+                            a broker that refuses the connection is an error (exit 2), not waited for;
+                            once running, the nodes ride out its outages (they reconnect)
+  --broker-port N           the embedded broker's port (default: a free one)
+  --broker-listen ADDR      the embedded broker's address (default 127.0.0.1; 0.0.0.0 lets other
+                            machines attach, with a warning: it has no authentication)
+updates (docs/ota.md):
+  --ota-key PEM             the Ed25519 private key that signs updates; the nodes trust its public half
+                            (default: a throwaway .pipewatch/sim-ota.pem, created)
+  --ota-health 120s         health window of a trial image
+  --no-ota                  no A/B slots and no updates
+Exit codes: 0 nothing lost, 1 readings lost, 2 bad options or a start-up error (one line on stderr).`;
+
+const BENCH_USAGE = `usage: npx pipewatch bench [--json] [AREA ...]   (npm run bench -- ... is the same)
+Measures speed and memory figures: the slice (one node on XS, a simulated hour) and tools/bench/<area>.ts.
+  --json     one JSON object on stdout
+  AREA       only these areas (slice, or a file name in tools/bench/ without .ts)`;
+
+const usage = `usage: npx pipewatch <command> [options]     (npm link once puts pipewatch on PATH)
+  sim              run simulated nodes (npm start is npx pipewatch sim)
+  drivers check    driver conformance check against a connected sensor or its simulated device
+  ota keygen|sign|verify|publish   signed firmware updates
+  bench            speed and memory figures
+  help, --help, -h this text;  --version the version
+Each command answers --help. Build, flash and the Moddable simulator: npm run build|flash|sim:moddable -- --help`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
       case 'sim':
-        return await simCommand(rest);
+        return await runVerb('pipewatch sim', SIM_USAGE, rest, () => simCommand(rest));
       case 'drivers': {
         const { driversCheck } = await import('./drivers-check');
         return await driversCheck(rest);
@@ -195,15 +288,21 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'bench': {
         const { benchCommand } = await import('./bench');
-        return await benchCommand(rest);
+        return await runVerb('pipewatch bench', BENCH_USAGE, rest, () => benchCommand(rest));
       }
-      case undefined:
+      case '--version':
+        process.stdout.write(`pipewatch ${version()}\n`);
+        return 0;
       case 'help':
       case '--help':
+      case '-h':
         process.stdout.write(usage + '\n');
-        return command === undefined ? 2 : 0;
+        return 0;
+      case undefined:
+        process.stderr.write(usage + '\n');
+        return 2;
       default:
-        throw new UsageError(`unknown command "${command}"; try pipewatch help`);
+        throw new UsageError(command.startsWith('-') ? `unknown option ${command} (see npx pipewatch --help)` : `unknown command "${command}" (see npx pipewatch --help)`);
     }
   } catch (error) {
     if (error instanceof UsageError) {

@@ -2,7 +2,7 @@
  * `pipewatch drivers check`: a driver conformance check against a connected sensor or its
  * simulated device.
  *
- *   pipewatch drivers check --part <part> (--bus <path> [--address 0x48] | --simulated) [--samples N]
+ *   pipewatch drivers check --part <part> (--bus <path> [--address 0x48] | --simulated) [--samples N] [--json]
  *     --bus /dev/i2c-N            I2C / SMBus parts (hosts/linux, i2c-bus package)
  *     --bus /dev/spidevB.C        SPI parts (hosts/linux, spi-device package)
  *     --bus iio:deviceN --pin P   the NTC on an IIO ADC channel
@@ -15,7 +15,9 @@
  * accuracy of the simulated temperature); the spread over the samples is at most 1 °C / 3 %RH;
  * a sensor at the wrong address gives an error code, never a number. With --simulated, each
  * fault the simulated bus and part can inject must also give an error code and no number.
- * Exit code 0 = pass, 1 = fail, 2 = bad options (one line on stderr).
+ * Exit code 0 = pass, 1 = fail, 2 = bad options or a bus that is not there or not accessible
+ * (one line on stderr, with how to enable it). `--json` prints one JSON object instead of the
+ * report: { part, where, passed, checks: [{ name, ok, detail }], summary } (docs/hardware.md).
  *
  * The check itself is portable, firmware/diagnostics/conformance.ts (`runConformance`); part
  * ranges, accuracy and periods are in firmware/diagnostics/parts.ts. This file adds what only
@@ -25,6 +27,7 @@
  * it, and read the report on the serial console (docs/moddable.md, "Driver conformance check on
  * a board"); `--target lin` runs it in mcsim against the simulated part.
  */
+import { accessSync, constants, existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { AnalogConstructor, I2CConstructor, SMBusConstructor, SPIConstructor } from '../firmware/host';
 import { type ConformanceDriverClass, type ConformanceFault, runConformance } from '../firmware/diagnostics/conformance';
@@ -158,6 +161,7 @@ interface Options {
   wrong?: number;
   samples: number;
   intervalMs?: number;
+  json: boolean;
 }
 
 function parseNumber(text: string | undefined, flag: string, min: number, max: number): number {
@@ -169,20 +173,26 @@ function parseNumber(text: string | undefined, flag: string, min: number, max: n
 
 function parseOptions(argv: string[]): Options {
   const args = argv[0] === 'check' ? argv.slice(1) : argv;
-  const o: Partial<Options> & { samples: number } = { samples: 10, simulated: false };
+  const o: Partial<Options> & { samples: number } = { samples: 10, simulated: false, json: false };
+  if (argv[0] !== 'check') throw new BadOptions(argv[0] === undefined ? 'give the verb check: npx pipewatch drivers check --part PART ... (see npx pipewatch drivers check --help)' : `unknown verb "${argv[0]}": the verb is check (see npx pipewatch drivers check --help)`);
   for (let i = 0; i < args.length; i++) {
     const flag = args[i]!;
-    const value = () => args[++i];
+    const value = () => {
+      const v = args[++i];
+      if (v === undefined) throw new BadOptions(`${flag} needs a value (see npx pipewatch drivers check --help)`);
+      return v;
+    };
     switch (flag) {
       case '--part': o.part = value(); break;
       case '--bus': o.bus = value(); break;
       case '--simulated': o.simulated = true; break;
+      case '--json': o.json = true; break;
       case '--address': o.address = parseNumber(value(), flag, 0x08, 0x77); break;
       case '--pin': o.pin = parseNumber(value(), flag, 0, 255); break;
       case '--wrong-address': o.wrong = parseNumber(value(), flag, 0, 0x7f); break;
       case '--samples': o.samples = parseNumber(value(), flag, 2, 10_000); break;
       case '--interval': o.intervalMs = parseNumber(value(), flag, 1, 600_000); break;
-      default: throw new BadOptions(`unknown option "${flag}" (see: pipewatch drivers check --help)`);
+      default: throw new BadOptions(flag.startsWith('-') ? `unknown option ${flag} (see npx pipewatch drivers check --help)` : `unexpected argument "${flag}" (see npx pipewatch drivers check --help)`);
     }
   }
   if (!o.part) throw new BadOptions(`--part is required (one of: ${checkablePartNames().join(', ')})`);
@@ -192,8 +202,58 @@ function parseOptions(argv: string[]): Options {
   return o as Options;
 }
 
-export const USAGE =
-  'usage: pipewatch drivers check --part <part> (--bus <path> [--address 0x48] [--pin P] | --simulated) [--samples N] [--wrong-address A] [--interval MS]';
+export const USAGE = `usage: npx pipewatch drivers check --part PART (--bus PATH [--address 0x48] [--pin P] | --simulated)
+                                    [--samples N] [--wrong-address A] [--interval MS] [--json]
+Driver conformance check against a connected sensor (Linux) or its simulated device.
+  --part PART           the sensor part
+  --simulated           the part's simulated device, with every fault it can inject
+  --bus /dev/i2c-N      an I2C or SMBus part on Linux I2C bus N (Raspberry Pi: /dev/i2c-1)
+  --bus /dev/spidevB.C  an SPI part on SPI bus B, chip select C (Raspberry Pi: /dev/spidev0.0)
+  --bus iio:deviceN     the NTC on an IIO ADC (/sys/bus/iio/devices/iio:deviceN), --pin = channel
+  --address 0x48        the part's I2C address (default: the part's usual one)
+  --wrong-address A     the address, chip select or channel where nothing answers (fault check)
+  --samples N           samples to take, 2..10000 (default 10)
+  --interval MS         time between samples (default: the part's conversion period)
+  --json                one JSON object: { part, where, passed, checks: [{ name, ok, detail }], summary }
+Exit 0 pass, 1 fail, 2 bad options or a bus that is missing or not accessible.
+Wiring, enabling I2C/SPI and permissions: docs/hardware.md.`;
+
+const ENABLE_HINT: Record<'i2c' | 'spi' | 'iio', string> = {
+  i2c: 'on a Raspberry Pi enable I2C (sudo raspi-config nonint do_i2c 0, or dtparam=i2c_arm=on in /boot/firmware/config.txt, and reboot); elsewhere sudo modprobe i2c-dev; see docs/hardware.md',
+  spi: 'on a Raspberry Pi enable SPI (sudo raspi-config nonint do_spi 0, or dtparam=spi=on in /boot/firmware/config.txt, and reboot); see docs/hardware.md',
+  iio: 'load the ADC driver (a device-tree overlay, e.g. dtoverlay=ads1015 on a Raspberry Pi) so that it appears in /sys/bus/iio/devices; see docs/hardware.md',
+};
+
+/** Why the bus at `path` cannot be used (missing, not accessible), or undefined when it can. */
+export function busProblem(path: string, fileExists = existsSync, access = (p: string) => accessSync(p, constants.R_OK | constants.W_OK)): string | undefined {
+  const bus = parseBusPath(path);
+  if (!bus) return undefined;
+  const file = bus.kind === 'iio' ? `${linuxIo.iio.root}/iio:device${bus.port}` : path;
+  const what = bus.kind === 'i2c' ? `I2C bus ${bus.port}` : bus.kind === 'spi' ? `SPI bus ${bus.port} chip select ${bus.select}` : `IIO device ${bus.port}`;
+  if (!fileExists(file)) return `${file} does not exist (no ${what} on this machine): ${ENABLE_HINT[bus.kind]}`;
+  if (bus.kind === 'iio') return undefined;
+  try {
+    access(file);
+  } catch {
+    const group = bus.kind === 'i2c' ? 'i2c' : 'spi';
+    return `${file} is not readable and writable by this user: sudo usermod -aG ${group} $USER and log in again (or a udev rule, docs/hardware.md)`;
+  }
+  return undefined;
+}
+
+/** The report's lines as JSON (the lines come from firmware/diagnostics/conformance.ts). */
+export function reportJson(part: string, lines: string[]): { part: string; where: string; passed: boolean; checks: Array<{ name: string; ok: boolean; detail: string }>; summary: string } {
+  const checks: Array<{ name: string; ok: boolean; detail: string }> = [];
+  let where = '';
+  let summary = '';
+  for (const line of lines) {
+    const check = /^  (.+?) \.* ?(ok  |FAIL)  (.*)$/.exec(line);
+    if (check) checks.push({ name: check[1]!.replace(/ \.+$/, ''), ok: check[2] !== 'FAIL', detail: check[3]!.trim() });
+    else if (/^(PASS|FAIL)\b/.test(line)) summary = line;
+    else if (line.startsWith('pipewatch drivers check: ')) where = line.slice('pipewatch drivers check: '.length);
+  }
+  return { part, where, passed: summary.startsWith('PASS'), checks, summary };
+}
 
 async function loadModule(path: string): Promise<Record<string, unknown> | undefined> {
   try {
@@ -225,6 +285,17 @@ export async function driversCheck(argv: string[], print: (line: string) => void
     console.error(`pipewatch drivers check: ${error.message}`);
     return 2;
   }
+  if (o.json) {
+    const lines: string[] = [];
+    const code = await check(o, (line) => lines.push(line));
+    if (code === 2) return code;
+    print(JSON.stringify(reportJson(o.part, lines)));
+    return code;
+  }
+  return await check(o, print);
+}
+
+async function check(o: Options, print: (line: string) => void): Promise<number> {
   const spec = PARTS[o.part]!;
   const loaded = spec.load ? await spec.load() : undefined;
   const Driver = loaded ? loaded.Driver : conformanceDriver(o.part);
@@ -258,8 +329,9 @@ export async function driversCheck(argv: string[], print: (line: string) => void
     where = `simulated ${spec.bus} bus`;
   } else {
     const real = realRig(o, spec);
-    if (typeof real === 'string') {
-      console.error(`pipewatch drivers check: ${real}`);
+    const problem = typeof real === 'string' ? real : busProblem(o.bus!);
+    if (problem || typeof real === 'string') {
+      console.error(`pipewatch drivers check: ${problem}`);
       return 2;
     }
     rig = real;

@@ -38,6 +38,7 @@ import {
   settingsImage,
   type Settings,
 } from '../hosts/esp32/settings';
+import { usageError } from './args';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const MANIFEST = join(ROOT, 'manifests', 'node', 'manifest.json');
@@ -649,7 +650,24 @@ export function partitionOffset(name: string): number {
   throw new Error(`partition "${name}" not in manifests/esp32/partitions.csv`);
 }
 
+/** `npm run <script> -- --help` for each command (the header of this file has the details). */
+export const MODDABLE_USAGE: Record<Kind, string> = {
+  build: `usage: npm run build -- --target BOARD [--app node|drivers-check] [--check] [--out DIR] [name=value ...]
+  BOARD: ${BOARDS.join(', ')}, or lin/mac/win for the desktop simulator
+  --check   without ESP-IDF: run the JavaScript side of a device build (mcconfig, tsc, xsc, xsl)
+  name=value  manifest config overrides (e.g. deviceId=pipe-0042); see docs/moddable.md`,
+  flash: `usage: npm run flash -- --target BOARD --port /dev/ttyUSB0 [--app node|drivers-check] [--out DIR] [name=value ...]
+  BOARD: ${BOARDS.join(', ')}; needs ESP-IDF (docs/moddable.md)`,
+  sim: `usage: npm run sim:moddable -- [--duration 30s] [--broker mqtt://127.0.0.1:1883] [--device-id ID] [--interval-ms N] [--out DIR] [name=value ...]
+  builds for the desktop simulator, runs mcsim headless, counts the readings at the broker (docs/moddable.md)`,
+  provision: PROVISION_USAGE,
+};;
+
 export async function moddableCommand(kind: Kind, argv: string[], log: Log = (line) => console.log(line)): Promise<number> {
+  if (kind in MODDABLE_USAGE && (argv.includes('--help') || argv.includes('-h'))) {
+    process.stdout.write(MODDABLE_USAGE[kind] + '\n');
+    return 0;
+  }
   try {
     if (kind === 'build' || kind === 'flash') return await build(argv, log, kind);
     if (kind === 'sim') return await sim(argv, log);
@@ -657,7 +675,13 @@ export async function moddableCommand(kind: Kind, argv: string[], log: Log = (li
     log(`unknown command "${String(kind)}"`);
     return 2;
   } catch (error) {
-    log(`error: ${(error as Error).message}`);
+    const e = error as Error & { code?: string };
+    const script = `npm run ${kind === 'sim' ? 'sim:moddable' : kind}`;
+    if (e.code?.startsWith('ERR_PARSE_ARGS_')) {
+      process.stderr.write(`${script}: ${usageError(e, `${script} --`).message}\n`);
+      return 2;
+    }
+    log(`error: ${e.message}`);
     return 2;
   }
 }

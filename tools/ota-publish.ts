@@ -6,8 +6,10 @@
  *
  * 1. Checks that the image matches the manifest (size, SHA-256); the signature is the nodes'
  *    business (they hold the public key), but a manifest that does not parse is refused here.
- * 2. Serves the image over HTTP with range requests on the loopback address `--host`, one path
- *    per node (so each node's progress is visible on the server side too).
+ * 2. Serves the image over HTTP with range requests on `--host` (loopback by default; a LAN
+ *    address for field nodes, with a warning), one path per node (so each node's progress is
+ *    visible on the server side too). Nodes may as well download from any HTTP(S) server: the
+ *    manifest's signed-in `--url` is used when the offer carries none (docs/ota.md).
  * 3. Subscribes to pipewatch/<dev>/ota/status, then publishes the offer on pipewatch/<dev>/ota
  *    (QoS 1, not retained; a node that is offline gets it from its persistent session): the
  *    signed manifest followed by the URL of its image (firmware/ota/agent.ts documents it).
@@ -15,9 +17,12 @@
  *    will's "offline") shows it has a session at the broker; a node seen coming online just now
  *    gets a second to subscribe first (it publishes "online" before its SUBSCRIBE).
  *    `--group all` offers it to every node whose retained pipewatch/<dev>/status is "online".
+ *    A node whose status says "offline" (it stopped, or its will was published) is told about:
+ *    it gets the offer from its persistent session when it comes back.
  * 4. Draws one progress line per node (redrawn on a TTY, plain lines otherwise) and ends when
  *    every node reported `confirmed` (exit 0) or something else final: refused, failed,
- *    rolledBack, or the timeout (exit 1), with a one-line summary per node. Usage errors: 2.
+ *    rolledBack, or the timeout (exit 1), with a one-line summary per node. Usage errors and a
+ *    broker that cannot be reached (BrokerUnreachable): 2, in tools/ota.ts.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { parseManifest, versionText } from '../firmware/ota/manifest';
@@ -33,8 +38,12 @@ export interface PublishOptions {
   image: Uint8Array;
   /** Device ids, or 'all' for every node announcing itself online. */
   nodes: string[] | 'all';
-  host?: '127.0.0.1' | '::1';
+  /** The image server's address, put in the URLs (default 127.0.0.1), and port (default a free one). */
+  host?: string;
+  port?: number;
   timeoutMs?: number;
+  /** Notes that are not progress (a node's status is offline): default stderr. */
+  warn?: Out;
   /** How long `--group all` listens for retained "online" statuses (default 1.5 s). */
   discoverMs?: number;
   out?: Out;
@@ -65,6 +74,9 @@ export interface PublishResult {
   requests: Array<{ path: string; range: string | undefined; status: number }>;
 }
 
+/** The broker refused or did not answer: nothing was offered. */
+export class BrokerUnreachable extends Error {}
+
 const FINAL: Record<string, NodeOutcome> = { confirmed: 'confirmed', refused: 'refused', failed: 'failed', rolledBack: 'rolledBack' };
 
 function bar(fraction: number, width = 24): string {
@@ -90,7 +102,14 @@ export async function publishUpdate(o: PublishOptions): Promise<PublishResult> {
     throw new Error(`the image (${o.image.length} bytes) does not match the manifest (${m.imageBytes} bytes, sha256 ${toHex(m.imageSha256)})`);
   }
   const version = versionText(m.version);
-  const client: MqttClient = await mqtt.connectAsync(o.broker, { clientId: `pipewatch-ota-${process.pid}-${Date.now() % 100000}`, clean: true, reconnectPeriod: 0 });
+  const warn = o.warn ?? ((l: string) => process.stderr.write(l + '\n'));
+  let client: MqttClient;
+  try {
+    client = await mqtt.connectAsync(o.broker, { clientId: `pipewatch-ota-${process.pid}-${Date.now() % 100000}`, clean: true, reconnectPeriod: 0, connectTimeout: 5000 });
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    throw new BrokerUnreachable(`cannot reach the broker ${o.broker} (${e.code === 'ECONNREFUSED' ? 'connection refused' : e.code ?? String(e.message).split('\n')[0]})`);
+  }
   const progress = new Map<string, NodeProgress>();
   const images = new Map<string, Uint8Array>();
   let server: Awaited<ReturnType<typeof startImageServer>> | undefined;
@@ -127,6 +146,7 @@ export async function publishUpdate(o: PublishOptions): Promise<PublishResult> {
     server = await startImageServer({
       images,
       host: o.host ?? '127.0.0.1',
+      port: o.port,
       interruptAfterBytes: o.interruptAfterBytes,
       onProgress: (_client, sentEnd, _total, path) => {
         const id = path.split('/')[2];
@@ -189,10 +209,19 @@ export async function publishUpdate(o: PublishOptions): Promise<PublishResult> {
       offer.set(url, o.manifest.length);
       client.publish(`pipewatch/${id}/ota`, Buffer.from(offer), { qos: 1, retain: false });
     };
-    client.on('message', (topic, _payload, packet) => {
+    const saidOffline = new Set<string>();
+    client.on('message', (topic, payload, packet) => {
       const match = /^pipewatch\/([^/]+)\/status$/.exec(topic);
-      if (!match || !progress.has(match[1]!) || offered.has(match[1]!)) return;
+      if (!match || !progress.has(match[1]!)) return;
       const id = match[1]!;
+      // Offline before it reported anything about this offer (a reboot into the new image also
+      // publishes the will, but then the node has reported progress): say so once.
+      if (payload.toString() === 'offline' && !saidOffline.has(id) && progress.get(id)!.events.length === 0) {
+        saidOffline.add(id);
+        progress.get(id)!.phase = 'node offline; offer waits in its session';
+        warn(`pipewatch ota publish: ${id}: status is offline${packet.retain ? ' (retained: the node stopped or lost its connection)' : ''}; it gets the offer when it is back online`);
+      }
+      if (offered.has(id)) return;
       if (packet.retain) sendOffer(id);
       else setTimeout(() => sendOffer(id), 1000);
     });

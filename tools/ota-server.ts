@@ -1,8 +1,9 @@
 /*
- * A loopback HTTP/1.1 image server with strict range support, for `pipewatch ota publish` and
+ * An HTTP/1.1 image server with strict range support, for `pipewatch ota publish` and
  * tests: 206 + Content-Range for a satisfiable single range, 416 + `Content-Range: bytes * /N`
  * otherwise, 200 without a Range header (same logic as the simulated server:
- * simulator/ota/image-server.ts `answerRange`). Binds 127.0.0.1 / ::1 only.
+ * simulator/ota/image-server.ts `answerRange`). Binds 127.0.0.1 unless told another address
+ * (`ota publish --host`, which warns about anything but loopback); the URLs carry that address.
  * `onProgress(client, sentEnd, total, path)` reports, per client address and port and path,
  * how far each response got, for the per-node progress bars of `publish`.
  */
@@ -12,7 +13,8 @@ import { answerRange, responseHead } from '../simulator/ota/image-server';
 
 export interface ImageServerOptions {
   images: Map<string, Uint8Array>;
-  host?: '127.0.0.1' | '::1';
+  /** A concrete address (it goes into the URLs): default 127.0.0.1. */
+  host?: string;
   port?: number;
   /** Test switch: answer 200 with the whole image even to range requests. */
   ignoreRange?: boolean;
@@ -30,7 +32,7 @@ export interface ImageServer {
 
 export async function startImageServer(options: ImageServerOptions): Promise<ImageServer> {
   const host = options.host ?? '127.0.0.1';
-  if (host !== '127.0.0.1' && host !== '::1') throw new Error('ota-server: loopback only');
+  if (host === '0.0.0.0' || host === '::') throw new Error('ota-server: give the address the nodes reach, not a wildcard');
   const requests: ImageServer['requests'] = [];
   const interrupted = new Set<string>();
   const server: Server = createServer((req, res) => {
@@ -78,7 +80,7 @@ export async function startImageServer(options: ImageServerOptions): Promise<Ima
   const port = (server.address() as AddressInfo).port;
   return {
     port,
-    url: (path) => `http://${host === '::1' ? '[::1]' : host}:${port}${path}`,
+    url: (path) => `http://${host.includes(':') ? `[${host}]` : host}:${port}${path}`,
     requests,
     close: () =>
       new Promise<void>((resolve) => {

@@ -15,13 +15,19 @@
  *   ota publish --broker mqtt://HOST:PORT --manifest F --image F (--node ID ... | --group all)
  *               [--host 127.0.0.1] [--timeout 10m]      (tools/ota-publish.ts)
  *
- * Exit codes: 0 success, 1 verification failed, 2 usage or IO error.
+ * Exit codes: 0 success; 1 the operation failed (verification failed; a node refused, failed,
+ * rolled back or timed out); 2 usage errors and what stops the command before it starts (a file
+ * that cannot be read, a key that is not a private key, a broker that cannot be reached).
+ * Results go to stdout; errors and failed checks are one line on stderr (tools/args.ts).
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isIP } from 'node:net';
 import { attachSignature, encodeUnsignedManifest, packVersion, verifySignedManifest, versionText } from '../firmware/ota/manifest';
+import { isLoopback } from '../simulator/broker';
+import { Failure, oneLine, parseInteger, UsageError, wantsHelp } from './args';
 import { sha256 } from '../firmware/crypto/sha256';
 import { fromHex, toHex } from '../firmware/crypto/hex';
 import { checkAppHead, chipName, chipOfBoard, readAppHead, ESP_IMAGE_MAGIC } from '../firmware/ota/esp-image';
@@ -29,56 +35,139 @@ import { verifyAppImage } from '../simulator/ota/esp-image';
 
 type Out = (line: string) => void;
 
-function flags(argv: string[], repeated: string[] = []): Map<string, string | true> {
+/** Per sub-verb: its options ('value' takes one, 'flag' none, 'optional' an optional value) and usage. */
+const VERBS: Record<string, { options: Record<string, 'value' | 'flag' | 'optional'>; repeated?: string[]; usage: string }> = {
+  keygen: {
+    options: { out: 'value', 'firmware-key': 'optional' },
+    usage: `usage: npx pipewatch ota keygen --out key.pem [--firmware-key [path]]
+Writes an Ed25519 key pair: the private key key.pem (mode 0600, never overwritten) and the public
+key in hex in key.pem.pub. --firmware-key also writes it into firmware/ota/public-key.ts (or path).`,
+  },
+  sign: {
+    options: { key: 'value', image: 'value', version: 'value', board: 'value', counter: 'value', url: 'value', out: 'value' },
+    usage: `usage: npx pipewatch ota sign --key key.pem --image fw.bin --version 1.2.3 --board BOARD [--counter N] [--url U] --out fw.manifest
+Signs a manifest for an image with the private key.
+  --version MAJOR.MINOR.PATCH   (0..255.0..255.0..65535)
+  --board ID                    the board the image is built for (1..32 of a-z 0-9 . _ -)
+  --counter N                   security counter, 0..4294967295 (default 0): nodes refuse lower ones
+  --url U                       where nodes download the image (else the URL that follows the offer)`,
+  },
+  verify: {
+    options: { pub: 'value', manifest: 'value', image: 'value', board: 'value' },
+    usage: `usage: npx pipewatch ota verify --pub <hex|file|PEM> --manifest fw.manifest [--image fw.bin] [--board BOARD]
+Checks the manifest's signature (and the image's size and SHA-256, and the board). Exit 0 valid, 1 invalid.`,
+  },
+  publish: {
+    options: { broker: 'value', manifest: 'value', image: 'value', node: 'value', group: 'value', host: 'value', port: 'value', timeout: 'value' },
+    repeated: ['node'],
+    usage: `usage: npx pipewatch ota publish --broker mqtt://HOST:PORT --manifest F --image F (--node ID ... | --group all)
+                           [--host 127.0.0.1] [--port N] [--timeout 10m]
+Offers a signed update to nodes over MQTT, serves its image over HTTP and draws their progress.
+  --node ID          a node (repeatable); --group all: every node whose retained status is online
+  --host ADDR        the address the image server listens on and puts in the URL (default 127.0.0.1).
+                     Field nodes cannot reach loopback: give this machine's LAN address (a warning
+                     reminds that the server has no TLS), or sign the manifest with --url pointing
+                     at any HTTP(S) server the nodes reach (docs/ota.md)
+  --port N           the image server's port (default: a free one)
+  --timeout 10m      give up waiting for the nodes after this long
+Exit 0 every node confirmed; 1 a node refused, failed, rolled back or timed out; 2 bad options or
+the broker cannot be reached.`,
+  },
+};
+
+const OTA_USAGE = `usage: npx pipewatch ota <keygen|sign|verify|publish> [options]   (each answers --help)
+${Object.values(VERBS).map((v) => v.usage.split('\n')[0]!.replace('usage: ', '  ')).join('\n')}`;
+
+function flags(argv: string[], verb: string): Map<string, string | true> {
+  const spec = VERBS[verb]!;
+  const see = `npx pipewatch ota ${verb} --help`;
   const map = new Map<string, string | true>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (!a.startsWith('--')) throw new Error(`unexpected argument "${a}"`);
-    const name = a.slice(2);
-    const next = argv[i + 1];
-    if (next !== undefined && !next.startsWith('--')) {
-      const before = map.get(name);
-      map.set(name, repeated.includes(name) && typeof before === 'string' ? `${before}\n${next}` : next);
-      i++;
-    } else map.set(name, true);
+    if (!a.startsWith('--')) throw new UsageError(`unexpected argument "${a}" (see ${see})`);
+    const [name, inline] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    const kind = spec.options[name];
+    if (!kind) throw new UsageError(`unknown option --${name} (see ${see})`);
+    let value: string | true;
+    if (inline !== undefined) value = inline;
+    else if (kind === 'flag') value = true;
+    else {
+      const next = argv[i + 1];
+      if (next !== undefined && (kind === 'value' || !next.startsWith('--'))) {
+        value = next;
+        i++;
+      } else if (kind === 'optional') value = true;
+      else throw new UsageError(`--${name} needs a value (see ${see})`);
+    }
+    const before = map.get(name);
+    if (before !== undefined && !spec.repeated?.includes(name)) throw new UsageError(`--${name} is given twice`);
+    map.set(name, spec.repeated?.includes(name) && typeof before === 'string' ? `${before}\n${value}` : value);
   }
   return map;
 }
 
+/** Reads the file an option names; a file that cannot be read is a usage error (exit 2). */
+function readInput(f: Map<string, string | true>, name: string): Buffer {
+  const path = need(f, name);
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(`--${name}: cannot read ${path} (${code === 'ENOENT' ? 'no such file' : code ?? oneLine(error)})`);
+  }
+}
+
 function parseTimeout(text: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!match) throw new Error(`--timeout takes a duration like 90s or 10m, got "${text}"`);
+  if (!match) throw new UsageError(`--timeout takes a duration like 90s or 10m, got "${text}"`);
   const ms = Math.round(Number(match[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 's']!);
-  if (ms <= 0) throw new Error('--timeout must be positive');
+  if (ms <= 0) throw new UsageError(`--timeout takes a positive duration like 90s or 10m, got "${text}"`);
   return ms;
 }
 
-async function publishCommand(f: Map<string, string | true>, out: Out): Promise<number> {
+async function publishCommand(f: Map<string, string | true>, out: Out, err: Out): Promise<number> {
   const broker = need(f, 'broker');
-  if (!/^mqtts?:\/\/[^/]+$/.test(broker.replace(/\/$/, ''))) throw new Error(`--broker must look like mqtt://host:port, got "${broker}"`);
+  if (!/^mqtts?:\/\/[^/]+$/.test(broker.replace(/\/$/, ''))) throw new UsageError(`--broker takes mqtt://host:port, got "${broker}"`);
   const node = f.get('node');
   const group = f.get('group');
-  if ((typeof node === 'string') === (group !== undefined)) throw new Error('give --node ID (one or more) or --group all');
-  if (group !== undefined && group !== 'all') throw new Error('--group: only "all" is known');
+  if ((typeof node === 'string') === (group !== undefined)) throw new UsageError('give --node ID (one or more) or --group all');
+  if (group !== undefined && group !== 'all') throw new UsageError(`--group takes all, got "${group}"`);
   const host = f.get('host') ?? '127.0.0.1';
-  if (host !== '127.0.0.1' && host !== '::1') throw new Error('--host: the image server binds loopback only (127.0.0.1 or ::1)');
+  if (typeof host !== 'string' || !(isIP(host) || host === 'localhost') || host === '0.0.0.0' || host === '::') {
+    throw new UsageError(`--host takes the IP address the nodes reach this machine on, like 127.0.0.1 or 192.168.1.20, got "${host}"`);
+  }
+  if (!isLoopback(host)) {
+    err(`pipewatch ota publish: warning: --host ${host}: the image is served over plain HTTP to anyone who reaches this address (the nodes check its signed SHA-256 before using it)`);
+  }
+  const portText = f.get('port');
+  const port = typeof portText === 'string' ? parseInteger(portText, '--port', 1, 65535) : undefined;
   const timeout = f.get('timeout');
-  const { publishUpdate } = await import('./ota-publish');
-  const result = await publishUpdate({
-    broker,
-    manifest: new Uint8Array(readFileSync(need(f, 'manifest'))),
-    image: new Uint8Array(readFileSync(need(f, 'image'))),
-    nodes: typeof node === 'string' ? node.split('\n') : 'all',
-    host,
-    timeoutMs: typeof timeout === 'string' ? parseTimeout(timeout) : undefined,
-    out,
-  });
-  return result.code;
+  const timeoutMs = typeof timeout === 'string' ? parseTimeout(timeout) : undefined;
+  const manifest = new Uint8Array(readInput(f, 'manifest'));
+  const image = new Uint8Array(readInput(f, 'image'));
+  const { publishUpdate, BrokerUnreachable } = await import('./ota-publish');
+  try {
+    const result = await publishUpdate({
+      broker,
+      manifest,
+      image,
+      nodes: typeof node === 'string' ? node.split('\n') : 'all',
+      host,
+      port,
+      timeoutMs,
+      out,
+      warn: err,
+    });
+    return result.code;
+  } catch (error) {
+    if (error instanceof BrokerUnreachable) throw new UsageError(error.message);
+    throw new Failure(oneLine(error));
+  }
 }
 
 function need(f: Map<string, string | true>, name: string): string {
   const v = f.get(name);
-  if (typeof v !== 'string') throw new Error(`--${name} is required`);
+  if (typeof v !== 'string') throw new UsageError(`--${name} is required`);
   return v;
 }
 
@@ -89,9 +178,15 @@ function rawPublicKey(key: KeyObject): Uint8Array {
 
 function loadPublicKey(text: string): Uint8Array {
   const source = existsSync(text) ? readFileSync(text, 'utf8').trim() : text.trim();
-  if (source.startsWith('-----BEGIN')) return rawPublicKey(createPublicKey(source));
+  if (source.startsWith('-----BEGIN')) {
+    try {
+      return rawPublicKey(createPublicKey(source));
+    } catch (error) {
+      throw new UsageError(`--pub: not a PEM key (${oneLine(error)})`);
+    }
+  }
   const raw = fromHex(source);
-  if (!raw || raw.length !== 32) throw new Error('--pub: expected 64 hex digits, a file holding them, or a PEM key');
+  if (!raw || raw.length !== 32) throw new UsageError('--pub takes 64 hex digits, a file holding them, or a PEM public key');
   return raw;
 }
 
@@ -115,7 +210,12 @@ function keygen(f: Map<string, string | true>, out: Out): number {
   const path = need(f, 'out');
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
-  writeFileSync(path, pem, { mode: 0o600, flag: 'wx' });
+  if (existsSync(path)) throw new UsageError(`--out: ${path} exists; a key is never overwritten`);
+  try {
+    writeFileSync(path, pem, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    throw new UsageError(`--out: cannot write ${path} (${(error as NodeJS.ErrnoException).code ?? oneLine(error)})`);
+  }
   const raw = rawPublicKey(publicKey);
   writeFileSync(`${path}.pub`, toHex(raw) + '\n', { flag: 'wx' });
   out(`public key ${toHex(raw)}`);
@@ -143,12 +243,29 @@ function imageRefusal(image: Uint8Array, board: string, version: string): string
   return undefined;
 }
 
+function loadPrivateKey(f: Map<string, string | true>): KeyObject {
+  const pem = readInput(f, 'key');
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(pem);
+  } catch {
+    throw new UsageError(`--key takes a PEM private key (from ota keygen); ${need(f, 'key')} is not one`);
+  }
+  if (key.asymmetricKeyType !== 'ed25519') throw new UsageError(`--key takes an Ed25519 private key; ${need(f, 'key')} is ${key.asymmetricKeyType}`);
+  return key;
+}
+
 function signCommand(f: Map<string, string | true>, out: Out): number {
-  const privateKey = createPrivateKey(readFileSync(need(f, 'key')));
-  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error('--key: not an Ed25519 private key');
-  const image = new Uint8Array(readFileSync(need(f, 'image')));
+  const versionArg = need(f, 'version');
+  if (packVersion(versionArg) < 0) throw new UsageError(`--version takes MAJOR.MINOR.PATCH like 1.2.3 (each 0..255, patch 0..65535), got "${versionArg}"`);
+  const boardArg = f.get('board');
+  if (typeof boardArg === 'string' && !/^[a-z0-9._-]{1,32}$/.test(boardArg)) throw new UsageError(`--board takes 1 to 32 of a-z 0-9 . _ -, got "${boardArg}"`);
   const counterText = f.get('counter');
-  const counter = typeof counterText === 'string' ? Number(counterText) : 0;
+  const counter = typeof counterText === 'string' ? parseInteger(counterText, '--counter', 0, 0xffffffff) : 0;
+  const urlArg = f.get('url');
+  if (typeof urlArg === 'string' && !/^https?:\/\/[\x21-\x7e]{1,392}$/.test(urlArg)) throw new UsageError(`--url takes an http:// or https:// URL of at most 400 characters, got "${urlArg}"`);
+  const privateKey = loadPrivateKey(f);
+  const image = new Uint8Array(readInput(f, 'image'));
   const unsigned = encodeUnsignedManifest({
     version: need(f, 'version'),
     board: need(f, 'board'),
@@ -158,65 +275,68 @@ function signCommand(f: Map<string, string | true>, out: Out): number {
     url: typeof f.get('url') === 'string' ? (f.get('url') as string) : '',
   });
   const refusal = imageRefusal(image, need(f, 'board'), versionText(packVersion(need(f, 'version'))));
-  if (refusal !== undefined) {
-    out(`error: ${refusal}; nothing signed`);
-    return 1;
-  }
+  if (refusal !== undefined) throw new Failure(`${refusal}; nothing signed`);
   const manifest = attachSignature(unsigned, new Uint8Array(sign(null, unsigned, privateKey)));
   const publicKey = rawPublicKey(createPublicKey(privateKey));
   const check = verifySignedManifest(manifest, publicKey);
-  if (!check.ok) throw new Error(`the signed manifest does not verify (${check.reason})`);
-  writeFileSync(need(f, 'out'), manifest);
+  if (!check.ok) throw new Failure(`the signed manifest does not verify (${check.reason})`);
+  try {
+    writeFileSync(need(f, 'out'), manifest);
+  } catch (error) {
+    throw new UsageError(`--out: cannot write ${need(f, 'out')} (${(error as NodeJS.ErrnoException).code ?? oneLine(error)})`);
+  }
   out(`signed ${check.manifest.board} ${versionText(check.manifest.version)} counter ${check.manifest.securityCounter}, ${image.length} bytes, sha256 ${toHex(check.manifest.imageSha256)}`);
   return 0;
 }
 
 function verifyCommand(f: Map<string, string | true>, out: Out): number {
   const publicKey = loadPublicKey(need(f, 'pub'));
-  const bytes = new Uint8Array(readFileSync(need(f, 'manifest')));
+  const bytes = new Uint8Array(readInput(f, 'manifest'));
   const checked = verifySignedManifest(bytes, publicKey);
-  if (!checked.ok) {
-    out(`INVALID manifest: ${checked.reason}`);
-    return 1;
-  }
+  if (!checked.ok) throw new Failure(`INVALID manifest: ${checked.reason}`);
   const m = checked.manifest;
   out(`manifest OK: board ${m.board}, version ${versionText(m.version)}, counter ${m.securityCounter}, ${m.imageBytes} bytes, url ${m.url || '(from the offer)'}`);
   const board = f.get('board');
-  if (typeof board === 'string' && board !== m.board) {
-    out(`INVALID: built for ${m.board}, not ${board}`);
-    return 1;
-  }
-  const imagePath = f.get('image');
-  if (typeof imagePath === 'string') {
-    const image = new Uint8Array(readFileSync(imagePath));
+  if (typeof board === 'string' && board !== m.board) throw new Failure(`INVALID: built for ${m.board}, not ${board}`);
+  if (typeof f.get('image') === 'string') {
+    const image = new Uint8Array(readInput(f, 'image'));
     if (image.length !== m.imageBytes || toHex(sha256(image)) !== toHex(m.imageSha256)) {
-      out(`INVALID image: size ${image.length} / sha256 ${toHex(sha256(image))} do not match the manifest`);
-      return 1;
+      throw new Failure(`INVALID image: size ${image.length} / sha256 ${toHex(sha256(image))} do not match the manifest`);
     }
     out('image OK');
   }
   return 0;
 }
 
-export async function otaCommand(argv: string[], out: Out = (l) => process.stdout.write(l + '\n')): Promise<number> {
+export async function otaCommand(
+  argv: string[],
+  out: Out = (l) => process.stdout.write(l + '\n'),
+  err: Out = (l) => process.stderr.write(l + '\n'),
+): Promise<number> {
   const [sub, ...rest] = argv;
+  const prefix = `pipewatch ota${sub && VERBS[sub] ? ` ${sub}` : ''}`;
+  const help = (text: string) => (out(text), 0);
   try {
-    const f = flags(rest, ['node']);
+    if (sub === undefined) throw new UsageError(`give a verb: keygen, sign, verify or publish (see npx pipewatch ota --help)`);
+    if (sub === '--help' || sub === '-h' || sub === 'help') return help(OTA_USAGE);
+    const verb = VERBS[sub];
+    if (!verb) throw new UsageError(`unknown verb "${sub}": give keygen, sign, verify or publish (see npx pipewatch ota --help)`);
+    if (wantsHelp(rest)) return help(verb.usage);
+    const f = flags(rest, sub);
     if (sub === 'keygen') return keygen(f, out);
     if (sub === 'sign') return signCommand(f, out);
     if (sub === 'verify') return verifyCommand(f, out);
-    if (sub === 'publish') {
-      try {
-        return await publishCommand(f, out);
-      } catch (error) {
-        out(`error: ${(error as Error).message}`);
-        return (error as Error).message.startsWith('--') || (error as Error).message.startsWith('give ') ? 2 : 1;
-      }
-    }
-    out('usage: pipewatch ota keygen|sign|verify|publish ... (see tools/ota.ts)');
-    return 2;
+    return await publishCommand(f, out, err);
   } catch (error) {
-    out(`error: ${(error as Error).message}`);
-    return 2;
+    if (error instanceof UsageError) {
+      err(`${prefix}: ${error.message}`);
+      return 2;
+    }
+    if (error instanceof Failure) {
+      err(`${prefix}: ${error.message}`);
+      return 1;
+    }
+    err(`${prefix}: ${oneLine(error)}`);
+    return 1;
   }
 }

@@ -15,6 +15,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { usageError } from './args';
 import { BOARDS, findSdk, moddableCommand } from './moddable';
 
 function freePort(): Promise<number> {
@@ -54,7 +55,14 @@ async function waitForPort(port: number, ms: number): Promise<boolean> {
   return false;
 }
 
+export const TEST_MODDABLE_USAGE = `usage: npm run test:moddable -- [--duration 30s] [--boards esp32/nodemcu,...] [--no-sim]
+  build --check for each board, then a run in mcsim against a broker; skips what has no SDK (docs/moddable.md)`;
+
 export async function testModdable(argv: string[], log: (line: string) => void = (l) => console.log(l)): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(TEST_MODDABLE_USAGE + '\n');
+    return 0;
+  }
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -117,4 +125,8 @@ export async function testModdable(argv: string[], log: (line: string) => void =
   return failed === 0 ? 0 : 1;
 }
 
-process.exitCode = await testModdable(process.argv.slice(2));
+process.exitCode = await testModdable(process.argv.slice(2)).catch((error: Error & { code?: string }) => {
+  if (!error.code?.startsWith('ERR_PARSE_ARGS_')) throw error;
+  process.stderr.write(`npm run test:moddable: ${usageError(error, 'npm run test:moddable --').message}\n`);
+  return 2;
+});

@@ -19,8 +19,8 @@
  *
  * Reconnects wait a full-jitter backoff (./backoff), which resets only after a connection stayed
  * up `stableMs`. After each CONNACK the node publishes "online" (retained; the will says
- * "offline") and subscribes to pipewatch/<dev>/cmd and pipewatch/<dev>/ota (QoS 1); messages
- * there go to `onCommand`. A message there over `maxInboundBytes` is acknowledged and dropped
+ * "offline", and so does `stop()` before its DISCONNECT) and subscribes to pipewatch/<dev>/cmd
+ * and pipewatch/<dev>/ota (QoS 1); messages there go to `onCommand`. A message there over `maxInboundBytes` is acknowledged and dropped
  * without being read into memory (the client skips its payload), counted in `stats.discarded`
  * and logged; the connection stays up, so a retained or redelivered oversized message cannot
  * keep the node offline. The default limit takes the largest valid OTA offer (see
@@ -178,6 +178,7 @@ export class Uplink {
   readonly #format: PayloadFormat;
   readonly #statusTopic: Uint8Array;
   readonly #online: Uint8Array;
+  readonly #offline: Uint8Array;
   readonly #cmdTopic: Uint8Array;
   readonly #otaTopic: Uint8Array;
   readonly #cmdName: string;
@@ -272,6 +273,7 @@ export class Uplink {
     this.#encoder = new ReadingEncoder(o.deviceId, this.#maxPacket - topicRoom);
     this.#statusTopic = asciiBytes(`pipewatch/${o.deviceId}/status`);
     this.#online = asciiBytes('online');
+    this.#offline = asciiBytes('offline');
     this.#cmdName = `pipewatch/${o.deviceId}/cmd`;
     this.#otaName = `pipewatch/${o.deviceId}/ota`;
     this.#cmdTopic = asciiBytes(this.#cmdName);
@@ -327,11 +329,16 @@ export class Uplink {
     this.#client.open();
   }
 
-  /** Stops publishing and closes the connection; in-flight readings stay unacknowledged in the store. */
+  /**
+   * Stops publishing and closes the connection; in-flight readings stay unacknowledged in the
+   * store. A clean stop says so first: "offline", retained, on the status topic (the DISCONNECT
+   * that follows makes the broker discard the will, which would have said it).
+   */
   stop(): void {
     this.#running = false;
     this.#host.timers.clear(this.#retryTimer);
     this.#retryTimer = undefined;
+    if (this.#client.connected) this.#client.publish(this.#statusTopic, this.#offline, this.#offline.length, 0, 0, false, true);
     this.#client.close();
   }
 
