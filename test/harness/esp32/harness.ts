@@ -128,12 +128,13 @@ const SDK_SPECIFIERS = [
 
 const bundles = new Map<string, Promise<string>>();
 
-/** hosts/esp32/main.ts bundled with the board's LED module; SDK modules come from `__esp32`. */
-function bundleMain(ledModule: string): Promise<string> {
-  let result = bundles.get(ledModule);
+/** Bundles a hosts/esp32 entry (with the board's LED module); SDK modules come from `__esp32`. */
+function bundleEntry(entry: string, ledModule: string): Promise<string> {
+  const key = `${entry}\0${ledModule}`;
+  let result = bundles.get(key);
   if (!result) {
     result = build({
-      entryPoints: [join(root, 'hosts/esp32/main.ts')],
+      entryPoints: [join(root, entry)],
       bundle: true,
       write: false,
       format: 'iife',
@@ -159,7 +160,7 @@ function bundleMain(ledModule: string): Promise<string> {
         },
       ],
     }).then((out) => out.outputFiles[0]!.text);
-    bundles.set(ledModule, result);
+    bundles.set(key, result);
   }
   return result;
 }
@@ -187,20 +188,24 @@ export interface BootOptions {
   partitions?: ReturnType<typeof loadPartitions>;
 }
 
-export interface Booted {
+
+export interface ModelledBoard {
+  board: Board;
   device: Esp32Device;
   wiring: Wiring;
   config: Record<string, unknown>;
+  io: ReturnType<typeof ioModels>;
   net: ReturnType<typeof netModels>;
   storage: ReturnType<typeof storageModels>;
   ota: OtaState;
-  stop(): void;
+  /** The SDK module specifiers → models, as the bundled code imports them. */
+  modules: Record<string, unknown>;
+  /** The application's global object. */
+  appGlobal: Record<string, unknown>;
 }
 
-/** Boots a modelled board and runs the SDK start-up, then hosts/esp32/main.ts's default export. */
-export async function bootEsp32(o: BootOptions): Promise<Booted> {
-  const ledModule = ledModuleOf(o.board);
-  const code = await bundleMain(ledModule);
+/** A powered board with every model attached, before any application code has run. */
+export function modelBoard(o: BootOptions): ModelledBoard {
   const device = new Esp32Device(CHIP_OF[o.board]);
   const config = buildConfig(o.board, o.config);
   for (const [name, bytes] of buildResources()) device.resources.set(name, bytes);
@@ -256,19 +261,35 @@ export async function bootEsp32(o: BootOptions): Promise<Booted> {
   const appGlobal = Object.create(globalThis) as Record<string, unknown>;
   appGlobal.System = { restart: () => device.restart() };
   device.global = appGlobal;
-  const trace = (text: unknown) => device.trace(String(text));
+  return { board: o.board, device, wiring, config, io, net, storage, ota, modules, appGlobal };
+}
+
+/** Loads a hosts/esp32 module (bundled with what it imports) on a modelled board; returns its exports. */
+export async function loadOnBoard<T = Record<string, unknown>>(m: ModelledBoard, entry: string): Promise<T> {
+  const code = await bundleEntry(entry, ledModuleOf(m.board));
+  const trace = (text: unknown) => m.device.trace(String(text));
   const native = (name: string) => {
-    const fn = storage.natives[name];
+    const fn = m.storage.natives[name];
     if (!fn) throw new Error(`native "${name}" not linked`);
     return fn;
   };
   const factory = new Function('__esp32', 'globalThis', 'trace', 'native', 'Date', `${code}\nreturn __pipewatch;`) as (
     ...args: unknown[]
-  ) => { default: () => void };
-  const app = factory(modules, appGlobal, trace, native, device.dateClass());
+  ) => T;
+  return factory(m.modules, m.appGlobal, trace, native, m.device.dateClass());
+}
 
+export interface Booted extends ModelledBoard {
+  stop(): void;
+}
+
+/** Boots a modelled board and runs the SDK start-up, then hosts/esp32/main.ts's default export. */
+export async function bootEsp32(o: BootOptions): Promise<Booted> {
+  const m = modelBoard(o);
+  const app = await loadOnBoard<{ default: () => void }>(m, 'hosts/esp32/main.ts');
+  const { device, config, io } = m;
   // The SDK's start-up before main (see the header).
-  const Timer = modules.timer as { repeat(cb: () => void, ms: number): unknown };
+  const Timer = m.modules.timer as { repeat(cb: () => void, ms: number): unknown };
   device.callback(() => {
     const led = config.led as { pin?: number; rainbow?: boolean } | undefined;
     if (led?.rainbow) {
@@ -283,16 +304,7 @@ export async function bootEsp32(o: BootOptions): Promise<Booted> {
     if (!config.ssid) device.trace('No Wi-Fi SSID');
   });
   device.callback(() => app.default());
-
-  return {
-    device,
-    wiring,
-    config,
-    net,
-    storage,
-    ota,
-    stop: () => device.halt(),
-  };
+  return { ...m, stop: () => device.halt() };
 }
 
 /** Resolves when `condition()` holds; rejects with `what` after `ms`. */
