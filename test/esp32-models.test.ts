@@ -310,12 +310,12 @@ test('host provider: undefined options keep the board\'s pins (issue 10 item 1, 
   const { createEsp32Host } = await loadOnBoard<{ createEsp32Host(o: unknown): Host }>(m, 'hosts/esp32/host.ts');
   const board = (m.config as { board: unknown }).board;
   const host = createEsp32Host({ board, restart: () => {} });
-  const io = new host.io.I2C({ address: 0x48, hz: 400_000, data: undefined, clock: undefined, port: undefined, timeout: undefined } as never);
+  const io = new host.io.I2C!({ address: 0x48, hz: 400_000, data: undefined, clock: undefined, port: undefined, timeout: undefined } as never);
   io.write(Uint8Array.of(0x0f));
   const id = new Uint8Array(io.read(2));
   t.is((id[0]! << 8) | id[1]!, 0x0117);
   io.close();
-  const spi = new host.io.SPI({ hz: 1_000_000, mode: 1, select: undefined, port: undefined } as never);
+  const spi = new host.io.SPI!({ hz: 1_000_000, mode: 1, select: undefined, port: undefined } as never);
   spi.close();
 });
 
@@ -351,4 +351,18 @@ test('simulator I2C and SPI buses refuse a present-but-undefined option like the
   t.throws(() => new SPI({ select: undefined }), { instanceOf: TypeError });
   t.throws(() => new SPI({ select: 5, port: undefined }), { instanceOf: TypeError });
   t.throws(() => new SPI({ select: 5, hz: 50_000_000 }), { instanceOf: RangeError });
+});
+
+test('esp32s3: the status LED defaults to GPIO 38 (DevKitC-1 v1.1) and `ledPin=48` moves it for v1.0 boards', async (t) => {
+  const { bootEsp32 } = await import('./harness/esp32/harness');
+  for (const [ledPin, pin] of [[undefined, 38], ['48', 48]] as const) {
+    const esp = await bootEsp32({ board: 'esp32s3', config: ledPin === undefined ? {} : { ledPin } });
+    try {
+      await until(() => esp.wiring.pixels.has(pin) || esp.device.halted, 3000, `LED on GPIO ${pin}`);
+      t.is(esp.device.rmt.owner(pin), 'neopixel');
+      t.deepEqual(esp.device.aborts, []);
+    } finally {
+      esp.stop();
+    }
+  }
 });

@@ -115,11 +115,21 @@ function statusLed(host: Host, board: BoardConfig, connected: () => boolean): vo
   );
 }
 
+/**
+ * The board config with the status LED moved when the build says so (`ledPin=48` on the mcconfig
+ * command line arrives as a string): ESP32-S3-DevKitC-1 v1.0 boards have the RGB LED on GPIO 48,
+ * v1.1 boards on GPIO 38 (the manifest's default).
+ */
+function withLedPin(board: BoardConfig, ledPin: unknown): BoardConfig {
+  if (ledPin === undefined || ledPin === '') return board;
+  return { ...board, led: { ...board.led, pin: Number(ledPin) } };
+}
+
 export default function main(): void {
   globalThis.abort = (why: string, exception?: unknown) => {
     trace(`[error] abort: ${why}: ${exception instanceof Error ? exception.message : String(exception)}\n`);
   };
-  const board = config.board as BoardConfig;
+  const board = withLedPin(config.board as BoardConfig, config.ledPin);
   const host = createEsp32Host({ board, update: esp32Update, restart });
   const { settings, source } = loadSettings(host);
   const deviceId = settings?.deviceId ?? (String(config.deviceId ?? '') || 'pw-unprovisioned');

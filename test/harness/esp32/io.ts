@@ -253,10 +253,19 @@ export function ioModels(device: Esp32Device, wiring: Wiring) {
   }
 
   const spiOpen = new Set<object>();
+  interface SpiRecord {
+    clock: number;
+    out: number;
+    in: number;
+    select: number;
+    active: number;
+    hz: number;
+    mode: number;
+  }
 
   /** modules/io/spi/esp/spi.c (which modules/io/spi/esp32/spi.c includes): xs_spi_constructor and methods. */
   class SPI {
-    #r: { clock: number; out: number; in: number; select: number; active: number; hz: number; mode: number } | undefined;
+    #r: SpiRecord | undefined;
     constructor(options: Options) {
       const clock = getPin(options.clock);
       if (!pins.isFree(clock)) throw new Error('in use');
@@ -346,7 +355,7 @@ export function ioModels(device: Esp32Device, wiring: Wiring) {
       if (value !== 'buffer') throw new RangeError();
     }
     /** A transaction: with the wired pins and an active-low select it reaches the device on that select; otherwise MISO floats. */
-    #clock(r: NonNullable<SPI['#r']>, data: Uint8Array, keepOut: boolean): void {
+    #clock(r: SpiRecord, data: Uint8Array, keepOut: boolean): void {
       const wired = wiring.spi;
       const reaches = wired && wired.clock === r.clock && wired.out === r.out && wired.in === r.in && r.select >= 0 && r.active === 0;
       if (!reaches) {
@@ -370,7 +379,7 @@ export function ioModels(device: Esp32Device, wiring: Wiring) {
     constructor(options: Options) {
       let pin = options.pin as unknown;
       if (pin === undefined) throw new Error('invalid');
-      if (pin !== null && typeof pin === 'object' && 'port' in pin) pin = (pin as { pin: unknown }).pin;
+      if (pin !== null && typeof pin === 'object' && 'port' in pin) pin = (pin as unknown as { pin: unknown }).pin;
       const n = toInteger(pin);
       if (!chip.gpio.has(n)) throw new Error('invalid pin');
       if (!pins.isFree(n)) throw new Error('in use');
