@@ -268,3 +268,40 @@ test('esp32c3: the SDK target\'s rainbow is off, and the status LED and the DS18
     esp.stop();
   }
 });
+
+test.serial('nodemcu: a signed OTA over MQTT and HTTP lands in the next app slot, boots on trial and is confirmed', async (t) => {
+  t.timeout(90_000);
+  const { generateKeyPairSync } = await import('node:crypto');
+  const { signImage, simImage } = await import('../simulator/ota/keys');
+  const { publishUpdate } = await import('../tools/ota-publish');
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const raw = publicKey.export({ format: 'der', type: 'spki' });
+  const publicHex = Buffer.from(raw.subarray(raw.length - 32)).toString('hex');
+  const dev = 'pw-ota';
+  const config = provisioned('tmp117@0x48', { deviceId: dev, otaPublicKey: publicHex });
+  const wire = wirePart('nodemcu', 'tmp117', new LiveEnv());
+  const first = await bootEsp32({ board: 'nodemcu', config, ap: AP, wire });
+  let second: Booted | undefined;
+  try {
+    await expectReadings(first, dev, 1);
+    const image = simImage('0.2.0', '', 20 * 1024);
+    image[0] = 0xe9; // an ESP-IDF app image starts with ESP_IMAGE_HEADER_MAGIC
+    const manifest = signImage(privateKey, image, { version: '0.2.0', board: 'esp32-nodemcu' });
+    const lines: string[] = [];
+    const publishing = publishUpdate({ broker: `mqtt://127.0.0.1:${aedes.port}`, manifest, image, nodes: [dev], timeoutMs: 60_000, out: (l) => lines.push(l), tty: false, write: () => {} });
+    await until(() => first.device.restarts > 0, 30_000, 'the restart into the new slot').catch((error) => {
+      throw new Error(`${error.message}\n${first.device.log.join('\n')}\n${lines.join('\n')}`);
+    });
+    t.is(first.ota.boot, 1, 'the next slot is the boot slot');
+    t.deepEqual(first.storage.partitions.find((p) => p.name === 'ota_1')!.bytes.subarray(0, image.length), image);
+    // The bootloader starts the new slot on trial (CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE).
+    second = await bootEsp32({ board: 'nodemcu', config, ap: AP, wire, partitions: first.storage.partitions, ota: { running: 1, boot: 1, trial: true, version: '0.2.0' } });
+    const result = await publishing;
+    t.is(result.nodes[0]?.outcome, 'confirmed', lines.join('\n') + '\n' + second.device.log.join('\n'));
+    t.false(second.ota.trial, 'confirm() marked the image valid');
+    t.deepEqual([...first.device.aborts, ...second.device.aborts], []);
+  } finally {
+    first.stop();
+    second?.stop();
+  }
+});

@@ -95,6 +95,17 @@ function brokerCA(host: Host): Uint8Array | undefined {
   }
 }
 
+/**
+ * The board id OTA manifests carry: the build target with "-" for "/" ("esp32/nodemcu" →
+ * "esp32-nodemcu"), because a manifest's board id is [a-z0-9._-] only (firmware/ota/manifest.ts):
+ * with the "/" no manifest could be signed for an ESP32 at all.
+ */
+export function otaBoardId(target: string): string {
+  let id = '';
+  for (let i = 0; i < target.length; i++) id += target[i] === '/' ? '-' : target[i];
+  return id;
+}
+
 /** Blinks the status LED until the uplink is connected, then keeps it lit. */
 function statusLed(host: Host, board: BoardConfig, connected: () => boolean): void {
   let led: StatusLed;
@@ -143,7 +154,7 @@ export default function main(): void {
     intervalMs: settings?.intervalMs ?? 10_000,
     sensors: sensors.sensors,
     ota: config.otaPublicKey
-      ? { publicKey: String(config.otaPublicKey), board: board.id, maxImageBytes: APP_SLOT_BYTES }
+      ? { publicKey: String(config.otaPublicKey), board: otaBoardId(board.id), maxImageBytes: APP_SLOT_BYTES }
       : undefined,
   });
   for (const problem of sensors.problems) node.noteConfigError(problem);

@@ -184,6 +184,8 @@ export interface BootOptions {
   prepare?: (partitions: ReturnType<typeof loadPartitions>) => void;
   /** Extra `data` resources in the build (name → bytes), e.g. a broker's own root certificate. */
   resources?: Record<string, Uint8Array>;
+  /** The app slots' state at power-on (a reboot after an OTA boots the new slot on trial). */
+  ota?: Partial<OtaState>;
   /** Partitions carried over from an earlier boot (a reboot keeps the flash). */
   partitions?: ReturnType<typeof loadPartitions>;
 }
@@ -223,7 +225,7 @@ export function modelBoard(o: BootOptions): ModelledBoard {
   io.setWifiRunning(net.wifiRunning);
   const partitions = o.partitions ?? loadPartitions(join(root, 'manifests/esp32/partitions.csv'));
   o.prepare?.(partitions);
-  const ota: OtaState = { running: 0, boot: 0, trial: false, version: '0.1.0' };
+  const ota: OtaState = { running: 0, boot: 0, trial: false, version: '0.1.0', ...o.ota };
   const storage = storageModels(partitions, ota);
 
   /** Resource (modules/files/resource): the build's resources by name; a missing one throws. */
