@@ -366,3 +366,16 @@ test('esp32s3: the status LED defaults to GPIO 38 (DevKitC-1 v1.1) and `ledPin=4
     }
   }
 });
+
+test('harness: the SDK target configs the harness merges are the SDK\'s own (checked when $MODDABLE is set)', async (t) => {
+  const { SDK_TARGET_CONFIG } = await import('./harness/esp32/harness');
+  const moddable = process.env.MODDABLE;
+  if (!moddable) {
+    t.pass('no SDK here');
+    return;
+  }
+  for (const board of ['nodemcu', 'esp32s3', 'esp32c3'] as const) {
+    const manifest = JSON.parse(readFileSync(`${moddable}/build/devices/esp32/targets/${board}/manifest.json`, 'utf8'));
+    t.deepEqual(manifest.config ?? {}, SDK_TARGET_CONFIG[board], board);
+  }
+});

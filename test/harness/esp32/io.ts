@@ -568,6 +568,7 @@ export function ioModels(device: Esp32Device, wiring: Wiring) {
       if (this.#pin === undefined) closed();
       wiring.pixels.set(this.#pin, this.#pixels.slice());
     }
+    /** xs_neopixel_brightness_set scales the colours sent; the model keeps the colours as set. */
     set brightness(_value: number) {}
     get length(): number {
       return this.#pixels.length;

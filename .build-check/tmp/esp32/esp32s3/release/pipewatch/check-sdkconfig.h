@@ -1,0 +1,1 @@
+/* pipewatch --check: ESP-IDF not used */

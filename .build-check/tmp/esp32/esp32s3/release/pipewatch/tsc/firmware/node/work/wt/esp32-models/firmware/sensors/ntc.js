@@ -1,0 +1,194 @@
+import { SensorErrorCode } from './errors';
+import { FaultReporter, messageOf } from './fault';
+import { checkStuckMs, StuckDetector } from './stuck';
+const PART = 'NTC';
+const KELVIN = 273.15;
+/** Codes this close to a rail count as the rail. */
+export const RAIL_CODES = 1;
+/** 1/T = 1/T25 + ln(R/R25)/β → °C. */
+export function betaCelsius(ohms, r25, beta) {
+    return 1 / (1 / (25 + KELVIN) + Math.log(ohms / r25) / beta) - KELVIN;
+}
+/** 1/T = A + B ln R + C (ln R)^3 → °C. */
+export function steinhartHartCelsius(ohms, a, b, c) {
+    const l = Math.log(ohms);
+    return 1 / (a + b * l + c * l * l * l) - KELVIN;
+}
+/** Steinhart–Hart coefficients [A, B, C] through three (°C, Ω) points. */
+export function steinhartHartFromPoints(points) {
+    if (points.length !== 3)
+        throw new RangeError('three (°C, Ω) points');
+    const [l1, l2, l3] = points.map((p) => Math.log(p[1]));
+    const [y1, y2, y3] = points.map((p) => 1 / (p[0] + KELVIN));
+    const g2 = (y2 - y1) / (l2 - l1);
+    const g3 = (y3 - y1) / (l3 - l1);
+    const c = (g3 - g2) / (l3 - l2) / (l1 + l2 + l3);
+    const b = g2 - c * (l1 * l1 + l1 * l2 + l2 * l2);
+    const a = y1 - (b + l1 * l1 * c) * l1;
+    return [a, b, c];
+}
+export default class NTC {
+    static channels = [{ kind: 'milliCelsius', name: 'temperature' }];
+    faults;
+    lastError;
+    #fault;
+    #io;
+    #now;
+    #full;
+    #seriesOhms;
+    #low;
+    #r25;
+    #beta;
+    #sh;
+    #out = new Int32Array(1);
+    #sample = { temperature: 0 };
+    #oversample = 8;
+    #maxSpread;
+    #minMilliC = -40_000;
+    #maxMilliC = 125_000;
+    #stuck = new StuckDetector();
+    constructor(options) {
+        const sensor = options?.sensor;
+        if (!sensor || typeof sensor.io !== 'function')
+            throw new TypeError(`${PART}: options.sensor.io required`);
+        this.#fault = new FaultReporter(PART, options.onError);
+        this.faults = this.#fault.counts;
+        this.#now = options.now;
+        const th = options.thermistor;
+        if (th && 'steinhartHart' in th) {
+            const [a, b, c] = th.steinhartHart;
+            if (![a, b, c].every((x) => typeof x === 'number' && Number.isFinite(x)) || !(b > 0))
+                this.#invalid('steinhartHart');
+            this.#sh = [a, b, c];
+            this.#r25 = 0;
+            this.#beta = 0;
+        }
+        else if (th && th.r25 > 0 && th.beta > 0) {
+            this.#r25 = th.r25;
+            this.#beta = th.beta;
+        }
+        else
+            this.#invalid('thermistor: { r25, beta } or { steinhartHart }');
+        if (!(options.seriesOhms > 0))
+            this.#invalid(`seriesOhms ${options.seriesOhms}`);
+        this.#seriesOhms = options.seriesOhms;
+        const topology = options.topology ?? 'ntc-low';
+        if (topology !== 'ntc-low' && topology !== 'ntc-high')
+            this.#invalid(`topology ${topology}`);
+        this.#low = topology === 'ntc-low';
+        try {
+            this.#io = new sensor.io({ pin: sensor.pin, resolution: sensor.resolution });
+        }
+        catch (error) {
+            throw this.#fault.error(SensorErrorCode.BUS, `cannot open analog pin: ${messageOf(error)}`);
+        }
+        const resolution = this.#io.resolution;
+        if (!(Number.isInteger(resolution) && resolution >= 8 && resolution <= 16)) {
+            this.#io.close();
+            this.#invalid(`ADC resolution ${resolution}: 8..16 bits`);
+        }
+        this.#full = 2 ** resolution;
+        this.#maxSpread = Math.max(4, this.#full / 64);
+        try {
+            this.configure(options);
+        }
+        catch (error) {
+            this.close();
+            throw error;
+        }
+    }
+    configure(options = {}) {
+        const { oversample, maxSpreadCodes, minMilliCelsius: min, maxMilliCelsius: max, stuckMs } = options;
+        if (oversample !== undefined && !(Number.isInteger(oversample) && oversample >= 1 && oversample <= 64)) {
+            this.#invalid(`oversample ${oversample}`);
+        }
+        if (maxSpreadCodes !== undefined && !(maxSpreadCodes >= 0))
+            this.#invalid(`maxSpreadCodes ${maxSpreadCodes}`);
+        const lo = min ?? this.#minMilliC;
+        const hi = max ?? this.#maxMilliC;
+        if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo >= hi)
+            this.#invalid(`range ${lo}..${hi}`);
+        if (stuckMs !== undefined)
+            this.#stuck.stuckMs = checkStuckMs(this.#fault, stuckMs, !!this.#now);
+        if (oversample !== undefined)
+            this.#oversample = oversample;
+        if (maxSpreadCodes !== undefined)
+            this.#maxSpread = maxSpreadCodes;
+        this.#minMilliC = lo;
+        this.#maxMilliC = hi;
+    }
+    read(out) {
+        const io = this.#io;
+        if (!io)
+            throw new Error(`${PART}: closed`);
+        let sum = 0;
+        let min = this.#full;
+        let max = -1;
+        const top = this.#full - 1;
+        try {
+            for (let i = 0; i < this.#oversample; i++) {
+                const code = io.read();
+                if (!(code >= 0 && code <= top))
+                    return this.#fail(SensorErrorCode.FRAME, `code ${code} outside 0..${top}`);
+                sum += code;
+                if (code < min)
+                    min = code;
+                if (code > max)
+                    max = code;
+            }
+        }
+        catch (error) {
+            return this.#fail(SensorErrorCode.BUS, messageOf(error));
+        }
+        if (max - min > this.#maxSpread)
+            return this.#fail(SensorErrorCode.FRAME, `reads spread over ${max - min} codes`);
+        if (min >= top - RAIL_CODES) {
+            return this.#low
+                ? this.#fail(SensorErrorCode.OPEN, 'full-scale code: thermistor open')
+                : this.#fail(SensorErrorCode.SHORT_VCC, 'full-scale code: thermistor shorted (pin at supply)');
+        }
+        if (max <= RAIL_CODES) {
+            return this.#low
+                ? this.#fail(SensorErrorCode.SHORT_GND, 'zero code: thermistor shorted (pin at ground)')
+                : this.#fail(SensorErrorCode.OPEN, 'zero code: thermistor open');
+        }
+        const ratio = (sum / this.#oversample + 0.5) / this.#full;
+        const rs = this.#seriesOhms;
+        const ohms = this.#low ? (rs * ratio) / (1 - ratio) : (rs * (1 - ratio)) / ratio;
+        const sh = this.#sh;
+        const celsius = sh ? steinhartHartCelsius(ohms, sh[0], sh[1], sh[2]) : betaCelsius(ohms, this.#r25, this.#beta);
+        const milliC = Math.round(celsius * 1000);
+        if (!(milliC >= this.#minMilliC && milliC <= this.#maxMilliC)) {
+            return this.#fail(SensorErrorCode.RANGE, `${milliC / 1000} °C (${Math.round(ohms)} Ω)`);
+        }
+        const now = this.#now ? this.#now() : 0;
+        const unchangedMs = this.#stuck.update(now, sum);
+        if (unchangedMs)
+            return this.#fail(SensorErrorCode.STUCK, `unchanged for ${unchangedMs} ms`);
+        out[0] = milliC;
+        this.lastError = undefined;
+        return 1;
+    }
+    sample() {
+        if (!this.read(this.#out))
+            return undefined;
+        this.#sample.temperature = this.#out[0] / 1000;
+        return this.#sample;
+    }
+    /** Releases the analog input; safe to call again. */
+    close() {
+        const io = this.#io;
+        if (!io)
+            return;
+        this.#io = undefined;
+        io.close();
+    }
+    #fail(code, message) {
+        this.lastError = code;
+        return this.#fault.fail(code, message);
+    }
+    #invalid(message) {
+        return this.#fault.invalid(message);
+    }
+}
+//# sourceMappingURL=ntc.js.map
