@@ -1,1 +1,0 @@
-/* pipewatch --check: ESP-IDF not used */
