@@ -379,3 +379,13 @@ test('harness: the SDK target configs the harness merges are the SDK\'s own (che
     t.deepEqual(manifest.config ?? {}, SDK_TARGET_CONFIG[board], board);
   }
 });
+
+// modules/io/i2c/smbus.js over the I2C model
+test('SMBus: the SDK\'s smbus.js over I2C — register reads by writeRead, the same constructor checks', (t) => {
+  const { SMBus } = nodemcu().io as unknown as { SMBus: Ctor };
+  throwsLike(t, () => new SMBus({ data: 21, clock: 22, address: 0x48 }), RangeError, 'invalid hz');
+  const bus = new SMBus({ ...I2C_PINS, address: 0x48 });
+  t.is(bus.readUint16(0x0f, true), 0x0117);
+  bus.close();
+  t.throws(() => bus.readUint16(0x0f, true), { instanceOf: TypeError });
+});
