@@ -10,7 +10,7 @@
  * Register names and datasheet sections stay in each driver. Every method lets the IO class's
  * exception through: the driver turns it into E_BUS.
  */
-import type { I2C, I2CConstructor } from '../host';
+import type { I2C, I2CConstructor, I2COptions } from '../host';
 import { SensorError, SensorErrorCode } from './errors';
 import { messageOf } from './fault';
 
@@ -25,17 +25,21 @@ export interface I2CSensorOptions {
   timeout?: number;
 }
 
-/** Constructs the driver's I2C handle with the part's default address and clock; E_BUS when the IO class refuses. */
+/**
+ * Constructs the driver's I2C handle with the part's default address and clock; E_BUS when the IO
+ * class refuses. Only the settings the caller gave are passed: a key present with the value
+ * undefined is not "use the default" to every host (Moddable's ESP32 I2C reads a present `data`
+ * or `clock` as a pin and rejects undefined; a present `timeout: undefined` would become 0 ms),
+ * and a host provider's `{...boardPins, ...options}` would let it replace the board's pin.
+ */
 export function openI2C(part: string, sensor: I2CSensorOptions, address: number, hz: number): I2C {
+  const options: I2COptions = { address: sensor.address ?? address, hz: sensor.hz ?? hz };
+  if (sensor.data !== undefined) options.data = sensor.data;
+  if (sensor.clock !== undefined) options.clock = sensor.clock;
+  if (sensor.port !== undefined) options.port = sensor.port;
+  if (sensor.timeout !== undefined) options.timeout = sensor.timeout;
   try {
-    return new sensor.io({
-      address: sensor.address ?? address,
-      hz: sensor.hz ?? hz,
-      data: sensor.data,
-      clock: sensor.clock,
-      port: sensor.port,
-      timeout: sensor.timeout,
-    });
+    return new sensor.io(options);
   } catch (error) {
     throw new SensorError(part, SensorErrorCode.BUS, `cannot open I2C: ${messageOf(error)}`);
   }

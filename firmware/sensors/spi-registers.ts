@@ -13,7 +13,7 @@
  *
  * Register names and datasheet sections stay in each driver.
  */
-import type { SPI, SPIConstructor } from '../host';
+import type { SPI, SPIConstructor, SPIOptions } from '../host';
 import { SensorError, SensorErrorCode } from './errors';
 import { messageOf, uniformFill } from './fault';
 
@@ -39,18 +39,20 @@ export function spiHz(part: string, sensor: SPISensorOptions, maxHz: number): nu
   return hz;
 }
 
-/** Constructs the driver's SPI handle; E_BUS when the IO class refuses. */
+/**
+ * Constructs the driver's SPI handle; E_BUS when the IO class refuses. Only the pins the caller
+ * gave are passed (see openI2C): Moddable's ESP32 SPI reads a present `select`, `out`, `in` or
+ * `clock` as a pin and rejects undefined, and a present `port: undefined` is no SPI host.
+ */
 export function openSPI(part: string, sensor: SPISensorOptions, hz: number, mode: number): SPI {
+  const options: SPIOptions = { hz, mode: (sensor.mode ?? mode) as 0 | 1 | 2 | 3 };
+  if (sensor.select !== undefined) options.select = sensor.select;
+  if (sensor.port !== undefined) options.port = sensor.port;
+  if (sensor.out !== undefined) options.out = sensor.out;
+  if (sensor.in !== undefined) options.in = sensor.in;
+  if (sensor.clock !== undefined) options.clock = sensor.clock;
   try {
-    return new sensor.io({
-      select: sensor.select,
-      hz,
-      mode: (sensor.mode ?? mode) as 0 | 1 | 2 | 3,
-      port: sensor.port,
-      out: sensor.out,
-      in: sensor.in,
-      clock: sensor.clock,
-    });
+    return new sensor.io(options);
   } catch (error) {
     throw new SensorError(part, SensorErrorCode.BUS, `cannot open SPI: ${messageOf(error)}`);
   }

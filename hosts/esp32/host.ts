@@ -22,6 +22,7 @@ import type {
   FlashStatus,
   Host,
   LogLevel,
+  OneWireOptions,
   TLSOptions,
   UpdateProvider,
 } from '../../firmware/host';
@@ -62,17 +63,30 @@ export function checkBoard(board: BoardConfig): BoardConfig {
 
 type AnyConstructor = new (options: any) => any;
 
-/** A constructor that fills in the board's pins, then builds the SDK class (the ECMA-419 "host provider" pattern). */
+/**
+ * A constructor that fills in the board's pins, then builds the SDK class (the ECMA-419 "host
+ * provider" pattern). A key the caller passes as undefined keeps the board's value: the SDK's ESP32
+ * buses read a present key as a pin and reject undefined (modules/io/common/builtinCommon.c:
+ * builtinGetUnsignedInteger), so `{...defaults, ...options}` alone would hand them undefined pins.
+ */
 function withDefaults<T>(Native: AnyConstructor, defaults: Record<string, unknown>): T {
   return class {
     constructor(options: Record<string, unknown>) {
-      return new Native({ ...defaults, ...options });
+      const merged: Record<string, unknown> = { ...defaults };
+      for (const key in options) if (options[key] !== undefined) merged[key] = options[key];
+      return new Native(merged);
     }
   } as unknown as T;
 }
 
 /** The firmware's 1-Wire contract over Moddable's `onewire` driver (RMT based on ESP32): ./onewire.ts. */
 const BoardOneWire = boardOneWire(NativeOneWire as unknown as Parameters<typeof boardOneWire>[0]);
+
+function bytesOf(buffer: Bytes): Uint8Array {
+  if (buffer instanceof Uint8Array) return buffer;
+  if (buffer instanceof ArrayBuffer) return new Uint8Array(buffer);
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
 
 const resolve: Resolver = (name, callback) => {
   try {
@@ -136,6 +150,62 @@ const flash: FlashProvider = {
   },
 };
 
+const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** DER bytes of a certificate or key given as DER, or as PEM text (the base64 between the BEGIN and END lines). */
+export function derOf(value: Bytes | string, what: string): ArrayBuffer {
+  if (typeof value !== 'string') {
+    const bytes = bytesOf(value);
+    return bytes.slice().buffer as ArrayBuffer;
+  }
+  const begin = value.indexOf('-----BEGIN ');
+  const bodyStart = begin < 0 ? -1 : value.indexOf('-----', begin + 11);
+  const end = value.indexOf('-----END ');
+  if (begin < 0 || bodyStart < 0 || end < bodyStart) throw new TypeError(`TLS ${what}: expected DER bytes or PEM text`);
+  const out = new Uint8Array(Math.floor(((end - bodyStart) * 3) / 4));
+  let bits = 0;
+  let value24 = 0;
+  let n = 0;
+  for (let i = bodyStart + 5; i < end; i++) {
+    const c = value[i]!;
+    if (c === '=' ) break;
+    const d = BASE64.indexOf(c);
+    if (d < 0) {
+      if (c === '\n' || c === '\r' || c === ' ' || c === '\t') continue;
+      throw new TypeError(`TLS ${what}: invalid PEM character`);
+    }
+    value24 = (value24 << 6) | d;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[n++] = (value24 >> bits) & 0xff;
+    }
+  }
+  if (n === 0) throw new TypeError(`TLS ${what}: empty PEM`);
+  return out.slice(0, n).buffer as ArrayBuffer;
+}
+
+/**
+ * The SDK TLS socket's options from the firmware's `secure` options. The SDK's session
+ * (modules/crypt/ssl/session_419.js, ssl_cert.js: CertificateManager) reads `serverName` (SNI and
+ * the name the server certificate must carry), `certificate` (one DER root it trusts, besides the
+ * build's `ca.ski` + `caN.der` resources), `clientCertificates` (an array of DER) and `clientKey`
+ * (PKCS#8 DER); any other key (`ca`, `key`) is silently ignored, hence this mapping.
+ */
+export function tlsSecureOptions(secure: TLSOptions['secure'], address: string): Record<string, unknown> {
+  const out: Record<string, unknown> = { serverName: secure.serverName ?? address };
+  if (secure.ca !== undefined) out.certificate = derOf(secure.ca, 'ca');
+  if (secure.certificate !== undefined) {
+    if (secure.key === undefined) throw new TypeError('TLS: a client certificate needs its key');
+    out.clientCertificates = [derOf(secure.certificate, 'certificate')];
+    out.clientKey = derOf(secure.key, 'key');
+  } else if (secure.key !== undefined) throw new TypeError('TLS: a client key needs its certificate');
+  return out;
+}
+
+/** Checks for a set wall clock, every second; TLS waits for it (see createEsp32Host). */
+const CLOCK_POLL_MS = 1_000;
+
 export interface Esp32HostOptions {
   board: BoardConfig;
   update?: UpdateProvider;
@@ -147,6 +217,41 @@ export function createEsp32Host(o: Esp32HostOptions): Host {
   const board = checkBoard(o.board);
   const i2c = { port: board.i2c.port, data: board.i2c.data, clock: board.i2c.clock, hz: board.i2c.hz };
   const spi = { port: board.spi.port, clock: board.spi.clock, out: board.spi.out, in: board.spi.in, select: board.spi.select };
+  const log =
+    o.log ??
+    ((level: LogLevel, message: string) => {
+      trace(`[${level}] ${message}\n`);
+    });
+  const timers = new ModdableTimers((error) => log('error', `timer callback threw: ${messageOf(error)}`));
+  const wall = new EpochClock();
+  /*
+   * The SDK checks certificate dates against Date.now() (ssl_cert.js: CertificateManager.verify),
+   * which is 1970 until SNTP sets the clock: a TLS socket opened before then would fail every
+   * handshake. So a TLS socket waits for the clock before it connects (closing it stops the wait).
+   */
+  let warned = false;
+  const whenClockSet = (proceed: () => void, cancelled: () => boolean): void => {
+    if (wall.now() !== undefined) return proceed();
+    if (!warned) log('info', 'TLS waits for the wall clock (SNTP) to check certificate dates');
+    warned = true;
+    const id = timers.set(
+      () => {
+        if (cancelled()) timers.clear(id);
+        else if (wall.now() !== undefined) {
+          timers.clear(id);
+          proceed();
+        }
+      },
+      CLOCK_POLL_MS,
+      CLOCK_POLL_MS,
+    );
+  };
+  /* A `pin` left undefined is the board's 1-Wire pin: xs_onewire (modonewire.c) reads undefined as GPIO 0. */
+  const OneWireClass = class extends BoardOneWire {
+    constructor(options: OneWireOptions) {
+      super({ ...options, pin: options?.pin ?? board.onewire.pin });
+    }
+  };
   return {
     io: {
       I2C: withDefaults(I2C, i2c),
@@ -154,23 +259,28 @@ export function createEsp32Host(o: Esp32HostOptions): Host {
       SPI: withDefaults(SPI, spi),
       Digital: withDefaults(Digital, {}),
       Analog: withDefaults(Analog, {}),
-      OneWire: BoardOneWire,
+      OneWire: OneWireClass,
       TCP: socketClass(TCP as never, resolve),
-      TLSSocket: socketClass(TLSSocket as never, resolve, (options) => {
-        const secure = (options as TLSOptions).secure ?? {};
-        return { host: secure.serverName ?? options.address, secure, TCP: { io: TCP } };
-      }) as NonNullable<Host['io']['TLSSocket']>,
+      TLSSocket: socketClass(
+        TLSSocket as never,
+        resolve,
+        (options) => {
+          const secure = tlsSecureOptions((options as TLSOptions).secure ?? {}, options.address);
+          return { host: secure.serverName, secure, TCP: { io: TCP } };
+        },
+        whenClockSet,
+      ) as NonNullable<Host['io']['TLSSocket']>,
     },
     flash,
     update: o.update,
-    clock: { monotonic: new TicksClock(), wall: new EpochClock() },
-    timers: new ModdableTimers(),
+    clock: { monotonic: new TicksClock(), wall },
+    timers,
     random: { next: () => Math.random() },
-    log:
-      o.log ??
-      ((level: LogLevel, message: string) => {
-        trace(`[${level}] ${message}\n`);
-      }),
+    log,
     restart: o.restart,
   };
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

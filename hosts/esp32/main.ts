@@ -7,6 +7,7 @@
  */
 import config from 'mc/config';
 import Net from 'net';
+import Resource from 'Resource';
 import { PipewatchNode } from '../../firmware/node';
 import type { Host } from '../../firmware/host';
 import { createStatusLed } from 'hosts/esp32/led';
@@ -23,11 +24,27 @@ function restart(): void {
   globalThis.System.restart();
 }
 
-/** Device id when none is provisioned: "pw-" and the station MAC address without colons. */
-function defaultDeviceId(): string {
-  const mac = String(Net.get('MAC') ?? '000000000000');
+/** The id an unreadable MAC address (all zeros) would give: never used, never saved. */
+const ZERO_ID = 'pw-000000000000';
+
+/**
+ * Device id when none is provisioned: "pw-" and the station MAC address without colons, or
+ * undefined when the MAC cannot be read. Brings the network stack up first: before the SDK's
+ * Wi-Fi module has run, `Net.get('MAC')` is undefined (see Network.initStation).
+ */
+function macDeviceId(): string | undefined {
+  Network.initStation();
+  const mac = Net.get('MAC') as unknown;
+  if (typeof mac !== 'string' || mac.length !== 17) return undefined;
   let id = 'pw-';
   for (let i = 0; i < mac.length; i++) if (mac[i] !== ':') id += mac[i]!.toLowerCase();
+  return id.length === 15 && id !== ZERO_ID ? id : undefined;
+}
+
+/** A fleet-unique-enough id for this boot only (not saved) when the MAC cannot be read. */
+function temporaryId(host: Host): string {
+  let id = 'pw-tmp-';
+  for (let i = 0; i < 8; i++) id += '0123456789abcdef'[Math.floor(host.random.next() * 16) & 15];
   return id;
 }
 
@@ -40,20 +57,53 @@ function loadSettings(host: Host): { settings: Settings | undefined; source: str
   }
   const saved = store?.load();
   if (store && store.stats.corrupt > 0) host.log('warn', `settings: ${store.stats.corrupt} corrupt record(s) ignored`);
-  if (saved) return { settings: saved, source: 'settings partition' };
-  const fromBuild: Settings = settingsFromConfig(config, defaultDeviceId());
+  if (saved && saved.deviceId !== ZERO_ID) return { settings: saved, source: 'settings partition' };
+  const configuredId = String(config.deviceId ?? '');
+  const fromBuild: Settings = saved ? { ...saved } : settingsFromConfig(config, 'pw-pending');
   try {
     validateFields(fromBuild);
   } catch (error) {
     host.log('warn', `not provisioned (${(error as Error).message}); see docs/moddable.md "Provision"`);
     return { settings: undefined, source: 'none' };
   }
-  try {
-    store?.save(fromBuild);
-  } catch (error) {
-    host.log('error', `settings not saved: ${(error as Error).message}`);
+  let persistent = true;
+  if (saved || !configuredId) {
+    const id = macDeviceId();
+    persistent = id !== undefined;
+    fromBuild.deviceId = id ?? temporaryId(host);
+    if (!persistent) host.log('error', `no MAC address: device id ${fromBuild.deviceId} for this boot only, not saved`);
   }
-  return { settings: fromBuild, source: 'build-time config' };
+  if (persistent) {
+    try {
+      store?.save(fromBuild);
+    } catch (error) {
+      host.log('error', `settings not saved: ${(error as Error).message}`);
+    }
+  }
+  return { settings: fromBuild, source: saved ? 'settings partition (device id repaired)' : 'build-time config' };
+}
+
+/** The broker's own root certificate, when the build carries one (manifest `config.tlsCA` names a `data` resource). */
+function brokerCA(host: Host): Uint8Array | undefined {
+  const name = String(config.tlsCA ?? '');
+  if (!name) return undefined;
+  try {
+    return new Uint8Array(new Resource(name) as unknown as ArrayBuffer);
+  } catch (error) {
+    host.log('error', `TLS root "${name}" missing from the build: ${(error as Error).message}`);
+    return undefined;
+  }
+}
+
+/**
+ * The board id OTA manifests carry: the build target with "-" for "/" ("esp32/nodemcu" →
+ * "esp32-nodemcu"), because a manifest's board id is [a-z0-9._-] only (firmware/ota/manifest.ts):
+ * with the "/" no manifest could be signed for an ESP32 at all.
+ */
+export function otaBoardId(target: string): string {
+  let id = '';
+  for (let i = 0; i < target.length; i++) id += target[i] === '/' ? '-' : target[i];
+  return id;
 }
 
 /** Blinks the status LED until the uplink is connected, then keeps it lit. */
@@ -76,31 +126,42 @@ function statusLed(host: Host, board: BoardConfig, connected: () => boolean): vo
   );
 }
 
+/**
+ * The board config with the status LED moved when the build says so (`ledPin=48` on the mcconfig
+ * command line arrives as a string): ESP32-S3-DevKitC-1 v1.0 boards have the RGB LED on GPIO 48,
+ * v1.1 boards on GPIO 38 (the manifest's default).
+ */
+function withLedPin(board: BoardConfig, ledPin: unknown): BoardConfig {
+  if (ledPin === undefined || ledPin === '') return board;
+  return { ...board, led: { ...board.led, pin: Number(ledPin) } };
+}
+
 export default function main(): void {
   globalThis.abort = (why: string, exception?: unknown) => {
     trace(`[error] abort: ${why}: ${exception instanceof Error ? exception.message : String(exception)}\n`);
   };
-  const board = config.board as BoardConfig;
+  const board = withLedPin(config.board as BoardConfig, config.ledPin);
   const host = createEsp32Host({ board, update: esp32Update, restart });
   const { settings, source } = loadSettings(host);
-  const deviceId = settings?.deviceId ?? defaultDeviceId();
+  const deviceId = settings?.deviceId ?? (String(config.deviceId ?? '') || 'pw-unprovisioned');
   host.log('info', `pipewatch ${deviceId} on ${board.name}, settings from ${source}`);
+  host.log('info', 'Wi-Fi is pipewatch\'s own (settings partition); the SDK\'s "No Wi-Fi SSID" at start-up is expected');
 
   const sensors = planSensors(settings?.sensors ?? String(config.sensors ?? ''));
   const node = new PipewatchNode(host, {
     deviceId,
-    broker: settings ? brokerConfig(settings) : { address: '127.0.0.1', port: 1883 },
+    broker: settings ? brokerConfig(settings, settings.broker.startsWith('mqtts://') ? brokerCA(host) : undefined) : { address: '127.0.0.1', port: 1883 },
     intervalMs: settings?.intervalMs ?? 10_000,
     sensors: sensors.sensors,
     ota: config.otaPublicKey
-      ? { publicKey: String(config.otaPublicKey), board: board.id, maxImageBytes: APP_SLOT_BYTES }
+      ? { publicKey: String(config.otaPublicKey), board: otaBoardId(board.id), maxImageBytes: APP_SLOT_BYTES }
       : undefined,
   });
   for (const problem of sensors.problems) node.noteConfigError(problem);
   if (sensors.sensors.length === 0) host.log('warn', 'no usable sensor: connecting without readings (provision --sensors, or an update, fixes it)');
   if (!config.otaPublicKey) host.log('warn', 'OTA updates off: no otaPublicKey in the build config');
   if (settings) {
-    node.start();
+    // Wi-Fi first: only the SDK's Wi-Fi module brings up lwIP, which the node's first socket needs.
     const network = new Network({
       ssid: settings.ssid,
       password: settings.password,
@@ -110,6 +171,7 @@ export default function main(): void {
       log: (level, message) => host.log(level, message),
     });
     network.start();
+    node.start();
   } else {
     node.startSampling();
   }

@@ -57,9 +57,20 @@ export class Network {
     return this.#online;
   }
 
+  /**
+   * Brings up the network stack in station mode without connecting. Only the SDK's Wi-Fi module
+   * initialises esp_netif and lwIP (modules/network/wifi/esp32/xs6wifi.c: initWiFi, run by the
+   * `mode` setter); before that a socket throws "no network" (modules/io/common/builtinCommon.h:
+   * CHECK_NETWORK_SAFE) and `Net.get('MAC')` is undefined (modules/network/net/esp/modNet.c:
+   * getNIF finds no interface). Idempotent.
+   */
+  static initStation(): void {
+    if (WiFi.mode !== WiFi.Mode.station) WiFi.mode = WiFi.Mode.station;
+  }
+
   start(): void {
     if (this.#monitor) return;
-    WiFi.mode = WiFi.Mode.station;
+    Network.initStation();
     this.#monitor = new WiFi(this.#credentials(), (message: string) => this.#onWiFi(message));
     this.stats.connects++;
   }

@@ -3,7 +3,9 @@
  * shared by the ESP32 host and the Moddable simulator host (mcsim): the same code runs on the
  * device and on the desktop, only the manifest decides which IO classes are behind it.
  *
- * - `ModdableTimers`: numeric timer ids over Moddable `Timer` objects.
+ * - `ModdableTimers`: numeric timer ids over Moddable `Timer` objects. A callback that throws is
+ *   caught and reported: on XS an exception out of a timer callback reaches fxAbort
+ *   (modules/base/timer/modTimer.c: xs_timer_callback, xsEndHost), which resets the device.
  * - `TicksClock`: a monotonic ms clock over `Time.ticks`, which is a 32-bit millisecond counter
  *   that XS hands out as a signed int32 (negative after 24.8 days, wrapping after 49.7 days).
  * - `EpochClock`: the wall clock, undefined until SNTP (or the desktop) has set a plausible time.
@@ -31,7 +33,14 @@ export const EARLIEST_PLAUSIBLE_EPOCH_MS = 1_704_067_200_000;
 
 export class ModdableTimers implements Timers {
   readonly #live = new Map<TimerId, Timer>();
+  readonly #onError: ((error: unknown) => void) | undefined;
   #next = 1;
+  /** Callbacks that threw (caught; a repeating timer keeps running). */
+  errors = 0;
+
+  constructor(onError?: (error: unknown) => void) {
+    this.#onError = onError;
+  }
 
   set(callback: () => void, ms: number, repeat?: number): TimerId {
     if (!(ms >= 0)) throw new RangeError(`invalid timer delay ${ms}`);
@@ -41,7 +50,16 @@ export class ModdableTimers implements Timers {
     const timer = Timer.set(
       () => {
         if (once) this.#live.delete(id);
-        callback();
+        try {
+          callback();
+        } catch (error) {
+          this.errors++;
+          try {
+            this.#onError?.(error);
+          } catch {
+            // the report itself failed: the count above still records the error
+          }
+        }
       },
       ms,
       once ? 0 : repeat,
@@ -98,6 +116,9 @@ type NativeSocketConstructor = new (options: Record<string, unknown>) => NativeS
 /** Resolves a host name; calls back once with the address, or undefined when it failed. */
 export type Resolver = (name: string, callback: (address: string | undefined) => void) => void;
 
+/** Holds a socket back until `proceed()` (e.g. until the clock is set); `cancelled()` is true once it was closed. */
+export type Gate = (proceed: () => void, cancelled: () => boolean) => void;
+
 const digits = '0123456789';
 
 /** A dotted-quad IPv4 address (the form Moddable's sockets accept without resolving). */
@@ -125,11 +146,13 @@ export function isIPv4(address: string): boolean {
 /**
  * Wraps an SDK socket class into the firmware's `TCPConstructor`. `extra(options)` adds the
  * options a native class needs beyond the ECMA-419 ones (the TLS class's `secure`, `host`, `TCP`).
+ * `gate`, when given, holds every connection back until it lets it proceed.
  */
 export function socketClass(
   Native: NativeSocketConstructor,
   resolve: Resolver | undefined,
   extra?: (options: TCPOptions) => Record<string, unknown>,
+  gate?: Gate,
 ): TCPConstructor {
   class HostSocket implements TCP {
     readonly #options: TCPOptions;
@@ -146,12 +169,27 @@ export function socketClass(
         throw new RangeError(`socket: invalid port ${String(options.port)}`);
       }
       this.#options = options;
-      if (isIPv4(options.address)) {
-        this.#open(options.address, false);
+      const ip = isIPv4(options.address);
+      if (!ip && !resolve) throw new Error(`socket: cannot resolve "${options.address}" on this host`);
+      if (!gate) {
+        this.#connect(ip, false);
         return;
       }
-      if (!resolve) throw new Error(`socket: cannot resolve "${options.address}" on this host`);
-      resolve(options.address, (address) => {
+      gate(
+        () => {
+          if (!this.#closed) this.#connect(ip, true);
+        },
+        () => this.#closed,
+      );
+    }
+
+    #connect(ip: boolean, deferred: boolean): void {
+      const name = this.#options.address;
+      if (ip) {
+        this.#open(name, deferred);
+        return;
+      }
+      resolve!(name, (address) => {
         if (this.#closed) return;
         if (address === undefined) this.#fail();
         else this.#open(address, true);

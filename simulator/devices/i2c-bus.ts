@@ -172,8 +172,21 @@ export class SimI2CBus {
       constructor(options: I2COptions) {
         if (!options || typeof options !== 'object') throw new TypeError('options required');
         checkAddress(options.address);
+        // As strict as Moddable's ESP32 I2C (modules/io/i2c/esp32/_i2c.c: _xs_i2c_constructor): a
+        // key that is present must hold a usable value — `data: undefined` is no pin, and
+        // `timeout: undefined` would be a 0 ms time-out.
+        for (const key of ['data', 'clock', 'port', 'timeout', 'hz'] as const) {
+          if (key in options && options[key] === undefined) throw new TypeError(`I2C option "${key}" is present but undefined`);
+        }
+        for (const key of ['data', 'clock', 'port'] as const) {
+          const value = options[key];
+          if (value !== undefined && (!Number.isInteger(value) || value < 0)) throw new RangeError(`invalid ${key} ${value}`);
+        }
+        if (options.timeout !== undefined && (!Number.isInteger(options.timeout) || options.timeout < -1)) {
+          throw new RangeError(`invalid timeout ${options.timeout}`);
+        }
         const hz = options.hz ?? 100_000;
-        if (!Number.isFinite(hz) || hz <= 0) throw new RangeError(`invalid hz ${hz}`);
+        if (!Number.isFinite(hz) || hz <= 0 || hz > 20_000_000) throw new RangeError(`invalid hz ${hz}`);
         this.#address = options.address;
         this.#hz = hz;
       }

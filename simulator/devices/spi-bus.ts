@@ -112,10 +112,19 @@ export class SimSPIBus {
       #closed = false;
       constructor(options: SPIOptions) {
         if (!options || typeof options !== 'object') throw new TypeError('options required');
+        // As strict as Moddable's ESP32 SPI (modules/io/spi/esp/spi.c: xs_spi_constructor): a key
+        // that is present must hold a usable value (a pin, a port), never undefined.
+        for (const key of ['select', 'hz', 'mode', 'out', 'in', 'clock', 'port'] as const) {
+          if (key in options && options[key] === undefined) throw new TypeError(`SPI option "${key}" is present but undefined`);
+        }
+        for (const key of ['out', 'in', 'clock', 'port'] as const) {
+          const value = options[key];
+          if (value !== undefined && (!Number.isInteger(value) || value < 0)) throw new RangeError(`invalid ${key} ${value}`);
+        }
         const select = options.select ?? 0;
         if (!Number.isInteger(select) || select < 0) throw new RangeError(`invalid chip select ${select}`);
         const hz = options.hz ?? 1_000_000;
-        if (!Number.isFinite(hz) || hz <= 0) throw new RangeError(`invalid hz ${hz}`);
+        if (!Number.isFinite(hz) || hz < 1 || hz > 40_000_000) throw new RangeError(`invalid hz ${hz}`);
         const mode = options.mode ?? 0;
         if (mode !== 0 && mode !== 1 && mode !== 2 && mode !== 3) throw new RangeError(`invalid mode ${mode}`);
         this.#select = select;
