@@ -54,7 +54,7 @@ function settingsRecord(esp: Booted): Settings | undefined {
   const partition = esp.storage.partitions.find((p) => p.name === 'settings')!;
   let newest: { settings: Settings; sequence: number } | undefined;
   for (let block = 0; block < 2; block++) {
-    const decoded = decodeSettings(partition.bytes.subarray(block * 4096, block * 4096 + 1040));
+    const decoded = decodeSettings(partition.bytes.subarray(block * 4096, (block + 1) * 4096));
     if (typeof decoded !== 'string' && (!newest || decoded.sequence > newest.sequence)) newest = decoded;
   }
   return newest?.settings;
