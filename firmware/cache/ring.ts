@@ -403,6 +403,7 @@ export class Ring {
     for (let i = 0; i < n && at < 0; i++) {
       if (this.#bad[i]) continue;
       if (this.#eraseVerified(i)) at = i;
+      else this.#markBad(i);
     }
     if (at < 0) throw new Error('E_CACHE_NO_BLOCK: no block of the ring can be erased');
     // Blocks left by an older format or torn beyond repair: erased now, so that no later mount
@@ -410,7 +411,7 @@ export class Ring {
     for (let i = 0; i < n; i++) {
       if (i === at || this.#bad[i]) continue;
       this.#parseHeader(this.first + i);
-      if (!this.#hBlank && !this.#hBad) this.#eraseVerified(i);
+      if (!this.#hBlank && !this.#hBad && !this.#eraseVerified(i)) this.#markBad(i);
     }
     this.#writeHeader(this.first + at, epoch, nextSeq, this.dropped, this.#corruptBase, 1);
     this.#chain[0] = at;

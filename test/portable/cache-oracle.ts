@@ -81,7 +81,7 @@ export class Life {
   constructor(
     geometry: SimFlashGeometry,
     options: FlashCacheOptions = {},
-    cut?: { after: number; tear: boolean; seed: number },
+    cut?: { after: number; tear: boolean; seed: number; scatter?: number },
   ) {
     this.flash = new SimFlash(geometry);
     this.#options = options;
@@ -305,9 +305,12 @@ export function scenario(): Op[] {
   return ops;
 }
 
-/** Runs `ops` once; cuts the power at mutating flash operation `cutAt` (torn with `tearSeed`). */
-export function runWithCut(ops: Op[], cutAt: number, tearSeed: number | undefined): Life {
-  const life = new Life(SMALL_GEOMETRY, SMALL_OPTIONS, { after: cutAt, tear: tearSeed !== undefined, seed: tearSeed ?? 1 });
+/**
+ * Runs `ops` once; cuts the power at mutating flash operation `cutAt` (torn with `tearSeed`;
+ * with `scatter`, each bit the cut operation was changing lands with that probability).
+ */
+export function runWithCut(ops: Op[], cutAt: number, tearSeed: number | undefined, scatter = 0): Life {
+  const life = new Life(SMALL_GEOMETRY, SMALL_OPTIONS, { after: cutAt, tear: tearSeed !== undefined, seed: tearSeed ?? 1, scatter });
   for (const op of ops) {
     if (!life.step(op)) life.recover();
   }
@@ -322,15 +325,20 @@ export function scenarioOperations(ops: Op[]): number {
   return life.flash.operations;
 }
 
-/** Cuts the scenario at every operation from `from` (inclusive) to `to` (exclusive), plain and torn. */
-export function exhaustive(from: number, to: number, tearSeeds: number[]): number {
+/**
+ * Cuts the scenario at every operation from `from` (inclusive) to `to` (exclusive), plain and
+ * torn (with `scatter`: torn bit by bit, see runWithCut, and not plain).
+ */
+export function exhaustive(from: number, to: number, tearSeeds: number[], scatter = 0): number {
   const ops = scenario();
   let runs = 0;
   for (let cut = from; cut < to; cut++) {
-    runWithCut(ops, cut, undefined);
-    runs++;
+    if (scatter === 0) {
+      runWithCut(ops, cut, undefined);
+      runs++;
+    }
     for (const seed of tearSeeds) {
-      runWithCut(ops, cut, seed * 7919 + cut);
+      runWithCut(ops, cut, seed * 7919 + cut, scatter);
       runs++;
     }
   }
