@@ -271,7 +271,9 @@ export class PipewatchNode {
       if (flash) {
         try {
           const cache = new FlashCache(flash);
-          if (cache.stats.formatted) this.host.log('info', 'cache partition was unusable and has been formatted');
+          if (cache.stats.migratedReadings > 0) {
+            this.host.log('warn', `cache partition of format 1 re-formatted: ${cache.stats.migratedReadings} unsent reading(s) could not be kept`);
+          } else if (cache.stats.formatted) this.host.log('info', 'cache partition was unusable and has been formatted');
           if (cache.stats.badBlocks > 0) this.host.log('warn', `cache partition: ${cache.stats.badBlocks} bad block(s) skipped`);
           if (cache.stats.faults > 0) this.host.log('warn', `cache partition: ${cache.stats.faults} flash fault(s) at mount (${cache.stats.lastFault})`);
           return cache;

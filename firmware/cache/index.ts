@@ -68,6 +68,9 @@ export interface CacheStats extends StoreStats {
   lastFault: string;
   /** Sequence numbers this mount skipped because the flash may hide numbers already given out. */
   seqReserved: number;
+  /** This mount found a format-1 partition and re-formatted it; its unacknowledged readings are
+   * counted in corruptSkipped (FORMAT.md "Format history"). */
+  migratedReadings: number;
   /** Erase counts kept in the block headers (0 for blocks never opened since a format). */
   eraseMin: number;
   eraseMax: number;
@@ -119,6 +122,7 @@ export class FlashCache implements ReadingStore {
     }
     this.#nextSeq = nextSeq;
     const formatted = !main.usable || (alerts !== undefined && !alerts.usable);
+    const migrated = main.formatOneReadings + (alerts?.formatOneReadings ?? 0);
     try {
       if (!main.usable) main.format(nextSeq);
       if (alerts && !alerts.usable) alerts.format(nextSeq);
@@ -138,6 +142,7 @@ export class FlashCache implements ReadingStore {
       faults: 0,
       lastFault: '',
       seqReserved: nextSeq - known,
+      migratedReadings: migrated,
       eraseMin: 0,
       eraseMax: 0,
       eraseTotal: 0,

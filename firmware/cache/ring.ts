@@ -105,6 +105,8 @@ export class Ring {
   /** The newest valid note counted its victim lost (#countLostHead). */
   #hCloseLost = false;
   #hIntactSeq = -1;
+  /** The intact header is of format 1 (FORMAT.md "Format history"). */
+  #hV1 = false;
   /** The header area carries the bad-block mark. */
   #hBad = false;
   /** The two header copies are all erase value. */
@@ -131,6 +133,8 @@ export class Ring {
   #corruptLive = 0;
   lostBlocks = 0;
   badBlocks = 0;
+  /** Unacknowledged readings found in blocks of format 1 (lost when the ring is re-formatted). */
+  formatOneReadings = 0;
   maxEpochSeen = 0;
   maxSeqSeen = -1;
   /** Highest seqFirst of any intact header (this format or an older one), -1 if none. */
@@ -237,6 +241,7 @@ export class Ring {
       }
       if (!ok) {
         if (!this.#hBlank) this.uncertain++;
+        if (this.#hV1) this.formatOneReadings += this.#countFormatOne(this.first + i);
         continue;
       }
       valid++;
@@ -395,6 +400,30 @@ export class Ring {
     }
   }
 
+  /**
+   * Unacknowledged readings of a format-1 block (its header just parsed into #hdr): format 1 has
+   * 32-byte headers, 8-byte close notes and one acknowledge bitmap; its records are the same.
+   */
+  #countFormatOne(block: number): number {
+    const L = this.#layout;
+    const view = this.#hdrView;
+    const slotLength = view.getUint16(Header.slotLength, true);
+    const slots = view.getUint16(Header.slotsPerBlock, true);
+    const bitmapOffset = 2 * roundUp(32, L.writeAlign) + CLOSE_NOTES * roundUp(8, L.writeAlign);
+    const bitmapLength = roundUp(Math.ceil(slots / 8), L.writeAlign);
+    const records = bitmapOffset + bitmapLength;
+    if (slotLength !== L.slotLength || bitmapLength > this.#bitmap.length || records + slots * slotLength > L.blockLength) return 0;
+    const bitmap = this.#bitmap.subarray(0, bitmapLength);
+    this.#flash.read(bitmap, block * L.blockLength + bitmapOffset);
+    let n = 0;
+    for (let s = 0; s < slots; s++) {
+      if ((((bitmap[s >> 3]! ^ L.eraseValue) >> (s & 7)) & 1) === 1) continue;
+      this.#flash.read(this.#slot, block * L.blockLength + records + s * slotLength);
+      if (!this.#isBlank()) n++;
+    }
+    return n;
+  }
+
   /** Makes an unusable ring usable again: one erased block with a fresh header. */
   format(nextSeq: number): void {
     const n = this.count;
@@ -413,6 +442,9 @@ export class Ring {
       this.#parseHeader(this.first + i);
       if (!this.#hBlank && !this.#hBad && !this.#eraseVerified(i)) this.#markBad(i);
     }
+    // Readings a format-1 partition still held are lost with it: counted (FORMAT.md "Format history").
+    this.#corruptBase = (this.#corruptBase + this.formatOneReadings) >>> 0;
+    this.formatOneReadings = 0;
     this.#writeHeader(this.first + at, epoch, nextSeq, this.dropped, this.#corruptBase, 1);
     this.#chain[0] = at;
     this.#chainStart = 0;
@@ -891,6 +923,7 @@ export class Ring {
     const view = this.#hdrView;
     this.#flash.read(hdr, block * L.blockLength);
     this.#hIntactSeq = -1;
+    this.#hV1 = false;
     const programmed = L.eraseValue ^ 0xff;
     this.#hBad = hdr[0] === programmed && hdr[1] === programmed && hdr[2] === programmed && hdr[3] === programmed;
     let blank = true;
@@ -905,6 +938,7 @@ export class Ring {
         // Format 1: only its high-water mark is used (FORMAT.md "Format history").
         if (view.getUint32(c + V1.crc, true) === this.#crc.of(hdr, c, V1.crc)) {
           this.#hIntactSeq = view.getUint32(c + Header.seqFirst, true);
+          this.#hV1 = true;
         }
         continue;
       }

@@ -12,6 +12,7 @@
  */
 import { deepEqual, equal, ok } from '../harness/assert';
 import { FlashCache } from '../../firmware/cache/index';
+import { Crc32 } from '../../firmware/cache/crc32';
 import type { Bytes, Flash, FlashStatus } from '../../firmware/host';
 import { newReading, type NewReading, type Reading } from '../../firmware/store';
 import { PowerCut, SimFlash, type SimFlashGeometry } from '../../simulator/flash/index';
@@ -174,6 +175,38 @@ function snapshotOf(build: (cache: FlashCache, flash: SimFlash) => void): Return
   return flash.snapshot();
 }
 
+/** Writes one block as format 1 left it (32-byte headers, 8-byte notes, one bitmap), 256-byte blocks. */
+function writeFormatOne(flash: SimFlash, block: number, epoch: number, seqFirst: number, seqs: number[], acked: number): void {
+  const crc = new Crc32();
+  const bytes = new Uint8Array(256).fill(0xff);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, 0x31435750, true);
+  bytes[4] = 1;
+  bytes[5] = 0;
+  view.setUint16(6, 4, true);
+  view.setUint32(8, epoch, true);
+  view.setUint32(12, seqFirst, true);
+  view.setUint32(16, 0, true);
+  view.setUint32(20, epoch, true);
+  view.setUint16(24, 20, true);
+  view.setUint16(26, 8, true);
+  view.setUint32(28, crc.of(bytes, 0, 28), true);
+  bytes.copyWithin(32, 0, 32);
+  for (let s = 0; s < acked; s++) bytes[88 + (s >> 3)]! &= ~(1 << (s & 7));
+  seqs.forEach((seq, s) => {
+    const at = 92 + s * 20;
+    const r = reading(seq);
+    bytes[at] = 0x08 | (r.kind << 4) | (r.synced ? 1 : 0);
+    bytes[at + 1] = r.channel;
+    view.setUint16(at + 2, Math.floor(r.timeMs / 2 ** 32), true);
+    view.setUint32(at + 4, r.timeMs % 2 ** 32, true);
+    view.setUint32(at + 8, seq, true);
+    view.setInt32(at + 12, r.value, true);
+    view.setUint32(at + 16, crc.of(bytes, at, 16), true);
+  });
+  flash.write(bytes, block * 256);
+}
+
 export const tests = {
   // ------------------------------------------------------------------ item 1: failing operations
 
@@ -313,6 +346,24 @@ export const tests = {
     flash = flash.reboot();
     cache = new FlashCache(flash, OPTIONS);
     oracle.check(cache, 'after reboot');
+  },
+
+  'a format-1 partition is re-formatted: its unacknowledged readings are counted, its numbers never given again'() {
+    let flash = new SimFlash(SMALL);
+    writeFormatOne(flash, 0, 1, 1, [1, 2, 3, 4, 5, 6, 7, 8], 3);
+    writeFormatOne(flash, 1, 2, 9, [9, 10, 11, 12], 0);
+    let cache = new FlashCache(flash, OPTIONS);
+    equal(cache.stats.formatted, true);
+    equal(cache.stats.migratedReadings, 9);
+    equal(cache.stats.corruptSkipped, 9);
+    equal(cache.pending, 0);
+    ok(cache.append(reading(1)) > 12);
+    flash = flash.reboot();
+    cache = new FlashCache(flash, OPTIONS);
+    equal(cache.stats.formatted, false);
+    equal(cache.stats.corruptSkipped, 9, 'the count is kept');
+    equal(cache.stats.seqReserved, 0, 'the format-1 blocks are gone: no gap at later mounts');
+    equal(all(cache).length, 1);
   },
 
   // ------------------------------------------------------------------ item 7: torn erase of a recycled block
