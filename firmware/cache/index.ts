@@ -56,7 +56,11 @@ export interface CacheStats extends StoreStats {
   invalid: number;
   /** This mount found (part of) the partition unusable and formatted it. */
   formatted: boolean;
-  /** Records that failed their checks (torn, bit flips, garbage) and were skipped. */
+  /**
+   * Records that failed their checks (torn, bit flips, garbage) and were skipped, or were counted
+   * lost (a head whose two header copies are damaged, readings of a format-1 partition).
+   * Persisted (dead bitmap, headers, close notes): it only grows, across reboots too.
+   */
   corruptSkipped: number;
   /** Blocks with a valid header that were cut off from the chain (their records are lost). */
   lostBlocks: number;

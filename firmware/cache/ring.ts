@@ -77,11 +77,16 @@ export class Ring {
 
   readonly #hdr: Uint8Array;
   readonly #hdrView: DataView;
+  /** #hdr as 32-bit words (erase read-back compares a word at a time). */
+  readonly #hdrWords: Uint32Array;
   readonly #slot: Uint8Array;
   readonly #slotView: DataView;
   /** The three bitmaps of one block (acknowledge A, acknowledge B, dead), read in one read. */
   readonly #bitmap: Uint8Array;
   readonly #iterBitmap: Uint8Array;
+  /** The acknowledge bitmaps A and B only (the hot paths never need the dead bitmap). */
+  readonly #bitmapAB: Uint8Array;
+  readonly #iterBitmapAB: Uint8Array;
   /** Scratch reading for lookups (acknowledge), so iteration's `current` is never clobbered. */
   readonly #probe: Reading = newReading();
   /** The record the iterator stands on. */
@@ -148,6 +153,8 @@ export class Ring {
   eraseMin = 0;
   eraseMax = 0;
   eraseTotal = 0;
+  /** Blocks whose erase count is eraseMin (the minimum is rescanned only when the last one goes). */
+  #atMin = 0;
   blocksOpened = 0;
   /** Where faults this ring absorbs are counted (shared with its FlashCache). */
   readonly #faults: FaultLog;
@@ -185,10 +192,13 @@ export class Ring {
     this.count = count;
     this.#hdr = new Uint8Array(layout.closeOffset + layout.closeLength);
     this.#hdrView = new DataView(this.#hdr.buffer);
+    this.#hdrWords = new Uint32Array(this.#hdr.buffer, 0, this.#hdr.length >> 2);
     this.#slot = new Uint8Array(layout.slotLength);
     this.#slotView = new DataView(this.#slot.buffer);
     this.#bitmap = new Uint8Array(3 * layout.bitmapLength);
     this.#iterBitmap = new Uint8Array(3 * layout.bitmapLength);
+    this.#bitmapAB = this.#bitmap.subarray(0, 2 * layout.bitmapLength);
+    this.#iterBitmapAB = this.#iterBitmap.subarray(0, 2 * layout.bitmapLength);
     this.#chain = new Uint16Array(count);
     this.#bad = new Uint8Array(count);
     this.#memo.fill(-1);
@@ -528,9 +538,11 @@ export class Ring {
         this.#tailIndex = this.#chain[this.#chainStart]!;
         if (this.#cursor > 0) this.#cursor--;
       }
-      const eraseCount = this.#parseHeader(victim) ? this.#hEraseCount + 1 : Math.max(1, this.#headEraseCount);
+      const oldCount = this.#parseHeader(victim) ? this.#hEraseCount : 0;
+      const eraseCount = oldCount > 0 ? oldCount + 1 : Math.max(1, this.#headEraseCount);
       if (!this.#eraseVerified(victimIndex)) {
         this.#markBad(victimIndex);
+        this.#rescanWear();
         continue;
       }
       this.#writeHeader(victim, this.#headEpoch + 1, nextSeq, this.dropped, this.#corruptBase, eraseCount);
@@ -542,7 +554,10 @@ export class Ring {
       this.#headFreeNote = 0;
       this.#writeSlot = 0;
       this.blocksOpened++;
-      this.#rescanWear();
+      // Wear figures, kept up to date without reading every header at every open.
+      this.eraseTotal += eraseCount - oldCount;
+      if (eraseCount > this.eraseMax) this.eraseMax = eraseCount;
+      if (oldCount === this.eraseMin && --this.#atMin <= 0) this.#rescanWear();
       return;
     }
     throw new Error('E_CACHE_NO_BLOCK: no block of the ring can be erased');
@@ -576,12 +591,16 @@ export class Ring {
   #readsErased(block: number): boolean {
     const L = this.#layout;
     const buffer = this.#hdr;
+    const words = this.#hdrWords;
+    const erased = L.eraseValue === 0 ? 0 : 0xffffffff;
     const chunk = buffer.length < L.blockLength ? buffer.length : L.blockLength;
+    const wordsPerChunk = chunk >> 2;
     const base = block * L.blockLength;
     for (let at = 0; at < L.blockLength; at += chunk) {
       const from = at + chunk <= L.blockLength ? at : L.blockLength - chunk;
       this.#flash.read(chunk === buffer.length ? buffer : buffer.subarray(0, chunk), base + from);
-      for (let i = 0; i < chunk; i++) if (buffer[i] !== L.eraseValue) return false;
+      for (let i = 0; i < wordsPerChunk; i++) if (words[i] !== erased) return false;
+      for (let i = wordsPerChunk << 2; i < chunk; i++) if (buffer[i] !== L.eraseValue) return false;
     }
     return true;
   }
@@ -640,7 +659,7 @@ export class Ring {
         // The acknowledged prefix: known from the memo, else read off the bitmaps (and memoized).
         let first = this.#knownAcked(block, used);
         if (first < used) {
-          this.#flash.read(this.#iterBitmap, block * L.blockLength + L.bitmapOffset);
+          this.#flash.read(this.#iterBitmapAB, block * L.blockLength + L.bitmapOffset);
           first = this.#firstUnacked(this.#iterBitmap, first, used);
           this.#remember(block, first);
         }
@@ -694,14 +713,14 @@ export class Ring {
     // Acknowledged slots never move the lower bound: starting after the known prefix changes nothing.
     let start = this.#knownAcked(block, used);
     if (start >= used) return false;
-    this.#flash.read(this.#bitmap, block * L.blockLength + L.bitmapOffset);
+    this.#flash.read(this.#bitmapAB, block * L.blockLength + L.bitmapOffset);
     start = this.#firstUnacked(this.#bitmap, start, used);
     this.#remember(block, start);
     for (let s = start; s < used; s++) {
       if (this.#isAcked(this.#bitmap, s)) continue;
       if (this.#load(this.#probe, block, s, lower, MAX_SEQ) !== Slot.valid) continue;
       if (this.#probe.seq === seq) {
-        this.pending -= this.#ackSlots(block, s, s + 1, false);
+        this.pending -= this.#ackSlots(block, s, s + 1, false, true);
         return true;
       }
       if (this.#probe.seq > seq) return false;
@@ -730,7 +749,7 @@ export class Ring {
       // The block holding the boundary: skip the acknowledged prefix, then find the first seq > target.
       let start = this.#knownAcked(block, used);
       if (start >= used) return;
-      this.#flash.read(this.#bitmap, block * L.blockLength + L.bitmapOffset);
+      this.#flash.read(this.#bitmapAB, block * L.blockLength + L.bitmapOffset);
       start = this.#firstUnacked(this.#bitmap, start, used);
       this.#remember(block, start);
       let end = start;
@@ -741,7 +760,7 @@ export class Ring {
         }
         end = s + 1;
       }
-      if (end > start) this.pending -= this.#ackSlots(block, start, end, false);
+      if (end > start) this.pending -= this.#ackSlots(block, start, end, false, true);
       return;
     }
   }
@@ -842,8 +861,19 @@ export class Ring {
   }
 
   #ackedCount(bitmaps: Uint8Array, used: number): number {
+    const full = this.#layout.eraseValue ^ 0xff;
+    const b = this.#layout.bitmapLength;
     let n = 0;
-    for (let s = 0; s < used; s++) if (this.#isAcked(bitmaps, s)) n++;
+    let s = 0;
+    while (s < used) {
+      if ((s & 7) === 0 && s + 8 <= used && bitmaps[s >> 3] === full && bitmaps[b + (s >> 3)] === full) {
+        n += 8;
+        s += 8;
+        continue;
+      }
+      if (this.#isAcked(bitmaps, s)) n++;
+      s++;
+    }
     return n;
   }
 
@@ -852,7 +882,14 @@ export class Ring {
     const L = this.#layout;
     const at = 2 * L.bitmapLength;
     let n = 0;
-    for (let s = 0; s < L.slotsPerBlock; s++) if ((((bitmaps[at + (s >> 3)]! ^ L.eraseValue) >> (s & 7)) & 1) === 1) n++;
+    for (let s = 0; s < L.slotsPerBlock; s++) {
+      const byte = bitmaps[at + (s >> 3)]! ^ L.eraseValue;
+      if (byte === 0 && (s & 7) === 0) {
+        s += 7;
+        continue;
+      }
+      if (((byte >> (s & 7)) & 1) === 1) n++;
+    }
     return n;
   }
 
@@ -860,12 +897,14 @@ export class Ring {
    * Programs the acknowledge bits of slots [from, to) in bitmap A, then B (and with `dead`, the
    * dead bits): read-modify-write of the changed words only. Returns the slots newly acknowledged.
    */
-  #ackSlots(block: number, from: number, to: number, dead: boolean): number {
+  #ackSlots(block: number, from: number, to: number, dead: boolean, fresh = false): number {
     const L = this.#layout;
     const bitmaps = this.#bitmap;
     const length = L.bitmapLength;
     const at = block * L.blockLength + L.bitmapOffset;
-    this.#flash.read(bitmaps, at);
+    // `fresh`: the caller has just read this block's acknowledge bitmaps into #bitmap (nothing
+    // wrote since); only without `dead`, which needs the dead bitmap too.
+    if (!fresh) this.#flash.read(bitmaps, at);
     let firstByte = -1;
     let lastByte = -1;
     let newly = 0;
@@ -1036,13 +1075,19 @@ export class Ring {
     let min = Infinity;
     let max = 0;
     let total = 0;
+    let atMin = 0;
     for (let i = 0; i < this.count; i++) {
       if (this.#bad[i]) continue;
       const count = this.#parseHeader(this.first + i) ? this.#hEraseCount : 0;
-      if (count < min) min = count;
+      if (count < min) {
+        min = count;
+        atMin = 0;
+      }
+      if (count === min) atMin++;
       if (count > max) max = count;
       total += count;
     }
+    this.#atMin = atMin;
     this.eraseMin = min === Infinity ? 0 : min;
     this.eraseMax = max;
     this.eraseTotal = total;
