@@ -24,7 +24,8 @@ export const Header = {
   slotLength: 24, // u16
   slotsPerBlock: 26, // u16
   corruptAtOpen: 28, // u32: records this ring skipped as corrupt or lost before this block
-  // 32..43 reserved (erase value)
+  skipped: 32, // u16: blocks between the predecessor and this block (bad or unerasable ones)
+  // 34..43 reserved (erase value)
   crc: 44, // u32 CRC-32 of bytes 0..43
   bytes: 48,
 } as const;

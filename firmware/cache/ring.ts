@@ -77,16 +77,11 @@ export class Ring {
 
   readonly #hdr: Uint8Array;
   readonly #hdrView: DataView;
-  /** #hdr as 32-bit words (erase read-back compares a word at a time). */
-  readonly #hdrWords: Uint32Array;
   readonly #slot: Uint8Array;
   readonly #slotView: DataView;
   /** The three bitmaps of one block (acknowledge A, acknowledge B, dead), read in one read. */
   readonly #bitmap: Uint8Array;
   readonly #iterBitmap: Uint8Array;
-  /** The acknowledge bitmaps A and B only (the hot paths never need the dead bitmap). */
-  readonly #bitmapAB: Uint8Array;
-  readonly #iterBitmapAB: Uint8Array;
   /** Scratch reading for lookups (acknowledge), so iteration's `current` is never clobbered. */
   readonly #probe: Reading = newReading();
   /** The record the iterator stands on. */
@@ -102,6 +97,7 @@ export class Ring {
   #hSeqFirst = 0;
   #hDropped = 0;
   #hCorrupt = 0;
+  #hSkipped = 0;
   #hEraseCount = 0;
   #hClose: Close = Close.erased;
   #hCloseDropped = 0;
@@ -120,7 +116,6 @@ export class Ring {
   #hFreeNote = 0;
 
   usable = false;
-  formatted = false;
   #headIndex = 0;
   #tailIndex = 0;
   #chainLength = 0;
@@ -128,8 +123,6 @@ export class Ring {
   #headEpoch = 0;
   #headEraseCount = 0;
   #headFreeNote = 0;
-  /** Highest sequence number this ring holds or reserved (header seqFirst - 1 at least). */
-  lastSeq = -1;
   pending = 0;
   dropped = 0;
   /** Corrupt or lost records of blocks no longer in the chain (persisted in headers and notes). */
@@ -192,13 +185,10 @@ export class Ring {
     this.count = count;
     this.#hdr = new Uint8Array(layout.closeOffset + layout.closeLength);
     this.#hdrView = new DataView(this.#hdr.buffer);
-    this.#hdrWords = new Uint32Array(this.#hdr.buffer, 0, this.#hdr.length >> 2);
     this.#slot = new Uint8Array(layout.slotLength);
     this.#slotView = new DataView(this.#slot.buffer);
     this.#bitmap = new Uint8Array(3 * layout.bitmapLength);
     this.#iterBitmap = new Uint8Array(3 * layout.bitmapLength);
-    this.#bitmapAB = this.#bitmap.subarray(0, 2 * layout.bitmapLength);
-    this.#iterBitmapAB = this.#iterBitmap.subarray(0, 2 * layout.bitmapLength);
     this.#chain = new Uint16Array(count);
     this.#bad = new Uint8Array(count);
     this.#memo.fill(-1);
@@ -268,6 +258,7 @@ export class Ring {
       return;
     }
     this.#parseHeader(this.first + best);
+    let skipped = this.#hSkipped;
     const headClose = this.#hClose;
     const freeNote = this.#hFreeNote;
     const headDropped = this.#hDropped;
@@ -287,22 +278,22 @@ export class Ring {
     } else if (headClose === Close.invalid && freeNote < 0) {
       excluded = (this.#nextGood(best) - best + n) % n;
     }
-    // Walk back from the head while epochs are consecutive and seqFirst does not grow; bad blocks
-    // and blocks without a valid header in between are skipped (the epochs decide).
+    // Walk back from the head while epochs are consecutive and seqFirst does not grow; each header
+    // says how many blocks (bad or unerasable) lie between it and its predecessor.
     const chain = this.#chain;
     chain[0] = best;
     let length = 1;
     let epoch = bestEpoch;
     let seqFirst = bestSeq;
-    for (let back = 1; back < n && length < n; back++) {
+    for (let back = 1 + skipped; back < n && length < n; back += 1 + skipped) {
       const previous = (best - back + n) % n;
       if (excluded > 0 && n - back <= excluded) break;
-      if (this.#bad[previous]) continue;
-      if (!this.#parseHeader(this.first + previous)) continue;
+      if (!this.#parseHeader(this.first + previous)) break;
       if (this.#hEpoch !== epoch - 1 || this.#hSeqFirst > seqFirst) break;
       chain[length++] = previous;
       epoch = this.#hEpoch;
       seqFirst = this.#hSeqFirst;
+      skipped = this.#hSkipped;
     }
     // Collected head first: turn it into tail first.
     for (let i = 0, j = length - 1; i < j; i++, j--) {
@@ -356,7 +347,6 @@ export class Ring {
     // and FlashCache reserves a gap (the other ring may have taken numbers in between).
     if (badSinceLast > 0) this.uncertain++;
     last += badSinceLast;
-    this.lastSeq = last;
     if (last > this.maxSeqSeen) this.maxSeqSeen = last;
 
     // Pending count, dead slots and the cursor: one read of the bitmaps per chain block.
@@ -468,9 +458,7 @@ export class Ring {
     this.#cursor = 0;
     this.#corruptLive = 0;
     this.pending = 0;
-    this.lastSeq = nextSeq - 1;
     this.usable = true;
-    this.formatted = true;
     this.#rescanWear();
   }
 
@@ -497,7 +485,6 @@ export class Ring {
       if (this.#isBlank()) throw error;
       if (this.#decode(this.#probe, seq, seq) !== Slot.valid || !sameReading(this.#probe, reading)) {
         const slot = this.#writeSlot++;
-        this.lastSeq = seq;
         this.#ackSlots(block, slot, slot + 1, true);
         throw error;
       }
@@ -509,16 +496,16 @@ export class Ring {
     this.#appendedSlot = this.#writeSlot;
     this.#writeSlot++;
     this.pending++;
-    this.lastSeq = seq;
   }
 
   #openNext(nextSeq: number): void {
     const L = this.#layout;
     const n = this.count;
     const head = this.first + this.#headIndex;
+    let from = this.#headIndex;
     for (let attempt = 0; attempt < n; attempt++) {
-      const victimIndex = this.#nextGood(this.#headIndex);
-      if (victimIndex < 0) throw new Error('E_CACHE_NO_BLOCK: every other block of the ring is bad');
+      const victimIndex = this.#nextGood(from);
+      if (victimIndex < 0 || victimIndex === this.#headIndex) throw new Error('E_CACHE_NO_BLOCK: no other block of the ring can be erased');
       const victim = this.first + victimIndex;
       if (this.#chainLength > 1 && victimIndex === this.#tailIndex) {
         // The ring is full: the tail goes. Its counts are durable (close note) before its records go.
@@ -541,11 +528,14 @@ export class Ring {
       const oldCount = this.#parseHeader(victim) ? this.#hEraseCount : 0;
       const eraseCount = oldCount > 0 ? oldCount + 1 : Math.max(1, this.#headEraseCount);
       if (!this.#eraseVerified(victimIndex)) {
+        // Skipped for this open; for good when the bad-block mark could be written.
         this.#markBad(victimIndex);
         this.#rescanWear();
+        from = victimIndex;
         continue;
       }
-      this.#writeHeader(victim, this.#headEpoch + 1, nextSeq, this.dropped, this.#corruptBase, eraseCount);
+      const skipped = (victimIndex - this.#headIndex - 1 + n) % n;
+      this.#writeHeader(victim, this.#headEpoch + 1, nextSeq, this.dropped, this.#corruptBase, eraseCount, skipped);
       this.#chain[(this.#chainStart + this.#chainLength) % n] = victimIndex;
       this.#chainLength++;
       this.#headIndex = victimIndex;
@@ -591,7 +581,7 @@ export class Ring {
   #readsErased(block: number): boolean {
     const L = this.#layout;
     const buffer = this.#hdr;
-    const words = this.#hdrWords;
+    const view = this.#hdrView;
     const erased = L.eraseValue === 0 ? 0 : 0xffffffff;
     const chunk = buffer.length < L.blockLength ? buffer.length : L.blockLength;
     const wordsPerChunk = chunk >> 2;
@@ -599,17 +589,19 @@ export class Ring {
     for (let at = 0; at < L.blockLength; at += chunk) {
       const from = at + chunk <= L.blockLength ? at : L.blockLength - chunk;
       this.#flash.read(chunk === buffer.length ? buffer : buffer.subarray(0, chunk), base + from);
-      for (let i = 0; i < wordsPerChunk; i++) if (words[i] !== erased) return false;
+      for (let i = 0; i < wordsPerChunk; i++) if (view.getUint32(i << 2) !== erased) return false;
       for (let i = wordsPerChunk << 2; i < chunk; i++) if (buffer[i] !== L.eraseValue) return false;
     }
     return true;
   }
 
-  /** Skips a block from now on, and marks it on flash (header area programmed) for later mounts. */
+  /**
+   * Marks a block bad on flash (header area programmed), and skips it from then on. When the mark
+   * cannot be written either (the flash may be failing as a whole), the block is only passed over
+   * this time and tried again on the next lap.
+   */
   #markBad(index: number): void {
     const L = this.#layout;
-    this.#bad[index] = 1;
-    this.badBlocks++;
     const mark = this.#hdr.subarray(0, L.headerLength);
     mark.fill(L.eraseValue ^ 0xff);
     this.#gen++;
@@ -617,7 +609,10 @@ export class Ring {
       this.#flash.write(mark, (this.first + index) * L.blockLength);
     } catch (error) {
       this.#fault(error);
+      return;
     }
+    this.#bad[index] = 1;
+    this.badBlocks++;
   }
 
   #fault(error: unknown): void {
@@ -659,7 +654,7 @@ export class Ring {
         // The acknowledged prefix: known from the memo, else read off the bitmaps (and memoized).
         let first = this.#knownAcked(block, used);
         if (first < used) {
-          this.#flash.read(this.#iterBitmapAB, block * L.blockLength + L.bitmapOffset);
+          this.#flash.read(this.#iterBitmap, block * L.blockLength + L.bitmapOffset);
           first = this.#firstUnacked(this.#iterBitmap, first, used);
           this.#remember(block, first);
         }
@@ -713,7 +708,7 @@ export class Ring {
     // Acknowledged slots never move the lower bound: starting after the known prefix changes nothing.
     let start = this.#knownAcked(block, used);
     if (start >= used) return false;
-    this.#flash.read(this.#bitmapAB, block * L.blockLength + L.bitmapOffset);
+    this.#flash.read(this.#bitmap, block * L.blockLength + L.bitmapOffset);
     start = this.#firstUnacked(this.#bitmap, start, used);
     this.#remember(block, start);
     for (let s = start; s < used; s++) {
@@ -749,7 +744,7 @@ export class Ring {
       // The block holding the boundary: skip the acknowledged prefix, then find the first seq > target.
       let start = this.#knownAcked(block, used);
       if (start >= used) return;
-      this.#flash.read(this.#bitmapAB, block * L.blockLength + L.bitmapOffset);
+      this.#flash.read(this.#bitmap, block * L.blockLength + L.bitmapOffset);
       start = this.#firstUnacked(this.#bitmap, start, used);
       this.#remember(block, start);
       let end = start;
@@ -902,8 +897,7 @@ export class Ring {
     const bitmaps = this.#bitmap;
     const length = L.bitmapLength;
     const at = block * L.blockLength + L.bitmapOffset;
-    // `fresh`: the caller has just read this block's acknowledge bitmaps into #bitmap (nothing
-    // wrote since); only without `dead`, which needs the dead bitmap too.
+    // `fresh`: the caller has just read this block's bitmaps into #bitmap (nothing wrote since).
     if (!fresh) this.#flash.read(bitmaps, at);
     let firstByte = -1;
     let lastByte = -1;
@@ -998,6 +992,7 @@ export class Ring {
     this.#hSeqFirst = view.getUint32(at + Header.seqFirst, true);
     this.#hDropped = view.getUint32(at + Header.droppedAtOpen, true);
     this.#hCorrupt = view.getUint32(at + Header.corruptAtOpen, true);
+    this.#hSkipped = view.getUint16(at + Header.skipped, true);
     this.#hEraseCount = view.getUint32(at + Header.eraseCount, true);
     // Close notes: the newest valid one counts; a torn one is skipped and the next erased one used.
     this.#hClose = Close.erased;
@@ -1046,7 +1041,7 @@ export class Ring {
   }
 
   /** Writes both header copies in one write (a torn write leaves at least copy A or nothing valid). */
-  #writeHeader(block: number, epoch: number, seqFirst: number, dropped: number, corrupt: number, eraseCount: number): void {
+  #writeHeader(block: number, epoch: number, seqFirst: number, dropped: number, corrupt: number, eraseCount: number, skipped = 0): void {
     const L = this.#layout;
     const hdr = this.#hdr.subarray(0, L.closeOffset);
     const view = this.#hdrView;
@@ -1062,6 +1057,7 @@ export class Ring {
     view.setUint16(Header.slotLength, L.slotLength, true);
     view.setUint16(Header.slotsPerBlock, L.slotsPerBlock, true);
     view.setUint32(Header.corruptAtOpen, corrupt >>> 0, true);
+    view.setUint16(Header.skipped, skipped, true);
     view.setUint32(Header.crc, this.#crc.of(hdr, 0, Header.crc), true);
     hdr.copyWithin(L.headerLength, 0, L.headerLength);
     this.#gen++;

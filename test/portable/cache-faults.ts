@@ -32,6 +32,8 @@ export class FlashFaults {
   writeTears = 0;
   /** Writes whose index (0-based, counted over the chip's life) throw without changing anything. */
   readonly writeFailAt = new Set<number>();
+  /** Blocks in which every write throws (a worn block that can no longer even be programmed). */
+  readonly writeFailBlocks = new Set<number>();
   /** Every operation throws (a flash that is gone). */
   dead = false;
   writes = 0;
@@ -55,7 +57,8 @@ export class FaultyFlash implements Flash {
     const f = this.faults;
     const index = f.writes++;
     if (f.dead) throw new Error('E_TEST_FLASH: write failed');
-    if (f.writeFails > 0 || f.writeFailAt.has(index)) {
+    const block = Math.floor(byteOffset / this.chip.geometry.blockLength);
+    if (f.writeFails > 0 || f.writeFailAt.has(index) || f.writeFailBlocks.has(block)) {
       if (f.writeFails > 0) f.writeFails--;
       throw new Error('E_TEST_FLASH: write failed');
     }
@@ -275,6 +278,44 @@ export const tests = {
     }
     oracle.check(cache, 'after reboot, laps later');
     equal(flash.faults.erases.get(2), erases, 'the bad block is not erased again');
+  },
+
+  'a block that can be neither erased nor marked is passed over each lap; nothing before it is lost'() {
+    let flash = new FaultyFlash(new SimFlash(SMALL));
+    flash.faults.eraseFails.set(2, Infinity);
+    flash.faults.writeFailBlocks.add(2);
+    let cache = new FlashCache(flash, OPTIONS);
+    const oracle = new Oracle();
+    const perBlock = cache.layout.slotsPerBlock;
+    for (let i = 0; i < 9 * perBlock; i++) {
+      const seq = oracle.append(cache, reading(i));
+      ok(seq > 0, `append ${i} stored`);
+      if (i % 4 === 3) oracle.ackThrough(cache, seq - 2 * perBlock);
+    }
+    oracle.check(cache, 'before reboot');
+    equal(cache.stats.badBlocks, 0, 'the mark could not be written');
+    flash = flash.reboot();
+    cache = new FlashCache(flash, OPTIONS);
+    oracle.check(cache, 'after reboot: the chain spans the unerasable block');
+    ok(cache.pending >= 2 * perBlock, `pending ${cache.pending}`);
+    equal(cache.stats.failed, 0);
+  },
+
+  'the flash cannot be written or erased just as the head is full: storing resumes when it can again'() {
+    const flash = new FaultyFlash(new SimFlash(SMALL));
+    const cache = new FlashCache(flash, OPTIONS);
+    const oracle = new Oracle();
+    const perBlock = cache.layout.slotsPerBlock;
+    for (let i = 0; i < 2 * perBlock; i++) oracle.append(cache, reading(i));
+    // A write-protected or browned-out part: reads work, every erase and write fails.
+    for (let b = 0; b < SMALL.blocks; b++) flash.faults.eraseFails.set(b, Infinity);
+    flash.faults.writeFails = Infinity;
+    for (let i = 0; i < 5; i++) equal(cache.append(reading(100 + i)), -1);
+    flash.faults.eraseFails.clear();
+    flash.faults.writeFails = 0;
+    for (let i = 0; i < 3 * perBlock; i++) ok(oracle.append(cache, reading(200 + i)) > 0, `append ${i} after the outage`);
+    equal(cache.stats.badBlocks, 0, 'no block was condemned for the outage');
+    oracle.check(cache, 'after the outage');
   },
 
   'an erase that returns but leaves a cell programmed is caught by reading it back'() {
