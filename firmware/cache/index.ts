@@ -38,7 +38,7 @@ import type { Flash } from '../host';
 import { copyReading, type NewReading, type Reading, type ReadingStore, type StoreStats } from '../store';
 import { Crc32 } from './crc32';
 import { computeLayout, MAX_KIND, MAX_SEQ, MAX_TIME_MS, type Layout } from './layout';
-import { FaultLog, Ring } from './ring';
+import { Ring, Scratch } from './ring';
 
 export { computeLayout, type Layout } from './layout';
 
@@ -91,7 +91,7 @@ export class FlashCache implements ReadingStore {
   readonly #alerts: Ring | undefined;
   readonly #layout: Layout;
   #nextSeq: number;
-  readonly #faults = new FaultLog();
+  readonly #scratch: Scratch;
   readonly stats: CacheStats;
 
   constructor(flash: Flash, options: FlashCacheOptions = {}) {
@@ -109,8 +109,9 @@ export class FlashCache implements ReadingStore {
     }
     this.#layout = layout;
     const crc = new Crc32();
-    this.#main = new Ring(flash, layout, crc, this.#faults, 0, 0, mainBlocks);
-    this.#alerts = alertBlocks > 0 ? new Ring(flash, layout, crc, this.#faults, 1, mainBlocks, alertBlocks) : undefined;
+    this.#scratch = new Scratch(layout);
+    this.#main = new Ring(flash, layout, crc, this.#scratch, 0, 0, mainBlocks);
+    this.#alerts = alertBlocks > 0 ? new Ring(flash, layout, crc, this.#scratch, 1, mainBlocks, alertBlocks) : undefined;
     const main = this.#main;
     const alerts = this.#alerts;
     main.mount();
@@ -260,7 +261,7 @@ export class FlashCache implements ReadingStore {
   }
 
   #fault(error: unknown): void {
-    this.#faults.note(String((error as Error | undefined)?.message ?? error));
+    this.#scratch.note(String((error as Error | undefined)?.message ?? error));
   }
 
   #refresh(): void {
@@ -274,8 +275,8 @@ export class FlashCache implements ReadingStore {
     stats.eraseTotal = main.eraseTotal + (alerts?.eraseTotal ?? 0);
     stats.blocksOpened = main.blocksOpened + (alerts?.blocksOpened ?? 0);
     stats.badBlocks = main.badBlocks + (alerts?.badBlocks ?? 0);
-    stats.faults = this.#faults.count;
-    stats.lastFault = this.#faults.last;
+    stats.faults = this.#scratch.faults;
+    stats.lastFault = this.#scratch.lastFault;
   }
 }
 

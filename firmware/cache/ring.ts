@@ -57,13 +57,58 @@ const enum Close {
 
 const TWO_POW_32 = 4294967296;
 
-/** Counts flash faults that were absorbed, and keeps the last one's message. */
-export class FaultLog {
-  count = 0;
-  last = '';
+/**
+ * What both rings of one FlashCache use only within a single call (so one copy serves both: RAM):
+ * scratch buffers, the results of the last header parse, and the log of absorbed flash faults.
+ */
+export class Scratch {
+  readonly hdr: Uint8Array;
+  readonly hdrView: DataView;
+  readonly slot: Uint8Array;
+  readonly slotView: DataView;
+  /** The three bitmaps of one block (acknowledge A, acknowledge B, dead), read in one read. */
+  readonly bitmap: Uint8Array;
+  /** Scratch reading for lookups (acknowledge), so iteration's `current` is never clobbered. */
+  readonly probe: Reading = newReading();
+
+  // Last parsed header (Ring.#parseHeader).
+  hEpoch = 0;
+  hSeqFirst = 0;
+  hDropped = 0;
+  hCorrupt = 0;
+  hSkipped = 0;
+  hEraseCount = 0;
+  hClose: Close = Close.erased;
+  hCloseDropped = 0;
+  hCloseCorrupt = 0;
+  hCloseVictim = 0;
+  /** The newest valid note counted its victim lost (#countLostHead). */
+  hCloseLost = false;
+  hIntactSeq = -1;
+  /** The intact header is of format 1 (FORMAT.md "Format history"). */
+  hV1 = false;
+  /** The header area carries the bad-block mark. */
+  hBad = false;
+  /** The two header copies are all erase value. */
+  hBlank = true;
+  /** First erased close note, or -1 when all were used. */
+  hFreeNote = 0;
+
+  /** Flash faults that were absorbed, and the last one's message. */
+  faults = 0;
+  lastFault = '';
+
+  constructor(layout: Layout) {
+    this.hdr = new Uint8Array(layout.closeOffset + layout.closeLength);
+    this.hdrView = new DataView(this.hdr.buffer);
+    this.slot = new Uint8Array(layout.slotLength);
+    this.slotView = new DataView(this.slot.buffer);
+    this.bitmap = new Uint8Array(3 * layout.bitmapLength);
+  }
+
   note(message: string): void {
-    this.count++;
-    this.last = message;
+    this.faults++;
+    this.lastFault = message;
   }
 }
 
@@ -75,15 +120,8 @@ export class Ring {
   readonly count: number;
   readonly id: number;
 
-  readonly #hdr: Uint8Array;
-  readonly #hdrView: DataView;
-  readonly #slot: Uint8Array;
-  readonly #slotView: DataView;
-  /** The three bitmaps of one block (acknowledge A, acknowledge B, dead), read in one read. */
-  readonly #bitmap: Uint8Array;
+  /** The bitmaps being iterated (per ring: both rings' iterators are interleaved by peek). */
   readonly #iterBitmap: Uint8Array;
-  /** Scratch reading for lookups (acknowledge), so iteration's `current` is never clobbered. */
-  readonly #probe: Reading = newReading();
   /** The record the iterator stands on. */
   readonly current: Reading = newReading();
   /** Chain blocks (ring-relative), tail first, in a circular list from #chainStart. */
@@ -91,29 +129,6 @@ export class Ring {
   #chainStart = 0;
   /** 1 for a block known bad (marked on flash, or failed since mount). */
   readonly #bad: Uint8Array;
-
-  // Last parsed header.
-  #hEpoch = 0;
-  #hSeqFirst = 0;
-  #hDropped = 0;
-  #hCorrupt = 0;
-  #hSkipped = 0;
-  #hEraseCount = 0;
-  #hClose: Close = Close.erased;
-  #hCloseDropped = 0;
-  #hCloseCorrupt = 0;
-  #hCloseVictim = 0;
-  /** The newest valid note counted its victim lost (#countLostHead). */
-  #hCloseLost = false;
-  #hIntactSeq = -1;
-  /** The intact header is of format 1 (FORMAT.md "Format history"). */
-  #hV1 = false;
-  /** The header area carries the bad-block mark. */
-  #hBad = false;
-  /** The two header copies are all erase value. */
-  #hBlank = true;
-  /** First erased close note, or -1 when all were used. */
-  #hFreeNote = 0;
 
   usable = false;
   #headIndex = 0;
@@ -149,8 +164,8 @@ export class Ring {
   /** Blocks whose erase count is eraseMin (the minimum is rescanned only when the last one goes). */
   #atMin = 0;
   blocksOpened = 0;
-  /** Where faults this ring absorbs are counted (shared with its FlashCache). */
-  readonly #faults: FaultLog;
+  /** Scratch buffers, last parsed header and fault log, shared by the rings of one FlashCache. */
+  readonly #s: Scratch;
   /** Chain distance (from the tail) of the first block that may hold an unacknowledged record. */
   #cursor = 0;
 
@@ -175,19 +190,14 @@ export class Ring {
   #iterUpper = 0;
   #iterAlertsOnly = false;
 
-  constructor(flash: Flash, layout: Layout, crc: Crc32, faults: FaultLog, id: number, first: number, count: number) {
+  constructor(flash: Flash, layout: Layout, crc: Crc32, scratch: Scratch, id: number, first: number, count: number) {
     this.#flash = flash;
-    this.#faults = faults;
+    this.#s = scratch;
     this.#layout = layout;
     this.#crc = crc;
     this.id = id;
     this.first = first;
     this.count = count;
-    this.#hdr = new Uint8Array(layout.closeOffset + layout.closeLength);
-    this.#hdrView = new DataView(this.#hdr.buffer);
-    this.#slot = new Uint8Array(layout.slotLength);
-    this.#slotView = new DataView(this.#slot.buffer);
-    this.#bitmap = new Uint8Array(3 * layout.bitmapLength);
     this.#iterBitmap = new Uint8Array(3 * layout.bitmapLength);
     this.#chain = new Uint16Array(count);
     this.#bad = new Uint8Array(count);
@@ -230,51 +240,69 @@ export class Ring {
     let valid = 0;
     this.uncertain = 0;
     this.badBlocks = 0;
+    // Wear figures from the same pass (as #rescanWear computes them).
+    let min = Infinity;
+    let max = 0;
+    let total = 0;
+    let atMin = 0;
     for (let i = 0; i < n; i++) {
       const ok = this.#parseHeader(this.first + i);
-      if (this.#hIntactSeq > this.maxSeqFirst) this.maxSeqFirst = this.#hIntactSeq;
-      if (this.#hIntactSeq - 1 > this.maxSeqSeen) this.maxSeqSeen = this.#hIntactSeq - 1;
-      if (this.#hBad) {
+      if (!this.#s.hBad) {
+        const count = ok ? this.#s.hEraseCount : 0;
+        if (count < min) {
+          min = count;
+          atMin = 0;
+        }
+        if (count === min) atMin++;
+        if (count > max) max = count;
+        total += count;
+      }
+      if (this.#s.hIntactSeq > this.maxSeqFirst) this.maxSeqFirst = this.#s.hIntactSeq;
+      if (this.#s.hIntactSeq - 1 > this.maxSeqSeen) this.maxSeqSeen = this.#s.hIntactSeq - 1;
+      if (this.#s.hBad) {
         this.#bad[i] = 1;
         this.badBlocks++;
         continue;
       }
       if (!ok) {
-        if (!this.#hBlank) this.uncertain++;
-        if (this.#hV1) this.formatOneReadings += this.#countFormatOne(this.first + i);
+        if (!this.#s.hBlank) this.uncertain++;
+        if (this.#s.hV1) this.formatOneReadings += this.#countFormatOne(this.first + i);
         continue;
       }
       valid++;
-      if (this.#hEpoch > this.maxEpochSeen) this.maxEpochSeen = this.#hEpoch;
-      if (best < 0 || this.#hEpoch > bestEpoch || (this.#hEpoch === bestEpoch && this.#hSeqFirst > bestSeq)) {
+      if (this.#s.hEpoch > this.maxEpochSeen) this.maxEpochSeen = this.#s.hEpoch;
+      if (best < 0 || this.#s.hEpoch > bestEpoch || (this.#s.hEpoch === bestEpoch && this.#s.hSeqFirst > bestSeq)) {
         best = i;
-        bestEpoch = this.#hEpoch;
-        bestSeq = this.#hSeqFirst;
+        bestEpoch = this.#s.hEpoch;
+        bestSeq = this.#s.hSeqFirst;
       }
     }
-    this.#rescanWear();
+    this.eraseMin = min === Infinity ? 0 : min;
+    this.eraseMax = max;
+    this.eraseTotal = total;
+    this.#atMin = atMin;
     if (best < 0) {
       this.usable = false;
       return;
     }
     this.#parseHeader(this.first + best);
-    let skipped = this.#hSkipped;
-    const headClose = this.#hClose;
-    const freeNote = this.#hFreeNote;
-    const headDropped = this.#hDropped;
-    const headCorrupt = this.#hCorrupt;
-    const closeDropped = this.#hCloseDropped;
-    const closeCorrupt = this.#hCloseCorrupt;
-    const closeLost = headClose === Close.valid && this.#hCloseLost;
-    const headSeqFirst = this.#hSeqFirst;
-    this.#headEpoch = this.#hEpoch;
-    this.#headEraseCount = this.#hEraseCount;
+    let skipped = this.#s.hSkipped;
+    const headClose = this.#s.hClose;
+    const freeNote = this.#s.hFreeNote;
+    const headDropped = this.#s.hDropped;
+    const headCorrupt = this.#s.hCorrupt;
+    const closeDropped = this.#s.hCloseDropped;
+    const closeCorrupt = this.#s.hCloseCorrupt;
+    const closeLost = headClose === Close.valid && this.#s.hCloseLost;
+    const headSeqFirst = this.#s.hSeqFirst;
+    this.#headEpoch = this.#s.hEpoch;
+    this.#headEraseCount = this.#s.hEraseCount;
     this.#headFreeNote = freeNote;
     // Blocks after the head up to the victim of its newest close note are being recycled (their
     // drop count is in the note): never part of the chain again, whatever an interrupted erase left.
     let excluded = 0;
     if (headClose === Close.valid) {
-      excluded = (this.#hCloseVictim - best + n) % n;
+      excluded = (this.#s.hCloseVictim - best + n) % n;
     } else if (headClose === Close.invalid && freeNote < 0) {
       excluded = (this.#nextGood(best) - best + n) % n;
     }
@@ -289,11 +317,11 @@ export class Ring {
       const previous = (best - back + n) % n;
       if (excluded > 0 && n - back <= excluded) break;
       if (!this.#parseHeader(this.first + previous)) break;
-      if (this.#hEpoch !== epoch - 1 || this.#hSeqFirst > seqFirst) break;
+      if (this.#s.hEpoch !== epoch - 1 || this.#s.hSeqFirst > seqFirst) break;
       chain[length++] = previous;
-      epoch = this.#hEpoch;
-      seqFirst = this.#hSeqFirst;
-      skipped = this.#hSkipped;
+      epoch = this.#s.hEpoch;
+      seqFirst = this.#s.hSeqFirst;
+      skipped = this.#s.hSkipped;
     }
     // Collected head first: turn it into tail first.
     for (let i = 0, j = length - 1; i < j; i++, j--) {
@@ -328,20 +356,20 @@ export class Ring {
     }
     this.#writeSlot = w;
     // Torn or corrupt slots before it are marked dead (acknowledged and dead bits programmed).
-    this.#flash.read(this.#bitmap, abs * L.blockLength + L.bitmapOffset);
+    this.#flash.read(this.#s.bitmap, abs * L.blockLength + L.bitmapOffset);
     let lower = headSeqFirst;
     let last = headSeqFirst - 1;
     let badSinceLast = 0;
     for (let s = 0; s < w; s++) {
       this.#readSlot(abs, s);
-      if (this.#decode(this.#probe, lower, MAX_SEQ) === Slot.valid) {
-        lower = this.#probe.seq + 1;
-        last = this.#probe.seq;
+      if (this.#decode(this.#s.probe, lower, MAX_SEQ) === Slot.valid) {
+        lower = this.#s.probe.seq + 1;
+        last = this.#s.probe.seq;
         badSinceLast = 0;
         continue;
       }
       badSinceLast++;
-      if (!this.#isAcked(this.#bitmap, s)) this.#ackSlots(abs, s, s + 1, true);
+      if (!this.#isAcked(this.#s.bitmap, s)) this.#ackSlots(abs, s, s + 1, true);
     }
     // A bad slot after the last good one may have carried the newest number: one per slot here,
     // and FlashCache reserves a gap (the other ring may have taken numbers in between).
@@ -355,11 +383,11 @@ export class Ring {
     let cursor = -1;
     for (let d = 0; d < length; d++) {
       const block = this.#abs(d);
-      this.#flash.read(this.#bitmap, block * L.blockLength + L.bitmapOffset);
+      this.#flash.read(this.#s.bitmap, block * L.blockLength + L.bitmapOffset);
       const used = d === length - 1 ? w : L.slotsPerBlock;
-      const unacked = used - this.#ackedCount(this.#bitmap, used);
+      const unacked = used - this.#ackedCount(this.#s.bitmap, used);
       pending += unacked;
-      dead += this.#deadCount(this.#bitmap);
+      dead += this.#deadCount(this.#s.bitmap);
       if (unacked > 0 && cursor < 0) cursor = d;
     }
     this.pending = pending;
@@ -382,14 +410,14 @@ export class Ring {
     const next = this.#nextGood(this.#headIndex);
     if (next < 0 || next === this.#tailIndex) return;
     const block = this.first + next;
-    if (this.#parseHeader(block) || this.#hBad || this.#hBlank) return;
-    this.#flash.read(this.#bitmap, block * L.blockLength + L.bitmapOffset);
+    if (this.#parseHeader(block) || this.#s.hBad || this.#s.hBlank) return;
+    this.#flash.read(this.#s.bitmap, block * L.blockLength + L.bitmapOffset);
     let lost = 0;
     for (let s = 0; s < L.slotsPerBlock; s++) {
       this.#readSlot(block, s);
-      if (this.#decode(this.#probe, headSeqFirst, MAX_SEQ) !== Slot.valid) continue;
-      if (this.#probe.seq > this.maxSeqSeen) this.maxSeqSeen = this.#probe.seq;
-      if (!this.#isAcked(this.#bitmap, s)) lost++;
+      if (this.#decode(this.#s.probe, headSeqFirst, MAX_SEQ) !== Slot.valid) continue;
+      if (this.#s.probe.seq > this.maxSeqSeen) this.maxSeqSeen = this.#s.probe.seq;
+      if (!this.#isAcked(this.#s.bitmap, s)) lost++;
     }
     if (lost === 0 || this.#headFreeNote < 0) return;
     this.#corruptBase = (this.#corruptBase + lost) >>> 0;
@@ -406,19 +434,19 @@ export class Ring {
    */
   #countFormatOne(block: number): number {
     const L = this.#layout;
-    const view = this.#hdrView;
+    const view = this.#s.hdrView;
     const slotLength = view.getUint16(Header.slotLength, true);
     const slots = view.getUint16(Header.slotsPerBlock, true);
     const bitmapOffset = 2 * roundUp(32, L.writeAlign) + CLOSE_NOTES * roundUp(8, L.writeAlign);
     const bitmapLength = roundUp(Math.ceil(slots / 8), L.writeAlign);
     const records = bitmapOffset + bitmapLength;
-    if (slotLength !== L.slotLength || bitmapLength > this.#bitmap.length || records + slots * slotLength > L.blockLength) return 0;
-    const bitmap = this.#bitmap.subarray(0, bitmapLength);
+    if (slotLength !== L.slotLength || bitmapLength > this.#s.bitmap.length || records + slots * slotLength > L.blockLength) return 0;
+    const bitmap = this.#s.bitmap.subarray(0, bitmapLength);
     this.#flash.read(bitmap, block * L.blockLength + bitmapOffset);
     let n = 0;
     for (let s = 0; s < slots; s++) {
       if ((((bitmap[s >> 3]! ^ L.eraseValue) >> (s & 7)) & 1) === 1) continue;
-      this.#flash.read(this.#slot, block * L.blockLength + records + s * slotLength);
+      this.#flash.read(this.#s.slot, block * L.blockLength + records + s * slotLength);
       if (!this.#isBlank()) n++;
     }
     return n;
@@ -440,7 +468,7 @@ export class Ring {
     for (let i = 0; i < n; i++) {
       if (i === at || this.#bad[i]) continue;
       this.#parseHeader(this.first + i);
-      if (!this.#hBlank && !this.#hBad && !this.#eraseVerified(i)) this.#markBad(i);
+      if (!this.#s.hBlank && !this.#s.hBad && !this.#eraseVerified(i)) this.#markBad(i);
     }
     // Readings a format-1 partition still held are lost with it: counted (FORMAT.md "Format history").
     this.#corruptBase = (this.#corruptBase + this.formatOneReadings) >>> 0;
@@ -477,13 +505,13 @@ export class Ring {
     const at = block * L.blockLength + L.recordsOffset + this.#writeSlot * L.slotLength;
     this.#appendedBlock = -1;
     try {
-      this.#flash.write(this.#slot, at);
+      this.#flash.write(this.#s.slot, at);
     } catch (error) {
       // What did the failed write leave? Nothing: the slot is used again. The record: stored.
       // Anything else: the slot is dead (counted), and the next append takes the next one.
-      this.#flash.read(this.#slot, at);
+      this.#flash.read(this.#s.slot, at);
       if (this.#isBlank()) throw error;
-      if (this.#decode(this.#probe, seq, seq) !== Slot.valid || !sameReading(this.#probe, reading)) {
+      if (this.#decode(this.#s.probe, seq, seq) !== Slot.valid || !sameReading(this.#s.probe, reading)) {
         const slot = this.#writeSlot++;
         this.#ackSlots(block, slot, slot + 1, true);
         throw error;
@@ -509,9 +537,9 @@ export class Ring {
       const victim = this.first + victimIndex;
       if (this.#chainLength > 1 && victimIndex === this.#tailIndex) {
         // The ring is full: the tail goes. Its counts are durable (close note) before its records go.
-        this.#flash.read(this.#bitmap, victim * L.blockLength + L.bitmapOffset);
-        const unacked = L.slotsPerBlock - this.#ackedCount(this.#bitmap, L.slotsPerBlock);
-        const dead = this.#deadCount(this.#bitmap);
+        this.#flash.read(this.#s.bitmap, victim * L.blockLength + L.bitmapOffset);
+        const unacked = L.slotsPerBlock - this.#ackedCount(this.#s.bitmap, L.slotsPerBlock);
+        const dead = this.#deadCount(this.#s.bitmap);
         const dropped = (this.dropped + unacked) >>> 0;
         const corrupt = (this.#corruptBase + dead) >>> 0;
         if (this.#headFreeNote >= 0) this.#writeNote(head, dropped, corrupt, victimIndex);
@@ -525,7 +553,7 @@ export class Ring {
         this.#tailIndex = this.#chain[this.#chainStart]!;
         if (this.#cursor > 0) this.#cursor--;
       }
-      const oldCount = this.#parseHeader(victim) ? this.#hEraseCount : 0;
+      const oldCount = this.#parseHeader(victim) ? this.#s.hEraseCount : 0;
       const eraseCount = oldCount > 0 ? oldCount + 1 : Math.max(1, this.#headEraseCount);
       if (!this.#eraseVerified(victimIndex)) {
         // Skipped for this open; for good when the bad-block mark could be written.
@@ -570,7 +598,7 @@ export class Ring {
       try {
         this.#erase(block);
         if (this.#readsErased(block)) return true;
-        this.#faults.note(`E_CACHE_ERASE: block ${block} did not read back erased`);
+        this.#s.note(`E_CACHE_ERASE: block ${block} did not read back erased`);
       } catch (error) {
         this.#fault(error);
       }
@@ -580,8 +608,8 @@ export class Ring {
 
   #readsErased(block: number): boolean {
     const L = this.#layout;
-    const buffer = this.#hdr;
-    const view = this.#hdrView;
+    const buffer = this.#s.hdr;
+    const view = this.#s.hdrView;
     const erased = L.eraseValue === 0 ? 0 : 0xffffffff;
     const chunk = buffer.length < L.blockLength ? buffer.length : L.blockLength;
     const wordsPerChunk = chunk >> 2;
@@ -602,7 +630,7 @@ export class Ring {
    */
   #markBad(index: number): void {
     const L = this.#layout;
-    const mark = this.#hdr.subarray(0, L.headerLength);
+    const mark = this.#s.hdr.subarray(0, L.headerLength);
     mark.fill(L.eraseValue ^ 0xff);
     this.#gen++;
     try {
@@ -616,7 +644,7 @@ export class Ring {
   }
 
   #fault(error: unknown): void {
-    this.#faults.note(String((error as Error | undefined)?.message ?? error));
+    this.#s.note(String((error as Error | undefined)?.message ?? error));
   }
 
   // ---------------------------------------------------------------- iteration (peek)
@@ -708,18 +736,18 @@ export class Ring {
     // Acknowledged slots never move the lower bound: starting after the known prefix changes nothing.
     let start = this.#knownAcked(block, used);
     if (start >= used) return false;
-    this.#flash.read(this.#bitmap, block * L.blockLength + L.bitmapOffset);
-    start = this.#firstUnacked(this.#bitmap, start, used);
+    this.#flash.read(this.#s.bitmap, block * L.blockLength + L.bitmapOffset);
+    start = this.#firstUnacked(this.#s.bitmap, start, used);
     this.#remember(block, start);
     for (let s = start; s < used; s++) {
-      if (this.#isAcked(this.#bitmap, s)) continue;
-      if (this.#load(this.#probe, block, s, lower, MAX_SEQ) !== Slot.valid) continue;
-      if (this.#probe.seq === seq) {
+      if (this.#isAcked(this.#s.bitmap, s)) continue;
+      if (this.#load(this.#s.probe, block, s, lower, MAX_SEQ) !== Slot.valid) continue;
+      if (this.#s.probe.seq === seq) {
         this.pending -= this.#ackSlots(block, s, s + 1, false, true);
         return true;
       }
-      if (this.#probe.seq > seq) return false;
-      lower = this.#probe.seq + 1;
+      if (this.#s.probe.seq > seq) return false;
+      lower = this.#s.probe.seq + 1;
     }
     return false;
   }
@@ -744,14 +772,14 @@ export class Ring {
       // The block holding the boundary: skip the acknowledged prefix, then find the first seq > target.
       let start = this.#knownAcked(block, used);
       if (start >= used) return;
-      this.#flash.read(this.#bitmap, block * L.blockLength + L.bitmapOffset);
-      start = this.#firstUnacked(this.#bitmap, start, used);
+      this.#flash.read(this.#s.bitmap, block * L.blockLength + L.bitmapOffset);
+      start = this.#firstUnacked(this.#s.bitmap, start, used);
       this.#remember(block, start);
       let end = start;
       for (let s = start; s < used; s++) {
-        if (this.#load(this.#probe, block, s, lower, MAX_SEQ) === Slot.valid) {
-          if (this.#probe.seq > seq) break;
-          lower = this.#probe.seq + 1;
+        if (this.#load(this.#s.probe, block, s, lower, MAX_SEQ) === Slot.valid) {
+          if (this.#s.probe.seq > seq) break;
+          lower = this.#s.probe.seq + 1;
         }
         end = s + 1;
       }
@@ -768,7 +796,7 @@ export class Ring {
 
   #readSlot(block: number, slot: number): void {
     const L = this.#layout;
-    this.#flash.read(this.#slot, block * L.blockLength + L.recordsOffset + slot * L.slotLength);
+    this.#flash.read(this.#s.slot, block * L.blockLength + L.recordsOffset + slot * L.slotLength);
   }
 
   /**
@@ -787,7 +815,7 @@ export class Ring {
 
   #isBlank(): boolean {
     const erase = this.#layout.eraseValue;
-    const slot = this.#slot;
+    const slot = this.#s.slot;
     for (let i = 0; i < slot.length; i++) if (slot[i] !== erase) return false;
     return true;
   }
@@ -843,7 +871,7 @@ export class Ring {
     const gen = this.#gen;
     if (memo[0] === block && memo[1] === gen) return memo[2]!;
     if (memo[3] === block && memo[4] === gen) return memo[5]!;
-    return this.#memoize(block, this.#parseHeader(block) ? this.#hSeqFirst : -1);
+    return this.#memoize(block, this.#parseHeader(block) ? this.#s.hSeqFirst : -1);
   }
 
   #memoize(block: number, seqFirst: number): number {
@@ -894,7 +922,7 @@ export class Ring {
    */
   #ackSlots(block: number, from: number, to: number, dead: boolean, fresh = false): number {
     const L = this.#layout;
-    const bitmaps = this.#bitmap;
+    const bitmaps = this.#s.bitmap;
     const length = L.bitmapLength;
     const at = block * L.blockLength + L.bitmapOffset;
     // `fresh`: the caller has just read this block's bitmaps into #bitmap (nothing wrote since).
@@ -952,17 +980,17 @@ export class Ring {
    */
   #parseHeader(block: number): boolean {
     const L = this.#layout;
-    const hdr = this.#hdr;
-    const view = this.#hdrView;
+    const hdr = this.#s.hdr;
+    const view = this.#s.hdrView;
     this.#flash.read(hdr, block * L.blockLength);
-    this.#hIntactSeq = -1;
-    this.#hV1 = false;
+    this.#s.hIntactSeq = -1;
+    this.#s.hV1 = false;
     const programmed = L.eraseValue ^ 0xff;
-    this.#hBad = hdr[0] === programmed && hdr[1] === programmed && hdr[2] === programmed && hdr[3] === programmed;
+    this.#s.hBad = hdr[0] === programmed && hdr[1] === programmed && hdr[2] === programmed && hdr[3] === programmed;
     let blank = true;
     for (let i = 0; i < L.closeOffset && blank; i++) if (hdr[i] !== L.eraseValue) blank = false;
-    this.#hBlank = blank;
-    if (this.#hBad || blank) return false;
+    this.#s.hBlank = blank;
+    if (this.#s.hBad || blank) return false;
     let at = -1;
     for (let copy = 0; copy < 2 && at < 0; copy++) {
       const c = copy * L.headerLength;
@@ -970,13 +998,13 @@ export class Ring {
       if (hdr[c + Header.version] === V1.version && c + V1.crc + 4 <= L.closeOffset) {
         // Format 1: only its high-water mark is used (FORMAT.md "Format history").
         if (view.getUint32(c + V1.crc, true) === this.#crc.of(hdr, c, V1.crc)) {
-          this.#hIntactSeq = view.getUint32(c + Header.seqFirst, true);
-          this.#hV1 = true;
+          this.#s.hIntactSeq = view.getUint32(c + Header.seqFirst, true);
+          this.#s.hV1 = true;
         }
         continue;
       }
       if (view.getUint32(c + Header.crc, true) !== this.#crc.of(hdr, c, Header.crc)) continue;
-      this.#hIntactSeq = view.getUint32(c + Header.seqFirst, true);
+      this.#s.hIntactSeq = view.getUint32(c + Header.seqFirst, true);
       if (
         hdr[c + Header.version] === FORMAT_VERSION &&
         hdr[c + Header.ringId] === this.id &&
@@ -988,34 +1016,34 @@ export class Ring {
       }
     }
     if (at < 0) return false;
-    this.#hEpoch = view.getUint32(at + Header.epoch, true);
-    this.#hSeqFirst = view.getUint32(at + Header.seqFirst, true);
-    this.#hDropped = view.getUint32(at + Header.droppedAtOpen, true);
-    this.#hCorrupt = view.getUint32(at + Header.corruptAtOpen, true);
-    this.#hSkipped = view.getUint16(at + Header.skipped, true);
-    this.#hEraseCount = view.getUint32(at + Header.eraseCount, true);
+    this.#s.hEpoch = view.getUint32(at + Header.epoch, true);
+    this.#s.hSeqFirst = view.getUint32(at + Header.seqFirst, true);
+    this.#s.hDropped = view.getUint32(at + Header.droppedAtOpen, true);
+    this.#s.hCorrupt = view.getUint32(at + Header.corruptAtOpen, true);
+    this.#s.hSkipped = view.getUint16(at + Header.skipped, true);
+    this.#s.hEraseCount = view.getUint32(at + Header.eraseCount, true);
     // Close notes: the newest valid one counts; a torn one is skipped and the next erased one used.
-    this.#hClose = Close.erased;
-    this.#hFreeNote = -1;
+    this.#s.hClose = Close.erased;
+    this.#s.hFreeNote = -1;
     for (let n = CLOSE_NOTES - 1; n >= 0; n--) {
       const at = L.closeOffset + n * L.noteLength;
       let erased = true;
       for (let i = at; i < at + L.noteLength; i++) if (hdr[i] !== L.eraseValue) erased = false;
       if (erased) {
-        this.#hFreeNote = n;
+        this.#s.hFreeNote = n;
         continue;
       }
       const victim = view.getUint16(at + Note.victim, true);
       if (view.getUint32(at + Note.crc, true) === this.#crc.of(hdr, at, Note.crc) && victim < this.count) {
-        if (this.#hClose !== Close.valid) {
-          this.#hClose = Close.valid;
-          this.#hCloseDropped = view.getUint32(at + Note.dropped, true);
-          this.#hCloseCorrupt = view.getUint32(at + Note.corrupt, true);
-          this.#hCloseVictim = victim;
-          this.#hCloseLost = view.getUint16(at + Note.kind, true) === LOST_NOTE;
+        if (this.#s.hClose !== Close.valid) {
+          this.#s.hClose = Close.valid;
+          this.#s.hCloseDropped = view.getUint32(at + Note.dropped, true);
+          this.#s.hCloseCorrupt = view.getUint32(at + Note.corrupt, true);
+          this.#s.hCloseVictim = victim;
+          this.#s.hCloseLost = view.getUint16(at + Note.kind, true) === LOST_NOTE;
         }
-      } else if (this.#hClose !== Close.valid) {
-        this.#hClose = Close.invalid;
+      } else if (this.#s.hClose !== Close.valid) {
+        this.#s.hClose = Close.invalid;
       }
     }
     return true;
@@ -1028,14 +1056,14 @@ export class Ring {
     // The note slot is used whatever the write does (a torn note is skipped at mount).
     this.#headFreeNote = index + 1 < CLOSE_NOTES ? index + 1 : -1;
     const at = L.closeOffset + index * L.noteLength;
-    const note = this.#hdr.subarray(at, at + L.noteLength);
+    const note = this.#s.hdr.subarray(at, at + L.noteLength);
     note.fill(L.eraseValue);
-    const view = this.#hdrView;
+    const view = this.#s.hdrView;
     view.setUint32(at + Note.dropped, dropped >>> 0, true);
     view.setUint32(at + Note.corrupt, corrupt >>> 0, true);
     view.setUint16(at + Note.victim, victim, true);
     if (lost) view.setUint16(at + Note.kind, LOST_NOTE, true);
-    view.setUint32(at + Note.crc, this.#crc.of(this.#hdr, at, Note.crc), true);
+    view.setUint32(at + Note.crc, this.#crc.of(this.#s.hdr, at, Note.crc), true);
     this.#gen++;
     this.#flash.write(note, head * L.blockLength + at);
   }
@@ -1043,8 +1071,8 @@ export class Ring {
   /** Writes both header copies in one write (a torn write leaves at least copy A or nothing valid). */
   #writeHeader(block: number, epoch: number, seqFirst: number, dropped: number, corrupt: number, eraseCount: number, skipped = 0): void {
     const L = this.#layout;
-    const hdr = this.#hdr.subarray(0, L.closeOffset);
-    const view = this.#hdrView;
+    const hdr = this.#s.hdr.subarray(0, L.closeOffset);
+    const view = this.#s.hdrView;
     hdr.fill(L.eraseValue);
     view.setUint32(Header.magic, FORMAT_MAGIC, true);
     hdr[Header.version] = FORMAT_VERSION;
@@ -1074,7 +1102,7 @@ export class Ring {
     let atMin = 0;
     for (let i = 0; i < this.count; i++) {
       if (this.#bad[i]) continue;
-      const count = this.#parseHeader(this.first + i) ? this.#hEraseCount : 0;
+      const count = this.#parseHeader(this.first + i) ? this.#s.hEraseCount : 0;
       if (count < min) {
         min = count;
         atMin = 0;
@@ -1090,8 +1118,8 @@ export class Ring {
   }
 
   #encode(reading: Reading, seq: number): void {
-    const slot = this.#slot;
-    const view = this.#slotView;
+    const slot = this.#s.slot;
+    const view = this.#s.slotView;
     slot.fill(this.#layout.eraseValue);
     slot[Record.flags] =
       (reading.synced ? RecordFlags.synced : 0) |
@@ -1110,8 +1138,8 @@ export class Ring {
   /** Validates the slot buffer and decodes it into `into` (only when valid). */
   #decode(into: Reading, lower: number, upper: number): Slot {
     if (this.#isBlank()) return Slot.blank;
-    const slot = this.#slot;
-    const view = this.#slotView;
+    const slot = this.#s.slot;
+    const view = this.#s.slotView;
     const flags = slot[Record.flags]!;
     if ((flags & RecordFlags.markerMask) !== RecordFlags.marker) return Slot.corrupt;
     const kind = flags >> RecordFlags.kindShift;
