@@ -6,12 +6,12 @@
  * tail..head of consecutive epochs. Records are appended in the head block; when it is full the
  * next block is erased and opened (dropping the tail's unacknowledged records if the ring is full).
  *
- * RAM: a few numbers, four buffers sized by the block layout, and 3 bytes per block of the ring
- * (the chain list and the bad-block flags).
+ * RAM: a few numbers, the iterator's bitmap buffer, 3 bytes per block of the ring (the chain
+ * list and the bad-block flags); the other buffers are in the Scratch shared with the other ring.
  * Bad flash content never throws. A flash operation that throws propagates out of `append`,
  * `acknowledge*` and the iterator with the ring still consistent (FlashCache counts it and fails
  * soft); an erase that throws or does not read back erased is retried once, then the block is
- * marked bad and skipped (FORMAT.md "Bad blocks").
+ * passed over and, when the mark can be written, marked bad (FORMAT.md "Bad blocks").
  *
  * Memos (this instance only; a new instance, i.e. every mount, starts cold). Only this instance
  * changes the partition while it is mounted, and it throws away nothing it cannot re-derive:
