@@ -128,12 +128,14 @@ export class FlashCache implements ReadingStore {
     this.#nextSeq = nextSeq;
     const formatted = !main.usable || (alerts !== undefined && !alerts.usable);
     const migrated = main.formatOneReadings + (alerts?.formatOneReadings ?? 0);
-    try {
-      if (!main.usable) main.format(nextSeq);
-      if (alerts && !alerts.usable) alerts.format(nextSeq);
-    } catch (error) {
-      // Left unusable: every append tries to format it again and fails soft meanwhile.
-      this.#fault(error);
+    // A ring left unusable tries to format again at every append and fails soft meanwhile.
+    for (const ring of alerts ? [main, alerts] : [main]) {
+      if (ring.usable) continue;
+      try {
+        ring.format(nextSeq);
+      } catch (error) {
+        this.#fault(error);
+      }
     }
     this.stats = {
       appended: 0,
