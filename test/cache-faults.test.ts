@@ -100,6 +100,7 @@ for (const engine of ['node', 'xs'] as const) {
     t.true(s.readingsGenerated < 360, 'some appends failed');
     t.is(s.readingsDelivered, s.readingsGenerated, 'the uplink delivered every stored reading');
     t.is(s.readingsLost, 0);
+    t.is(s.pendingOnNodes, 0, 'and holds none back');
     // An acknowledgement that could not be written leaves its readings pending: sent again (same seq).
     t.true(s.duplicates <= 6, `${s.duplicates} duplicates`);
     t.true(logs.some((l) => /^error store: a reading could not be stored \(E_TEST_FLASH/.test(l)), logs.join('\n'));

@@ -92,6 +92,10 @@ export class FlashCache implements ReadingStore {
   readonly #layout: Layout;
   #nextSeq: number;
   readonly #scratch: Scratch;
+  /** Acknowledgements a flash fault stopped, done again later (#queueRetry). */
+  readonly #retryBuffer = new Float64Array(8);
+  #retries = 0;
+  #retryThrough = -1;
   readonly stats: CacheStats;
 
   constructor(flash: Flash, options: FlashCacheOptions = {}) {
@@ -195,6 +199,7 @@ export class FlashCache implements ReadingStore {
       stats.failed++;
       return -1;
     }
+    if (this.#retries > 0 || this.#retryThrough >= 0) this.#retryAcks();
     const ring = reading.alert && this.#alerts ? this.#alerts : this.#main;
     // The number is used up even when the append fails: a record that reached flash keeps it alone.
     this.#nextSeq = seq + 1;
@@ -238,28 +243,64 @@ export class FlashCache implements ReadingStore {
 
   acknowledge(seq: number): void {
     if (!Number.isInteger(seq) || seq < 0 || seq > MAX_SEQ) return;
-    try {
-      if (!this.#alerts?.acknowledge(seq)) this.#main.acknowledge(seq);
-    } catch (error) {
-      this.#fault(error);
-    }
+    if (this.#retries > 0 || this.#retryThrough >= 0) this.#retryAcks();
+    if (!this.#ack(seq)) this.#queueRetry(seq);
     this.#refresh();
   }
 
   acknowledgeThrough(seq: number): void {
     if (!Number.isInteger(seq) || seq < 0) return;
     const through = Math.min(seq, MAX_SEQ);
+    if (this.#retries > 0 || this.#retryThrough >= 0) this.#retryAcks();
+    if (!this.#ackThrough(through) && through > this.#retryThrough) this.#retryThrough = through;
+    this.#refresh();
+  }
+
+  /** False when a flash fault stopped it (the reading stays pending). */
+  #ack(seq: number): boolean {
+    try {
+      if (!this.#alerts?.acknowledge(seq)) this.#main.acknowledge(seq);
+      return true;
+    } catch (error) {
+      this.#fault(error);
+      return false;
+    }
+  }
+
+  #ackThrough(through: number): boolean {
+    let done = true;
     try {
       this.#main.acknowledgeThrough(through);
     } catch (error) {
       this.#fault(error);
+      done = false;
     }
     try {
       this.#alerts?.acknowledgeThrough(through);
     } catch (error) {
       this.#fault(error);
+      done = false;
     }
-    this.#refresh();
+    return done;
+  }
+
+  /**
+   * An acknowledgement a flash fault stopped is kept (a few, in a fixed buffer) and done again
+   * before the next append or acknowledgement, so that a delivered reading does not wait for a
+   * reconnect to leave the store. One that does not fit is not kept: that reading is sent again.
+   */
+  #queueRetry(seq: number): void {
+    if (this.#retries < this.#retryBuffer.length) this.#retryBuffer[this.#retries++] = seq;
+  }
+
+  #retryAcks(): void {
+    let kept = 0;
+    for (let i = 0; i < this.#retries; i++) {
+      const seq = this.#retryBuffer[i]!;
+      if (!this.#ack(seq)) this.#retryBuffer[kept++] = seq;
+    }
+    this.#retries = kept;
+    if (this.#retryThrough >= 0 && this.#ackThrough(this.#retryThrough)) this.#retryThrough = -1;
   }
 
   #fault(error: unknown): void {

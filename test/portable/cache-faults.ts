@@ -381,7 +381,12 @@ export const tests = {
     cache.acknowledgeThrough(8);
     equal(cache.stats.failed, 3 * cache.layout.slotsPerBlock);
     ok(cache.stats.faults >= cache.stats.failed);
+    equal(cache.pending, 7, 'the acknowledgements could not be written');
     flash.faults.dead = false;
+    // The next operation writes the acknowledgements the fault stopped.
+    ok(oracle.append(cache, reading(199)) > 0);
+    oracle.ackThrough(cache, 8);
+    equal(cache.pending, 2, 'seq 9 and the new one');
     for (let i = 0; i < 4 * cache.layout.slotsPerBlock; i++) ok(oracle.append(cache, reading(200 + i, i % 5 === 0)) > 0);
     oracle.check(cache, 'after the fault cleared');
     flash = flash.reboot();
