@@ -54,6 +54,9 @@ export interface NodeStats {
   configErrors: number;
   stored: number;
   dropped: number;
+  /** Readings the store could not keep (flash fault), and the faults it absorbed. */
+  storeFailed: number;
+  storeFaults: number;
   pending: number;
   uplink: UplinkStats;
   bytesOut: number;
@@ -93,6 +96,8 @@ export class PipewatchNode {
   #generated = 0;
   #faults = 0;
   #configErrors = 0;
+  /** Appends failed in a row (the log reports the first and the recovery, not every one). */
+  #storeFailing = 0;
 
   constructor(host: Host, config: NodeConfig) {
     if (!isValidId(config.deviceId)) throw new Error(`invalid device id "${config.deviceId}": 1-64 of [A-Za-z0-9_.-]`);
@@ -175,7 +180,15 @@ export class PipewatchNode {
     for (const sensor of this.#sensors) {
       const driver = sensor.driver ?? this.#open(sensor);
       if (!driver) continue;
-      const valid = driver.read(this.#values);
+      let valid = 0;
+      try {
+        valid = driver.read(this.#values);
+      } catch (error) {
+        // A driver must report through its error callback; one that throws is a fault of the part.
+        this.#faults++;
+        this.host.log('error', `sensor ${sensor.config.part}: read threw: ${(error as Error)?.message ?? String(error)}`);
+        continue;
+      }
       for (let c = 0; c < sensor.channels.length; c++) {
         if ((valid & (1 << c)) === 0) continue;
         const channel = sensor.firstChannel + c;
@@ -197,6 +210,13 @@ export class PipewatchNode {
         if (seq >= 0) {
           this.#generated++;
           this.ota?.noteReading();
+          if (this.#storeFailing > 0) {
+            this.host.log('info', `store: storing again after ${this.#storeFailing} reading(s) could not be stored`);
+            this.#storeFailing = 0;
+          }
+        } else if (this.#storeFailing++ === 0) {
+          const why = this.store.stats.lastFault;
+          this.host.log('error', `store: a reading could not be stored${why ? ` (${why})` : ''}; sampling goes on`);
         }
       }
     }
@@ -213,6 +233,8 @@ export class PipewatchNode {
       configErrors: this.#configErrors,
       stored: this.store.stats.appended,
       dropped: this.store.stats.dropped,
+      storeFailed: this.store.stats.failed,
+      storeFaults: this.store.stats.faults ?? 0,
       pending: this.store.pending,
       uplink: { ...this.uplink.stats },
       bytesOut: client.bytesOut,
@@ -247,9 +269,17 @@ export class PipewatchNode {
         this.host.log('warn', `no cache partition (${(error as Error).message}): readings are kept in RAM only`);
       }
       if (flash) {
-        const cache = new FlashCache(flash);
-        if (cache.stats.formatted) this.host.log('info', 'cache partition was unusable and has been formatted');
-        return cache;
+        try {
+          const cache = new FlashCache(flash);
+          if (cache.stats.migratedReadings > 0) {
+            this.host.log('warn', `cache partition of format 1 re-formatted: ${cache.stats.migratedReadings} unsent reading(s) could not be kept`);
+          } else if (cache.stats.formatted) this.host.log('info', 'cache partition was unusable and has been formatted');
+          if (cache.stats.badBlocks > 0) this.host.log('warn', `cache partition: ${cache.stats.badBlocks} bad block(s) skipped`);
+          if (cache.stats.faults > 0) this.host.log('warn', `cache partition: ${cache.stats.faults} flash fault(s) at mount (${cache.stats.lastFault})`);
+          return cache;
+        } catch (error) {
+          this.host.log('error', `cache partition cannot be mounted (${(error as Error).message}): readings are kept in RAM only`);
+        }
       }
     } else {
       this.host.log('warn', 'this host has no flash: readings are kept in RAM only');

@@ -9,6 +9,9 @@
  *   oldest non-alert reading (alerts last), counts it in `stats.dropped`, and still appends.
  *   It returns the new sequence number, or -1 when the reading could not be stored at all
  *   (a device fault; counted in `stats.failed`).
+ * - No operation throws: a device fault is counted (`stats.failed` for appends, `stats.faults`
+ *   for every absorbed fault); a peek returns what it could read, an acknowledgement that could
+ *   not be written leaves the readings pending (they are sent again).
  * - `peek(out, max)` fills `out[0..n)` with the oldest unacknowledged readings in sequence
  *   order and returns n. The objects in `out` are reused: the caller allocates them once.
  *   With `alertsOnly`, only unacknowledged alerts are returned (they go ahead of the backlog).
@@ -47,8 +50,12 @@ export interface StoreStats {
   appended: number;
   /** Readings dropped (oldest first) because the store was full. */
   dropped: number;
-  /** Appends that failed outright (device fault). */
+  /** Appends that failed outright (device fault, or a reading outside the format). */
   failed: number;
+  /** Device operations that threw and were absorbed (durable stores; the store went on). */
+  faults?: number;
+  /** The last such fault, for the log and health reports. */
+  lastFault?: string;
 }
 
 export interface ReadingStore {

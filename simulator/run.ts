@@ -42,6 +42,8 @@ export interface SimOptions {
   leakShare: number;
   /** Keep each node's flash partitions in files in this folder, across runs. */
   flashDir?: string;
+  /** The nodes' flash (tests hand in one whose chips fail); default: a new FlashStore (flashDir). */
+  flashStore?: FlashStore;
   /** Network outages: from `atMs` for `forMs`, nodes cannot reach the broker (connections refused, links dropped). */
   outages?: Array<{ atMs: number; forMs: number }>;
   /**
@@ -296,7 +298,7 @@ async function simulate(
   expose(scheduler);
   const world: WorldOptions = { seed: o.seed, leakShare: o.leakShare };
   const deviceId = (i: number) => simDeviceId(i, o.nodes);
-  const flashStore = new FlashStore(undefined, o.flashDir);
+  const flashStore = o.flashStore ?? new FlashStore(undefined, o.flashDir);
   // OTA hardware: per node, kept across reboots (it is the node's flash chip and boot ROM).
   const hardware: SimOtaHardware[] = [];
   if (o.ota && otaKey) {

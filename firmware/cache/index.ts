@@ -23,14 +23,22 @@
  *
  * Mount never throws on bad content: unusable rings are formatted (`stats.formatted`), corrupt
  * records are skipped and counted (`stats.corruptSkipped`), and headers cut off from the chain
- * are counted (`stats.lostBlocks`). Flash exceptions (a power cut) propagate to the caller; the
- * instance must then be dropped and a new one mounted.
+ * are counted (`stats.lostBlocks`). Only a flash that cannot even be read makes the constructor
+ * throw (the node then keeps readings in RAM).
+ *
+ * Failing soft: after the mount no operation throws. A flash operation that throws is counted
+ * (`stats.faults`, `stats.lastFault`); an append it stops returns -1 (`stats.failed`) and still
+ * uses up its sequence number, so a record that did reach flash can never share its number; a
+ * peek returns what it had, an acknowledge is simply not done (the readings are sent again).
+ * A block whose erase fails twice is marked bad and skipped (`stats.badBlocks`, FORMAT.md).
+ * Under a simulated power cut every later call fails the same way: the instance is then dropped
+ * and a new one mounted, as after a real one.
  */
 import type { Flash } from '../host';
 import { copyReading, type NewReading, type Reading, type ReadingStore, type StoreStats } from '../store';
 import { Crc32 } from './crc32';
 import { computeLayout, MAX_KIND, MAX_SEQ, MAX_TIME_MS, type Layout } from './layout';
-import { Ring } from './ring';
+import { Ring, Scratch } from './ring';
 
 export { computeLayout, type Layout } from './layout';
 
@@ -48,10 +56,25 @@ export interface CacheStats extends StoreStats {
   invalid: number;
   /** This mount found (part of) the partition unusable and formatted it. */
   formatted: boolean;
-  /** Records that failed their checks (torn, bit flips, garbage) and were skipped. */
+  /**
+   * Records that failed their checks (torn, bit flips, garbage) and were skipped, or were counted
+   * lost (a head whose two header copies are damaged, readings of a format-1 partition).
+   * Persisted (dead bitmap, headers, close notes): it only grows, across reboots too.
+   */
   corruptSkipped: number;
   /** Blocks with a valid header that were cut off from the chain (their records are lost). */
   lostBlocks: number;
+  /** Blocks marked bad (an erase failed twice or did not read back erased), skipped for good. */
+  badBlocks: number;
+  /** Flash operations that threw (or erases that did not read back erased) since mount. */
+  faults: number;
+  /** The last of them, for the log and health reports ('' when none). */
+  lastFault: string;
+  /** Sequence numbers this mount skipped because the flash may hide numbers already given out. */
+  seqReserved: number;
+  /** This mount found a format-1 partition and re-formatted it; its unacknowledged readings are
+   * counted in corruptSkipped (FORMAT.md "Format history"). */
+  migratedReadings: number;
   /** Erase counts kept in the block headers (0 for blocks never opened since a format). */
   eraseMin: number;
   eraseMax: number;
@@ -68,6 +91,11 @@ export class FlashCache implements ReadingStore {
   readonly #alerts: Ring | undefined;
   readonly #layout: Layout;
   #nextSeq: number;
+  readonly #scratch: Scratch;
+  /** Acknowledgements a flash fault stopped, done again later (#queueRetry). */
+  readonly #retryBuffer = new Float64Array(8);
+  #retries = 0;
+  #retryThrough = -1;
   readonly stats: CacheStats;
 
   constructor(flash: Flash, options: FlashCacheOptions = {}) {
@@ -85,23 +113,47 @@ export class FlashCache implements ReadingStore {
     }
     this.#layout = layout;
     const crc = new Crc32();
-    this.#main = new Ring(flash, layout, crc, 0, 0, mainBlocks);
-    this.#alerts = alertBlocks > 0 ? new Ring(flash, layout, crc, 1, mainBlocks, alertBlocks) : undefined;
+    this.#scratch = new Scratch(layout);
+    this.#main = new Ring(flash, layout, crc, this.#scratch, 0, 0, mainBlocks);
+    this.#alerts = alertBlocks > 0 ? new Ring(flash, layout, crc, this.#scratch, 1, mainBlocks, alertBlocks) : undefined;
     const main = this.#main;
     const alerts = this.#alerts;
     main.mount();
     alerts?.mount();
-    this.#nextSeq = Math.max(main.maxSeqSeen, alerts ? alerts.maxSeqSeen : -1, 0) + 1;
-    if (!main.usable) main.format(this.#nextSeq);
-    if (alerts && !alerts.usable) alerts.format(this.#nextSeq);
+    let nextSeq = Math.max(main.maxSeqSeen, alerts ? alerts.maxSeqSeen : -1, 0) + 1;
+    const known = nextSeq;
+    const uncertain = main.uncertain + (alerts?.uncertain ?? 0);
+    if (uncertain > 0) {
+      // Numbers handed out since the newest intact header went into that block, the other ring's
+      // head and the blocks whose headers are unreadable: at most one block's slots each.
+      const base = Math.max(main.maxSeqFirst, alerts ? alerts.maxSeqFirst : -1, 1);
+      nextSeq = Math.max(nextSeq, base + layout.slotsPerBlock * (2 + uncertain));
+    }
+    this.#nextSeq = nextSeq;
+    const formatted = !main.usable || (alerts !== undefined && !alerts.usable);
+    const migrated = main.formatOneReadings + (alerts?.formatOneReadings ?? 0);
+    // A ring left unusable tries to format again at every append and fails soft meanwhile.
+    for (const ring of alerts ? [main, alerts] : [main]) {
+      if (ring.usable) continue;
+      try {
+        ring.format(nextSeq);
+      } catch (error) {
+        this.#fault(error);
+      }
+    }
     this.stats = {
       appended: 0,
       dropped: 0,
       failed: 0,
       invalid: 0,
-      formatted: main.formatted || (alerts?.formatted ?? false),
+      formatted,
       corruptSkipped: 0,
       lostBlocks: main.lostBlocks + (alerts?.lostBlocks ?? 0),
+      badBlocks: 0,
+      faults: 0,
+      lastFault: '',
+      seqReserved: nextSeq - known,
+      migratedReadings: migrated,
       eraseMin: 0,
       eraseMax: 0,
       eraseTotal: 0,
@@ -147,9 +199,18 @@ export class FlashCache implements ReadingStore {
       stats.failed++;
       return -1;
     }
+    if (this.#retries > 0 || this.#retryThrough >= 0) this.#retryAcks();
     const ring = reading.alert && this.#alerts ? this.#alerts : this.#main;
-    ring.append(reading as Reading, seq, seq);
+    // The number is used up even when the append fails: a record that reached flash keeps it alone.
     this.#nextSeq = seq + 1;
+    try {
+      ring.append(reading as Reading, seq, seq);
+    } catch (error) {
+      this.#fault(error);
+      stats.failed++;
+      this.#refresh();
+      return -1;
+    }
     stats.appended++;
     this.#refresh();
     return seq;
@@ -160,17 +221,21 @@ export class FlashCache implements ReadingStore {
     if (!(limit > 0)) return 0;
     const main = this.#main;
     const alerts = this.#alerts;
-    let a = alertsOnly && alerts ? false : main.iterStart(alertsOnly);
-    let b = alerts ? alerts.iterStart(false) : false;
     let n = 0;
-    while (n < limit && (a || b)) {
-      if (a && (!b || main.current.seq < alerts!.current.seq)) {
-        copyReading(out[n++]!, main.current);
-        if (n < limit) a = main.iterNext();
-      } else {
-        copyReading(out[n++]!, alerts!.current);
-        if (n < limit) b = alerts!.iterNext();
+    try {
+      let a = alertsOnly && alerts ? false : main.iterStart(alertsOnly);
+      let b = alerts ? alerts.iterStart(false) : false;
+      while (n < limit && (a || b)) {
+        if (a && (!b || main.current.seq < alerts!.current.seq)) {
+          copyReading(out[n++]!, main.current);
+          if (n < limit) a = main.iterNext();
+        } else {
+          copyReading(out[n++]!, alerts!.current);
+          if (n < limit) b = alerts!.iterNext();
+        }
       }
+    } catch (error) {
+      this.#fault(error);
     }
     this.#refresh();
     return n;
@@ -178,16 +243,68 @@ export class FlashCache implements ReadingStore {
 
   acknowledge(seq: number): void {
     if (!Number.isInteger(seq) || seq < 0 || seq > MAX_SEQ) return;
-    if (!this.#alerts?.acknowledge(seq)) this.#main.acknowledge(seq);
+    if (this.#retries > 0 || this.#retryThrough >= 0) this.#retryAcks();
+    if (!this.#ack(seq)) this.#queueRetry(seq);
     this.#refresh();
   }
 
   acknowledgeThrough(seq: number): void {
     if (!Number.isInteger(seq) || seq < 0) return;
     const through = Math.min(seq, MAX_SEQ);
-    this.#main.acknowledgeThrough(through);
-    this.#alerts?.acknowledgeThrough(through);
+    if (this.#retries > 0 || this.#retryThrough >= 0) this.#retryAcks();
+    if (!this.#ackThrough(through) && through > this.#retryThrough) this.#retryThrough = through;
     this.#refresh();
+  }
+
+  /** False when a flash fault stopped it (the reading stays pending). */
+  #ack(seq: number): boolean {
+    try {
+      if (!this.#alerts?.acknowledge(seq)) this.#main.acknowledge(seq);
+      return true;
+    } catch (error) {
+      this.#fault(error);
+      return false;
+    }
+  }
+
+  #ackThrough(through: number): boolean {
+    let done = true;
+    try {
+      this.#main.acknowledgeThrough(through);
+    } catch (error) {
+      this.#fault(error);
+      done = false;
+    }
+    try {
+      this.#alerts?.acknowledgeThrough(through);
+    } catch (error) {
+      this.#fault(error);
+      done = false;
+    }
+    return done;
+  }
+
+  /**
+   * An acknowledgement a flash fault stopped is kept (a few, in a fixed buffer) and done again
+   * before the next append or acknowledgement, so that a delivered reading does not wait for a
+   * reconnect to leave the store. One that does not fit is not kept: that reading is sent again.
+   */
+  #queueRetry(seq: number): void {
+    if (this.#retries < this.#retryBuffer.length) this.#retryBuffer[this.#retries++] = seq;
+  }
+
+  #retryAcks(): void {
+    let kept = 0;
+    for (let i = 0; i < this.#retries; i++) {
+      const seq = this.#retryBuffer[i]!;
+      if (!this.#ack(seq)) this.#retryBuffer[kept++] = seq;
+    }
+    this.#retries = kept;
+    if (this.#retryThrough >= 0 && this.#ackThrough(this.#retryThrough)) this.#retryThrough = -1;
+  }
+
+  #fault(error: unknown): void {
+    this.#scratch.note(String((error as Error | undefined)?.message ?? error));
   }
 
   #refresh(): void {
@@ -200,6 +317,9 @@ export class FlashCache implements ReadingStore {
     stats.eraseMax = alerts ? Math.max(main.eraseMax, alerts.eraseMax) : main.eraseMax;
     stats.eraseTotal = main.eraseTotal + (alerts?.eraseTotal ?? 0);
     stats.blocksOpened = main.blocksOpened + (alerts?.blocksOpened ?? 0);
+    stats.badBlocks = main.badBlocks + (alerts?.badBlocks ?? 0);
+    stats.faults = this.#scratch.faults;
+    stats.lastFault = this.#scratch.lastFault;
   }
 }
 

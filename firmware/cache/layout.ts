@@ -1,14 +1,17 @@
 /*
- * On-flash layout of the cache (format version 1). The byte-by-byte description is in
+ * On-flash layout of the cache (format version 2; version 1 is recognised only to carry its
+ * sequence numbers over when it is re-formatted, see FORMAT.md "Format history"). The byte-by-byte description is in
  * FORMAT.md next to this file; the numbers here are the single source of truth.
  * All multi-byte fields are little-endian.
  */
 import type { FlashStatus } from '../host';
 
 export const FORMAT_MAGIC = 0x31435750; // "PWC1" read as a little-endian u32
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
+/** Version 1 headers: same fields up to slotsPerBlock, CRC-32 of bytes 0..27 at 28, 32 bytes. */
+export const V1 = { version: 1, crc: 28 } as const;
 
-/** Block header (FORMAT.md "Block header"): fixed 32 bytes, then padded to writeAlign. */
+/** Block header (FORMAT.md "Header"): fixed 48 bytes, then padded to writeAlign. */
 export const Header = {
   magic: 0, // u32
   version: 4, // u8
@@ -20,16 +23,32 @@ export const Header = {
   eraseCount: 20, // u32
   slotLength: 24, // u16
   slotsPerBlock: 26, // u16
-  crc: 28, // u32 CRC-32 of bytes 0..27
-  bytes: 32,
+  corruptAtOpen: 28, // u32: records this ring skipped as corrupt or lost before this block
+  skipped: 32, // u16: blocks between the predecessor and this block (bad or unerasable ones)
+  // 34..43 reserved (erase value)
+  crc: 44, // u32 CRC-32 of bytes 0..43
+  bytes: 48,
 } as const;
 
 /**
- * Close notes (FORMAT.md "Close notes"): each u32 droppedAtClose, u32 its complement, padded to
- * writeAlign. Several, so that a note torn by a power cut can be written again in the next one.
+ * Close notes (FORMAT.md "Close notes"), padded to writeAlign. Several, so that a note torn by a
+ * power cut can be written again in the next one, and a second block can be recycled while the
+ * same block is the head (the first one turned out bad).
  */
-export const NOTE_BYTES = 8;
+export const Note = {
+  dropped: 0, // u32: the ring's drop count once the victim is gone
+  corrupt: 4, // u32: the ring's corrupt/lost count once the victim is gone
+  victim: 8, // u16: ring-relative index of the block being recycled (or counted lost)
+  kind: 10, // u16: LOST_NOTE when the victim's records were counted lost at a mount, else erase value
+
+  crc: 12, // u32 CRC-32 of bytes 0..11
+  bytes: 16,
+} as const;
+export const NOTE_BYTES = Note.bytes;
+export const LOST_NOTE = 0x4c4c;
 export const CLOSE_NOTES = 3;
+/** Acknowledge bitmaps A and B, then the dead bitmap (FORMAT.md "Bitmaps"). */
+export const BITMAPS = 3;
 
 /** Record (FORMAT.md "Record"): 20 bytes, padded to writeAlign with the erase value. */
 export const Record = {
@@ -71,7 +90,9 @@ export interface Layout {
   /** Length of one close note; there are CLOSE_NOTES of them. */
   noteLength: number;
   closeLength: number;
+  /** Offset of acknowledge bitmap A; B follows at + bitmapLength, the dead bitmap at + 2 x bitmapLength. */
   bitmapOffset: number;
+  /** Length of one bitmap; there are BITMAPS of them. */
   bitmapLength: number;
   recordsOffset: number;
 }
@@ -100,7 +121,7 @@ export function computeLayout(status: FlashStatus): Layout | undefined {
   const closeLength = CLOSE_NOTES * noteLength;
   const bitmapOffset = closeOffset + closeLength;
   let slots = Math.floor((blockLength - bitmapOffset) / slotLength);
-  while (slots > 0 && bitmapOffset + roundUp(Math.ceil(slots / 8), writeAlign) + slots * slotLength > blockLength) slots--;
+  while (slots > 0 && bitmapOffset + BITMAPS * roundUp(Math.ceil(slots / 8), writeAlign) + slots * slotLength > blockLength) slots--;
   if (slots < 2 || slots > 0xffff || slotLength > 0xffff) return undefined;
   const bitmapLength = roundUp(Math.ceil(slots / 8), writeAlign);
   return {
@@ -116,6 +137,6 @@ export function computeLayout(status: FlashStatus): Layout | undefined {
     closeLength,
     bitmapOffset,
     bitmapLength,
-    recordsOffset: bitmapOffset + bitmapLength,
+    recordsOffset: bitmapOffset + BITMAPS * bitmapLength,
   };
 }

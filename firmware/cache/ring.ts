@@ -6,8 +6,12 @@
  * tail..head of consecutive epochs. Records are appended in the head block; when it is full the
  * next block is erased and opened (dropping the tail's unacknowledged records if the ring is full).
  *
- * RAM: a few numbers and four buffers sized by the block layout, never by the partition size.
- * Flash exceptions (a power cut) propagate; bad flash content never throws.
+ * RAM: a few numbers, the iterator's bitmap buffer, 3 bytes per block of the ring (the chain
+ * list and the bad-block flags); the other buffers are in the Scratch shared with the other ring.
+ * Bad flash content never throws. A flash operation that throws propagates out of `append`,
+ * `acknowledge*` and the iterator with the ring still consistent (FlashCache counts it and fails
+ * soft); an erase that throws or does not read back erased is retried once, then the block is
+ * passed over and, when the mark can be written, marked bad (FORMAT.md "Bad blocks").
  *
  * Memos (this instance only; a new instance, i.e. every mount, starts cold). Only this instance
  * changes the partition while it is mounted, and it throws away nothing it cannot re-derive:
@@ -28,11 +32,14 @@ import {
   FORMAT_MAGIC,
   FORMAT_VERSION,
   Header,
+  LOST_NOTE,
   MAX_KIND,
   MAX_SEQ,
+  Note,
   Record,
   RecordFlags,
   roundUp,
+  V1,
   type Layout,
 } from './layout';
 
@@ -50,6 +57,61 @@ const enum Close {
 
 const TWO_POW_32 = 4294967296;
 
+/**
+ * What both rings of one FlashCache use only within a single call (so one copy serves both: RAM):
+ * scratch buffers, the results of the last header parse, and the log of absorbed flash faults.
+ */
+export class Scratch {
+  readonly hdr: Uint8Array;
+  readonly hdrView: DataView;
+  readonly slot: Uint8Array;
+  readonly slotView: DataView;
+  /** The three bitmaps of one block (acknowledge A, acknowledge B, dead), read in one read. */
+  readonly bitmap: Uint8Array;
+  /** Scratch reading for lookups (acknowledge), so iteration's `current` is never clobbered. */
+  readonly probe: Reading = newReading();
+
+  // Last parsed header (Ring.#parseHeader).
+  hEpoch = 0;
+  hSeqFirst = 0;
+  hDropped = 0;
+  hCorrupt = 0;
+  hSkipped = 0;
+  hEraseCount = 0;
+  hClose: Close = Close.erased;
+  hCloseDropped = 0;
+  hCloseCorrupt = 0;
+  hCloseVictim = 0;
+  /** The newest valid note counted its victim lost (#countLostHead). */
+  hCloseLost = false;
+  hIntactSeq = -1;
+  /** The intact header is of format 1 (FORMAT.md "Format history"). */
+  hV1 = false;
+  /** The header area carries the bad-block mark. */
+  hBad = false;
+  /** The two header copies are all erase value. */
+  hBlank = true;
+  /** First erased close note, or -1 when all were used. */
+  hFreeNote = 0;
+
+  /** Flash faults that were absorbed, and the last one's message. */
+  faults = 0;
+  lastFault = '';
+
+  constructor(layout: Layout) {
+    this.hdr = new Uint8Array(layout.closeOffset + layout.closeLength);
+    this.hdrView = new DataView(this.hdr.buffer);
+    this.slot = new Uint8Array(layout.slotLength);
+    this.slotView = new DataView(this.slot.buffer);
+    this.bitmap = new Uint8Array(3 * layout.bitmapLength);
+  }
+
+  note(message: string): void {
+    this.faults++;
+    this.lastFault = message;
+  }
+}
+
 export class Ring {
   readonly #flash: Flash;
   readonly #layout: Layout;
@@ -58,51 +120,52 @@ export class Ring {
   readonly count: number;
   readonly id: number;
 
-  readonly #hdr: Uint8Array;
-  readonly #hdrView: DataView;
-  readonly #slot: Uint8Array;
-  readonly #slotView: DataView;
-  readonly #bitmap: Uint8Array;
+  /** The bitmaps being iterated (per ring: both rings' iterators are interleaved by peek). */
   readonly #iterBitmap: Uint8Array;
-  /** Scratch reading for lookups (acknowledge), so iteration's `current` is never clobbered. */
-  readonly #probe: Reading = newReading();
   /** The record the iterator stands on. */
   readonly current: Reading = newReading();
-
-  // Last parsed header.
-  #hEpoch = 0;
-  #hSeqFirst = 0;
-  #hDropped = 0;
-  #hEraseCount = 0;
-  #hClose: Close = Close.erased;
-  #hCloseValue = 0;
-  #hIntactSeq = -1;
-  /** First erased close note, or -1 when all were used. */
-  #hFreeNote = 0;
+  /** Chain blocks (ring-relative), tail first, in a circular list from #chainStart. */
+  readonly #chain: Uint16Array;
+  #chainStart = 0;
+  /** 1 for a block known bad (marked on flash, or failed since mount). */
+  readonly #bad: Uint8Array;
 
   usable = false;
-  formatted = false;
   #headIndex = 0;
   #tailIndex = 0;
   #chainLength = 0;
   #writeSlot = 0;
   #headEpoch = 0;
   #headEraseCount = 0;
-  #headClose: Close = Close.erased;
   #headFreeNote = 0;
-  #headDroppedAtOpen = 0;
-  /** Highest sequence number this ring holds or reserved (header seqFirst - 1 at least). */
-  lastSeq = -1;
   pending = 0;
   dropped = 0;
-  corruptSkipped = 0;
+  /** Corrupt or lost records of blocks no longer in the chain (persisted in headers and notes). */
+  #corruptBase = 0;
+  /** Dead slots (dead bitmap) of the chain blocks. */
+  #corruptLive = 0;
   lostBlocks = 0;
+  badBlocks = 0;
+  /** Unacknowledged readings found in blocks of format 1 (lost when the ring is re-formatted). */
+  formatOneReadings = 0;
   maxEpochSeen = 0;
   maxSeqSeen = -1;
+  /** Highest seqFirst of any intact header (this format or an older one), -1 if none. */
+  maxSeqFirst = -1;
+  /**
+   * Mount found something that may hide sequence numbers above everything it could read: the
+   * number of non-blank blocks without a valid header, plus one for a corrupt slot after the
+   * head's last good record (FlashCache then reserves a gap, FORMAT.md "Recovery").
+   */
+  uncertain = 0;
   eraseMin = 0;
   eraseMax = 0;
   eraseTotal = 0;
+  /** Blocks whose erase count is eraseMin (the minimum is rescanned only when the last one goes). */
+  #atMin = 0;
   blocksOpened = 0;
+  /** Scratch buffers, last parsed header and fault log, shared by the rings of one FlashCache. */
+  readonly #s: Scratch;
   /** Chain distance (from the tail) of the first block that may hold an unacknowledged record. */
   #cursor = 0;
 
@@ -127,19 +190,17 @@ export class Ring {
   #iterUpper = 0;
   #iterAlertsOnly = false;
 
-  constructor(flash: Flash, layout: Layout, crc: Crc32, id: number, first: number, count: number) {
+  constructor(flash: Flash, layout: Layout, crc: Crc32, scratch: Scratch, id: number, first: number, count: number) {
     this.#flash = flash;
+    this.#s = scratch;
     this.#layout = layout;
     this.#crc = crc;
     this.id = id;
     this.first = first;
     this.count = count;
-    this.#hdr = new Uint8Array(layout.closeOffset + layout.closeLength);
-    this.#hdrView = new DataView(this.#hdr.buffer);
-    this.#slot = new Uint8Array(layout.slotLength);
-    this.#slotView = new DataView(this.#slot.buffer);
-    this.#bitmap = new Uint8Array(layout.bitmapLength);
-    this.#iterBitmap = new Uint8Array(layout.bitmapLength);
+    this.#iterBitmap = new Uint8Array(3 * layout.bitmapLength);
+    this.#chain = new Uint16Array(count);
+    this.#bad = new Uint8Array(count);
     this.#memo.fill(-1);
   }
 
@@ -163,65 +224,125 @@ export class Ring {
     return this.#writeSlot;
   }
 
+  get corruptSkipped(): number {
+    return this.#corruptBase + this.#corruptLive;
+  }
+
   // ---------------------------------------------------------------- mount
 
   /** Finds head and tail (O(blocks) header reads + one scan of the head block). */
   mount(): void {
     const L = this.#layout;
+    const n = this.count;
     let best = -1;
     let bestEpoch = 0;
     let bestSeq = 0;
     let valid = 0;
-    for (let i = 0; i < this.count; i++) {
-      if (!this.#parseHeader(this.first + i)) {
-        if (this.#hIntactSeq - 1 > this.maxSeqSeen) this.maxSeqSeen = this.#hIntactSeq - 1;
+    this.uncertain = 0;
+    this.badBlocks = 0;
+    // Wear figures from the same pass (as #rescanWear computes them).
+    let min = Infinity;
+    let max = 0;
+    let total = 0;
+    let atMin = 0;
+    for (let i = 0; i < n; i++) {
+      const ok = this.#parseHeader(this.first + i);
+      if (!this.#s.hBad) {
+        const count = ok ? this.#s.hEraseCount : 0;
+        if (count < min) {
+          min = count;
+          atMin = 0;
+        }
+        if (count === min) atMin++;
+        if (count > max) max = count;
+        total += count;
+      }
+      if (this.#s.hIntactSeq > this.maxSeqFirst) this.maxSeqFirst = this.#s.hIntactSeq;
+      if (this.#s.hIntactSeq - 1 > this.maxSeqSeen) this.maxSeqSeen = this.#s.hIntactSeq - 1;
+      if (this.#s.hBad) {
+        this.#bad[i] = 1;
+        this.badBlocks++;
+        continue;
+      }
+      if (!ok) {
+        if (!this.#s.hBlank) this.uncertain++;
+        if (this.#s.hV1) this.formatOneReadings += this.#countFormatOne(this.first + i);
         continue;
       }
       valid++;
-      if (this.#hEpoch > this.maxEpochSeen) this.maxEpochSeen = this.#hEpoch;
-      if (this.#hSeqFirst - 1 > this.maxSeqSeen) this.maxSeqSeen = this.#hSeqFirst - 1;
-      if (best < 0 || this.#hEpoch > bestEpoch || (this.#hEpoch === bestEpoch && this.#hSeqFirst > bestSeq)) {
+      if (this.#s.hEpoch > this.maxEpochSeen) this.maxEpochSeen = this.#s.hEpoch;
+      if (best < 0 || this.#s.hEpoch > bestEpoch || (this.#s.hEpoch === bestEpoch && this.#s.hSeqFirst > bestSeq)) {
         best = i;
-        bestEpoch = this.#hEpoch;
-        bestSeq = this.#hSeqFirst;
+        bestEpoch = this.#s.hEpoch;
+        bestSeq = this.#s.hSeqFirst;
       }
     }
-    this.#rescanWear();
+    this.eraseMin = min === Infinity ? 0 : min;
+    this.eraseMax = max;
+    this.eraseTotal = total;
+    this.#atMin = atMin;
     if (best < 0) {
       this.usable = false;
       return;
     }
-    // Walk back from the head while epochs are consecutive and seqFirst does not grow.
-    let index = best;
+    this.#parseHeader(this.first + best);
+    let skipped = this.#s.hSkipped;
+    const headClose = this.#s.hClose;
+    const freeNote = this.#s.hFreeNote;
+    const headDropped = this.#s.hDropped;
+    const headCorrupt = this.#s.hCorrupt;
+    const closeDropped = this.#s.hCloseDropped;
+    const closeCorrupt = this.#s.hCloseCorrupt;
+    const closeLost = headClose === Close.valid && this.#s.hCloseLost;
+    const headSeqFirst = this.#s.hSeqFirst;
+    this.#headEpoch = this.#s.hEpoch;
+    this.#headEraseCount = this.#s.hEraseCount;
+    this.#headFreeNote = freeNote;
+    // Blocks after the head up to the victim of its newest close note are being recycled (their
+    // drop count is in the note): never part of the chain again, whatever an interrupted erase left.
+    let excluded = 0;
+    if (headClose === Close.valid) {
+      excluded = (this.#s.hCloseVictim - best + n) % n;
+    } else if (headClose === Close.invalid && freeNote < 0) {
+      excluded = (this.#nextGood(best) - best + n) % n;
+    }
+    // Walk back from the head while epochs are consecutive and seqFirst does not grow; each header
+    // says how many blocks (bad or unerasable) lie between it and its predecessor.
+    const chain = this.#chain;
+    chain[0] = best;
+    let length = 1;
     let epoch = bestEpoch;
     let seqFirst = bestSeq;
-    let length = 1;
-    while (length < this.count) {
-      const previous = (index + this.count - 1) % this.count;
+    for (let back = 1 + skipped; back < n && length < n; back += 1 + skipped) {
+      const previous = (best - back + n) % n;
+      if (excluded > 0 && n - back <= excluded) break;
       if (!this.#parseHeader(this.first + previous)) break;
-      if (this.#hEpoch !== epoch - 1 || this.#hSeqFirst > seqFirst) break;
-      index = previous;
-      epoch = this.#hEpoch;
-      seqFirst = this.#hSeqFirst;
-      length++;
+      if (this.#s.hEpoch !== epoch - 1 || this.#s.hSeqFirst > seqFirst) break;
+      chain[length++] = previous;
+      epoch = this.#s.hEpoch;
+      seqFirst = this.#s.hSeqFirst;
+      skipped = this.#s.hSkipped;
     }
+    // Collected head first: turn it into tail first.
+    for (let i = 0, j = length - 1; i < j; i++, j--) {
+      const t = chain[i]!;
+      chain[i] = chain[j]!;
+      chain[j] = t;
+    }
+    this.#chainStart = 0;
     this.lostBlocks = valid - length;
-    this.#tailIndex = index;
+    this.#tailIndex = chain[0]!;
     this.#headIndex = best;
     this.#chainLength = length;
 
-    this.#parseHeader(this.first + best);
-    this.#headEpoch = this.#hEpoch;
-    this.#headEraseCount = this.#hEraseCount;
-    this.#headClose = this.#hClose;
-    this.#headFreeNote = this.#hFreeNote;
-    this.#headDroppedAtOpen = this.#hDropped;
-    this.dropped = this.#hClose === Close.valid ? this.#hCloseValue : this.#hDropped;
-    if (this.#hClose === Close.invalid && length < this.count) {
-      // Every close note was torn and the victim is gone: its count is unknown, count a full block.
-      this.dropped = (this.#hDropped + L.slotsPerBlock) >>> 0;
+    this.dropped = headClose === Close.valid ? closeDropped : headDropped;
+    this.#corruptBase = headClose === Close.valid ? closeCorrupt : headCorrupt;
+    if (headClose === Close.invalid && freeNote < 0) {
+      // Every close note was torn and the victim may be gone: its counts are unknown, count a full
+      // block (an over-count of at most one block, never a count that goes down).
+      this.dropped = (headDropped + L.slotsPerBlock) >>> 0;
+      this.#corruptBase = (headCorrupt + L.slotsPerBlock) >>> 0;
     }
-    const headSeqFirst = this.#hSeqFirst;
 
     // Write position: one past the last slot that is not blank.
     const abs = this.first + best;
@@ -234,133 +355,296 @@ export class Ring {
       }
     }
     this.#writeSlot = w;
-    // Torn or corrupt slots before it are marked dead (their bit programmed) so counts stay exact.
-    this.#flash.read(this.#bitmap, abs * L.blockLength + L.bitmapOffset);
+    // Torn or corrupt slots before it are marked dead (acknowledged and dead bits programmed).
+    this.#flash.read(this.#s.bitmap, abs * L.blockLength + L.bitmapOffset);
     let lower = headSeqFirst;
     let last = headSeqFirst - 1;
-    // A bad slot after the last good one may have carried the newest number: reserve one per slot.
     let badSinceLast = 0;
     for (let s = 0; s < w; s++) {
       this.#readSlot(abs, s);
-      if (this.#decode(this.#probe, lower, MAX_SEQ) === Slot.valid) {
-        lower = this.#probe.seq + 1;
-        last = this.#probe.seq;
+      if (this.#decode(this.#s.probe, lower, MAX_SEQ) === Slot.valid) {
+        lower = this.#s.probe.seq + 1;
+        last = this.#s.probe.seq;
         badSinceLast = 0;
         continue;
       }
       badSinceLast++;
-      if (!this.#isAcked(this.#bitmap, s)) {
-        this.#ackSlots(abs, s, s + 1);
-        this.corruptSkipped++;
-      }
+      if (!this.#isAcked(this.#s.bitmap, s)) this.#ackSlots(abs, s, s + 1, true);
     }
+    // A bad slot after the last good one may have carried the newest number: one per slot here,
+    // and FlashCache reserves a gap (the other ring may have taken numbers in between).
+    if (badSinceLast > 0) this.uncertain++;
     last += badSinceLast;
-    this.lastSeq = last;
     if (last > this.maxSeqSeen) this.maxSeqSeen = last;
 
-    // Pending count and the cursor: one bitmap read per chain block.
+    // Pending count, dead slots and the cursor: one read of the bitmaps per chain block.
     let pending = 0;
+    let dead = 0;
     let cursor = -1;
     for (let d = 0; d < length; d++) {
       const block = this.#abs(d);
-      this.#flash.read(this.#bitmap, block * L.blockLength + L.bitmapOffset);
+      this.#flash.read(this.#s.bitmap, block * L.blockLength + L.bitmapOffset);
       const used = d === length - 1 ? w : L.slotsPerBlock;
-      const unacked = used - this.#ackedCount(this.#bitmap, used);
+      const unacked = used - this.#ackedCount(this.#s.bitmap, used);
       pending += unacked;
+      dead += this.#deadCount(this.#s.bitmap);
       if (unacked > 0 && cursor < 0) cursor = d;
     }
     this.pending = pending;
+    this.#corruptLive = dead;
     this.#cursor = cursor < 0 ? length - 1 : cursor;
     this.usable = true;
+    if (!closeLost) this.#countLostHead(headSeqFirst);
+  }
+
+  /**
+   * The block after the head, when it has no valid header but records newer than the head's
+   * seqFirst, was the real head with both header copies damaged: those records are lost. Count
+   * the unacknowledged ones and name the block in a close note (a "lost" note), so that the count
+   * is durable and never taken twice; its sequence numbers are above everything the mount
+   * reports (maxSeqSeen), and what cannot be read is covered by the reserved gap (`uncertain`).
+   * A block being recycled only holds records older than the head's: nothing is counted twice.
+   */
+  #countLostHead(headSeqFirst: number): void {
+    const L = this.#layout;
+    const next = this.#nextGood(this.#headIndex);
+    if (next < 0 || next === this.#tailIndex) return;
+    const block = this.first + next;
+    if (this.#parseHeader(block) || this.#s.hBad || this.#s.hBlank) return;
+    this.#flash.read(this.#s.bitmap, block * L.blockLength + L.bitmapOffset);
+    let lost = 0;
+    for (let s = 0; s < L.slotsPerBlock; s++) {
+      this.#readSlot(block, s);
+      if (this.#decode(this.#s.probe, headSeqFirst, MAX_SEQ) !== Slot.valid) continue;
+      if (this.#s.probe.seq > this.maxSeqSeen) this.maxSeqSeen = this.#s.probe.seq;
+      if (!this.#isAcked(this.#s.bitmap, s)) lost++;
+    }
+    if (lost === 0 || this.#headFreeNote < 0) return;
+    this.#corruptBase = (this.#corruptBase + lost) >>> 0;
+    try {
+      this.#writeNote(this.first + this.#headIndex, this.dropped, this.#corruptBase, next, true);
+    } catch (error) {
+      this.#fault(error);
+    }
+  }
+
+  /**
+   * Unacknowledged readings of a format-1 block (its header just parsed into #hdr): format 1 has
+   * 32-byte headers, 8-byte close notes and one acknowledge bitmap; its records are the same.
+   */
+  #countFormatOne(block: number): number {
+    const L = this.#layout;
+    const view = this.#s.hdrView;
+    const slotLength = view.getUint16(Header.slotLength, true);
+    const slots = view.getUint16(Header.slotsPerBlock, true);
+    const bitmapOffset = 2 * roundUp(32, L.writeAlign) + CLOSE_NOTES * roundUp(8, L.writeAlign);
+    const bitmapLength = roundUp(Math.ceil(slots / 8), L.writeAlign);
+    const records = bitmapOffset + bitmapLength;
+    if (slotLength !== L.slotLength || bitmapLength > this.#s.bitmap.length || records + slots * slotLength > L.blockLength) return 0;
+    const bitmap = this.#s.bitmap.subarray(0, bitmapLength);
+    this.#flash.read(bitmap, block * L.blockLength + bitmapOffset);
+    let n = 0;
+    for (let s = 0; s < slots; s++) {
+      if ((((bitmap[s >> 3]! ^ L.eraseValue) >> (s & 7)) & 1) === 1) continue;
+      this.#flash.read(this.#s.slot, block * L.blockLength + records + s * slotLength);
+      if (!this.#isBlank()) n++;
+    }
+    return n;
   }
 
   /** Makes an unusable ring usable again: one erased block with a fresh header. */
   format(nextSeq: number): void {
+    const n = this.count;
     const epoch = this.maxEpochSeen + 1;
-    this.#erase(this.first);
-    this.#writeHeader(this.first, epoch, nextSeq, 0, 1);
-    this.#headIndex = 0;
-    this.#tailIndex = 0;
+    let at = -1;
+    for (let i = 0; i < n && at < 0; i++) {
+      if (this.#bad[i]) continue;
+      if (this.#eraseVerified(i)) at = i;
+      else this.#markBad(i);
+    }
+    if (at < 0) throw new Error('E_CACHE_NO_BLOCK: no block of the ring can be erased');
+    // Blocks left by an older format or torn beyond repair: erased now, so that no later mount
+    // has to reserve numbers for them again.
+    for (let i = 0; i < n; i++) {
+      if (i === at || this.#bad[i]) continue;
+      this.#parseHeader(this.first + i);
+      if (!this.#s.hBlank && !this.#s.hBad && !this.#eraseVerified(i)) this.#markBad(i);
+    }
+    // Readings a format-1 partition still held are lost with it: counted (FORMAT.md "Format history").
+    this.#corruptBase = (this.#corruptBase + this.formatOneReadings) >>> 0;
+    this.formatOneReadings = 0;
+    this.#writeHeader(this.first + at, epoch, nextSeq, this.dropped, this.#corruptBase, 1);
+    this.#chain[0] = at;
+    this.#chainStart = 0;
+    this.#headIndex = at;
+    this.#tailIndex = at;
     this.#chainLength = 1;
     this.#writeSlot = 0;
     this.#headEpoch = epoch;
     this.#headEraseCount = 1;
-    this.#headClose = Close.erased;
     this.#headFreeNote = 0;
-    this.#headDroppedAtOpen = 0;
     this.#cursor = 0;
+    this.#corruptLive = 0;
     this.pending = 0;
-    this.dropped = 0;
-    this.lastSeq = nextSeq - 1;
     this.usable = true;
-    this.formatted = true;
     this.#rescanWear();
   }
 
   // ---------------------------------------------------------------- append
 
-  /** Stores one record; durable when this returns (the record's single write completed). */
+  /**
+   * Stores one record; durable when this returns (the record's single write completed). Throws
+   * when a flash operation failed and the record is not stored (the ring stays consistent).
+   */
   append(reading: Reading, seq: number, nextSeq: number): void {
+    if (!this.usable) this.format(nextSeq);
     if (this.#writeSlot >= this.#layout.slotsPerBlock) this.#openNext(nextSeq);
     const L = this.#layout;
     this.#encode(reading, seq);
     const block = this.first + this.#headIndex;
+    const at = block * L.blockLength + L.recordsOffset + this.#writeSlot * L.slotLength;
     this.#appendedBlock = -1;
-    this.#flash.write(this.#slot, block * L.blockLength + L.recordsOffset + this.#writeSlot * L.slotLength);
+    try {
+      this.#flash.write(this.#s.slot, at);
+    } catch (error) {
+      // What did the failed write leave? Nothing: the slot is used again. The record: stored.
+      // Anything else: the slot is dead (counted), and the next append takes the next one.
+      this.#flash.read(this.#s.slot, at);
+      if (this.#isBlank()) throw error;
+      if (this.#decode(this.#s.probe, seq, seq) !== Slot.valid || !sameReading(this.#s.probe, reading)) {
+        const slot = this.#writeSlot++;
+        this.#ackSlots(block, slot, slot + 1, true);
+        throw error;
+      }
+      this.#fault(error);
+    }
     copyReading(this.#appended, reading);
     this.#appended.seq = seq;
     this.#appendedBlock = block;
     this.#appendedSlot = this.#writeSlot;
     this.#writeSlot++;
     this.pending++;
-    this.lastSeq = seq;
   }
 
   #openNext(nextSeq: number): void {
     const L = this.#layout;
-    const victimIndex = (this.#headIndex + 1) % this.count;
-    const victim = this.first + victimIndex;
+    const n = this.count;
     const head = this.first + this.#headIndex;
-    const full = this.#chainLength === this.count;
-    if (full) {
-      this.#flash.read(this.#bitmap, victim * L.blockLength + L.bitmapOffset);
-      const unacked = L.slotsPerBlock - this.#ackedCount(this.#bitmap, L.slotsPerBlock);
-      // While a block is the head, `dropped` is its droppedAtOpen (or its close note, after a reboot).
-      const total = (this.#headDroppedAtOpen + unacked) >>> 0;
-      if (this.#headClose !== Close.valid && this.#headFreeNote >= 0) {
-        // Close note first: the drop count is durable before the records go.
-        const at = L.closeOffset + this.#headFreeNote * L.noteLength;
-        const note = this.#hdr.subarray(at, at + L.noteLength);
-        note.fill(L.eraseValue);
-        this.#hdrView.setUint32(at, total, true);
-        this.#hdrView.setUint32(at + 4, ~total >>> 0, true);
-        this.#gen++;
-        this.#flash.write(note, head * L.blockLength + L.closeOffset + this.#headFreeNote * L.noteLength);
-        this.#headClose = Close.valid;
+    let from = this.#headIndex;
+    for (let attempt = 0; attempt < n; attempt++) {
+      const victimIndex = this.#nextGood(from);
+      if (victimIndex < 0 || victimIndex === this.#headIndex) throw new Error('E_CACHE_NO_BLOCK: no other block of the ring can be erased');
+      const victim = this.first + victimIndex;
+      if (this.#chainLength > 1 && victimIndex === this.#tailIndex) {
+        // The ring is full: the tail goes. Its counts are durable (close note) before its records go.
+        this.#flash.read(this.#s.bitmap, victim * L.blockLength + L.bitmapOffset);
+        const unacked = L.slotsPerBlock - this.#ackedCount(this.#s.bitmap, L.slotsPerBlock);
+        const dead = this.#deadCount(this.#s.bitmap);
+        const dropped = (this.dropped + unacked) >>> 0;
+        const corrupt = (this.#corruptBase + dead) >>> 0;
+        if (this.#headFreeNote >= 0) this.#writeNote(head, dropped, corrupt, victimIndex);
+        this.dropped = dropped;
+        this.#corruptBase = corrupt;
+        this.#corruptLive -= dead;
+        this.pending -= unacked;
+        if (this.pending < 0) this.pending = 0;
+        this.#chainStart = (this.#chainStart + 1) % n;
+        this.#chainLength--;
+        this.#tailIndex = this.#chain[this.#chainStart]!;
+        if (this.#cursor > 0) this.#cursor--;
       }
-      // A note from before a reboot may count records acknowledged since: recount, the new header persists it.
-      this.dropped = total;
-      this.pending -= unacked;
-      if (this.pending < 0) this.pending = 0;
-    }
-    const eraseCount = this.#parseHeader(victim) ? this.#hEraseCount + 1 : Math.max(1, this.#headEraseCount);
-    this.#erase(victim);
-    this.#writeHeader(victim, this.#headEpoch + 1, nextSeq, this.dropped, eraseCount);
-    if (full) {
-      this.#tailIndex = (this.#tailIndex + 1) % this.count;
-      if (this.#cursor > 0) this.#cursor--;
-    } else {
+      const oldCount = this.#parseHeader(victim) ? this.#s.hEraseCount : 0;
+      const eraseCount = oldCount > 0 ? oldCount + 1 : Math.max(1, this.#headEraseCount);
+      if (!this.#eraseVerified(victimIndex)) {
+        // Skipped for this open; for good when the bad-block mark could be written.
+        this.#markBad(victimIndex);
+        this.#rescanWear();
+        from = victimIndex;
+        continue;
+      }
+      const skipped = (victimIndex - this.#headIndex - 1 + n) % n;
+      this.#writeHeader(victim, this.#headEpoch + 1, nextSeq, this.dropped, this.#corruptBase, eraseCount, skipped);
+      this.#chain[(this.#chainStart + this.#chainLength) % n] = victimIndex;
       this.#chainLength++;
+      this.#headIndex = victimIndex;
+      this.#headEpoch++;
+      this.#headEraseCount = eraseCount;
+      this.#headFreeNote = 0;
+      this.#writeSlot = 0;
+      this.blocksOpened++;
+      // Wear figures, kept up to date without reading every header at every open.
+      this.eraseTotal += eraseCount - oldCount;
+      if (eraseCount > this.eraseMax) this.eraseMax = eraseCount;
+      if (oldCount === this.eraseMin && --this.#atMin <= 0) this.#rescanWear();
+      return;
     }
-    this.#headIndex = victimIndex;
-    this.#headEpoch++;
-    this.#headEraseCount = eraseCount;
-    this.#headClose = Close.erased;
-    this.#headFreeNote = 0;
-    this.#headDroppedAtOpen = this.dropped;
-    this.#writeSlot = 0;
-    this.blocksOpened++;
-    this.#rescanWear();
+    throw new Error('E_CACHE_NO_BLOCK: no block of the ring can be erased');
+  }
+
+  /** The next block after `index` (ring-relative) not known bad, or -1 when there is none. */
+  #nextGood(index: number): number {
+    const n = this.count;
+    for (let step = 1; step < n; step++) {
+      const i = (index + step) % n;
+      if (!this.#bad[i]) return i;
+    }
+    return -1;
+  }
+
+  /** Erases a block and reads it back; once more if that failed. False: the block is bad. */
+  #eraseVerified(index: number): boolean {
+    const block = this.first + index;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        this.#erase(block);
+        if (this.#readsErased(block)) return true;
+        this.#s.note(`E_CACHE_ERASE: block ${block} did not read back erased`);
+      } catch (error) {
+        this.#fault(error);
+      }
+    }
+    return false;
+  }
+
+  #readsErased(block: number): boolean {
+    const L = this.#layout;
+    const buffer = this.#s.hdr;
+    const view = this.#s.hdrView;
+    const erased = L.eraseValue === 0 ? 0 : 0xffffffff;
+    const chunk = buffer.length < L.blockLength ? buffer.length : L.blockLength;
+    const wordsPerChunk = chunk >> 2;
+    const base = block * L.blockLength;
+    for (let at = 0; at < L.blockLength; at += chunk) {
+      const from = at + chunk <= L.blockLength ? at : L.blockLength - chunk;
+      this.#flash.read(chunk === buffer.length ? buffer : buffer.subarray(0, chunk), base + from);
+      for (let i = 0; i < wordsPerChunk; i++) if (view.getUint32(i << 2) !== erased) return false;
+      for (let i = wordsPerChunk << 2; i < chunk; i++) if (buffer[i] !== L.eraseValue) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Marks a block bad on flash (header area programmed), and skips it from then on. When the mark
+   * cannot be written either (the flash may be failing as a whole), the block is only passed over
+   * this time and tried again on the next lap.
+   */
+  #markBad(index: number): void {
+    const L = this.#layout;
+    const mark = this.#s.hdr.subarray(0, L.headerLength);
+    mark.fill(L.eraseValue ^ 0xff);
+    this.#gen++;
+    try {
+      this.#flash.write(mark, (this.first + index) * L.blockLength);
+    } catch (error) {
+      this.#fault(error);
+      return;
+    }
+    this.#bad[index] = 1;
+    this.badBlocks++;
+  }
+
+  #fault(error: unknown): void {
+    this.#s.note(String((error as Error | undefined)?.message ?? error));
   }
 
   // ---------------------------------------------------------------- iteration (peek)
@@ -395,7 +679,7 @@ export class Ring {
         this.#iterUsed = used;
         const next = isHead ? -1 : this.#seqFirst(this.#abs(this.#iterD + 1));
         this.#iterUpper = next >= 0 ? next - 1 : MAX_SEQ;
-        // The acknowledged prefix: known from the memo, else read off the bitmap (and memoized).
+        // The acknowledged prefix: known from the memo, else read off the bitmaps (and memoized).
         let first = this.#knownAcked(block, used);
         if (first < used) {
           this.#flash.read(this.#iterBitmap, block * L.blockLength + L.bitmapOffset);
@@ -407,10 +691,9 @@ export class Ring {
         if (!isHead && this.#iterD === this.#cursor && first >= used) this.#cursor++;
       }
       const bitmap = this.#iterBitmap;
-      const erase = L.eraseValue;
       while (this.#iterSlot < this.#iterUsed) {
         const s = this.#iterSlot;
-        if ((((bitmap[s >> 3]! ^ erase) >> (s & 7)) & 1) === 1) {
+        if (this.#isAcked(bitmap, s)) {
           this.#iterSlot++;
           continue;
         }
@@ -453,18 +736,18 @@ export class Ring {
     // Acknowledged slots never move the lower bound: starting after the known prefix changes nothing.
     let start = this.#knownAcked(block, used);
     if (start >= used) return false;
-    this.#flash.read(this.#bitmap, block * L.blockLength + L.bitmapOffset);
-    start = this.#firstUnacked(this.#bitmap, start, used);
+    this.#flash.read(this.#s.bitmap, block * L.blockLength + L.bitmapOffset);
+    start = this.#firstUnacked(this.#s.bitmap, start, used);
     this.#remember(block, start);
     for (let s = start; s < used; s++) {
-      if (this.#isAcked(this.#bitmap, s)) continue;
-      if (this.#load(this.#probe, block, s, lower, MAX_SEQ) !== Slot.valid) continue;
-      if (this.#probe.seq === seq) {
-        this.pending -= this.#ackSlots(block, s, s + 1);
+      if (this.#isAcked(this.#s.bitmap, s)) continue;
+      if (this.#load(this.#s.probe, block, s, lower, MAX_SEQ) !== Slot.valid) continue;
+      if (this.#s.probe.seq === seq) {
+        this.pending -= this.#ackSlots(block, s, s + 1, false, true);
         return true;
       }
-      if (this.#probe.seq > seq) return false;
-      lower = this.#probe.seq + 1;
+      if (this.#s.probe.seq > seq) return false;
+      lower = this.#s.probe.seq + 1;
     }
     return false;
   }
@@ -483,24 +766,24 @@ export class Ring {
       const used = isHead ? this.#writeSlot : L.slotsPerBlock;
       const next = isHead ? -1 : this.#seqFirst(this.#abs(d + 1));
       if (next >= 0 && next - 1 <= seq) {
-        this.pending -= this.#ackSlots(block, 0, used);
+        this.pending -= this.#ackSlots(block, 0, used, false);
         continue;
       }
       // The block holding the boundary: skip the acknowledged prefix, then find the first seq > target.
       let start = this.#knownAcked(block, used);
       if (start >= used) return;
-      this.#flash.read(this.#bitmap, block * L.blockLength + L.bitmapOffset);
-      start = this.#firstUnacked(this.#bitmap, start, used);
+      this.#flash.read(this.#s.bitmap, block * L.blockLength + L.bitmapOffset);
+      start = this.#firstUnacked(this.#s.bitmap, start, used);
       this.#remember(block, start);
       let end = start;
       for (let s = start; s < used; s++) {
-        if (this.#load(this.#probe, block, s, lower, MAX_SEQ) === Slot.valid) {
-          if (this.#probe.seq > seq) break;
-          lower = this.#probe.seq + 1;
+        if (this.#load(this.#s.probe, block, s, lower, MAX_SEQ) === Slot.valid) {
+          if (this.#s.probe.seq > seq) break;
+          lower = this.#s.probe.seq + 1;
         }
         end = s + 1;
       }
-      if (end > start) this.pending -= this.#ackSlots(block, start, end);
+      if (end > start) this.pending -= this.#ackSlots(block, start, end, false, true);
       return;
     }
   }
@@ -508,12 +791,12 @@ export class Ring {
   // ---------------------------------------------------------------- flash helpers
 
   #abs(distance: number): number {
-    return this.first + ((this.#tailIndex + distance) % this.count);
+    return this.first + this.#chain[(this.#chainStart + distance) % this.count]!;
   }
 
   #readSlot(block: number, slot: number): void {
     const L = this.#layout;
-    this.#flash.read(this.#slot, block * L.blockLength + L.recordsOffset + slot * L.slotLength);
+    this.#flash.read(this.#s.slot, block * L.blockLength + L.recordsOffset + slot * L.slotLength);
   }
 
   /**
@@ -532,26 +815,29 @@ export class Ring {
 
   #isBlank(): boolean {
     const erase = this.#layout.eraseValue;
-    const slot = this.#slot;
+    const slot = this.#s.slot;
     for (let i = 0; i < slot.length; i++) if (slot[i] !== erase) return false;
     return true;
   }
 
-  #isAcked(bitmap: Uint8Array, slot: number): boolean {
-    return (((bitmap[slot >> 3]! ^ this.#layout.eraseValue) >> (slot & 7)) & 1) === 1;
+  /** Acknowledged: programmed in both acknowledge bitmaps (a flip in one copy cannot drop a reading). */
+  #isAcked(bitmaps: Uint8Array, slot: number): boolean {
+    const erase = this.#layout.eraseValue;
+    const i = slot >> 3;
+    return ((((bitmaps[i]! ^ erase) & (bitmaps[this.#layout.bitmapLength + i]! ^ erase)) >> (slot & 7)) & 1) === 1;
   }
 
-  /** First slot in [from, used) whose bit is not programmed, or `used`; whole bytes at a time. */
-  #firstUnacked(bitmap: Uint8Array, from: number, used: number): number {
-    const erase = this.#layout.eraseValue;
-    const full = erase ^ 0xff;
+  /** First slot in [from, used) not acknowledged, or `used`; whole bytes at a time. */
+  #firstUnacked(bitmaps: Uint8Array, from: number, used: number): number {
+    const full = this.#layout.eraseValue ^ 0xff;
+    const b = this.#layout.bitmapLength;
     let s = from;
     while (s < used) {
-      if ((s & 7) === 0 && s + 8 <= used && bitmap[s >> 3] === full) {
+      if ((s & 7) === 0 && s + 8 <= used && bitmaps[s >> 3] === full && bitmaps[b + (s >> 3)] === full) {
         s += 8;
         continue;
       }
-      if ((((bitmap[s >> 3]! ^ erase) >> (s & 7)) & 1) === 0) return s;
+      if (!this.#isAcked(bitmaps, s)) return s;
       s++;
     }
     return used;
@@ -585,7 +871,7 @@ export class Ring {
     const gen = this.#gen;
     if (memo[0] === block && memo[1] === gen) return memo[2]!;
     if (memo[3] === block && memo[4] === gen) return memo[5]!;
-    return this.#memoize(block, this.#parseHeader(block) ? this.#hSeqFirst : -1);
+    return this.#memoize(block, this.#parseHeader(block) ? this.#s.hSeqFirst : -1);
   }
 
   #memoize(block: number, seqFirst: number): number {
@@ -597,25 +883,67 @@ export class Ring {
     return seqFirst;
   }
 
-  #ackedCount(bitmap: Uint8Array, used: number): number {
+  #ackedCount(bitmaps: Uint8Array, used: number): number {
+    const full = this.#layout.eraseValue ^ 0xff;
+    const b = this.#layout.bitmapLength;
     let n = 0;
-    for (let s = 0; s < used; s++) if (this.#isAcked(bitmap, s)) n++;
+    let s = 0;
+    while (s < used) {
+      if ((s & 7) === 0 && s + 8 <= used && bitmaps[s >> 3] === full && bitmaps[b + (s >> 3)] === full) {
+        n += 8;
+        s += 8;
+        continue;
+      }
+      if (this.#isAcked(bitmaps, s)) n++;
+      s++;
+    }
     return n;
   }
 
-  /** Programs the acknowledge bits of slots [from, to) (read-modify-write of the changed words). */
-  #ackSlots(block: number, from: number, to: number): number {
+  /** Programmed bits of the dead bitmap (slots skipped as corrupt). */
+  #deadCount(bitmaps: Uint8Array): number {
     const L = this.#layout;
-    const bitmap = this.#bitmap;
+    const at = 2 * L.bitmapLength;
+    let n = 0;
+    for (let s = 0; s < L.slotsPerBlock; s++) {
+      const byte = bitmaps[at + (s >> 3)]! ^ L.eraseValue;
+      if (byte === 0 && (s & 7) === 0) {
+        s += 7;
+        continue;
+      }
+      if (((byte >> (s & 7)) & 1) === 1) n++;
+    }
+    return n;
+  }
+
+  /**
+   * Programs the acknowledge bits of slots [from, to) in bitmap A, then B (and with `dead`, the
+   * dead bits): read-modify-write of the changed words only. Returns the slots newly acknowledged.
+   */
+  #ackSlots(block: number, from: number, to: number, dead: boolean, fresh = false): number {
+    const L = this.#layout;
+    const bitmaps = this.#s.bitmap;
+    const length = L.bitmapLength;
     const at = block * L.blockLength + L.bitmapOffset;
-    this.#flash.read(bitmap, at);
+    // `fresh`: the caller has just read this block's bitmaps into #bitmap (nothing wrote since).
+    if (!fresh) this.#flash.read(bitmaps, at);
     let firstByte = -1;
     let lastByte = -1;
     let newly = 0;
+    let newlyDead = 0;
+    const erase = L.eraseValue;
     for (let s = from; s < to; s++) {
-      if (this.#isAcked(bitmap, s)) continue;
+      if (this.#isAcked(bitmaps, s)) continue;
       const i = s >> 3;
-      bitmap[i] = bitmap[i]! ^ (1 << (s & 7));
+      const bit = 1 << (s & 7);
+      // Programming moves a bit away from the erase value (a bit programmed already stays so).
+      bitmaps[i] = erase === 0 ? bitmaps[i]! | bit : bitmaps[i]! & ~bit;
+      bitmaps[length + i] = erase === 0 ? bitmaps[length + i]! | bit : bitmaps[length + i]! & ~bit;
+      if (dead) {
+        const d = 2 * length + i;
+        if ((((bitmaps[d]! ^ erase) >> (s & 7)) & 1) === 0) newlyDead++;
+        bitmaps[d] = erase === 0 ? bitmaps[d]! | bit : bitmaps[d]! & ~bit;
+      }
       newly++;
       if (firstByte < 0) firstByte = i;
       lastByte = i;
@@ -624,38 +952,59 @@ export class Ring {
       const align = L.writeAlign;
       const start = Math.floor(firstByte / align) * align;
       const end = roundUp(lastByte + 1, align);
-      this.#flash.write(bitmap.subarray(start, end), at + start);
+      // Dead bits first: a slot is never acknowledged as dead without being counted.
+      if (dead) {
+        this.#flash.write(bitmaps.subarray(2 * length + start, 2 * length + end), at + 2 * length + start);
+        this.#corruptLive += newlyDead;
+      }
+      this.#flash.write(bitmaps.subarray(start, end), at + start);
+      this.#flash.write(bitmaps.subarray(length + start, length + end), at + length + start);
     }
     if (block === this.#ackedBlock && this.#ackedBelow >= from && this.#ackedBelow < to) {
-      this.#ackedBelow = this.#firstUnacked(bitmap, this.#ackedBelow, L.slotsPerBlock);
+      this.#ackedBelow = this.#firstUnacked(bitmaps, this.#ackedBelow, L.slotsPerBlock);
     }
     return newly;
   }
 
   #markDead(block: number, slot: number): void {
-    const newly = this.#ackSlots(block, slot, slot + 1);
+    const newly = this.#ackSlots(block, slot, slot + 1, true);
     this.pending -= newly;
     if (this.pending < 0) this.pending = 0;
-    this.corruptSkipped++;
   }
 
   /**
    * Reads and validates a block's header (the first intact copy of two) and its close notes;
    * false (nothing trusted) when neither copy is valid for this ring. `#hIntactSeq` keeps the
-   * seqFirst of an intact header of another layout (a re-format keeps the high-water mark).
+   * seqFirst of any intact header, also of another layout or of format 1 (a re-format keeps the
+   * high-water mark); `#hBad` and `#hBlank` say whether the block is marked bad or never opened.
    */
   #parseHeader(block: number): boolean {
     const L = this.#layout;
-    const hdr = this.#hdr;
-    const view = this.#hdrView;
+    const hdr = this.#s.hdr;
+    const view = this.#s.hdrView;
     this.#flash.read(hdr, block * L.blockLength);
-    this.#hIntactSeq = -1;
+    this.#s.hIntactSeq = -1;
+    this.#s.hV1 = false;
+    const programmed = L.eraseValue ^ 0xff;
+    this.#s.hBad = hdr[0] === programmed && hdr[1] === programmed && hdr[2] === programmed && hdr[3] === programmed;
+    let blank = true;
+    for (let i = 0; i < L.closeOffset && blank; i++) if (hdr[i] !== L.eraseValue) blank = false;
+    this.#s.hBlank = blank;
+    if (this.#s.hBad || blank) return false;
     let at = -1;
     for (let copy = 0; copy < 2 && at < 0; copy++) {
       const c = copy * L.headerLength;
       if (view.getUint32(c + Header.magic, true) !== FORMAT_MAGIC) continue;
+      if (hdr[c + Header.version] === V1.version && c + V1.crc + 4 <= L.closeOffset) {
+        // Format 1: only its high-water mark is used (FORMAT.md "Format history").
+        if (view.getUint32(c + V1.crc, true) === this.#crc.of(hdr, c, V1.crc)) {
+          this.#s.hIntactSeq = view.getUint32(c + Header.seqFirst, true);
+          this.#s.hV1 = true;
+        }
+        continue;
+      }
       if (view.getUint32(c + Header.crc, true) !== this.#crc.of(hdr, c, Header.crc)) continue;
-      this.#hIntactSeq = view.getUint32(c + Header.seqFirst, true);
+      this.#s.hIntactSeq = view.getUint32(c + Header.seqFirst, true);
       if (
         hdr[c + Header.version] === FORMAT_VERSION &&
         hdr[c + Header.ringId] === this.id &&
@@ -667,37 +1016,63 @@ export class Ring {
       }
     }
     if (at < 0) return false;
-    this.#hEpoch = view.getUint32(at + Header.epoch, true);
-    this.#hSeqFirst = view.getUint32(at + Header.seqFirst, true);
-    this.#hDropped = view.getUint32(at + Header.droppedAtOpen, true);
-    this.#hEraseCount = view.getUint32(at + Header.eraseCount, true);
-    // Close notes: the first valid one counts; a torn one is skipped and the next erased one used.
-    this.#hClose = Close.erased;
-    this.#hFreeNote = -1;
+    this.#s.hEpoch = view.getUint32(at + Header.epoch, true);
+    this.#s.hSeqFirst = view.getUint32(at + Header.seqFirst, true);
+    this.#s.hDropped = view.getUint32(at + Header.droppedAtOpen, true);
+    this.#s.hCorrupt = view.getUint32(at + Header.corruptAtOpen, true);
+    this.#s.hSkipped = view.getUint16(at + Header.skipped, true);
+    this.#s.hEraseCount = view.getUint32(at + Header.eraseCount, true);
+    // Close notes: the newest valid one counts; a torn one is skipped and the next erased one used.
+    this.#s.hClose = Close.erased;
+    this.#s.hFreeNote = -1;
     for (let n = CLOSE_NOTES - 1; n >= 0; n--) {
       const at = L.closeOffset + n * L.noteLength;
       let erased = true;
       for (let i = at; i < at + L.noteLength; i++) if (hdr[i] !== L.eraseValue) erased = false;
       if (erased) {
-        this.#hFreeNote = n;
+        this.#s.hFreeNote = n;
         continue;
       }
-      const value = view.getUint32(at, true);
-      if ((value ^ view.getUint32(at + 4, true)) >>> 0 === 0xffffffff) {
-        this.#hClose = Close.valid;
-        this.#hCloseValue = value;
-      } else if (this.#hClose !== Close.valid) {
-        this.#hClose = Close.invalid;
+      const victim = view.getUint16(at + Note.victim, true);
+      if (view.getUint32(at + Note.crc, true) === this.#crc.of(hdr, at, Note.crc) && victim < this.count) {
+        if (this.#s.hClose !== Close.valid) {
+          this.#s.hClose = Close.valid;
+          this.#s.hCloseDropped = view.getUint32(at + Note.dropped, true);
+          this.#s.hCloseCorrupt = view.getUint32(at + Note.corrupt, true);
+          this.#s.hCloseVictim = victim;
+          this.#s.hCloseLost = view.getUint16(at + Note.kind, true) === LOST_NOTE;
+        }
+      } else if (this.#s.hClose !== Close.valid) {
+        this.#s.hClose = Close.invalid;
       }
     }
     return true;
   }
 
-  /** Writes both header copies in one write (a torn write leaves at least copy A or nothing valid). */
-  #writeHeader(block: number, epoch: number, seqFirst: number, dropped: number, eraseCount: number): void {
+  /** Writes the next free close note of the head (its drop and corrupt counts, and the victim). */
+  #writeNote(head: number, dropped: number, corrupt: number, victim: number, lost = false): void {
     const L = this.#layout;
-    const hdr = this.#hdr.subarray(0, L.closeOffset);
-    const view = this.#hdrView;
+    const index = this.#headFreeNote;
+    // The note slot is used whatever the write does (a torn note is skipped at mount).
+    this.#headFreeNote = index + 1 < CLOSE_NOTES ? index + 1 : -1;
+    const at = L.closeOffset + index * L.noteLength;
+    const note = this.#s.hdr.subarray(at, at + L.noteLength);
+    note.fill(L.eraseValue);
+    const view = this.#s.hdrView;
+    view.setUint32(at + Note.dropped, dropped >>> 0, true);
+    view.setUint32(at + Note.corrupt, corrupt >>> 0, true);
+    view.setUint16(at + Note.victim, victim, true);
+    if (lost) view.setUint16(at + Note.kind, LOST_NOTE, true);
+    view.setUint32(at + Note.crc, this.#crc.of(this.#s.hdr, at, Note.crc), true);
+    this.#gen++;
+    this.#flash.write(note, head * L.blockLength + at);
+  }
+
+  /** Writes both header copies in one write (a torn write leaves at least copy A or nothing valid). */
+  #writeHeader(block: number, epoch: number, seqFirst: number, dropped: number, corrupt: number, eraseCount: number, skipped = 0): void {
+    const L = this.#layout;
+    const hdr = this.#s.hdr.subarray(0, L.closeOffset);
+    const view = this.#s.hdrView;
     hdr.fill(L.eraseValue);
     view.setUint32(Header.magic, FORMAT_MAGIC, true);
     hdr[Header.version] = FORMAT_VERSION;
@@ -709,6 +1084,8 @@ export class Ring {
     view.setUint32(Header.eraseCount, eraseCount >>> 0, true);
     view.setUint16(Header.slotLength, L.slotLength, true);
     view.setUint16(Header.slotsPerBlock, L.slotsPerBlock, true);
+    view.setUint32(Header.corruptAtOpen, corrupt >>> 0, true);
+    view.setUint16(Header.skipped, skipped, true);
     view.setUint32(Header.crc, this.#crc.of(hdr, 0, Header.crc), true);
     hdr.copyWithin(L.headerLength, 0, L.headerLength);
     this.#gen++;
@@ -722,20 +1099,27 @@ export class Ring {
     let min = Infinity;
     let max = 0;
     let total = 0;
+    let atMin = 0;
     for (let i = 0; i < this.count; i++) {
-      const count = this.#parseHeader(this.first + i) ? this.#hEraseCount : 0;
-      if (count < min) min = count;
+      if (this.#bad[i]) continue;
+      const count = this.#parseHeader(this.first + i) ? this.#s.hEraseCount : 0;
+      if (count < min) {
+        min = count;
+        atMin = 0;
+      }
+      if (count === min) atMin++;
       if (count > max) max = count;
       total += count;
     }
+    this.#atMin = atMin;
     this.eraseMin = min === Infinity ? 0 : min;
     this.eraseMax = max;
     this.eraseTotal = total;
   }
 
   #encode(reading: Reading, seq: number): void {
-    const slot = this.#slot;
-    const view = this.#slotView;
+    const slot = this.#s.slot;
+    const view = this.#s.slotView;
     slot.fill(this.#layout.eraseValue);
     slot[Record.flags] =
       (reading.synced ? RecordFlags.synced : 0) |
@@ -754,8 +1138,8 @@ export class Ring {
   /** Validates the slot buffer and decodes it into `into` (only when valid). */
   #decode(into: Reading, lower: number, upper: number): Slot {
     if (this.#isBlank()) return Slot.blank;
-    const slot = this.#slot;
-    const view = this.#slotView;
+    const slot = this.#s.slot;
+    const view = this.#s.slotView;
     const flags = slot[Record.flags]!;
     if ((flags & RecordFlags.markerMask) !== RecordFlags.marker) return Slot.corrupt;
     const kind = flags >> RecordFlags.kindShift;
@@ -772,4 +1156,15 @@ export class Ring {
     into.value = view.getInt32(Record.value, true);
     return Slot.valid;
   }
+}
+
+function sameReading(a: Reading, b: Reading): boolean {
+  return (
+    a.timeMs === b.timeMs &&
+    a.synced === b.synced &&
+    a.alert === b.alert &&
+    a.channel === b.channel &&
+    a.kind === b.kind &&
+    a.value === b.value
+  );
 }

@@ -66,6 +66,7 @@ export function createNodeHost(o: NodeHostOptions): Host {
   const random = new Xoshiro128(o.seed);
   const power = o.power;
   const sockets = socketClasses(scheduler, power ? (socket) => power.socket(socket) : undefined);
+  const log = o.log ?? (() => {});
   return {
     io: { ...sockets, ...o.io },
     flash: o.flash,
@@ -78,12 +79,21 @@ export function createNodeHost(o: NodeHostOptions): Host {
     },
     timers: {
       set: (callback, ms, repeat) => {
-        if (!power) return scheduler.set(callback, ms, repeat);
+        // A callback that throws is reported in the node's log; the timer goes on (repeating
+        // timers stay armed), as on the device (hosts/esp32/runtime.ts).
+        const guarded = () => {
+          try {
+            callback();
+          } catch (error) {
+            log('error', `timer callback threw: ${(error as Error)?.stack ?? String(error)}`);
+          }
+        };
+        if (!power) return scheduler.set(guarded, ms, repeat);
         if (power.off) return 0;
         const id = scheduler.set(
           () => {
             if (!repeat) power.forget(id);
-            callback();
+            guarded();
           },
           ms,
           repeat,
@@ -96,7 +106,7 @@ export function createNodeHost(o: NodeHostOptions): Host {
       },
     },
     random: { next: () => random.next() },
-    log: o.log ?? (() => {}),
+    log,
     restart: () => o.onRestart?.(),
   };
 }

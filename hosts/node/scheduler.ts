@@ -42,10 +42,20 @@ export class Scheduler {
   jumps = 0;
 
   readonly #answerGraceMs: number;
+  readonly #onError: (error: unknown) => void;
+  /** Timer callbacks that threw (each reported through `onError`; the timers went on). */
+  callbackErrors = 0;
 
-  constructor(options: { virtual: boolean; answerGraceMs?: number }) {
+  /**
+   * `onError`: where a timer callback that threw is reported (default: stderr). A throwing
+   * callback never stops the scheduler: a repeating timer stays armed, the others still fire.
+   */
+  constructor(options: { virtual: boolean; answerGraceMs?: number; onError?: (error: unknown) => void }) {
     this.virtual = options.virtual;
     this.#answerGraceMs = options.answerGraceMs ?? ANSWER_GRACE_MS;
+    this.#onError =
+      options.onError ??
+      ((error) => process.stderr.write(`pipewatch: timer callback threw: ${(error as Error)?.stack ?? String(error)}\n`));
   }
 
   /** Monotonic ms since the scheduler started. */
@@ -173,7 +183,12 @@ export class Scheduler {
     } else {
       this.#timers.delete(timer.id);
     }
-    timer.callback();
+    try {
+      timer.callback();
+    } catch (error) {
+      this.callbackErrors++;
+      this.#onError(error);
+    }
   }
 
   #armReal(): void {

@@ -265,16 +265,20 @@ function createHost(index: number, config: GuestNodeConfig, board: SimBoard): Ho
     },
     random: { next: () => random.next() },
     log(level, message) {
-      const text = encoder.encode(message);
-      const payload = new Uint8Array(1 + text.length);
-      payload[0] = levels.indexOf(level);
-      payload.set(text, 1);
-      call(Op.log, index, 0, payload);
+      logFor(index, level, message);
     },
     restart() {
       call(Op.restart, index, 0);
     },
   };
+}
+
+function logFor(index: number, level: LogLevel, message: string): void {
+  const text = encoder.encode(message);
+  const payload = new Uint8Array(1 + text.length);
+  payload[0] = levels.indexOf(level);
+  payload.set(text, 1);
+  call(Op.log, index, 0, payload);
 }
 
 const empty = new ArrayBuffer(0);
@@ -294,18 +298,29 @@ const empty = new ArrayBuffer(0);
       const timer = state?.timers.get(id);
       if (!timer) break;
       if (!timer.repeat) state!.timers.delete(id);
-      timer.callback();
+      // A callback that throws is reported in the node's log; the parent keeps the timer armed.
+      try {
+        timer.callback();
+      } catch (error) {
+        logFor(index, 'error', `timer callback threw: ${(error as Error)?.stack ?? String(error)}`);
+      }
       break;
     }
     case Event.tcpWritable:
-      state?.sockets.get(id)?.onWritable(new DataView(payload.buffer, payload.byteOffset).getUint32(0));
-      break;
     case Event.tcpData:
-      state?.sockets.get(id)?.onData(payload.slice());
+    case Event.tcpError: {
+      const socket = state?.sockets.get(id);
+      if (!socket) break;
+      // Same as timers: a socket callback that throws is logged, never thrown into the parent.
+      try {
+        if (event === Event.tcpWritable) socket.onWritable(new DataView(payload.buffer, payload.byteOffset).getUint32(0));
+        else if (event === Event.tcpData) socket.onData(payload.slice());
+        else socket.onError(decoder.decode(payload));
+      } catch (error) {
+        logFor(index, 'error', `socket callback threw: ${(error as Error)?.stack ?? String(error)}`);
+      }
       break;
-    case Event.tcpError:
-      state?.sockets.get(id)?.onError(decoder.decode(payload));
-      break;
+    }
     case Event.createNode: {
       const config = JSON.parse(decoder.decode(payload)) as GuestNodeConfig;
       nodes.set(index, { node: undefined, timers: new Map(), sockets: new Map() });

@@ -14,6 +14,9 @@
  * cut: without `tear` it changes nothing, with `tear` it applies a random prefix of its words (a
  * word is `writeAlign` bytes, at least 4) plus, in the word where it stopped, a random subset of
  * the bits it was changing (a half-programmed or half-erased word), then throws `PowerCut`.
+ * With `scatter: p` the cut operation instead applies each bit it was changing with probability
+ * p, anywhere in its range (a part that programs or erases all its cells in parallel: a torn
+ * erase leaves a few cells of every structure erased, the rest as they were).
  * From then on every call on this view throws `PowerCut`; `reboot()` returns a fresh view of
  * the same surviving bits (the old view stays dead). A cut armed but not yet reached stays armed
  * across `reboot()`, so a cut can also hit the next mount.
@@ -62,6 +65,8 @@ export interface CutOptions {
   /** Apply a random part of the cut operation before failing (torn write / torn erase). */
   tear?: boolean;
   seed?: number;
+  /** With `tear`: each changing bit of the whole operation lands with this probability (0..1). */
+  scatter?: number;
 }
 
 export interface FlashSnapshot {
@@ -84,6 +89,7 @@ class Chip {
   /** Operations still allowed before the cut; -1: no cut armed. */
   cutCountdown = -1;
   cutTear = false;
+  cutScatter = 0;
   cutRandom: () => number = prng(1);
   /** Set when a cut happened, until reboot. */
   dead = false;
@@ -225,6 +231,7 @@ export class SimFlash implements Flash {
     const chip = this.#chip;
     chip.cutCountdown = operations;
     chip.cutTear = options.tear ?? false;
+    chip.cutScatter = options.scatter ?? 0;
     chip.cutRandom = prng(options.seed ?? 1);
   }
 
@@ -346,6 +353,18 @@ export class SimFlash implements Flash {
     if (mode === 0) return;
     const chip = this.#chip;
     const random = chip.cutRandom;
+    if (chip.cutScatter > 0) {
+      for (let i = 0; i < target.length; i++) {
+        const now = chip.bytes[start + i]!;
+        const changing = now ^ target[i]!;
+        if (changing === 0) continue;
+        let landed = 0;
+        for (let b = 0; b < 8; b++) if ((changing >> b) & 1 && random() < chip.cutScatter) landed |= 1 << b;
+        chip.bytes[start + i] = now ^ landed;
+      }
+      chip.onChange?.(chip.bytes, start, target.length);
+      return;
+    }
     const word = Math.max(4, chip.geometry.writeAlign);
     const words = Math.ceil(target.length / word);
     const full = Math.floor(random() * words);

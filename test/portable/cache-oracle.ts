@@ -7,7 +7,10 @@
  * - every append that returned is still there, unless acknowledged, or dropped as the oldest of
  *   its ring and counted in `stats.dropped` (which is persisted);
  * - acknowledgements that returned are never replayed; `pending` equals what peek returns;
- * - sequence numbers never repeat: a new append gets a number above every number handed out.
+ * - sequence numbers never repeat: a new append gets a number above every number handed out;
+ * - `stats.dropped` and `stats.corruptSkipped` never go down, across reboots too.
+ * The cache fails soft (a power cut inside an operation is absorbed): the harness learns of the
+ * cut from the flash model (`poweredOff`), as the hardware would by resetting.
  * Portable (no Node APIs): used by the XS and Node tests, the ava 10,000-cut test and the soak.
  */
 import { FlashCache, type FlashCacheOptions } from '../../firmware/cache/index';
@@ -64,6 +67,8 @@ export class Life {
   readonly #acked = new Set<number>();
   #maxSeqReturned = 0;
   #droppedSeen = 0;
+  #lastDropped = 0;
+  #lastCorrupt = 0;
   /** Readings that vanished at a cut acknowledge and may have been dropped instead. */
   #ambiguous = 0;
   #inFlight: InFlight = { kind: 'none' };
@@ -76,13 +81,14 @@ export class Life {
   constructor(
     geometry: SimFlashGeometry,
     options: FlashCacheOptions = {},
-    cut?: { after: number; tear: boolean; seed: number },
+    cut?: { after: number; tear: boolean; seed: number; scatter?: number },
   ) {
     this.flash = new SimFlash(geometry);
     this.#options = options;
     if (cut) this.flash.cutAfter(cut.after, cut);
     try {
       this.cache = new FlashCache(this.flash, options);
+      this.#alive();
     } catch (error) {
       if (!(error instanceof PowerCut)) throw error;
       this.stats.cuts++;
@@ -108,6 +114,11 @@ export class Life {
     }
   }
 
+  /** A cut absorbed by the cache shows on the flash model: treat it as the reset it would be. */
+  #alive(): void {
+    if (this.flash.poweredOff) throw new PowerCut('power cut (absorbed by the cache)');
+  }
+
   #run(op: Op): void {
     const cache = this.cache;
     if (!cache) {
@@ -127,6 +138,7 @@ export class Life {
         };
         this.#inFlight = { kind: 'append', seq: cache.nextSeq, reading };
         const seq = cache.append(reading);
+        this.#alive();
         if (seq <= this.#maxSeqReturned) fail(`append returned seq ${seq}, not above ${this.#maxSeqReturned}`);
         if (seq !== this.#inFlight.seq) fail(`append returned ${seq}, nextSeq said ${this.#inFlight.seq}`);
         this.#held.set(seq, reading);
@@ -138,10 +150,12 @@ export class Life {
         // Settle what was dropped since the last check first, so the acknowledge below cannot hide it.
         this.check();
         const n = cache.peek(this.#out, op.back + 1);
+        this.#alive();
         if (n === 0) return;
         const seq = this.#out[n - 1]!.seq;
         this.#inFlight = { kind: 'ackThrough', seq };
         cache.acknowledgeThrough(seq);
+        this.#alive();
         for (const key of [...this.#held.keys()]) {
           if (key <= seq) {
             this.#held.delete(key);
@@ -153,10 +167,12 @@ export class Life {
       }
       case 'ack': {
         const n = cache.peek(this.#out, op.pick + 1, (op.pick & 1) === 1);
+        this.#alive();
         if (n === 0) return;
         const seq = this.#out[n - 1]!.seq;
         this.#inFlight = { kind: 'ack', seq };
         cache.acknowledge(seq);
+        this.#alive();
         this.#held.delete(seq);
         this.#acked.add(seq);
         this.stats.acks++;
@@ -164,6 +180,7 @@ export class Life {
       }
       case 'peek': {
         const n = cache.peek(this.#out, op.max);
+        this.#alive();
         for (let i = 0; i < n; i++) this.#checkOne(this.#out[i]!, i === 0 ? -1 : this.#out[i - 1]!.seq);
         return;
       }
@@ -188,6 +205,7 @@ export class Life {
   #mount(): void {
     this.cache = undefined;
     this.cache = new FlashCache(this.flash, this.#options);
+    this.#alive();
     this.check();
   }
 
@@ -205,6 +223,7 @@ export class Life {
     this.stats.checks++;
     const out = this.#out;
     const n = cache.peek(out, out.length);
+    this.#alive();
     if (n === out.length) fail('peek filled the whole check buffer');
     const inFlight = this.#inFlight;
     const present = new Set<number>();
@@ -254,6 +273,12 @@ export class Life {
       fail(`stats.dropped ${cache.stats.dropped} far above the ${this.#droppedSeen} readings that vanished`);
     }
     if (cache.nextSeq <= this.#maxSeqReturned) fail(`nextSeq ${cache.nextSeq} would reuse ${this.#maxSeqReturned}`);
+    if (cache.stats.dropped < this.#lastDropped) fail(`stats.dropped went down: ${this.#lastDropped} -> ${cache.stats.dropped}`);
+    if (cache.stats.corruptSkipped < this.#lastCorrupt) {
+      fail(`stats.corruptSkipped went down: ${this.#lastCorrupt} -> ${cache.stats.corruptSkipped}`);
+    }
+    this.#lastDropped = cache.stats.dropped;
+    this.#lastCorrupt = cache.stats.corruptSkipped;
     this.stats.maxDroppedSeen = this.#droppedSeen;
     this.#inFlight = { kind: 'none' };
   }
@@ -280,9 +305,12 @@ export function scenario(): Op[] {
   return ops;
 }
 
-/** Runs `ops` once; cuts the power at mutating flash operation `cutAt` (torn with `tearSeed`). */
-export function runWithCut(ops: Op[], cutAt: number, tearSeed: number | undefined): Life {
-  const life = new Life(SMALL_GEOMETRY, SMALL_OPTIONS, { after: cutAt, tear: tearSeed !== undefined, seed: tearSeed ?? 1 });
+/**
+ * Runs `ops` once; cuts the power at mutating flash operation `cutAt` (torn with `tearSeed`;
+ * with `scatter`, each bit the cut operation was changing lands with that probability).
+ */
+export function runWithCut(ops: Op[], cutAt: number, tearSeed: number | undefined, scatter = 0): Life {
+  const life = new Life(SMALL_GEOMETRY, SMALL_OPTIONS, { after: cutAt, tear: tearSeed !== undefined, seed: tearSeed ?? 1, scatter });
   for (const op of ops) {
     if (!life.step(op)) life.recover();
   }
@@ -297,15 +325,20 @@ export function scenarioOperations(ops: Op[]): number {
   return life.flash.operations;
 }
 
-/** Cuts the scenario at every operation from `from` (inclusive) to `to` (exclusive), plain and torn. */
-export function exhaustive(from: number, to: number, tearSeeds: number[]): number {
+/**
+ * Cuts the scenario at every operation from `from` (inclusive) to `to` (exclusive), plain and
+ * torn (with `scatter`: torn bit by bit, see runWithCut, and not plain).
+ */
+export function exhaustive(from: number, to: number, tearSeeds: number[], scatter = 0): number {
   const ops = scenario();
   let runs = 0;
   for (let cut = from; cut < to; cut++) {
-    runWithCut(ops, cut, undefined);
-    runs++;
+    if (scatter === 0) {
+      runWithCut(ops, cut, undefined);
+      runs++;
+    }
     for (const seed of tearSeeds) {
-      runWithCut(ops, cut, seed * 7919 + cut);
+      runWithCut(ops, cut, seed * 7919 + cut, scatter);
       runs++;
     }
   }

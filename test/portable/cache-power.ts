@@ -18,6 +18,16 @@ function part(index: number, parts: number): () => void {
   };
 }
 
+/** Per-bit torn cuts: a torn erase leaves a few cells of every structure erased (issue 11, item 7). */
+function scattered(index: number, parts: number, scatter: number): () => void {
+  return () => {
+    const from = Math.floor((TOTAL * index) / parts);
+    const to = Math.floor((TOTAL * (index + 1)) / parts);
+    const runs = exhaustive(from, to, [3], scatter);
+    ok(runs >= to - from);
+  };
+}
+
 export const tests = {
   'the scenario wraps both rings and has enough operations'() {
     ok(TOTAL > 100, `scenario has ${TOTAL} flash operations`);
@@ -26,6 +36,10 @@ export const tests = {
   'exhaustive cuts, part 2 of 4': part(1, 4),
   'exhaustive cuts, part 3 of 4': part(2, 4),
   'exhaustive cuts, part 4 of 4': part(3, 4),
+  'exhaustive per-bit torn cuts (1 bit in 100 lands), part 1 of 2': scattered(0, 2, 0.01),
+  'exhaustive per-bit torn cuts (1 bit in 100 lands), part 2 of 2': scattered(1, 2, 0.01),
+  'exhaustive per-bit torn cuts (1 bit in 1000 lands)': scattered(0, 1, 0.001),
+  'exhaustive per-bit torn cuts (half the bits land)': scattered(0, 1, 0.5),
   '300 random torn cuts, 4 KB-like small ring'() {
     const stats = randomCuts(300, 1234);
     ok(stats.maxDroppedSeen > 0, 'the random life dropped readings');

@@ -11,7 +11,7 @@
  *   alerts-only peek, acknowledge; each the mean over enough readings to cross block boundaries.
  */
 import { fileURLToPath } from 'node:url';
-import { FlashCache } from '../../firmware/cache/index';
+import { computeLayout, FlashCache } from '../../firmware/cache/index';
 import { bundleForXs } from '../../hosts/xs/bundle';
 import { XS_SLOT_BYTES, XsWorker } from '../../hosts/xs/worker';
 import { SimFlash } from '../../simulator/flash/index';
@@ -97,7 +97,7 @@ globalThis.handleCommand = (bytes) => {
 async function xsOperations(): Promise<Record<string, number>> {
   const code = await bundleForXs({ contents: xsOpsSource, resolveDir: root });
   const worker = new XsWorker();
-  const slotsPerBlock = 199;
+  const slotsPerBlock = computeLayout({ blockLength: 4096, blocks: 80, writeAlign: 4, eraseValue: 0xff })!.slotsPerBlock;
   // Warm-up laps the first block; the measured readings then cross two block boundaries.
   const warm = slotsPerBlock + 17;
   const measured = 2 * slotsPerBlock;
