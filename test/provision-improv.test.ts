@@ -168,3 +168,21 @@ test('usage: --port is needed, a bad --baud, a too long --ssid; a port that cann
   await t.throwsAsync(opening, { instanceOf: Failure, message: 'cannot open /dev/ttyNONE: no such port' });
   node.improv.close();
 });
+
+test("the client's parser: packets between log lines, split at every byte boundary; a corrupted packet skipped", async (t) => {
+  const { ImprovStreamParser, improvRpc } = await import('../tools/improv');
+  const H = [0x49, 0x4d, 0x50, 0x52, 0x4f, 0x56, 0x01];
+  const ready = [...H, 0x01, 0x01, 0x02, 0xe2, 0x0a];
+  const bad = [...H, 0x02, 0x01, 0x03, 0xe5, 0x0a];
+  const url = [...H, 0x04, 0x07, 0x01, 0x05, 0x04, 0x68, 0x74, 0x74, 0x70, 0xb3, 0x0a];
+  const log = [...Buffer.from('I (312) wifi: IMPROV? no\r\n')];
+  const stream = [...log, ...ready, ...bad, ...log, ...url];
+  for (let cut = 0; cut <= stream.length; cut++) {
+    const parser = new ImprovStreamParser();
+    const events: unknown[] = [];
+    parser.push(Uint8Array.from(stream.slice(0, cut)), (e) => events.push(e));
+    parser.push(Uint8Array.from(stream.slice(cut)), (e) => events.push(e));
+    t.deepEqual(events, [{ type: 'state', state: 2 }, { type: 'result', command: 1, strings: ['http'] }], `cut at ${cut}`);
+  }
+  t.deepEqual([...improvRpc(0x02)], [...H, 0x03, 0x02, 0x02, 0x00, 0xe5]);
+});
