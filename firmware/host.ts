@@ -161,6 +161,39 @@ export interface TLSSocketConstructor {
   new (options: TLSOptions): TCP;
 }
 
+/**
+ * Serial port, a UART (ECMA-419 §10.2, `embedded:io/serial`), format "buffer". At least one of
+ * `receive` / `transmit` (pins) is given; `port` selects the UART; `baud` in (0, 20 000 000].
+ * Rules of Moddable's `modules/io/serial/esp32/serial.c` that firmware must respect:
+ * - `onWritable(count)` first fires once the port is open, then whenever the transmit FIFO has
+ *   drained, with the bytes `write()` may now take (the FIFO holds 128 bytes on an ESP32).
+ * - `write(buffer)` throws ("output full") if the buffer is longer than the free FIFO space;
+ *   nothing is written then. Callers track the count `onWritable` gave them.
+ * - `onReadable(count)` fires when received bytes wait, and again while some are left unread.
+ * - `read()` returns all waiting bytes, `read(count)` exactly `count` (throws if `count` is not
+ *   in 1..waiting), `read(buffer)` fills up to its length and returns how many; each returns
+ *   undefined when nothing waits. The receive FIFO is bounded: bytes beyond it are lost.
+ * Callbacks run on the event loop, never inside a call the firmware made.
+ */
+export interface SerialOptions {
+  receive?: number;
+  transmit?: number;
+  baud: number;
+  port?: number;
+  onReadable?(count: number): void;
+  onWritable?(count: number): void;
+}
+export interface Serial {
+  read(): ArrayBuffer | undefined;
+  read(count: number): ArrayBuffer | undefined;
+  read(buffer: Bytes): number | undefined;
+  write(buffer: Bytes): void;
+  close(): void;
+}
+export interface SerialConstructor {
+  new (options: SerialOptions): Serial;
+}
+
 /** Name resolution. Exactly one of the callbacks runs, later, on the event loop. */
 export interface DNS {
   resolve(
@@ -251,6 +284,8 @@ export interface Host {
     OneWire?: OneWireConstructor;
     TCP: TCPConstructor;
     TLSSocket?: TLSSocketConstructor;
+    /** The console UART where a serial host (Improv Wi-Fi) talks to the node. */
+    Serial?: SerialConstructor;
   };
   dns?: DNS;
   flash?: FlashProvider;

@@ -268,6 +268,7 @@ const usage = `usage: npx pipewatch <command> [options]     (npm link once puts 
   sim              run simulated nodes (npm start is npx pipewatch sim)
   drivers check    driver conformance check against a connected sensor or its simulated device
   ota keygen|sign|verify|publish   signed firmware updates
+  provision --port /dev/ttyUSB0   Wi-Fi settings over USB serial (Improv Wi-Fi); prints the node's URL
   bench            speed and memory figures
   help, --help, -h this text;  --version the version
 Each command answers --help. Build, flash and the Moddable simulator: npm run build|flash|sim:moddable -- --help`;
@@ -285,6 +286,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'ota': {
         const { otaCommand } = await import('./ota');
         return await otaCommand(rest);
+      }
+      case 'provision': {
+        const { provisionCommand, PROVISION_IMPROV_USAGE } = await import('./improv');
+        return await runVerb('pipewatch provision', PROVISION_IMPROV_USAGE, rest, () => provisionCommand(rest));
       }
       case 'bench': {
         const { benchCommand } = await import('./bench');
