@@ -6,7 +6,7 @@
  */
 import type { Host, TLSOptions } from './host';
 import { FlashCache } from './cache/index';
-import { SpikeDetector, type SpikeOptions } from './detect';
+import { DetectEvent, LeakDetector, RULE_NAMES, type LeakOptions } from './detect';
 import { RamStore } from './outbox';
 import { ReadingKind, type NewReading, type ReadingKindValue, type ReadingStore } from './store';
 import { isValidId } from './uplink/ascii';
@@ -36,8 +36,11 @@ export interface NodeConfig {
   store?: ReadingStore;
   /** RAM ring capacity when there is no cache partition. */
   ramCapacity?: number;
-  /** Leak alerts on a sudden temperature rise (see detect.ts); false turns them off. */
-  alert?: SpikeOptions | false;
+  /**
+   * Leak alerts (see detect.ts and docs/leaks.md): options for every channel, and `channels[c]`
+   * overriding them for channel c; false turns alerts off.
+   */
+  alert?: (LeakOptions & { channels?: Array<LeakOptions | undefined> }) | false;
   /** Uplink tuning: message format (json | binary), window, batch size, backoff... */
   uplink?: UplinkTuning;
   /** Signed OTA updates (firmware/ota/agent.ts); needs the host's `update` and an "ota" partition. */
@@ -88,7 +91,7 @@ export class PipewatchNode {
   readonly ota: OtaAgent | undefined;
   readonly #sensors: SensorSlot[] = [];
   readonly #values = new Int32Array(8);
-  readonly #detector: SpikeDetector | undefined;
+  readonly #detector: LeakDetector | undefined;
   readonly #scratch: NewReading = { timeMs: 0, synced: false, channel: 0, kind: 0, value: 0, alert: false };
   #timer: number | undefined;
   #sampling = false;
@@ -117,7 +120,17 @@ export class PipewatchNode {
       this.#sensors.push({ config: sensorConfig, channels, firstChannel: channel, driver: undefined, unusable: false });
       channel += channels.length;
     }
-    this.#detector = config.alert === false ? undefined : new SpikeDetector(channel, config.alert);
+    let detector: LeakDetector | undefined;
+    if (config.alert !== false) {
+      try {
+        detector = new LeakDetector(channel, config.alert, config.alert?.channels);
+      } catch (error) {
+        // Bad tuning must not leave a node without alerts: the documented defaults serve instead.
+        this.noteConfigError(`alert options refused, defaults used: ${(error as Error).message}`);
+        detector = new LeakDetector(channel);
+      }
+    }
+    this.#detector = detector;
     this.uplink = new Uplink(host, this.store, {
       deviceId: config.deviceId,
       address: config.broker.address,
@@ -190,11 +203,16 @@ export class PipewatchNode {
         continue;
       }
       for (let c = 0; c < sensor.channels.length; c++) {
-        if ((valid & (1 << c)) === 0) continue;
         const channel = sensor.firstChannel + c;
         const kind = kindOf[sensor.channels[c]!.kind] ?? ReadingKind.milliCelsius;
+        if ((valid & (1 << c)) === 0) {
+          // No alert from a sample next to a fault, a power-on or a stuck value (detect.ts).
+          if (kind === ReadingKind.milliCelsius) this.#detector?.fault(channel);
+          continue;
+        }
         const value = this.#values[c]!;
-        const alert = kind === ReadingKind.milliCelsius && !!this.#detector?.update(channel, monotonic, value);
+        const event = kind === ReadingKind.milliCelsius && this.#detector ? this.#detector.update(channel, monotonic, value) : DetectEvent.none;
+        const alert = event === DetectEvent.alert;
         const r = this.#scratch;
         r.timeMs = timeMs;
         r.synced = wall !== undefined;
@@ -206,7 +224,7 @@ export class PipewatchNode {
         // The newest reading goes out ahead of a backlog (alerts have their own path); this
         // also publishes it when the window has room, so the sample needs no kick of its own.
         this.uplink.noteStored(seq, r);
-        if (alert) this.host.log('warn', `leak alert: channel ${channel} rose to ${value / 1000} °C (#${seq})`);
+        if (event !== DetectEvent.none) this.#logDetection(event, channel, value, seq);
         if (seq >= 0) {
           this.#generated++;
           this.ota?.noteReading();
@@ -241,6 +259,15 @@ export class PipewatchNode {
       connected: this.uplink.connected,
       firmware: this.ota?.stats.running,
     };
+  }
+
+  #logDetection(event: number, channel: number, value: number, seq: number): void {
+    const d = this.#detector!;
+    if (event === DetectEvent.cleared) {
+      this.host.log('info', `leak alert cleared: channel ${channel} back to ${value / 1000} °C (baseline ${d.baselineMilliCelsius / 1000} °C)`);
+      return;
+    }
+    this.host.log('warn', `leak alert: channel ${channel} rose to ${value / 1000} °C, +${d.riseMilliCelsius / 1000} °C over baseline ${d.baselineMilliCelsius / 1000} °C, ${d.slopeMilliCelsiusPerMinute / 1000} °C/min (${RULE_NAMES[d.rule]} rule, #${seq})`);
   }
 
   /** Reports a configuration entry the node skips: logged as an error, counted in `stats().configErrors`. */

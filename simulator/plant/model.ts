@@ -281,7 +281,9 @@ export function generatePlant(o: GenerateOptions): PlantSpec {
       const size = LEAK_SIZES[sizeTurn++ % 4]!;
       // One leak in four after a restart starts within minutes of it, while the line warms.
       const afterRestart = restarts.length > 0 && r.next() < 0.25;
-      const onset = afterRestart ? restarts[Math.floor(u(0, restarts.length))]! + u(60_000, 600_000) : at(1_800_000);
+      let onset = afterRestart ? restarts[Math.floor(u(0, restarts.length))]! + u(60_000, 600_000) : at(1_800_000);
+      // No steam, no leak: one that would start during a shutdown starts after the restart.
+      for (const e of events) if (e.kind === 'shutdown' && onset >= e.atMs && onset < e.restartMs) onset = e.restartMs + u(60_000, 600_000);
       const posM = Math.round(u(0, length) * 100) / 100;
       const ev: LeakEvent = { kind: 'leak', size, line, posM, atMs: Math.round(onset), riseC: 0, tauMs: 0 };
       if (size === 'large') { ev.riseC = u(25, 45); ev.tauMs = u(20_000, 60_000); }
