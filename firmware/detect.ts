@@ -6,8 +6,8 @@
  * a few °C over hours) or are shared by a whole line (a restart; the fleet module tells those
  * apart, see tools/fleet/incidents.ts). Per channel, per sample:
  *
- * - baseline: an EWMA of the channel (time constant `baselineMs`, 30 min). It follows a drop
- *   three times faster (a line cooling down), and while the channel is more than
+ * - baseline: an EWMA of the channel (time constant `baselineMs`, 30 min; a door draught's
+ *   dip of a few minutes moves it little, so the return is no rise). While the channel is more than
  *   `freezeMilliCelsius` above it, or alerted, it moves with the slow `baselineAlertMs` (2 h),
  *   so a rise is measured against the level before it, and a lasting new level is accepted in
  *   the end. A step of more than `glitchMilliCelsius` moves it by that much at most.
@@ -22,7 +22,7 @@
  *   its baseline for `confirmSamples` samples; it may alert again when cleared and `holdoffMs`
  *   after its last alert.
  * - recovery: the channel remembers its operating level (it follows the baseline up at once and
- *   down with `operatingMs`, 12 h). When the baseline falls more than `recoveryMilliCelsius`
+ *   down with `operatingMs`, 12 h). When the value falls more than `recoveryMilliCelsius`
  *   below it (a steam line shut down), the channel is recovering: its baseline follows the value
  *   back up to the operating level at once, so a restart is not a rise; only a rise above the
  *   old operating level counts. Recovery ends when the value is back within half of
@@ -296,14 +296,14 @@ export class LeakDetector {
     // Baseline: fast down, normal near it, slow above it or while alerted; one step is bounded.
     const glitch = p[row + P_GLITCH]!;
     const step = rise > glitch ? glitch : rise < -glitch ? -glitch : rise;
-    const tau = alerted || rise > p[row + P_FREEZE]! ? p[row + P_BASE_ALERT]! : rise < 0 ? p[row + P_BASE]! / 3 : p[row + P_BASE]!;
+    const tau = alerted || rise > p[row + P_FREEZE]! ? p[row + P_BASE_ALERT]! : p[row + P_BASE]!;
     const next = baseline + step * (1 - Math.exp(-dtMs / tau));
     this.#baseline[channel] = next;
     // Operating level: up with the baseline at once, down slowly; frozen while recovering.
     if (!recovering) {
       if (next >= operating) this.#operating[channel] = next;
       else this.#operating[channel] = operating + (next - operating) * (1 - Math.exp(-dtMs / p[row + P_OPERATING]!));
-      if (next < this.#operating[channel]! - p[row + P_RECOVERY]!) {
+      if (milliCelsius < this.#operating[channel]! - p[row + P_RECOVERY]!) {
         this.#recovering[channel] = 1;
         this.#recoverySince[channel] = timeMs;
       }

@@ -272,8 +272,9 @@ export function generatePlant(o: GenerateOptions): PlantSpec {
     const at = (margin: number) => u(margin, Math.max(margin, duration - margin));
     const restarts: number[] = [];
     for (let k = count(o.shutdownsPerLineDay ?? 0.25); k > 0; k--) {
-      const t0 = at(3_600_000);
-      const restart = Math.min(duration - 600_000, t0 + u(2, 8) * 3_600_000);
+      // A shutdown of 2-8 hours that ends (restart) at least an hour before the end of the run.
+      const t0 = u(3_600_000, Math.max(3_600_000, duration - 4 * 3_600_000));
+      const restart = Math.max(t0 + 1_800_000, Math.min(duration - 3_600_000, t0 + u(2, 8) * 3_600_000));
       events.push({ kind: 'shutdown', line, atMs: Math.round(t0), restartMs: Math.round(restart) });
       restarts.push(restart);
     }
@@ -284,7 +285,15 @@ export function generatePlant(o: GenerateOptions): PlantSpec {
       let onset = afterRestart ? restarts[Math.floor(u(0, restarts.length))]! + u(60_000, 600_000) : at(1_800_000);
       // No steam, no leak: one that would start during a shutdown starts after the restart.
       for (const e of events) if (e.kind === 'shutdown' && onset >= e.atMs && onset < e.restartMs) onset = e.restartMs + u(60_000, 600_000);
-      const posM = Math.round(u(0, length) * 100) / 100;
+      // A leak is scored over 30 minutes: it starts early enough to be.
+      if (onset > duration - 1_800_000) onset = duration - u(1_800_000, 3_600_000);
+      // Leaks far enough apart (6 positions, or not at the same time) to be scored one by one.
+      let posM = 0;
+      for (let tries = 0; tries < 20; tries++) {
+        posM = Math.round(u(0, length) * 100) / 100;
+        const clash = events.some((e) => e.kind === 'leak' && e.line === line && Math.abs(e.posM - posM) < 6 * spacing && onset < (e.endMs ?? Infinity) + 3_600_000 && e.atMs < onset + 7 * 3_600_000);
+        if (!clash) break;
+      }
       const ev: LeakEvent = { kind: 'leak', size, line, posM, atMs: Math.round(onset), riseC: 0, tauMs: 0 };
       if (size === 'large') { ev.riseC = u(25, 45); ev.tauMs = u(20_000, 60_000); }
       if (size === 'medium') { ev.riseC = u(8, 15); ev.tauMs = u(50_000, 100_000); }
