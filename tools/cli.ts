@@ -269,6 +269,7 @@ const usage = `usage: npx pipewatch <command> [options]     (npm link once puts 
   drivers check    driver conformance check against a connected sensor or its simulated device
   ota keygen|sign|verify|publish   signed firmware updates
   bench            speed and memory figures
+  detect           replay a trace through the leak detector and the fleet incidents (--trace FILE.csv)
   help, --help, -h this text;  --version the version
 Each command answers --help. Build, flash and the Moddable simulator: npm run build|flash|sim:moddable -- --help`;
 
@@ -289,6 +290,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'bench': {
         const { benchCommand } = await import('./bench');
         return await runVerb('pipewatch bench', BENCH_USAGE, rest, () => benchCommand(rest));
+      }
+      case 'detect': {
+        const { detectCommand } = await import('./detect');
+        return await detectCommand(rest);
       }
       case '--version':
         process.stdout.write(`pipewatch ${version()}\n`);

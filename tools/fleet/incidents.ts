@@ -58,22 +58,25 @@ export interface FleetOptions {
   cusumSlackMilliCelsius?: number;
   cusumLimitMilliCelsiusMinutes?: number;
   closeMs?: number;
-  /** No incident from a node's first readings, ms (its operating level settles). */
+  /** No incident from a node's first readings, ms (its baseline settles). */
   warmupMs?: number;
+  /** Nodes the fleet can hold (the map's nodes plus those `add()` brings; default: the map's). */
+  capacity?: number;
 }
 const STALE_MS = 60_000;
 
 export class Fleet {
-  readonly nodes: readonly FleetNode[];
+  readonly nodes: FleetNode[] = [];
   readonly #index = new Map<string, number>();
   /** Per line, node indices in position order. */
-  readonly #lines: Int32Array[] = [];
+  readonly #lines: number[][] = [];
   readonly #lineOf: Int32Array;
   readonly #rank: Int32Array;
   readonly #t: Float64Array;
   readonly #q: Float64Array;
   readonly #first: Float64Array;
-  readonly #baseline: LeakDetector;
+  readonly #baseline: LeakDetector[] = [];
+  readonly #baselineOptions: LeakOptions | undefined;
   readonly #r: Float64Array;
   readonly #cusum: Float64Array;
   readonly #fastRun: Uint8Array;
@@ -82,8 +85,8 @@ export class Fleet {
   readonly #openUntil: Float64Array;
   readonly #quietSince: Float64Array;
   readonly #scratch: Float64Array;
-  readonly #o: Required<Omit<FleetOptions, 'baseline'>>;
-  readonly lineIds: readonly string[];
+  readonly #o: Required<Omit<FleetOptions, 'baseline' | 'capacity'>>;
+  readonly lineIds: string[] = [];
   incidents = 0;
   /** Node alerts that were not local within the window (a warm-up, a sun patch, ...). */
   alertsSuppressed = 0;
@@ -100,34 +103,13 @@ export class Fleet {
       closeMs: options.closeMs ?? 1_800_000,
       warmupMs: options.warmupMs ?? 600_000,
     };
-    this.nodes = nodes;
-    const n = nodes.length;
-    const lineIds: string[] = [];
+    const n = Math.max(nodes.length, options.capacity ?? 0);
+    this.#baselineOptions = options.baseline;
     this.#lineOf = new Int32Array(n);
     this.#rank = new Int32Array(n);
-    const members: number[][] = [];
-    nodes.forEach((node, i) => {
-      if (this.#index.has(node.id)) throw new Error(`fleet: node ${node.id} appears twice`);
-      this.#index.set(node.id, i);
-      let l = lineIds.indexOf(node.line);
-      if (l < 0) {
-        l = lineIds.length;
-        lineIds.push(node.line);
-        members.push([]);
-      }
-      this.#lineOf[i] = l;
-      members[l]!.push(i);
-    });
-    for (const m of members) {
-      m.sort((a, b) => nodes[a]!.posM - nodes[b]!.posM);
-      m.forEach((i, k) => (this.#rank[i] = k));
-      this.#lines.push(Int32Array.from(m));
-    }
-    this.lineIds = lineIds;
     this.#t = new Float64Array(n).fill(NaN);
     this.#q = new Float64Array(n);
     this.#first = new Float64Array(n).fill(NaN);
-    this.#baseline = new LeakDetector(n, options.baseline);
     this.#r = new Float64Array(n);
     this.#cusum = new Float64Array(n);
     this.#fastRun = new Uint8Array(n);
@@ -136,6 +118,28 @@ export class Fleet {
     this.#openUntil = new Float64Array(n).fill(-Infinity);
     this.#quietSince = new Float64Array(n);
     this.#scratch = new Float64Array(2 * this.#o.neighbours + 1);
+    for (const node of nodes) if (this.add(node) < 0) throw new Error(`fleet: node ${node.id} appears twice`);
+  }
+
+  /** Adds a node to the map; returns its index, or -1 when the id is taken or the fleet is full. */
+  add(node: FleetNode): number {
+    if (this.#index.has(node.id) || this.nodes.length >= this.#t.length) return -1;
+    const i = this.nodes.length;
+    this.nodes.push(node);
+    this.#index.set(node.id, i);
+    this.#baseline.push(new LeakDetector(1, this.#baselineOptions));
+    let l = this.lineIds.indexOf(node.line);
+    if (l < 0) {
+      l = this.lineIds.length;
+      this.lineIds.push(node.line);
+      this.#lines.push([]);
+    }
+    this.#lineOf[i] = l;
+    const line = this.#lines[l]!;
+    line.push(i);
+    line.sort((a, b) => this.nodes[a]!.posM - this.nodes[b]!.posM);
+    line.forEach((j, k) => (this.#rank[j] = k));
+    return i;
   }
 
   indexOf(id: string): number {
@@ -160,10 +164,11 @@ export class Fleet {
       this.#cusum[node] = 0;
       this.#fastRun[node] = 0;
     }
-    this.#baseline.update(node, tMs, milliCelsius);
+    const baseline = this.#baseline[node]!;
+    baseline.update(0, tMs, milliCelsius);
     this.#t[node] = tMs;
     // One-sided: a line cooling down (nodes of higher base cool by more) is no evidence.
-    const q = milliCelsius - this.#baseline.baseline(node);
+    const q = milliCelsius - baseline.baseline(0);
     this.#q[node] = q > 0 ? q : 0;
     const dt = Number.isNaN(last) ? 0 : Math.min(tMs - last, STALE_MS);
     const r = this.#relative(node, tMs);
