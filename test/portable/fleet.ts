@@ -76,6 +76,15 @@ export const tests = {
     const incidents = run(fleet, f, 2 * HOUR, alerts);
     equal(incidents.map((x) => x.node).join(','), 'N6,N16');
   },
+  'an incident closes after 30 quiet minutes: a new leak there hours later is a new incident'() {
+    const fleet = new Fleet(line(20));
+    const pulse = (t: number, at: number) => (t >= at && t < at + HOUR ? 15_000 : 0);
+    const f = (i: number, t: number) => base(i) + (i === 7 ? pulse(t, HOUR) + pulse(t, 4 * HOUR) : 0);
+    const alerts = (i: number, t: number) => i === 7 && ((t >= HOUR + 20_000 && t < HOUR + 30_000) || (t >= 4 * HOUR + 20_000 && t < 4 * HOUR + 30_000));
+    const incidents = run(fleet, f, 6 * HOUR, alerts);
+    equal(incidents.map((x) => x.node).join(','), 'N8,N8');
+    equal(incidents[1]!.tMs - 4 * HOUR < 60_000, true);
+  },
   'nodes added later join their line in position order; an id is taken once'() {
     const fleet = new Fleet([], { capacity: 3 });
     equal(fleet.add({ id: 'b', line: 'L', posM: 3 }), 0);

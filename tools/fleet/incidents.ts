@@ -177,8 +177,12 @@ export class Fleet {
     const c = this.#cusum[node]! + ((r < 8000 ? r : 8000) - o.cusumSlackMilliCelsius) * (dt / 60_000);
     this.#cusum[node] = c > 0 ? c : 0;
     this.#fastRun[node] = r >= o.fastRelativeMilliCelsius ? Math.min(255, this.#fastRun[node]! + 1) : 0;
+    // An open incident closes once its node has been quiet long enough (checked before the
+    // quiet spell this reading may end).
+    const quiet = this.#quietSince[node]!;
+    if (this.#openUntil[node] === Infinity && quiet > 0 && tMs - quiet >= o.closeMs) this.#openUntil[node] = -Infinity;
     if (r < 1000) {
-      if (this.#quietSince[node]! <= 0) this.#quietSince[node] = tMs;
+      if (quiet <= 0) this.#quietSince[node] = tMs;
     } else this.#quietSince[node] = 0;
     this.#check(node, tMs, true);
   }
