@@ -19,7 +19,7 @@
  * - An incident is raised (a) when a node alert is followed within 5 minutes by r >= 3 °C and
  *   local; (b) when r >= 5 °C on two consecutive readings and local (the edge was blind, e.g.
  *   in its recovery after a restart); (c) for small slow rises the edge missed: a one-sided
- *   CUSUM of r (slack 1.5 °C, limit 10 °C x min) with r >= 1.5 °C and local. Each holds on
+ *   CUSUM of r (slack 2 °C, limit 10 °C x min) with r >= 2 °C and local. Each holds on
  *   two consecutive readings of the node (a glitch raises nothing).
  * - Position: the centroid of the positions of the node and its two neighbours, weighted by
  *   their positive r. Further incidents within 2 positions are merged until the node's r has
@@ -98,7 +98,7 @@ export class Fleet {
       alertRelativeMilliCelsius: options.alertRelativeMilliCelsius ?? 3000,
       alertWindowMs: options.alertWindowMs ?? 300_000,
       fastRelativeMilliCelsius: options.fastRelativeMilliCelsius ?? 5000,
-      cusumSlackMilliCelsius: options.cusumSlackMilliCelsius ?? 1500,
+      cusumSlackMilliCelsius: options.cusumSlackMilliCelsius ?? 2000,
       cusumLimitMilliCelsiusMinutes: options.cusumLimitMilliCelsiusMinutes ?? 10_000,
       closeMs: options.closeMs ?? 1_800_000,
       warmupMs: options.warmupMs ?? 600_000,
