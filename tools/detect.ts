@@ -16,9 +16,9 @@
  * the file), exit 2.
  */
 import { createReadStream, readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { DetectEvent, LeakDetector } from '../firmware/detect';
 import { parsePlant, type PlantSpec } from '../simulator/plant/model';
+import { Failure, oneLine, parseOptions, runVerb, UsageError } from './args';
 import { Fleet, type Incident } from './fleet/incidents';
 
 export const DETECT_USAGE = `usage: pipewatch detect --trace FILE.csv [--plant FILE] [--json]
@@ -221,36 +221,26 @@ async function lines(path: string, f: (text: string, index: number) => void): Pr
 }
 
 
-export async function detectCommand(argv: string[]): Promise<number> {
-  const fail = (message: string, code: number) => {
-    process.stderr.write(`pipewatch detect: ${message}\n`);
-    return code;
-  };
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(DETECT_USAGE + '\n');
-    return 0;
-  }
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({ args: argv, options: { trace: { type: 'string' }, plant: { type: 'string' }, json: { type: 'boolean' } }, strict: true, allowPositionals: false }).values;
-  } catch (error) {
-    const option = /'(-{1,2}[^' ]+)/.exec((error as Error).message)?.[1];
-    return fail(`${option ? `bad option ${option}` : (error as Error).message.split('\n')[0]} (see pipewatch detect --help)`, 2);
-  }
+export function detectCommand(argv: string[]): Promise<number> {
+  return runVerb('pipewatch detect', DETECT_USAGE, argv, () => detect(argv));
+}
+
+async function detect(argv: string[]): Promise<number> {
+  const { values } = parseOptions(argv, { trace: { type: 'string' }, plant: { type: 'string' }, json: { type: 'boolean' } }, 'pipewatch detect');
   const trace = values.trace as string | undefined;
-  if (!trace) return fail('--trace FILE.csv is required (see pipewatch detect --help)', 2);
+  if (!trace) throw new UsageError('--trace FILE.csv is required (see pipewatch detect --help)');
   let plant: PlantSpec | undefined;
   if (values.plant !== undefined) {
     let text: string;
     try {
       text = readFileSync(values.plant as string, 'utf8');
     } catch (error) {
-      return fail(`cannot read --plant ${values.plant}: ${(error as Error).message}`, 1);
+      throw new Failure(`cannot read --plant ${values.plant}: ${oneLine(error)}`);
     }
     try {
       plant = parsePlant(JSON.parse(text));
     } catch (error) {
-      return fail(`--plant ${values.plant}: ${(error as Error).message}`, 2);
+      throw new UsageError(`--plant ${values.plant}: ${oneLine(error)}`);
     }
   }
   const json = values.json === true;
@@ -271,13 +261,14 @@ export async function detectCommand(argv: string[]): Promise<number> {
   try {
     const r = await replay(trace, { plant, onAlert, onIncident });
     if (!json) write(`${r.rows} rows, ${r.nodes} nodes: ${r.alerts} node alerts, ${r.incidents} incidents\n`);
-    process.stdout.write(out);
     return 0;
   } catch (error) {
-    process.stdout.write(out);
-    if (error instanceof TraceError) return fail(error.message, 2);
-    const e = error as NodeJS.ErrnoException;
-    if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR') return fail(`cannot read --trace ${trace}: ${e.message}`, 1);
+    // A bad row is bad input (exit 2); a file that cannot be read is a failed operation (exit 1).
+    if (error instanceof TraceError) throw new UsageError(error.message);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') throw new Failure(`cannot read --trace ${trace}: ${oneLine(error)}`);
     throw error;
+  } finally {
+    process.stdout.write(out);
   }
 }
