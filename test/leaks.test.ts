@@ -135,7 +135,7 @@ test('pipewatch detect: --plant gives lines and positions; a node not in the pla
 test('pipewatch detect: --help on stdout exit 0; usage errors one line on stderr exit 2; unreadable file exit 1', (t) => {
   const help = detect('--help');
   t.is(help.status, 0);
-  t.regex(help.stdout, /^usage: pipewatch detect --trace FILE.csv/);
+  t.regex(help.stdout, /^usage: npx pipewatch detect --trace FILE.csv/);
   const missing = detect();
   t.is(missing.status, 2);
   t.regex(missing.stderr, /--trace FILE.csv is required/);

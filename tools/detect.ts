@@ -21,7 +21,7 @@ import { parsePlant, type PlantSpec } from '../simulator/plant/model';
 import { Failure, oneLine, parseOptions, runVerb, UsageError } from './args';
 import { Fleet, type Incident } from './fleet/incidents';
 
-export const DETECT_USAGE = `usage: pipewatch detect --trace FILE.csv [--plant FILE] [--json]
+export const DETECT_USAGE = `usage: npx pipewatch detect --trace FILE.csv [--plant FILE] [--json]
 
 Replays a trace through the firmware's leak detector (one per node, node defaults) and the
 fleet incidents module, and prints each node alert and each incident.
