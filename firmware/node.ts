@@ -6,10 +6,10 @@
  */
 import type { Host, TLSOptions } from './host';
 import { FlashCache } from './cache/index';
-import { SpikeDetector, type SpikeOptions } from './detect';
+import { DetectEvent, LeakDetector, RULE_NAMES, type LeakOptions } from './detect';
 import { RamStore } from './outbox';
 import { ReadingKind, type NewReading, type ReadingKindValue, type ReadingStore } from './store';
-import { isValidId } from './uplink/ascii';
+import { AsciiWriter, asciiBytes, isValidId } from './uplink/ascii';
 import { Uplink, type UplinkStats, type UplinkTuning } from './uplink/uplink';
 import { channelsOf, createSensor, type ChannelInfo, type SensorConfig, type SensorDriver } from './sensors/registry';
 import { SensorError, SensorErrorCode } from './sensors/errors';
@@ -36,8 +36,11 @@ export interface NodeConfig {
   store?: ReadingStore;
   /** RAM ring capacity when there is no cache partition. */
   ramCapacity?: number;
-  /** Leak alerts on a sudden temperature rise (see detect.ts); false turns them off. */
-  alert?: SpikeOptions | false;
+  /**
+   * Leak alerts (see detect.ts and docs/leaks.md): options for every channel, and `channels[c]`
+   * overriding them for channel c; false turns alerts off.
+   */
+  alert?: (LeakOptions & { channels?: Array<LeakOptions | undefined> }) | false;
   /** Uplink tuning: message format (json | binary), window, batch size, backoff... */
   uplink?: UplinkTuning;
   /** Signed OTA updates (firmware/ota/agent.ts); needs the host's `update` and an "ota" partition. */
@@ -48,6 +51,8 @@ export interface NodeStats {
   deviceId: string;
   readingsGenerated: number;
   alerts: number;
+  /** Alert and cleared events whose evidence message could not go out (side channel busy). */
+  leakEventsDropped: number;
   samples: number;
   sensorFaults: number;
   /** Configuration entries the node could not use and skipped (unknown sensor part, unusable bus...). */
@@ -88,8 +93,11 @@ export class PipewatchNode {
   readonly ota: OtaAgent | undefined;
   readonly #sensors: SensorSlot[] = [];
   readonly #values = new Int32Array(8);
-  readonly #detector: SpikeDetector | undefined;
+  readonly #detector: LeakDetector | undefined;
   readonly #scratch: NewReading = { timeMs: 0, synced: false, channel: 0, kind: 0, value: 0, alert: false };
+  readonly #leakTopic: Uint8Array;
+  readonly #leakMessage = new AsciiWriter(256);
+  #leakEventsDropped = 0;
   #timer: number | undefined;
   #sampling = false;
   #samples = 0;
@@ -103,6 +111,7 @@ export class PipewatchNode {
     if (!isValidId(config.deviceId)) throw new Error(`invalid device id "${config.deviceId}": 1-64 of [A-Za-z0-9_.-]`);
     this.host = host;
     this.config = config;
+    this.#leakTopic = asciiBytes(`pipewatch/${config.deviceId}/leak`);
     this.store = config.store ?? this.#openStore();
     let channel = 0;
     for (const sensorConfig of config.sensors) {
@@ -117,7 +126,17 @@ export class PipewatchNode {
       this.#sensors.push({ config: sensorConfig, channels, firstChannel: channel, driver: undefined, unusable: false });
       channel += channels.length;
     }
-    this.#detector = config.alert === false ? undefined : new SpikeDetector(channel, config.alert);
+    let detector: LeakDetector | undefined;
+    if (config.alert !== false) {
+      try {
+        detector = new LeakDetector(channel, config.alert, config.alert?.channels);
+      } catch (error) {
+        // Bad tuning must not leave a node without alerts: the documented defaults serve instead.
+        this.noteConfigError(`alert options refused, defaults used: ${(error as Error).message}`);
+        detector = new LeakDetector(channel);
+      }
+    }
+    this.#detector = detector;
     this.uplink = new Uplink(host, this.store, {
       deviceId: config.deviceId,
       address: config.broker.address,
@@ -190,11 +209,16 @@ export class PipewatchNode {
         continue;
       }
       for (let c = 0; c < sensor.channels.length; c++) {
-        if ((valid & (1 << c)) === 0) continue;
         const channel = sensor.firstChannel + c;
         const kind = kindOf[sensor.channels[c]!.kind] ?? ReadingKind.milliCelsius;
+        if ((valid & (1 << c)) === 0) {
+          // No alert from a sample next to a fault, a power-on or a stuck value (detect.ts).
+          if (kind === ReadingKind.milliCelsius) this.#detector?.fault(channel);
+          continue;
+        }
         const value = this.#values[c]!;
-        const alert = kind === ReadingKind.milliCelsius && !!this.#detector?.update(channel, monotonic, value);
+        const event = kind === ReadingKind.milliCelsius && this.#detector ? this.#detector.update(channel, monotonic, value) : DetectEvent.none;
+        const alert = event === DetectEvent.alert;
         const r = this.#scratch;
         r.timeMs = timeMs;
         r.synced = wall !== undefined;
@@ -206,7 +230,7 @@ export class PipewatchNode {
         // The newest reading goes out ahead of a backlog (alerts have their own path); this
         // also publishes it when the window has room, so the sample needs no kick of its own.
         this.uplink.noteStored(seq, r);
-        if (alert) this.host.log('warn', `leak alert: channel ${channel} rose to ${value / 1000} °C (#${seq})`);
+        if (event !== DetectEvent.none) this.#reportDetection(event, r, seq);
         if (seq >= 0) {
           this.#generated++;
           this.ota?.noteReading();
@@ -228,6 +252,7 @@ export class PipewatchNode {
       deviceId: this.config.deviceId,
       readingsGenerated: this.#generated,
       alerts: this.#detector?.alerts ?? 0,
+      leakEventsDropped: this.#leakEventsDropped,
       samples: this.#samples,
       sensorFaults: this.#faults,
       configErrors: this.#configErrors,
@@ -241,6 +266,33 @@ export class PipewatchNode {
       connected: this.uplink.connected,
       firmware: this.ota?.stats.running,
     };
+  }
+
+  /**
+   * An alert or a clear: logged, and its evidence published on pipewatch/<dev>/leak (QoS 1,
+   * docs/payload.md) through the uplink's side channel. The alert itself is the stored reading
+   * (alerts topic, durable); the evidence message is best effort: while the side channel is
+   * busy (an OTA status, the previous event unacknowledged) it is dropped and counted.
+   */
+  #reportDetection(event: number, r: NewReading, seq: number): void {
+    const d = this.#detector!;
+    const alert = event === DetectEvent.alert;
+    if (alert) {
+      this.host.log('warn', `leak alert: channel ${r.channel} rose to ${r.value / 1000} °C, +${d.riseMilliCelsius / 1000} °C over baseline ${d.baselineMilliCelsius / 1000} °C, ${d.slopeMilliCelsiusPerMinute / 1000} °C/min (${RULE_NAMES[d.rule]} rule, #${seq})`);
+    } else {
+      this.host.log('info', `leak alert cleared: channel ${r.channel} back to ${r.value / 1000} °C (baseline ${d.baselineMilliCelsius / 1000} °C)`);
+    }
+    if (this.uplink.sideBusy) {
+      this.#leakEventsDropped++;
+      return;
+    }
+    const w = this.#leakMessage.reset();
+    w.text('{"dev":"').text(this.config.deviceId).text('","seq":').int(seq).text(',"ts":').int(r.timeMs)
+      .text(r.synced ? ',"sync":true,"ch":' : ',"sync":false,"ch":').int(r.channel)
+      .text(alert ? ',"event":"alert","rule":"' : ',"event":"cleared","rule":"').text(RULE_NAMES[d.rule]!)
+      .text('","mC":').int(r.value).text(',"rise_mC":').int(d.riseMilliCelsius)
+      .text(',"slope_mC_per_min":').int(d.slopeMilliCelsiusPerMinute).text(',"baseline_mC":').int(d.baselineMilliCelsius).text('}');
+    if (w.overflow || !this.uplink.sendSide(this.#leakTopic, w.bytes, w.length)) this.#leakEventsDropped++;
   }
 
   /** Reports a configuration entry the node skips: logged as an error, counted in `stats().configErrors`. */

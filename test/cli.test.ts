@@ -82,6 +82,8 @@ async function closedPort(): Promise<number> {
 const VERBS: Array<[string, (args: string[]) => Promise<Result>]> = [
   ['pipewatch sim', (a) => pipewatch('sim', ...a)],
   ['pipewatch bench', (a) => pipewatch('bench', ...a)],
+  ['pipewatch detect', (a) => pipewatch('detect', ...a)],
+  ['pipewatch incidents', (a) => pipewatch('incidents', ...a)],
   ['pipewatch drivers check', (a) => pipewatch('drivers', 'check', ...a)],
   ['pipewatch ota', (a) => pipewatch('ota', ...a)],
   ['pipewatch ota keygen', (a) => pipewatch('ota', 'keygen', ...a)],

@@ -55,7 +55,10 @@ function topLevelAwait(file: string, text: string): boolean {
   return found;
 }
 
-for (const file of sources(join(root, 'firmware'))) {
+// Portable code outside firmware/: the simulated plant (runs in XS with the firmware) and the
+// fleet incidents module of the receiving side (shared by the tools, the simulator and XS tests).
+const portableDirs = ['firmware', join('simulator', 'plant'), join('tools', 'fleet')];
+for (const file of portableDirs.flatMap((dir) => sources(join(root, dir)))) {
   const rel = file.slice(root.length);
   test(`portable: ${rel}`, (t) => {
     const text = readFileSync(file, 'utf8')

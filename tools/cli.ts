@@ -270,6 +270,8 @@ const usage = `usage: npx pipewatch <command> [options]     (npm link once puts 
   ota keygen|sign|verify|publish   signed firmware updates
   provision --port /dev/ttyUSB0   Wi-Fi settings over USB serial (Improv Wi-Fi); prints the node's URL
   bench            speed and memory figures
+  detect           replay a trace through the leak detector and the fleet incidents (--trace FILE.csv)
+  incidents        leak incidents from every node's readings at a broker (--broker URL --plant FILE)
   help, --help, -h this text;  --version the version
 Each command answers --help. Build, flash and the Moddable simulator: npm run build|flash|sim:moddable -- --help`;
 
@@ -294,6 +296,14 @@ export async function main(argv: string[]): Promise<number> {
       case 'bench': {
         const { benchCommand } = await import('./bench');
         return await runVerb('pipewatch bench', BENCH_USAGE, rest, () => benchCommand(rest));
+      }
+      case 'detect': {
+        const { detectCommand } = await import('./detect');
+        return await detectCommand(rest);
+      }
+      case 'incidents': {
+        const { incidentsCommand } = await import('./incidents');
+        return await incidentsCommand(rest);
       }
       case '--version':
         process.stdout.write(`pipewatch ${version()}\n`);
