@@ -42,8 +42,12 @@ async function watchAndPublish(port: number, leak: boolean): Promise<{ stdout: s
         await pub.publishAsync(`pipewatch/pipe-${i}/${alert ? 'alerts' : 'readings'}`, body, { qos: 1 });
       }
     }
-    // Let the watcher take everything in, then read what is retained.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Let the watcher take everything in (SIGUSR2 prints its counts so far), then read what is retained.
+    const all = '2400 readings';
+    for (const until = Date.now() + 30_000; Date.now() < until && !stderr.includes(all); ) {
+      child.kill('SIGUSR2');
+      await new Promise((r) => setTimeout(r, 200));
+    }
     const retained: string[] = [];
     const sub = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: `sub-${process.pid}-${leak}` });
     sub.on('message', (topic, payload) => retained.push(`${topic} ${payload}`));

@@ -9,7 +9,8 @@
  * reading older than the newest one the fleet has from that node (a backlog drained after an
  * outage) is counted and not fed (the fleet needs time order). Each incident is a line on
  * stdout (a JSON line with --json) and a retained QoS 1 message on
- * pipewatch/plant/<line>/incident. Runs until Ctrl-C.
+ * pipewatch/plant/<line>/incident. Runs until Ctrl-C (or SIGTERM), then prints its counts;
+ * SIGUSR2 prints the counts so far without stopping (SIGUSR1 is Node's debugger signal).
  */
 import mqtt from 'mqtt';
 import { readFileSync } from 'node:fs';
@@ -23,7 +24,8 @@ export const INCIDENTS_USAGE = `usage: npx pipewatch incidents --broker mqtt://h
 
 Watches every node's readings and alerts at the broker and raises leak incidents from local
 evidence only (docs/leaks.md): a line on stdout per incident, and a retained message on
-pipewatch/plant/<line>/incident. Runs until Ctrl-C.
+pipewatch/plant/<line>/incident. Runs until Ctrl-C (or SIGTERM), then prints its counts;
+SIGUSR2 prints the counts so far without stopping (SIGUSR1 is Node's debugger signal).
 
   --broker URL   mqtt://host:port of the broker the nodes publish to
   --plant FILE   plant JSON: lines and nodes (node id = device id) with their positions
@@ -106,11 +108,16 @@ async function watch(argv: string[]): Promise<number> {
   });
   await client.subscribeAsync(['pipewatch/+/readings', 'pipewatch/+/readings/bin', 'pipewatch/+/alerts'], { qos: 1 });
   process.stderr.write(`pipewatch incidents: watching ${plant.nodes.length} nodes on ${fleet.lineIds.length} lines at ${url}\n`);
+  const countsLine = () =>
+    `pipewatch incidents: ${counts.readings} readings, ${fleet.incidents} incidents, ${fleet.alertsSuppressed} node alerts not local, ${counts.late} late, ${counts.unknown} from nodes not in the plant, ${counts.malformed} malformed\n`;
+  const onStatus = () => process.stderr.write(countsLine());
+  process.on('SIGUSR2', onStatus);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  process.stderr.write(`pipewatch incidents: ${counts.readings} readings, ${fleet.incidents} incidents, ${fleet.alertsSuppressed} node alerts not local, ${counts.late} late, ${counts.unknown} from nodes not in the plant, ${counts.malformed} malformed\n`);
+  process.off('SIGUSR2', onStatus);
+  process.stderr.write(countsLine());
   // Retained incidents published last go out before the connection closes (end() flushes).
   await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
   client.removeAllListeners();
