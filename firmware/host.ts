@@ -216,6 +216,12 @@ export interface FlashStatus {
   blocks: number;
   writeAlign: number;
   eraseValue: number;
+  /**
+   * ESP32 flash encryption is on for this partition (flagged `encrypted`): reads decrypt, writes
+   * are 16-byte aligned multiples of 16, a 16-byte unit is written once per erase, and erased
+   * flash reads back as noise. Absent or false: plain NOR.
+   */
+  encrypted?: boolean;
 }
 export interface Flash {
   read(byteLength: number, byteOffset: number): ArrayBuffer;

@@ -100,6 +100,12 @@ export class FlashCache implements ReadingStore {
 
   constructor(flash: Flash, options: FlashCacheOptions = {}) {
     const status = flash.status();
+    if (status.encrypted) {
+      // Format 2 programs acknowledge and dead bits into units already written and tells erased
+      // slots by reading them: under flash encryption the first garbles a whole 16-byte unit and
+      // the second reads noise (FORMAT.md "Encrypted partitions"). Refuse rather than corrupt.
+      throw new RangeError('E_CACHE_ENCRYPTED: format 2 cannot run on an encrypted partition (FORMAT.md "Encrypted partitions")');
+    }
     const layout = computeLayout(status);
     if (!layout) {
       throw new RangeError(

@@ -21,6 +21,26 @@
  * the same surviving bits (the old view stays dead). A cut armed but not yet reached stays armed
  * across `reboot()`, so a cut can also hit the next mount.
  *
+ * Encrypted mode (`encrypted: true`, ESP32 flash encryption of a partition flagged `encrypted`):
+ * the chip stores AES-XTS ciphertext and every read decrypts, so the rules are those of 16-byte
+ * units (`ENCRYPTED_UNIT`):
+ * - writeAlign is 16 (the default in this mode; smaller is refused): writes are 16-byte aligned
+ *   multiples of 16 (`E_FLASH_ALIGN`).
+ * - the first write to a unit since its erase stores it. A second write with different data is
+ *   accepted (esp_partition_write returns ESP_OK) but the chip ANDs two unrelated ciphertexts: the
+ *   unit reads back as garbage from then on. Design choice: model that corruption rather than
+ *   throw, because it is what the hardware does and it is stricter: software is not told, only a
+ *   later read-back or CRC finds out. Rewriting identical data writes identical ciphertext and is
+ *   harmless, as on the chip. Every second write is counted (`counters.unitRewrites`) so tests can
+ *   require none.
+ * - the plaintext "program only 1 -> 0" rule does not apply (ciphertext bits are unrelated).
+ * - an erased unit reads back as garbage too (0xff ciphertext decrypts to noise, esp_partition_read
+ *   decrypts whatever is there): software cannot test "erased" by reading.
+ * - a torn write or erase leaves each unit it was changing whole (all its bits landed), untouched
+ *   (none did) or garbage (some did); `bitFlip` turns the unit it hits into garbage.
+ * `peekBytes` and `snapshot` show what the model holds (plaintext of written units, the erase value
+ * for erased units, the garbage of corrupted ones); `read` shows what the software sees.
+ *
  * Portable: no Node APIs, so it runs inside XS too. `file.ts` adds a file-backed variant.
  */
 import type { Bytes, Flash, FlashStatus } from '../../firmware/host';
@@ -30,7 +50,15 @@ export interface SimFlashGeometry {
   blocks: number;
   writeAlign?: number;
   eraseValue?: number;
+  /** ESP32 flash encryption on this partition (see the header comment). */
+  encrypted?: boolean;
 }
+
+/** Bytes of one AES-XTS unit of ESP32 flash encryption. */
+export const ENCRYPTED_UNIT = 16;
+/** Unit states in encrypted mode. */
+const ERASED = 0;
+const WRITTEN = 1;
 
 /** Thrown by every operation once the power is cut. */
 export class PowerCut extends Error {
@@ -73,6 +101,8 @@ export interface FlashSnapshot {
   geometry: Required<SimFlashGeometry>;
   bytes: Uint8Array;
   eraseCounts: Uint32Array;
+  /** Encrypted mode: which 16-byte units were written since their erase (1) or are erased (0). */
+  units?: Uint8Array;
 }
 
 /** The physical chip shared by every view (boot) of it. */
@@ -86,6 +116,10 @@ class Chip {
   erases = 0;
   bytesWritten = 0;
   cuts = 0;
+  unitRewrites = 0;
+  corruptions = 0;
+  /** Encrypted mode: ERASED or WRITTEN per 16-byte unit; empty otherwise. */
+  readonly units: Uint8Array;
   /** Operations still allowed before the cut; -1: no cut armed. */
   cutCountdown = -1;
   cutTear = false;
@@ -96,23 +130,52 @@ class Chip {
   onChange: ((bytes: Uint8Array, byteOffset: number, byteLength: number) => void) | undefined;
   onErase: ((block: number, count: number) => void) | undefined;
 
-  constructor(readonly geometry: Required<SimFlashGeometry>, bytes?: Uint8Array, eraseCounts?: Uint32Array) {
+  constructor(
+    readonly geometry: Required<SimFlashGeometry>,
+    bytes?: Uint8Array,
+    eraseCounts?: Uint32Array,
+    units?: Uint8Array,
+  ) {
     const size = geometry.blockLength * geometry.blocks;
     this.bytes = new Uint8Array(size);
     if (bytes) this.bytes.set(bytes.subarray(0, size));
     else this.bytes.fill(geometry.eraseValue);
     this.eraseCounts = new Uint32Array(geometry.blocks);
     if (eraseCounts) this.eraseCounts.set(eraseCounts.subarray(0, geometry.blocks));
+    this.units = new Uint8Array(geometry.encrypted ? size / ENCRYPTED_UNIT : 0);
+    if (geometry.encrypted && units) this.units.set(units.subarray(0, this.units.length));
+    else if (geometry.encrypted) {
+      // A restored image: a unit holding anything but the erase value was written.
+      for (let u = 0; u < this.units.length; u++) {
+        for (let i = u * ENCRYPTED_UNIT; i < (u + 1) * ENCRYPTED_UNIT; i++) {
+          if (this.bytes[i] !== geometry.eraseValue) {
+            this.units[u] = WRITTEN;
+            break;
+          }
+        }
+      }
+    }
   }
 }
 
+/** What decrypting the unit at `unit` yields when its ciphertext is not one the key wrote. */
+function noise(target: Uint8Array, at: number, unit: number, salt: number): void {
+  const random = prng((Math.imul(unit + 1, 0x9e3779b1) ^ Math.imul(salt + 1, 0x85ebca6b)) >>> 0);
+  for (let i = 0; i < ENCRYPTED_UNIT; i++) target[at + i] = (random() * 256) | 0;
+}
+
 function checkGeometry(g: SimFlashGeometry): Required<SimFlashGeometry> {
+  const encrypted = g.encrypted ?? false;
   const geometry = {
     blockLength: g.blockLength ?? 4096,
     blocks: g.blocks,
-    writeAlign: g.writeAlign ?? 4,
+    writeAlign: g.writeAlign ?? (encrypted ? ENCRYPTED_UNIT : 4),
     eraseValue: g.eraseValue ?? 0xff,
+    encrypted,
   };
+  if (encrypted && (geometry.writeAlign < ENCRYPTED_UNIT || geometry.blockLength < ENCRYPTED_UNIT)) {
+    throw new RangeError('SimFlash: an encrypted partition has writeAlign >= 16 (the AES-XTS unit)');
+  }
   const pow2 = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
   if (!pow2(geometry.blockLength) || !pow2(geometry.writeAlign) || geometry.writeAlign > geometry.blockLength) {
     throw new RangeError('SimFlash: blockLength and writeAlign must be powers of two, writeAlign <= blockLength');
@@ -139,7 +202,7 @@ export class SimFlash implements Flash {
   }
 
   static fromSnapshot(snapshot: FlashSnapshot): SimFlash {
-    return new SimFlash(snapshot.geometry, new Chip(snapshot.geometry, snapshot.bytes, snapshot.eraseCounts));
+    return new SimFlash(snapshot.geometry, new Chip(checkGeometry(snapshot.geometry), snapshot.bytes, snapshot.eraseCounts, snapshot.units));
   }
 
   // ---- ECMA-419 Flash ----
@@ -147,7 +210,9 @@ export class SimFlash implements Flash {
   status(): FlashStatus {
     this.#alive();
     const g = this.#chip.geometry;
-    return { blockLength: g.blockLength, blocks: g.blocks, writeAlign: g.writeAlign, eraseValue: g.eraseValue };
+    const status: FlashStatus = { blockLength: g.blockLength, blocks: g.blocks, writeAlign: g.writeAlign, eraseValue: g.eraseValue };
+    if (g.encrypted) status.encrypted = true;
+    return status;
   }
 
   read(byteLength: number, byteOffset: number): ArrayBuffer;
@@ -159,8 +224,10 @@ export class SimFlash implements Flash {
     this.#range(byteOffset, length);
     chip.reads++;
     const source = chip.bytes.subarray(byteOffset, byteOffset + length);
-    if (typeof target === 'number') return source.slice().buffer;
-    asBytes(target).set(source);
+    const out = typeof target === 'number' ? source.slice() : asBytes(target);
+    if (typeof target !== 'number') out.set(source);
+    if (chip.geometry.encrypted) this.#decryptErased(out, byteOffset, length);
+    if (typeof target === 'number') return out.buffer as ArrayBuffer;
   }
 
   write(buffer: Bytes, byteOffset: number): void {
@@ -172,6 +239,7 @@ export class SimFlash implements Flash {
     if (byteOffset % align !== 0 || data.length % align !== 0) {
       throw new FlashError('E_FLASH_ALIGN', `write of ${data.length} bytes at ${byteOffset} not aligned to ${align}`);
     }
+    if (chip.geometry.encrypted) return this.#writeEncrypted(data, byteOffset);
     const erase = chip.geometry.eraseValue;
     for (let i = 0; i < data.length; i++) {
       // Programmed bits (those differing from the erase value) may never return to the erase value.
@@ -209,12 +277,14 @@ export class SimFlash implements Flash {
       if (torn > 0) {
         const erased = new Uint8Array(g.blockLength).fill(g.eraseValue);
         chip.eraseCounts[block]!++;
-        this.#tear(start, erased, torn);
+        if (g.encrypted) this.#tearEncrypted(start, erased, true);
+        else this.#tear(start, erased, torn);
         chip.onErase?.(block, chip.eraseCounts[block]!);
       }
       this.#cut();
     }
     chip.bytes.fill(g.eraseValue, start, start + g.blockLength);
+    if (g.encrypted) chip.units.fill(ERASED, start / ENCRYPTED_UNIT, (start + g.blockLength) / ENCRYPTED_UNIT);
     chip.eraseCounts[block]!++;
     chip.onChange?.(chip.bytes, start, g.blockLength);
     chip.onErase?.(block, chip.eraseCounts[block]!);
@@ -262,9 +332,29 @@ export class SimFlash implements Flash {
     return this.#chip.operations;
   }
 
-  get counters(): { reads: number; writes: number; erases: number; bytesWritten: number; cuts: number } {
+  /**
+   * `unitRewrites`: encrypted mode, writes to a unit already written since its erase (identical
+   * data included); `corruptions`: units turned into garbage (rewrites, torn operations, bit flips).
+   */
+  get counters(): {
+    reads: number;
+    writes: number;
+    erases: number;
+    bytesWritten: number;
+    cuts: number;
+    unitRewrites: number;
+    corruptions: number;
+  } {
     const c = this.#chip;
-    return { reads: c.reads, writes: c.writes, erases: c.erases, bytesWritten: c.bytesWritten, cuts: c.cuts };
+    return {
+      reads: c.reads,
+      writes: c.writes,
+      erases: c.erases,
+      bytesWritten: c.bytesWritten,
+      cuts: c.cuts,
+      unitRewrites: c.unitRewrites,
+      corruptions: c.corruptions,
+    };
   }
 
   /** Erase count of one block, or a copy of all of them. */
@@ -278,7 +368,9 @@ export class SimFlash implements Flash {
 
   snapshot(): FlashSnapshot {
     const chip = this.#chip;
-    return { geometry: { ...chip.geometry }, bytes: chip.bytes.slice(), eraseCounts: chip.eraseCounts.slice() };
+    const snapshot: FlashSnapshot = { geometry: { ...chip.geometry }, bytes: chip.bytes.slice(), eraseCounts: chip.eraseCounts.slice() };
+    if (chip.geometry.encrypted) snapshot.units = chip.units.slice();
+    return snapshot;
   }
 
   /** Direct view of the array, for tests that inspect it (not for corruption: use the helpers). */
@@ -288,6 +380,12 @@ export class SimFlash implements Flash {
 
   /** Flips one bit in place (either direction), as a disturbed or worn cell would. */
   bitFlip(byteOffset: number, bit: number): void {
+    if (this.#chip.geometry.encrypted) {
+      // One flipped ciphertext bit garbles the whole unit on decryption.
+      this.#corrupt(Math.floor(byteOffset / ENCRYPTED_UNIT), bit + 1);
+      this.#chip.onChange?.(this.#chip.bytes, byteOffset - (byteOffset % ENCRYPTED_UNIT), ENCRYPTED_UNIT);
+      return;
+    }
     this.#chip.bytes[byteOffset]! ^= 1 << (bit & 7);
     this.#chip.onChange?.(this.#chip.bytes, byteOffset, 1);
   }
@@ -297,6 +395,11 @@ export class SimFlash implements Flash {
     const random = prng(seed);
     const bytes = this.#chip.bytes;
     for (let i = byteOffset; i < byteOffset + byteLength && i < bytes.length; i++) bytes[i] = (random() * 256) | 0;
+    const units = this.#chip.units;
+    if (units.length > 0) {
+      const end = Math.min(bytes.length, byteOffset + byteLength);
+      for (let u = Math.floor(byteOffset / ENCRYPTED_UNIT); u * ENCRYPTED_UNIT < end; u++) units[u] = WRITTEN;
+    }
     this.#chip.onChange?.(bytes, byteOffset, byteLength);
   }
 
@@ -376,6 +479,89 @@ export class SimFlash implements Flash {
       const changing = now ^ target[i]!;
       const landed = changing & ((random() * 256) | 0);
       chip.bytes[start + i] = now ^ landed;
+    }
+    chip.onChange?.(chip.bytes, start, target.length);
+  }
+
+  /** Encrypted mode: an erased unit in what was read decrypts to noise. */
+  #decryptErased(out: Uint8Array, byteOffset: number, length: number): void {
+    const units = this.#chip.units;
+    const scratch = new Uint8Array(ENCRYPTED_UNIT);
+    const first = Math.floor(byteOffset / ENCRYPTED_UNIT);
+    for (let u = first; u * ENCRYPTED_UNIT < byteOffset + length; u++) {
+      if (units[u] !== ERASED) continue;
+      noise(scratch, 0, u, 0);
+      const from = Math.max(byteOffset, u * ENCRYPTED_UNIT);
+      const to = Math.min(byteOffset + length, (u + 1) * ENCRYPTED_UNIT);
+      for (let i = from; i < to; i++) out[i - byteOffset] = scratch[i - u * ENCRYPTED_UNIT]!;
+    }
+  }
+
+  /** Encrypted mode: the unit's ciphertext is no longer one the key wrote. */
+  #corrupt(unit: number, salt: number): void {
+    const chip = this.#chip;
+    chip.corruptions++;
+    chip.units[unit] = WRITTEN;
+    noise(chip.bytes, unit * ENCRYPTED_UNIT, unit, (chip.corruptions + salt) >>> 0);
+  }
+
+  #writeEncrypted(data: Uint8Array, byteOffset: number): void {
+    const chip = this.#chip;
+    const torn = this.#countdown();
+    chip.writes++;
+    if (torn >= 0) {
+      if (torn > 0) this.#tearEncrypted(byteOffset, data, false);
+      this.#cut();
+    }
+    for (let at = 0; at < data.length; at += ENCRYPTED_UNIT) this.#storeUnit(byteOffset + at, data, at);
+    chip.bytesWritten += data.length;
+    chip.onChange?.(chip.bytes, byteOffset, data.length);
+  }
+
+  /** Programs one unit whole: stored when it was erased, garbage when it was written with other data. */
+  #storeUnit(offset: number, data: Uint8Array, at: number): void {
+    const chip = this.#chip;
+    const unit = offset / ENCRYPTED_UNIT;
+    if (chip.units[unit] === ERASED) {
+      chip.units[unit] = WRITTEN;
+      chip.bytes.set(data.subarray(at, at + ENCRYPTED_UNIT), offset);
+      return;
+    }
+    chip.unitRewrites++;
+    let same = true;
+    for (let i = 0; i < ENCRYPTED_UNIT && same; i++) if (chip.bytes[offset + i] !== data[at + i]) same = false;
+    if (!same) this.#corrupt(unit, 0);
+  }
+
+  /**
+   * Encrypted mode, the cut operation: prefix mode lands a random number of whole units and garbles
+   * the one being programmed; scatter mode decides each unit by its 128 bits (about half of them
+   * changing): all landed -> whole, none -> untouched, else garbage.
+   */
+  #tearEncrypted(start: number, target: Uint8Array, erase: boolean): void {
+    const chip = this.#chip;
+    const random = chip.cutRandom;
+    const count = target.length / ENCRYPTED_UNIT;
+    const land = (u: number) => {
+      const offset = start + u * ENCRYPTED_UNIT;
+      if (erase) {
+        chip.bytes.fill(chip.geometry.eraseValue, offset, offset + ENCRYPTED_UNIT);
+        chip.units[offset / ENCRYPTED_UNIT] = ERASED;
+      } else this.#storeUnit(offset, target, u * ENCRYPTED_UNIT);
+    };
+    const changing = (u: number) => !(erase && chip.units[(start + u * ENCRYPTED_UNIT) / ENCRYPTED_UNIT] === ERASED);
+    if (chip.cutScatter > 0) {
+      for (let u = 0; u < count; u++) {
+        if (!changing(u)) continue;
+        let landed = 0;
+        for (let b = 0; b < 64; b++) if (random() < chip.cutScatter) landed++;
+        if (landed === 64) land(u);
+        else if (landed > 0) this.#corrupt((start + u * ENCRYPTED_UNIT) / ENCRYPTED_UNIT, 0);
+      }
+    } else {
+      const full = Math.floor(random() * count);
+      for (let u = 0; u < full; u++) land(u);
+      if (full < count && changing(full)) this.#corrupt((start + full * ENCRYPTED_UNIT) / ENCRYPTED_UNIT, 0);
     }
     chip.onChange?.(chip.bytes, start, target.length);
   }

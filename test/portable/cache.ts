@@ -423,4 +423,9 @@ export const tests = {
     equal(cache.pending, 0);
     ok(cache.nextSeq > 10, "the high-water mark of the old headers is kept (to block granularity)");
   },
+  'an encrypted partition is refused at construction, before anything is written'() {
+    const flash = new SimFlash({ blockLength: 4096, blocks: 8, encrypted: true });
+    throws(() => new FlashCache(flash), /E_CACHE_ENCRYPTED/);
+    equal(flash.counters.writes + flash.counters.erases, 0, 'nothing written or erased');
+  },
 };
