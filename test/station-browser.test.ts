@@ -84,11 +84,21 @@ browserTest('plant shows every node, a node plots its readings, an offline node 
   await page.goto(station.url);
   await page.waitForSelector(`#plant a.node[data-dev="${deviceIds[0]}"][data-online="true"]`);
   const link = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { clientId: 'will-stand-in' });
+  // A hot alert reading, 15 K above the node's baseline: red, ringed and marked, live (SSE, no reload).
+  const hot = deviceIds[5]!;
+  const baseline = station.store.heat().find((h) => h.dev === hot)!.baseline;
+  const seq = Math.max(...delivered.get(hot)!) + 1;
+  const alert = `{"dev":"${hot}","seq":${seq},"ts":${Date.now()},"sync":true,"ch":0,"mC":${baseline + 15_000},"alert":true}`;
+  await link.publishAsync(`pipewatch/${hot}/alerts`, alert, { qos: 1 });
+  await page.waitForFunction((d) => document.querySelector(`#plant a.node[data-dev="${d}"] circle`)?.getAttribute('stroke-width') === '3', hot, { timeout: 10_000 });
+  t.is(await page.$eval(`#plant a.node[data-dev="${hot}"] circle`, (c) => c.getAttribute('fill')), 'hsl(0,75%,45%)');
+  t.is(await page.$eval(`#plant a.node[data-dev="${hot}"] text`, (e) => e.textContent), '!');
+  // The node's broker link is gone: the broker publishes its will, a retained "offline".
   await link.publishAsync(`pipewatch/${deviceIds[0]}/status`, 'offline', { qos: 1, retain: true });
   await link.endAsync();
-  // Live update over Server-Sent Events: no reload.
   await page.waitForSelector(`#plant a.node[data-dev="${deviceIds[0]}"][data-online="false"]`, { timeout: 10_000 });
   const fill = await page.$eval(`#plant a.node[data-dev="${deviceIds[0]}"] circle`, (c) => c.getAttribute('fill'));
   t.is(fill, '#9e9e9e');
+  t.is(await page.$$eval('#plant a.node[data-online="false"]', (nodes) => nodes.length), 1);
   await page.screenshot({ path: join(SHOTS, 'plant-offline.png'), fullPage: true });
 });

@@ -107,7 +107,7 @@ async function plantPage(): Promise<void> {
       a.append(title);
       a.append(svg('circle', { cx: x, cy: y, r: 11, fill: heatColour(n.heatMilliCelsius, n.online), stroke: n.alerts > 0 ? '#b00020' : '#37474f', 'stroke-width': n.alerts > 0 ? 3 : 1 }));
       if (n.alerts > 0) {
-        const mark = svg('text', { x: x + 9, y: y - 11, fill: '#b00020', 'font-weight': 'bold' });
+        const mark = svg('text', { x: x + 9, y: y - 10, fill: '#b00020', 'font-weight': 'bold', 'font-size': 16 });
         mark.textContent = '!';
         a.append(mark);
       }

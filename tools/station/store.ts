@@ -9,8 +9,10 @@
  *     ts is ms since the Unix epoch when sync = 1, else ms since the node booted (kept as such);
  *     kind 0 milli-degrees Celsius, 1 milli-percent RH, 2 pascal (firmware/store.ts ReadingKind).
  *     Index readings_time (dev, received_ms) for time-range queries on the station's clock.
- *   devices(dev, first_seen_ms, last_seen_ms, status, status_ms, ota_status, malformed, last_error)
- *     one row per device id seen on a topic, valid or not (malformed counts per device).
+ *   devices(dev, first_seen_ms, last_seen_ms, status, status_ms, ota_status, malformed, last_error,
+ *           readings, alerts, last_reading_ms)
+ *     one row per device id seen on a topic, valid or not (malformed counts per device); the
+ *     reading and alert counts are kept in the same transaction as the rows they count.
  *   meta(key, value): the counters kept across restarts (ingested, duplicates, malformed).
  */
 import Database from 'better-sqlite3';
@@ -58,9 +60,15 @@ CREATE TABLE IF NOT EXISTS readings (
 CREATE INDEX IF NOT EXISTS readings_time ON readings (dev, received_ms);
 CREATE TABLE IF NOT EXISTS devices (
   dev TEXT PRIMARY KEY, first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER, status TEXT,
-  status_ms INTEGER, ota_status TEXT, malformed INTEGER NOT NULL DEFAULT 0, last_error TEXT);
+  status_ms INTEGER, ota_status TEXT, malformed INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+  readings INTEGER NOT NULL DEFAULT 0, alerts INTEGER NOT NULL DEFAULT 0, last_reading_ms INTEGER);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 `;
+
+/** Readings (per device, oldest first) whose median is a channel's baseline. */
+export const BASELINE_READINGS = 30;
+/** Newest readings looked at for each channel's latest value. */
+export const LATEST_READINGS = 16;
 
 /** Longest raw text of a bad message kept for display (the rest is cut). */
 export const ERROR_TEXT_LIMIT = 200;
@@ -73,6 +81,9 @@ export class StationStore {
   readonly #malformed: Database.Statement;
   readonly #status: Database.Statement;
   readonly #ota: Database.Statement;
+  readonly #devs: Database.Statement;
+  readonly #first: Database.Statement;
+  readonly #last: Database.Statement;
   readonly #storeReadings: (dev: string, readings: readonly Reading[], nowMs: number) => { added: number; duplicates: number };
   readonly #storeMalformed: (dev: string, error: string, nowMs: number) => void;
 
@@ -88,7 +99,9 @@ export class StationStore {
       'INSERT OR IGNORE INTO readings (dev, seq, ts, sync, ch, kind, value, alert, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.#touch = db.prepare(
-      'INSERT INTO devices (dev, first_seen_ms, last_seen_ms) VALUES (?, ?, ?) ON CONFLICT (dev) DO UPDATE SET last_seen_ms = excluded.last_seen_ms',
+      `INSERT INTO devices (dev, first_seen_ms, last_seen_ms, readings, alerts, last_reading_ms) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (dev) DO UPDATE SET last_seen_ms = excluded.last_seen_ms, readings = readings + excluded.readings,
+         alerts = alerts + excluded.alerts, last_reading_ms = COALESCE(excluded.last_reading_ms, last_reading_ms)`,
     );
     this.#bump = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value');
     this.#malformed = db.prepare(
@@ -100,12 +113,18 @@ export class StationStore {
     this.#ota = db.prepare(
       'INSERT INTO devices (dev, first_seen_ms, ota_status, last_seen_ms) VALUES (?, ?, ?, ?) ON CONFLICT (dev) DO UPDATE SET ota_status = excluded.ota_status, last_seen_ms = excluded.last_seen_ms',
     );
+    this.#devs = db.prepare('SELECT dev FROM devices WHERE readings > 0 ORDER BY dev');
+    this.#first = db.prepare('SELECT ch, value FROM readings WHERE dev = ? AND kind = 0 ORDER BY seq LIMIT ?');
+    this.#last = db.prepare('SELECT ch, value FROM readings WHERE dev = ? AND kind = 0 ORDER BY seq DESC LIMIT ?');
     this.#storeReadings = db.transaction((dev: string, readings: readonly Reading[], nowMs: number) => {
       let added = 0;
+      let alerts = 0;
       for (const r of readings) {
-        added += this.#insert.run(dev, r.seq, r.timeMs, r.synced ? 1 : 0, r.channel, r.kind, r.value, r.alert ? 1 : 0, nowMs).changes;
+        const changes = this.#insert.run(dev, r.seq, r.timeMs, r.synced ? 1 : 0, r.channel, r.kind, r.value, r.alert ? 1 : 0, nowMs).changes;
+        added += changes;
+        if (r.alert) alerts += changes;
       }
-      this.#touch.run(dev, nowMs, nowMs);
+      this.#touch.run(dev, nowMs, nowMs, added, alerts, added ? nowMs : null);
       const duplicates = readings.length - added;
       if (added) this.#bump.run('ingested', added);
       if (duplicates) this.#bump.run('duplicates', duplicates);
@@ -147,11 +166,7 @@ export class StationStore {
   devices(nowMs: number): DeviceRow[] {
     return this.#db
       .prepare(
-        `SELECT d.*, 
-           (SELECT COUNT(*) FROM readings r WHERE r.dev = d.dev) AS readings,
-           (SELECT COUNT(*) FROM readings r WHERE r.dev = d.dev AND r.alert = 1) AS alerts,
-           (SELECT MAX(received_ms) FROM readings r WHERE r.dev = d.dev) AS last_reading_ms,
-           (SELECT COUNT(*) FROM readings r WHERE r.dev = d.dev AND r.received_ms > ?) AS last_hour
+        `SELECT d.*, (SELECT COUNT(*) FROM readings r WHERE r.dev = d.dev AND r.received_ms > ?) AS last_hour
          FROM devices d ORDER BY d.dev`,
       )
       .all(nowMs - 3_600_000) as DeviceRow[];
@@ -168,20 +183,22 @@ export class StationStore {
       .all(dev, fromMs, toMs) as ReadingRow[];
   }
 
-  /** Per device and channel of temperature: the median of its readings (its baseline) and its latest value. */
+  /**
+   * Per device and temperature channel: its baseline (the median of its first BASELINE_READINGS
+   * readings) and its latest value. Bounded reads on the (dev, seq) key, whatever the history.
+   */
   heat(): Array<{ dev: string; ch: number; latest: number; baseline: number }> {
-    const rows = this.#db
-      .prepare('SELECT dev, ch, value FROM readings WHERE kind = 0 ORDER BY dev, ch, seq')
-      .all() as Array<{ dev: string; ch: number; value: number }>;
     const out: Array<{ dev: string; ch: number; latest: number; baseline: number }> = [];
-    let i = 0;
-    while (i < rows.length) {
-      let j = i;
-      while (j < rows.length && rows[j]!.dev === rows[i]!.dev && rows[j]!.ch === rows[i]!.ch) j++;
-      const values = rows.slice(i, j).map((r) => r.value);
-      const sorted = [...values].sort((a, b) => a - b);
-      out.push({ dev: rows[i]!.dev, ch: rows[i]!.ch, latest: values[values.length - 1]!, baseline: sorted[sorted.length >> 1]! });
-      i = j;
+    for (const { dev } of this.#devs.all() as Array<{ dev: string }>) {
+      const first = this.#first.all(dev, BASELINE_READINGS) as Array<{ ch: number; value: number }>;
+      const last = this.#last.all(dev, LATEST_READINGS) as Array<{ ch: number; value: number }>;
+      const channels = new Map<number, number[]>();
+      for (const r of first) channels.set(r.ch, [...(channels.get(r.ch) ?? []), r.value]);
+      for (const [ch, values] of channels) {
+        const latest = last.find((r) => r.ch === ch)?.value ?? values[values.length - 1]!;
+        const sorted = values.sort((a, b) => a - b);
+        out.push({ dev, ch, latest, baseline: sorted[sorted.length >> 1]! });
+      }
     }
     return out;
   }
