@@ -185,7 +185,7 @@ test('hostile device ids and payloads are counted per device, stored nowhere els
   t.regex(metrics, /^pipewatch_readings_ingested_total 1$/m);
 });
 
-test('command line: --help on stdout exit 0, usage errors one line exit 2', async (t) => {
+test('command line: --help on stdout exit 0, usage errors one line exit 2, a failure one line exit 1', async (t) => {
   const run = async (args: string[]): Promise<{ code: number | null; out: string; err: string }> => {
     const child = spawn(process.execPath, [CLI, 'station', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -203,4 +203,7 @@ test('command line: --help on stdout exit 0, usage errors one line exit 2', asyn
     t.is(r.code, 2, args.join(' '));
     t.regex(r.err, /^pipewatch station: [^\n]+\n$/, args.join(' '));
   }
+  const failed = await run(['--broker', 'mqtt://127.0.0.1:1', '--plant', '/nonexistent/plant.json']);
+  t.is(failed.code, 1);
+  t.regex(failed.err, /^pipewatch station: [^\n]*plant\.json[^\n]*\n$/);
 });
