@@ -16,6 +16,8 @@ import { ReadingEncoder } from '../firmware/uplink/payload';
 import type { Reading } from '../firmware/store';
 import { escapeHtml } from '../tools/station/web';
 import { startStation, parseStationOptions } from '../tools/station/main';
+import { StationStore } from '../tools/station/store';
+import { startIngest } from '../tools/station/ingest';
 
 const CLI = new URL('../tools/pipewatch.mjs', import.meta.url).pathname;
 
@@ -96,11 +98,11 @@ async function waitFor(check: () => boolean | Promise<boolean>, ms: number, what
   }
 }
 
-test('SIGKILL mid-stream and restart: every reading in the database exactly once', async (t) => {
+for (const mqttVersion of ['5', '3.1.1']) test(`MQTT ${mqttVersion}: SIGKILL mid-stream and restart, every reading in the database exactly once`, async (t) => {
   const broker = await startMosquitto();
   const dir = mkdtempSync(join(tmpdir(), 'station-'));
   const db = join(dir, 'station.db');
-  const args = ['--broker', `mqtt://127.0.0.1:${broker.port}`, '--db', db, '--client-id', 'station-kill-test'];
+  const args = ['--broker', `mqtt://127.0.0.1:${broker.port}`, '--db', db, '--client-id', 'station-kill-test', '--mqtt', mqttVersion];
   const first = spawnStation(args);
   t.teardown(async () => {
     first.child.kill('SIGKILL');
@@ -206,4 +208,43 @@ test('command line: --help on stdout exit 0, usage errors one line exit 2, a fai
   const failed = await run(['--broker', 'mqtt://127.0.0.1:1', '--plant', '/nonexistent/plant.json']);
   t.is(failed.code, 1);
   t.regex(failed.err, /^pipewatch station: [^\n]*plant\.json[^\n]*\n$/);
+});
+
+test('a database that fails holds the PUBACK: the broker delivers the message again to the next station', async (t) => {
+  const broker = await startMosquitto();
+  const dir = mkdtempSync(join(tmpdir(), 'station-'));
+  t.teardown(async () => {
+    await broker.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  class FailingStore extends StationStore {
+    override storeReadings(): { added: number; duplicates: number } {
+      throw new Error('database is locked');
+    }
+  }
+  const broken = new FailingStore(join(dir, 'broken.db'));
+  const errors: string[] = [];
+  const first = startIngest({ broker: `mqtt://127.0.0.1:${broker.port}`, clientId: 'station-held', store: broken, onError: (m) => errors.push(m) });
+  await first.ready;
+  const client = await connect(broker.port, 'held-publisher');
+  const enc = new ReadingEncoder('node-042', 256);
+  const len = enc.encode(reading(1));
+  await client.publishAsync('pipewatch/node-042/readings', Buffer.from(enc.out.bytes.subarray(0, len)), { qos: 1 });
+  await client.endAsync();
+  await waitFor(() => errors.length >= 2, 5000, 'the failed commits');
+  t.regex(errors[0]!, /^database: database is locked; holding the acknowledgement/);
+  // The station dies with the message unacknowledged.
+  first.client.stream.destroy();
+  first.client.end(true);
+  await first.close();
+  broken.close();
+  const store = new StationStore(join(dir, 'good.db'));
+  const second = startIngest({ broker: `mqtt://127.0.0.1:${broker.port}`, clientId: 'station-held', store });
+  t.teardown(async () => {
+    await second.close();
+    store.close();
+  });
+  await second.ready;
+  await waitFor(() => store.counters().ingested === 1, 5000, 'the message delivered again');
+  t.deepEqual(store.readings('node-042', 0, Date.now()).map((r) => r.seq), [1]);
 });

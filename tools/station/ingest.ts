@@ -1,10 +1,12 @@
 /*
  * The station's MQTT side: one persistent session (clean: false, a fixed client id), QoS 1
  * subscriptions to the node topics, strict decoding with firmware/uplink/decode.ts, and the
- * PUBACK of each message sent only after its rows are committed (MQTT.js `customHandleAcks`).
- * MQTT.js handles incoming packets one at a time and waits for that callback, so a message's
- * acknowledgement can never overtake its commit; if the commit throws (disk full, database
- * locked), the acknowledgement is held and the commit retried, so the broker keeps the message.
+ * PUBACK of each message sent only after its rows are committed. MQTT.js handles incoming
+ * packets one at a time and sends the PUBACK from the callback of `client.handleMessage`
+ * (its documented back-pressure hook), so a message's acknowledgement never overtakes its
+ * commit. (`customHandleAcks` does the same but MQTT.js ignores it under MQTT 3.1.1 and acks on
+ * receipt, which brokers such as the simulator's aedes need.) If the commit throws (disk full,
+ * database locked), the acknowledgement is held and the commit retried: the broker keeps it.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { decodeMessage } from '../../firmware/uplink/decode';
@@ -37,6 +39,8 @@ export interface IngestOptions {
   now?: () => number;
   onEvent?: (event: IngestEvent) => void;
   onError?: (message: string) => void;
+  /** MQTT protocol level: 5 (default) or 4 (3.1.1, for brokers without MQTT 5). */
+  protocolVersion?: 4 | 5;
 }
 
 /** The device id segment of `pipewatch/<dev>/...` as raw text (may be hostile: escape it to show it). */
@@ -119,16 +123,17 @@ export function startIngest(o: IngestOptions): Ingest {
   const client = mqtt.connect(o.broker, {
     clientId: o.clientId,
     clean: false,
-    // MQTT.js honours customHandleAcks only with MQTT 5 (with 3.1.1 it acknowledges on receipt),
-    // and an MQTT 5 session ends at disconnect unless it is given an expiry interval.
-    protocolVersion: 5,
-    properties: { sessionExpiryInterval: SESSION_EXPIRY_S },
+    protocolVersion: o.protocolVersion ?? 5,
+    // An MQTT 5 session ends at disconnect unless it is given an expiry interval (3.1.1: kept).
+    properties: (o.protocolVersion ?? 5) === 5 ? { sessionExpiryInterval: SESSION_EXPIRY_S } : undefined,
     reconnectPeriod: 1000,
-    customHandleAcks: (topic, message, _packet, done) => process(topic, message, () => done(0)),
   });
-  client.on('message', (topic, message, packet) => {
-    if (packet.qos === 0) process(topic, message, () => {});
-  });
+  // MQTT.js sends a QoS 1 message's PUBACK from handleMessage's callback, one message at a time,
+  // under MQTT 3.1.1 and 5 alike (customHandleAcks is only honoured under 5 and runs before it).
+  client.handleMessage = (packet, callback) => {
+    if (packet.cmd !== 'publish') return callback();
+    process(packet.topic, packet.payload as Uint8Array, () => callback());
+  };
   client.on('error', (error) => o.onError?.(`broker: ${error.message}`));
   const ready = new Promise<void>((resolve, reject) => {
     // Subscribing again to a session that has the subscriptions keeps its queued messages.

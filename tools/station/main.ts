@@ -13,6 +13,7 @@ import { Failure, oneLine, parseDuration, parseInteger, parseOptions, UsageError
 export const STATION_USAGE = `usage: npx pipewatch station --broker mqtt://host:port [options]
   --broker URL         the MQTT broker the nodes publish to (mqtt:// or mqtts://)
   --db FILE            SQLite database file (default .pipewatch/station.db; WAL mode)
+  --mqtt VERSION       MQTT protocol: 5 (default) or 3.1.1, for brokers without MQTT 5
   --client-id ID       MQTT client id of the persistent session (default pipewatch-station-<host>)
   --port N             web view port (default 0: a free one, printed at start)
   --listen ADDR        web view address (default 127.0.0.1; 0.0.0.0 exposes it)
@@ -29,6 +30,7 @@ export interface StationOptions {
   listen: string;
   plant?: Plant;
   offlineAfterMs: number;
+  protocolVersion: 4 | 5;
 }
 
 export function parseStationOptions(argv: string[]): StationOptions {
@@ -42,6 +44,7 @@ export function parseStationOptions(argv: string[]): StationOptions {
       listen: { type: 'string' },
       plant: { type: 'string' },
       'offline-after': { type: 'string' },
+      mqtt: { type: 'string' },
     },
     'pipewatch station',
   );
@@ -59,7 +62,10 @@ export function parseStationOptions(argv: string[]): StationOptions {
       throw new Failure(oneLine(error));
     }
   }
+  const mqtt: string = values.mqtt ?? '5';
+  if (mqtt !== '5' && mqtt !== '3.1.1') throw new UsageError(`--mqtt takes 5 or 3.1.1, got "${mqtt}"`);
   return {
+    protocolVersion: mqtt === '5' ? 5 : 4,
     broker: values.broker,
     db,
     clientId,
@@ -84,6 +90,7 @@ export async function startStation(o: StationOptions, log: (line: string) => voi
   const ingest = startIngest({
     broker: o.broker,
     clientId: o.clientId,
+    protocolVersion: o.protocolVersion,
     store,
     onEvent: (e) => web.notify(e.dev),
     onError: (message) => log(`station: ${message}`),
