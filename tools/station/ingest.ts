@@ -134,7 +134,10 @@ export function startIngest(o: IngestOptions): Ingest {
     if (packet.cmd !== 'publish') return callback();
     process(packet.topic, packet.payload as Uint8Array, () => callback());
   };
-  client.on('error', (error) => o.onError?.(`broker: ${error.message}`));
+  client.on('error', (error) => {
+    const hint = /protocol version/i.test(error.message) ? ' (the broker may speak MQTT 3.1.1 only: --mqtt 3.1.1)' : '';
+    o.onError?.(`broker: ${error.message}${hint}`);
+  });
   const ready = new Promise<void>((resolve, reject) => {
     // Subscribing again to a session that has the subscriptions keeps its queued messages.
     client.once('connect', () => {
