@@ -248,3 +248,28 @@ test('a database that fails holds the PUBACK: the broker delivers the message ag
   await waitFor(() => store.counters().ingested === 1, 5000, 'the message delivered again');
   t.deepEqual(store.readings('node-042', 0, Date.now()).map((r) => r.seq), [1]);
 });
+
+test('pipewatch sim --station (npm start) prints the web view address and stores the run', async (t) => {
+  const flash = mkdtempSync(join(tmpdir(), 'station-sim-'));
+  t.teardown(() => rmSync(flash, { recursive: true, force: true }));
+  const child = spawn(process.execPath, [CLI, 'sim', '--station', '--nodes', '2', '--engine', 'node', '--virtual', '--duration', '60s', '--quiet', '--flash-dir', flash], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  let page = '';
+  child.stdout.on('data', () => {
+    const m = /the plant's live view: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+    if (m && !page) page = m[1]!;
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  t.is(code, 0, err);
+  t.regex(out, /^pipewatch sim: the plant's live view: http:\/\/127\.0\.0\.1:\d+\/$/m);
+  const delivered = Number(/pipewatch sim: \d+ readings generated, (\d+) delivered.*, 0 lost/.exec(out)?.[1]);
+  t.true(delivered > 0, out);
+  t.truthy(page);
+  // With --flash-dir the station's database lives beside the nodes' flash.
+  t.is(countRows(join(flash, 'station.db')).rows, delivered);
+});

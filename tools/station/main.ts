@@ -80,6 +80,8 @@ export interface Station {
   url: string;
   /** Resolves once the subscriptions are in place (the first CONNACK and SUBACK). */
   subscribed: Promise<void>;
+  /** Resolves once no message has arrived for `quietMs` (or after `maxMs`). */
+  settled(quietMs: number, maxMs: number): Promise<void>;
   store: StationStore;
   close(): Promise<void>;
 }
@@ -87,18 +89,26 @@ export interface Station {
 export async function startStation(o: StationOptions, log: (line: string) => void = () => {}): Promise<Station> {
   const store = new StationStore(o.db);
   const web = await startWeb({ store, port: o.port, listen: o.listen, plant: o.plant, offlineAfterMs: o.offlineAfterMs });
+  let lastEventMs = Date.now();
   const ingest = startIngest({
     broker: o.broker,
     clientId: o.clientId,
     protocolVersion: o.protocolVersion,
     store,
-    onEvent: (e) => web.notify(e.dev),
+    onEvent: (e) => {
+      lastEventMs = Date.now();
+      web.notify(e.dev);
+    },
     onError: (message) => log(`station: ${message}`),
   });
   return {
     url: web.url,
     subscribed: ingest.ready,
     store,
+    settled: async (quietMs, maxMs) => {
+      const end = Date.now() + maxMs;
+      while (Date.now() - lastEventMs < quietMs && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    },
     close: async () => {
       await ingest.close();
       await web.close();
