@@ -20,7 +20,7 @@ const SHOTS = new URL('../test-output/station/', import.meta.url).pathname;
 const browserTest = existsSync(CHROMIUM) ? test : test.skip;
 if (!existsSync(CHROMIUM)) console.log(`station browser test skipped: no chromium at ${CHROMIUM} (apt-get install chromium; .ci/run installs it)`);
 
-browserTest('plant shows every node, a node plots its readings, an offline node greys out', async (t) => {
+browserTest('plant shows every node, a node plots its readings, nodes grey out when they go offline and back when they return', async (t) => {
   const broker = await startMosquitto();
   const dir = mkdtempSync(join(tmpdir(), 'station-web-'));
   const station = await startStation(
@@ -81,9 +81,15 @@ browserTest('plant shows every node, a node plots its readings, an offline node 
   t.is(await page.$$eval('#fleet tr', (rows) => rows.length - 1), deviceIds.length);
   await page.screenshot({ path: join(SHOTS, 'fleet.png'), fullPage: true });
 
+  // The run has ended: every node said "offline" (retained) before its DISCONNECT, and shows grey.
   await page.goto(station.url);
-  await page.waitForSelector(`#plant a.node[data-dev="${deviceIds[0]}"][data-online="true"]`);
-  const link = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { clientId: 'will-stand-in' });
+  await page.waitForSelector('#plant a.node');
+  t.is(await page.$$eval('#plant a.node[data-online="false"]', (nodes) => nodes.length), deviceIds.length);
+  await page.screenshot({ path: join(SHOTS, 'plant-after-run.png'), fullPage: true });
+  // The nodes come back ("online" after each CONNACK): live over SSE, without a reload.
+  const link = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { clientId: 'node-stand-in' });
+  for (const d of deviceIds) await link.publishAsync(`pipewatch/${d}/status`, 'online', { qos: 1, retain: true });
+  await page.waitForFunction((n) => document.querySelectorAll('#plant a.node[data-online="true"]').length === n, deviceIds.length, { timeout: 10_000 });
   // A hot alert reading, 15 K above the node's baseline: red, ringed and marked, live (SSE, no reload).
   const hot = deviceIds[5]!;
   const baseline = station.store.heat().find((h) => h.dev === hot)!.baseline;
@@ -93,7 +99,7 @@ browserTest('plant shows every node, a node plots its readings, an offline node 
   await page.waitForFunction((d) => document.querySelector(`#plant a.node[data-dev="${d}"] circle`)?.getAttribute('stroke-width') === '3', hot, { timeout: 10_000 });
   t.is(await page.$eval(`#plant a.node[data-dev="${hot}"] circle`, (c) => c.getAttribute('fill')), 'hsl(0,75%,45%)');
   t.is(await page.$eval(`#plant a.node[data-dev="${hot}"] text`, (e) => e.textContent), '!');
-  // The node's broker link is gone: the broker publishes its will, a retained "offline".
+  // One node's broker link is gone: the broker publishes its will, a retained "offline".
   await link.publishAsync(`pipewatch/${deviceIds[0]}/status`, 'offline', { qos: 1, retain: true });
   await link.endAsync();
   await page.waitForSelector(`#plant a.node[data-dev="${deviceIds[0]}"][data-online="false"]`, { timeout: 10_000 });
