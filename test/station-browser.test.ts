@@ -76,15 +76,24 @@ browserTest('plant shows every node, a node plots its readings, nodes grey out w
   t.deepEqual(points, [delivered.get(dev)!.size]);
   await page.screenshot({ path: join(SHOTS, 'node.png'), fullPage: true });
 
+  // A hostile device id on a topic: counted, listed as text, never markup or script.
+  const evil = '<img src=x onerror="window.pwned=1">';
+  const hostile = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { clientId: 'hostile' });
+  await hostile.publishAsync(`pipewatch/${evil}/readings`, '<script>window.pwned=2</script>', { qos: 1 });
+  await hostile.endAsync();
   await page.goto(new URL('/fleet', station.url).href);
   await page.waitForSelector('#fleet tr td');
-  t.is(await page.$$eval('#fleet tr', (rows) => rows.length - 1), deviceIds.length);
+  t.is(await page.$$eval('#fleet tr', (rows) => rows.length - 1), deviceIds.length + 1);
+  t.true(await page.$$eval('#fleet td a', (links, e) => links.some((a) => a.textContent === e), evil));
+  t.is(await page.$$eval('main img, main script', (nodes) => nodes.length), 0);
+  t.is(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned), undefined);
   await page.screenshot({ path: join(SHOTS, 'fleet.png'), fullPage: true });
 
   // The run has ended: every node said "offline" (retained) before its DISCONNECT, and shows grey.
   await page.goto(station.url);
   await page.waitForSelector('#plant a.node');
-  t.is(await page.$$eval('#plant a.node[data-online="false"]', (nodes) => nodes.length), deviceIds.length);
+  // (The hostile id has sent nothing valid: never seen, offline too.)
+  t.is(await page.$$eval('#plant a.node[data-online="false"]', (nodes) => nodes.length), deviceIds.length + 1);
   await page.screenshot({ path: join(SHOTS, 'plant-after-run.png'), fullPage: true });
   // The nodes come back ("online" after each CONNACK): live over SSE, without a reload.
   const link = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { clientId: 'node-stand-in' });
@@ -105,6 +114,7 @@ browserTest('plant shows every node, a node plots its readings, nodes grey out w
   await page.waitForSelector(`#plant a.node[data-dev="${deviceIds[0]}"][data-online="false"]`, { timeout: 10_000 });
   const fill = await page.$eval(`#plant a.node[data-dev="${deviceIds[0]}"] circle`, (c) => c.getAttribute('fill'));
   t.is(fill, '#9e9e9e');
-  t.is(await page.$$eval('#plant a.node[data-online="false"]', (nodes) => nodes.length), 1);
+  t.deepEqual(await page.$$eval('#plant a.node[data-online="false"]', (nodes) => nodes.map((n) => n.getAttribute('data-dev'))).then((d) => d.sort()), [evil, deviceIds[0]].sort());
+  t.is(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned), undefined);
   await page.screenshot({ path: join(SHOTS, 'plant-offline.png'), fullPage: true });
 });
