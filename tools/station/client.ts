@@ -9,6 +9,7 @@ import uPlot from 'uplot';
 interface FleetNode {
   dev: string;
   online: boolean;
+  onPlant: boolean;
   heatMilliCelsius: number | null;
   line: string;
   position: number;
@@ -78,7 +79,9 @@ export function heatColour(riseMilliCelsius: number | null, online: boolean): st
 }
 
 async function plantPage(): Promise<void> {
-  const { now, nodes } = await getJson<{ now: number; nodes: FleetNode[] }>('/api/fleet');
+  const fleet = await getJson<{ now: number; nodes: FleetNode[] }>('/api/fleet');
+  const now = fleet.now;
+  const nodes = fleet.nodes.filter((n) => n.onPlant);
   const lines = new Map<string, FleetNode[]>();
   for (const n of nodes) lines.set(n.line, [...(lines.get(n.line) ?? []), n]);
   const names = [...lines.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));

@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import { build } from 'esbuild';
 import type { StationStore, DeviceRow } from './store';
 import { layoutPlant, type Plant } from './plant';
+import { isValidId } from '../../firmware/uplink/ascii';
 
 export interface WebOptions {
   store: StationStore;
@@ -71,6 +72,8 @@ function page(title: string, pageName: string, dev = ''): string {
 
 export interface FleetNode extends DeviceRow {
   online: boolean;
+  /** A valid device id (docs/payload.md): drawn on the plant. Other topic segments are only listed. */
+  onPlant: boolean;
   heatMilliCelsius: number | null;
   line: string;
   position: number;
@@ -84,14 +87,14 @@ export function fleet(store: StationStore, plant: Plant | undefined, offlineAfte
     if (!heat.has(h.dev) || rise > heat.get(h.dev)!) heat.set(h.dev, rise);
   }
   const layout = layoutPlant(
-    devices.map((d) => d.dev),
+    devices.map((d) => d.dev).filter(isValidId),
     plant,
   );
   return devices.map((d) => {
     const seen = d.last_seen_ms ?? d.status_ms ?? 0;
     const online = d.status !== 'offline' && d.last_seen_ms !== null && nowMs - seen <= offlineAfterMs;
-    const at = layout.get(d.dev)!;
-    return { ...d, online, heatMilliCelsius: heat.get(d.dev) ?? null, line: at.line, position: at.position };
+    const at = layout.get(d.dev) ?? { line: '', position: 0 };
+    return { ...d, online, onPlant: layout.has(d.dev), heatMilliCelsius: heat.get(d.dev) ?? null, line: at.line, position: at.position };
   });
 }
 
