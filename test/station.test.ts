@@ -18,6 +18,8 @@ import { escapeHtml } from '../tools/station/web';
 import { startStation, parseStationOptions } from '../tools/station/main';
 import { StationStore } from '../tools/station/store';
 import { startIngest } from '../tools/station/ingest';
+import { layoutPlant, readPlant } from '../tools/station/plant';
+import { writeFileSync } from 'node:fs';
 
 const CLI = new URL('../tools/pipewatch.mjs', import.meta.url).pathname;
 
@@ -272,4 +274,19 @@ test('pipewatch sim --station (npm start) prints the web view address and stores
   t.truthy(page);
   // With --flash-dir the station's database lives beside the nodes' flash.
   t.is(countRows(join(flash, 'station.db')).rows, delivered);
+});
+
+test('plant layout: the project plant file places its nodes; the rest go by id in lines of 20', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'station-plant-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'plant.json');
+  writeFileSync(file, JSON.stringify({ lines: [{ id: 'A' }, { id: 'B' }], nodes: [{ id: 'n-1', line: 'A', posM: 0 }, { id: 'n-2', line: 'A', posM: 12.5 }, { id: 'n-3', line: 'B', posM: 4 }] }));
+  const at = layoutPlant(['n-3', 'n-1', 'x-2', 'n-2', ...Array.from({ length: 20 }, (_, i) => `z-${String(i).padStart(2, '0')}`)], readPlant(file));
+  t.deepEqual(at.get('n-2'), { line: 'A', position: 12.5 });
+  t.deepEqual(at.get('n-3'), { line: 'B', position: 4 });
+  t.deepEqual(at.get('x-2'), { line: 'line 1', position: 0 });
+  t.deepEqual(at.get('z-18'), { line: 'line 1', position: 19 });
+  t.deepEqual(at.get('z-19'), { line: 'line 2', position: 0 });
+  writeFileSync(file, JSON.stringify({ lines: [{ id: 'A' }], nodes: [{ id: 'n-1', line: 'A' }] }));
+  t.throws(() => readPlant(file), { message: new RegExp(`^plant file ${file}: .*posM`) });
 });

@@ -87,9 +87,11 @@ async function plantPage(): Promise<void> {
   const names = [...lines.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
   const rowHeight = 90;
   const left = 90;
-  const spacing = 56;
+  // 56 px between neighbours of a default layout (1 m apart); a plant file's longer lines are
+  // scaled to the same width.
   let maxPos = 1;
   for (const n of nodes) maxPos = Math.max(maxPos, n.position);
+  const spacing = maxPos > 19 ? (56 * 19) / maxPos : 56;
   const width = left + 40 + spacing * Math.max(19, maxPos);
   const root = svg('svg', { width, height: Math.max(1, names.length) * rowHeight + 30, role: 'img', 'aria-label': 'plant' });
   root.id = 'plant';

@@ -17,7 +17,7 @@ export const STATION_USAGE = `usage: npx pipewatch station --broker mqtt://host:
   --client-id ID       MQTT client id of the persistent session (default pipewatch-station-<host>)
   --port N             web view port (default 0: a free one, printed at start)
   --listen ADDR        web view address (default 127.0.0.1; 0.0.0.0 exposes it)
-  --plant FILE         JSON plant layout: {"lines":[{"name":..,"nodes":[{"dev":..,"position":metres}]}]}
+  --plant FILE         plant JSON (docs/leaks.md): lines, and nodes (id = device id) with their line and posM
   --offline-after DUR  a node with nothing received for this long shows offline (default 60s)
   -h, --help           this text
 Prints the web view's address first, then runs until interrupted (Ctrl-C).`;

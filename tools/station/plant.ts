@@ -1,13 +1,15 @@
 /*
- * Where the nodes sit. A plant file (JSON, `--plant FILE`) names the lines and puts each
- * device at a position along one, in metres:
+ * Where the nodes sit. The plant file is the project's one plant format (simulator/plant/model.ts,
+ * docs/leaks.md; the same file `pipewatch incidents --plant` reads): lines by id, and nodes with
+ * their device id, line and position in metres:
  *
- *   {"lines":[{"name":"steam A","nodes":[{"dev":"node-001","position":0},{"dev":"node-002","position":12.5}]}]}
+ *   {"lines":[{"id":"A"}],"nodes":[{"id":"node-001","line":"A","posM":0},{"id":"node-002","line":"A","posM":12.5}]}
  *
- * Without one (or for a device the file does not name), devices are laid out by id in lines
- * of NODES_PER_LINE, one metre apart.
+ * Without one (or for a device the file does not name), devices are laid out by id in lines of
+ * NODES_PER_LINE, one metre apart.
  */
 import { readFileSync } from 'node:fs';
+import { parsePlant } from '../../simulator/plant/model';
 
 export interface Plant {
   lines: Array<{ name: string; nodes: Array<{ dev: string; position: number }> }>;
@@ -15,21 +17,20 @@ export interface Plant {
 
 export const NODES_PER_LINE = 20;
 
+/** Reads and checks a plant file; throws with the file and the field at fault. */
 export function readPlant(file: string): Plant {
-  const body = JSON.parse(readFileSync(file, 'utf8')) as unknown;
-  const fail = (what: string): never => {
-    throw new Error(`plant file ${file}: ${what}`);
-  };
-  if (typeof body !== 'object' || body === null || !Array.isArray((body as Plant).lines)) fail('needs {"lines":[...]}');
-  for (const line of (body as Plant).lines) {
-    if (typeof line?.name !== 'string' || !Array.isArray(line.nodes)) fail('each line needs a "name" and "nodes"');
-    for (const n of line.nodes) {
-      if (typeof n?.dev !== 'string' || typeof n.position !== 'number' || !Number.isFinite(n.position)) {
-        fail(`line "${line.name}": each node needs "dev" (text) and "position" (metres)`);
-      }
-    }
+  let spec;
+  try {
+    spec = parsePlant(JSON.parse(readFileSync(file, 'utf8')));
+  } catch (error) {
+    throw new Error(`plant file ${file}: ${(error as Error).message.split('\n')[0]}`);
   }
-  return body as Plant;
+  return {
+    lines: spec.lines.map((l) => ({
+      name: l.id,
+      nodes: spec.nodes.filter((n) => n.line === l.id).map((n) => ({ dev: n.id, position: n.posM })),
+    })),
+  };
 }
 
 export function layoutPlant(devices: readonly string[], plant?: Plant): Map<string, { line: string; position: number }> {
