@@ -67,6 +67,8 @@ export interface SimOptions {
   onStatus?: (message: string) => void;
   /** A node booted (OTA on): which image, on trial or not, after a rollback or not. */
   onBoot?: (node: number, boot: SimBoot) => void;
+  /** Awaited once the broker is up, before any node starts (the station attaches here). */
+  beforeNodes?: (brokerUrl: string) => Promise<void>;
 }
 
 export interface SimSummary {
@@ -211,6 +213,7 @@ async function run(
     observer = await Observer.connect(brokerUrl).catch((error: Error) => {
       throw error instanceof BrokerUnreachable ? new StartupError(error.message) : error;
     });
+    await o.beforeNodes?.(brokerUrl);
   } catch (error) {
     await proxy?.close();
     await embedded?.close();

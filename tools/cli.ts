@@ -19,7 +19,7 @@ import { versionText } from '../firmware/ota/manifest';
 
 export { parseDuration, UsageError };
 
-export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; quiet: boolean } {
+export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; quiet: boolean; station: boolean } {
   const { values } = parseOptions(argv, {
     nodes: { type: 'string' },
     engine: { type: 'string' },
@@ -37,6 +37,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     'flash-dir': { type: 'string' },
     'ota-key': { type: 'string' },
     'no-ota': { type: 'boolean' },
+    station: { type: 'boolean' },
     'ota-health': { type: 'string' },
     'broker-port': { type: 'string' },
     'broker-listen': { type: 'string' },
@@ -96,6 +97,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
           },
     json: values.json === true,
     quiet: values.quiet === true,
+    station: values.station === true,
   };
 }
 
@@ -188,6 +190,14 @@ async function simCommand(argv: string[]): Promise<number> {
     const line = bootLine(dev(node), boot, lastFailure);
     if (line) info(`pipewatch sim: ${line}`);
   };
+  let station: { url: string; close(): Promise<void> } | undefined;
+  if (options.station) {
+    options.beforeNodes = async (broker) => {
+      const { attachStation } = await import('./station/attach');
+      station = await attachStation(broker, options.flashDir);
+      info(`pipewatch sim: the plant's live view: ${station.url}`);
+    };
+  }
   const sim = startSimulation(options);
   const onSignal = () => {
     info('pipewatch sim: stopping (draining what the nodes hold)...');
@@ -227,10 +237,11 @@ async function simCommand(argv: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await station?.close();
   }
 }
 
-export const SIM_USAGE = `usage: npx pipewatch sim [options]   (npm start -- [options] is the same)
+export const SIM_USAGE = `usage: npx pipewatch sim [options]   (npm start -- [options] is the same, with --station)
 Runs simulated nodes publishing to an MQTT broker, prints each reading and a summary.
   --nodes N                 nodes in the run, 1..10000 (default 1)
   --engine xs|node          run the firmware in the XS engine or in Node (default xs)
@@ -245,6 +256,7 @@ Runs simulated nodes publishing to an MQTT broker, prints each reading and a sum
   --flash-dir DIR           keep each node's flash in files in DIR: readings and updates survive across runs
   --json                    print one JSON summary as the last line of stdout (messages go to stderr)
   --quiet                   do not print each reading
+  --station                 attach the station (docs/station.md): its web view's address is printed first
 broker:
   --broker mqtt://host:port an external broker instead of the embedded one. It must be up at start:
                             a broker that refuses the connection is an error (exit 2), not waited for;
@@ -272,6 +284,7 @@ const usage = `usage: npx pipewatch <command> [options]     (npm link once puts 
   bench            speed and memory figures
   detect           replay a trace through the leak detector and the fleet incidents (--trace FILE.csv)
   incidents        leak incidents from every node's readings at a broker (--broker URL --plant FILE)
+  station          store the fleet's readings (SQLite) and serve the plant's web view
   help, --help, -h this text;  --version the version
 Each command answers --help. Build, flash and the Moddable simulator: npm run build|flash|sim:moddable -- --help`;
 
@@ -304,6 +317,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'incidents': {
         const { incidentsCommand } = await import('./incidents');
         return await incidentsCommand(rest);
+      }
+      case 'station': {
+        const { stationCommand, STATION_USAGE } = await import('./station/main');
+        return await runVerb('pipewatch station', STATION_USAGE, rest, () => stationCommand(rest));
       }
       case '--version':
         process.stdout.write(`pipewatch ${version()}\n`);

@@ -1,0 +1,209 @@
+/*
+ * The station's embedded database: SQLite through better-sqlite3, in WAL mode with
+ * synchronous=FULL, so a transaction that returned is on disk (WAL fsynced) before the
+ * station acknowledges the MQTT message that carried it. Calls are synchronous: a commit has
+ * happened when the method returns, and the caller sends the PUBACK after that.
+ *
+ * Layout (one file, `.pipewatch/station.db` by default):
+ *   readings(dev, seq, ts, sync, ch, kind, value, alert, received_ms)  PRIMARY KEY (dev, seq)
+ *     ts is ms since the Unix epoch when sync = 1, else ms since the node booted (kept as such);
+ *     kind 0 milli-degrees Celsius, 1 milli-percent RH, 2 pascal (firmware/store.ts ReadingKind).
+ *     Index readings_time (dev, received_ms) for time-range queries on the station's clock.
+ *   devices(dev, first_seen_ms, last_seen_ms, status, status_ms, ota_status, malformed, last_error,
+ *           readings, alerts, last_reading_ms)
+ *     one row per device id seen on a topic, valid or not (malformed counts per device); the
+ *     reading and alert counts are kept in the same transaction as the rows they count.
+ *   meta(key, value): the counters kept across restarts (ingested, duplicates, malformed).
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Reading } from '../../firmware/store';
+
+export interface DeviceRow {
+  dev: string;
+  first_seen_ms: number;
+  last_seen_ms: number | null;
+  status: string | null;
+  status_ms: number | null;
+  ota_status: string | null;
+  malformed: number;
+  last_error: string | null;
+  readings: number;
+  alerts: number;
+  last_reading_ms: number | null;
+  last_hour: number;
+}
+
+export interface ReadingRow {
+  seq: number;
+  ts: number;
+  sync: number;
+  ch: number;
+  kind: number;
+  value: number;
+  alert: number;
+  received_ms: number;
+}
+
+export interface Counters {
+  ingested: number;
+  duplicates: number;
+  malformed: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS readings (
+  dev TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, sync INTEGER NOT NULL,
+  ch INTEGER NOT NULL, kind INTEGER NOT NULL, value INTEGER NOT NULL, alert INTEGER NOT NULL,
+  received_ms INTEGER NOT NULL, PRIMARY KEY (dev, seq)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS readings_time ON readings (dev, received_ms);
+CREATE TABLE IF NOT EXISTS devices (
+  dev TEXT PRIMARY KEY, first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER, status TEXT,
+  status_ms INTEGER, ota_status TEXT, malformed INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+  readings INTEGER NOT NULL DEFAULT 0, alerts INTEGER NOT NULL DEFAULT 0, last_reading_ms INTEGER);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+`;
+
+/** Readings (per device, oldest first) whose median is a channel's baseline. */
+export const BASELINE_READINGS = 30;
+/** Newest readings looked at for each channel's latest value. */
+export const LATEST_READINGS = 16;
+
+/** Longest raw text of a bad message kept for display (the rest is cut). */
+export const ERROR_TEXT_LIMIT = 200;
+
+export class StationStore {
+  readonly #db: Database.Database;
+  readonly #insert: Database.Statement;
+  readonly #touch: Database.Statement;
+  readonly #bump: Database.Statement;
+  readonly #malformed: Database.Statement;
+  readonly #status: Database.Statement;
+  readonly #ota: Database.Statement;
+  readonly #devs: Database.Statement;
+  readonly #first: Database.Statement;
+  readonly #last: Database.Statement;
+  readonly #storeReadings: (dev: string, readings: readonly Reading[], nowMs: number) => { added: number; duplicates: number };
+  readonly #storeMalformed: (dev: string, error: string, nowMs: number) => void;
+
+  constructor(file: string) {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    const db = new Database(file);
+    this.#db = db;
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('busy_timeout = 5000');
+    db.exec(SCHEMA);
+    this.#insert = db.prepare(
+      'INSERT OR IGNORE INTO readings (dev, seq, ts, sync, ch, kind, value, alert, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.#touch = db.prepare(
+      `INSERT INTO devices (dev, first_seen_ms, last_seen_ms, readings, alerts, last_reading_ms) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (dev) DO UPDATE SET last_seen_ms = excluded.last_seen_ms, readings = readings + excluded.readings,
+         alerts = alerts + excluded.alerts, last_reading_ms = COALESCE(excluded.last_reading_ms, last_reading_ms)`,
+    );
+    this.#bump = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value');
+    this.#malformed = db.prepare(
+      'INSERT INTO devices (dev, first_seen_ms, malformed, last_error) VALUES (?, ?, 1, ?) ON CONFLICT (dev) DO UPDATE SET malformed = malformed + 1, last_error = excluded.last_error',
+    );
+    this.#status = db.prepare(
+      'INSERT INTO devices (dev, first_seen_ms, status, status_ms) VALUES (?, ?, ?, ?) ON CONFLICT (dev) DO UPDATE SET status = excluded.status, status_ms = excluded.status_ms',
+    );
+    this.#ota = db.prepare(
+      'INSERT INTO devices (dev, first_seen_ms, ota_status, last_seen_ms) VALUES (?, ?, ?, ?) ON CONFLICT (dev) DO UPDATE SET ota_status = excluded.ota_status, last_seen_ms = excluded.last_seen_ms',
+    );
+    this.#devs = db.prepare('SELECT dev FROM devices WHERE readings > 0 ORDER BY dev');
+    this.#first = db.prepare('SELECT ch, value FROM readings WHERE dev = ? AND kind = 0 ORDER BY seq LIMIT ?');
+    this.#last = db.prepare('SELECT ch, value FROM readings WHERE dev = ? AND kind = 0 ORDER BY seq DESC LIMIT ?');
+    this.#storeReadings = db.transaction((dev: string, readings: readonly Reading[], nowMs: number) => {
+      let added = 0;
+      let alerts = 0;
+      for (const r of readings) {
+        const changes = this.#insert.run(dev, r.seq, r.timeMs, r.synced ? 1 : 0, r.channel, r.kind, r.value, r.alert ? 1 : 0, nowMs).changes;
+        added += changes;
+        if (r.alert) alerts += changes;
+      }
+      this.#touch.run(dev, nowMs, nowMs, added, alerts, added ? nowMs : null);
+      const duplicates = readings.length - added;
+      if (added) this.#bump.run('ingested', added);
+      if (duplicates) this.#bump.run('duplicates', duplicates);
+      return { added, duplicates };
+    });
+    this.#storeMalformed = db.transaction((dev: string, error: string, nowMs: number) => {
+      this.#malformed.run(dev, nowMs, error.slice(0, ERROR_TEXT_LIMIT));
+      this.#bump.run('malformed', 1);
+    });
+  }
+
+  /** Stores the readings of one message in one transaction; returns when it is committed. */
+  storeReadings(dev: string, readings: readonly Reading[], nowMs: number): { added: number; duplicates: number } {
+    return this.#storeReadings(dev, readings, nowMs);
+  }
+
+  /** Counts a message that did not decode, under the device id its topic named (any text). */
+  storeMalformed(dev: string, error: string, nowMs: number): void {
+    this.#storeMalformed(dev, error, nowMs);
+  }
+
+  storeStatus(dev: string, status: string, nowMs: number): void {
+    this.#status.run(dev, nowMs, status.slice(0, ERROR_TEXT_LIMIT), nowMs);
+  }
+
+  storeOtaStatus(dev: string, text: string, nowMs: number): void {
+    this.#ota.run(dev, nowMs, text.slice(0, ERROR_TEXT_LIMIT), nowMs);
+  }
+
+  counters(): Counters {
+    const out: Counters = { ingested: 0, duplicates: 0, malformed: 0 };
+    for (const row of this.#db.prepare('SELECT key, value FROM meta').all() as Array<{ key: string; value: number }>) {
+      if (row.key in out) out[row.key as keyof Counters] = row.value;
+    }
+    return out;
+  }
+
+  /** Every device with its reading counts; `nowMs` sets the "last hour" window. */
+  devices(nowMs: number): DeviceRow[] {
+    return this.#db
+      .prepare(
+        `SELECT d.*, (SELECT COUNT(*) FROM readings r WHERE r.dev = d.dev AND r.received_ms > ?) AS last_hour
+         FROM devices d ORDER BY d.dev`,
+      )
+      .all(nowMs - 3_600_000) as DeviceRow[];
+  }
+
+  device(dev: string, nowMs: number): DeviceRow | undefined {
+    return this.devices(nowMs).find((d) => d.dev === dev);
+  }
+
+  /** Readings of one device received in [fromMs, toMs], in seq order. */
+  readings(dev: string, fromMs: number, toMs: number): ReadingRow[] {
+    return this.#db
+      .prepare('SELECT seq, ts, sync, ch, kind, value, alert, received_ms FROM readings WHERE dev = ? AND received_ms BETWEEN ? AND ? ORDER BY seq')
+      .all(dev, fromMs, toMs) as ReadingRow[];
+  }
+
+  /**
+   * Per device and temperature channel: its baseline (the median of its first BASELINE_READINGS
+   * readings) and its latest value. Bounded reads on the (dev, seq) key, whatever the history.
+   */
+  heat(): Array<{ dev: string; ch: number; latest: number; baseline: number }> {
+    const out: Array<{ dev: string; ch: number; latest: number; baseline: number }> = [];
+    for (const { dev } of this.#devs.all() as Array<{ dev: string }>) {
+      const first = this.#first.all(dev, BASELINE_READINGS) as Array<{ ch: number; value: number }>;
+      const last = this.#last.all(dev, LATEST_READINGS) as Array<{ ch: number; value: number }>;
+      const channels = new Map<number, number[]>();
+      for (const r of first) channels.set(r.ch, [...(channels.get(r.ch) ?? []), r.value]);
+      for (const [ch, values] of channels) {
+        const latest = last.find((r) => r.ch === ch)?.value ?? values[values.length - 1]!;
+        const sorted = values.sort((a, b) => a - b);
+        out.push({ dev, ch, latest, baseline: sorted[sorted.length >> 1]! });
+      }
+    }
+    return out;
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}
