@@ -277,6 +277,25 @@ export interface Random {
   next(): number;
 }
 
+/**
+ * What the chip knows about itself, where the host knows it (the heartbeat reports each field
+ * it finds; firmware/health.ts). ESP-IDF: `esp_reset_reason()`, a boot counter in NVS or RTC
+ * memory, `esp_get_free_heap_size()`.
+ */
+export interface SystemInfo {
+  /** Boots since the counter was last cleared (1 on the first boot). */
+  bootCount?: number;
+  /** Why the chip last started: one of RESET_REASONS (firmware/health.ts). */
+  resetReason?: string;
+  /** Free heap, bytes, now. */
+  freeHeap?(): number;
+}
+
+/** The Wi-Fi radio, where the host has one: the signal of the access point, dBm, or undefined while not associated. */
+export interface WiFiInfo {
+  rssi(): number | undefined;
+}
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /** What the firmware may construct or call. Optional members are absent on hosts without them. */
@@ -296,6 +315,8 @@ export interface Host {
   dns?: DNS;
   flash?: FlashProvider;
   update?: UpdateProvider;
+  system?: SystemInfo;
+  wifi?: WiFiInfo;
   clock: {
     monotonic: MonotonicClock;
     wall: WallClock;

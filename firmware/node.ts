@@ -14,6 +14,7 @@ import { Uplink, type UplinkStats, type UplinkTuning } from './uplink/uplink';
 import { channelsOf, createSensor, type ChannelInfo, type SensorConfig, type SensorDriver } from './sensors/registry';
 import { SensorError, SensorErrorCode } from './sensors/errors';
 import { OtaAgent, type OtaConfig } from './ota/agent';
+import { Health } from './health';
 
 export interface NodeConfig {
   deviceId: string;
@@ -45,6 +46,8 @@ export interface NodeConfig {
   uplink?: UplinkTuning;
   /** Signed OTA updates (firmware/ota/agent.ts); needs the host's `update` and an "ota" partition. */
   ota?: OtaConfig;
+  /** Health heartbeat on pipewatch/<dev>/health (firmware/health.ts): period, ms (default 15 min, at least 1 s). */
+  healthIntervalMs?: number;
 }
 
 export interface NodeStats {
@@ -91,6 +94,7 @@ export class PipewatchNode {
   readonly store: ReadingStore;
   readonly uplink: Uplink;
   readonly ota: OtaAgent | undefined;
+  readonly health: Health;
   readonly #sensors: SensorSlot[] = [];
   readonly #values = new Int32Array(8);
   readonly #detector: LeakDetector | undefined;
@@ -155,6 +159,17 @@ export class PipewatchNode {
     }
     this.ota = ota;
     if (ota) this.uplink.onCommand = (topic, payload) => ota.onMessage(topic, payload);
+    const store = this.store;
+    this.health = new Health(host, config.deviceId, channel, {
+      store,
+      uplink: this.uplink,
+      dropped: () => store.stats.dropped,
+      storeFailed: () => store.stats.failed,
+      storeFaults: () => store.stats.faults ?? 0,
+      configErrors: () => this.#configErrors,
+      readingsGenerated: () => this.#generated,
+      ota: () => (ota ? { trial: ota.stats.trial, last: ota.stats.lastEvent } : undefined),
+    }, config.healthIntervalMs);
   }
 
   start(): void {
@@ -166,6 +181,7 @@ export class PipewatchNode {
     this.startSampling();
     this.uplink.start();
     this.ota?.boot();
+    this.health.start();
   }
 
   startSampling(): void {
@@ -185,6 +201,7 @@ export class PipewatchNode {
 
   stop(): void {
     this.stopSampling();
+    this.health.stop();
     this.ota?.close();
     this.uplink.stop();
     this.#closeSensors();
@@ -205,6 +222,7 @@ export class PipewatchNode {
       } catch (error) {
         // A driver must report through its error callback; one that throws is a fault of the part.
         this.#faults++;
+        this.health.noteFault(sensor.firstChannel, sensor.channels.length, 'E_DRIVER');
         this.host.log('error', `sensor ${sensor.config.part}: read threw: ${(error as Error)?.message ?? String(error)}`);
         continue;
       }
@@ -301,13 +319,15 @@ export class PipewatchNode {
     this.host.log('error', message);
   }
 
-  #onSensorError(error: SensorError): void {
+  #onSensorError(slot: SensorSlot, error: SensorError): void {
     // A conversion still under way is not a fault of the part (errors.ts): not counted.
     if (error.code === SensorErrorCode.NOT_READY) {
       this.host.log('debug', error.message);
       return;
     }
     this.#faults++;
+    const one = error.channel !== undefined && error.channel >= 0 && error.channel < slot.channels.length;
+    this.health.noteFault(one ? slot.firstChannel + error.channel! : slot.firstChannel, one ? 1 : slot.channels.length, error.code);
     this.host.log('warn', error.message);
   }
 
@@ -348,9 +368,9 @@ export class PipewatchNode {
   #open(slot: SensorSlot): SensorDriver | undefined {
     if (slot.unusable) return undefined;
     try {
-      slot.driver = createSensor(this.host, slot.config, (error) => this.#onSensorError(error));
+      slot.driver = createSensor(this.host, slot.config, (error) => this.#onSensorError(slot, error));
     } catch (error) {
-      if (error instanceof SensorError) this.#onSensorError(error);
+      if (error instanceof SensorError) this.#onSensorError(slot, error);
       else {
         slot.unusable = true;
         this.noteConfigError(`sensor ${slot.config.part} skipped: ${(error as Error).message}`);

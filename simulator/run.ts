@@ -316,7 +316,10 @@ async function simulate(
     : undefined;
   /** Unreachable broker for an image carrying the simulator's broker fault marker. */
   const nowhere = { address: '127.0.0.1', port: 1 };
+  // Boots per node in this run, for the heartbeat's boot count and reset reason (called once per boot).
+  const bootCounts: number[] = [];
   const configFor = (i: number, boot?: SimBoot): GuestNodeConfig => ({
+    system: { bootCount: (bootCounts[i] = (bootCounts[i] ?? 0) + 1), resetReason: bootCounts[i] === 1 ? 'power-on' : 'software' },
     deviceId: deviceId(i),
     broker: boot?.fault === 'broker' ? nowhere : broker,
     intervalMs: o.intervalMs,
@@ -367,6 +370,7 @@ async function simulate(
       io,
       flash: hw ? hw.provider(flashStore.provider(i)) : flashStore.provider(i),
       update: hw?.bootloader.update,
+      system: config.system,
       log: (level, message) => o.onLog?.(i, level, message),
       onRestart: hw ? () => restartSoon(i) : undefined,
       power: hw ? domain : undefined,

@@ -32,6 +32,15 @@
  * for the OTA agent: `onConnect` after each CONNACK, `onAcked(readings)` after each reading PUBACK,
  * `onDiscarded(topic, bytes)` after an oversized message on cmd or ota was dropped.
  *
+ * Health slot (the node's heartbeat, firmware/health.ts): `sendHealth(topic, payload, length)`
+ * is a second QoS 1 slot of its own, so a heartbeat waiting offline for hours never holds up OTA
+ * status or leak evidence on the side channel. Same rules: one at a time, its own packet id, sent
+ * again with DUP after a reconnect until its PUBACK, which fires `onHealthAcked`.
+ *
+ * Connection accounting for the heartbeat: `expectedMs()` is the time the uplink was running
+ * (trying to be online), `connectedMs()` the part of it with a session up (CONNACK to close);
+ * `stats.attempts` counts connection attempts, `stats.disconnects` sessions that ended.
+ *
  * Memory: every buffer (slots, packets, the peek buffer, the live ring) is allocated here, once.
  * The backlog cursor: every unacknowledged non-alert reading with a sequence number up to
  * `#backlogThrough` is in flight, so the next batch is the oldest readings above it.
@@ -165,6 +174,9 @@ export interface UplinkStats {
   unexpectedMessages: number;
   /** PUBLISHes from the broker over `maxInboundBytes`: acknowledged and dropped unread. */
   discarded: number;
+  /** Connection attempts (each open of the client) and sessions that ended after their CONNACK. */
+  attempts: number;
+  disconnects: number;
   lastCloseReason: string;
 }
 
@@ -240,8 +252,20 @@ export class Uplink {
     commands: 0,
     unexpectedMessages: 0,
     discarded: 0,
+    attempts: 0,
+    disconnects: 0,
     lastCloseReason: '',
   };
+  onHealthAcked: (() => void) | undefined;
+  #healthId = 0;
+  #healthSent = false;
+  #healthTopic: Uint8Array | undefined;
+  #healthPayload: Uint8Array | undefined;
+  #healthLength = 0;
+  #runningSince = -1;
+  #expectedTotal = 0;
+  #connectedSince = -1;
+  #connectedTotal = 0;
 
   constructor(host: Host, store: ReadingStore, o: UplinkOptions) {
     this.#host = host;
@@ -326,7 +350,8 @@ export class Uplink {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    this.#client.open();
+    this.#runningSince = this.#host.clock.monotonic.now();
+    this.#open();
   }
 
   /**
@@ -335,6 +360,10 @@ export class Uplink {
    * that follows makes the broker discard the will, which would have said it).
    */
   stop(): void {
+    if (this.#running) {
+      this.#expectedTotal += this.#host.clock.monotonic.now() - this.#runningSince;
+      this.#runningSince = -1;
+    }
     this.#running = false;
     this.#host.timers.clear(this.#retryTimer);
     this.#retryTimer = undefined;
@@ -387,6 +416,57 @@ export class Uplink {
     return true;
   }
 
+  /** True while a heartbeat awaits its PUBACK. */
+  get healthBusy(): boolean {
+    return this.#healthId !== 0;
+  }
+
+  /**
+   * Publishes `payload[0..length)` on `topic` with QoS 1 in the health slot; the payload must
+   * stay unchanged until `onHealthAcked`. Returns false (nothing taken) while the previous one
+   * awaits its PUBACK. Taken while offline: it goes out after the next CONNACK.
+   */
+  sendHealth(topic: Uint8Array, payload: Uint8Array, length: number): boolean {
+    if (this.#healthId !== 0) return false;
+    this.#healthId = this.#allocateId();
+    this.#healthTopic = topic;
+    this.#healthPayload = payload;
+    this.#healthLength = length;
+    this.#healthSent = this.#client.publish(topic, payload, length, 1, this.#healthId, false, false);
+    return true;
+  }
+
+  /**
+   * Takes back the heartbeat in the health slot if it never left on any connection (so the
+   * broker cannot have it); returns false when there is none or it was sent.
+   */
+  withdrawHealth(): boolean {
+    if (this.#healthId === 0 || this.#healthSent) return false;
+    this.#healthId = 0;
+    return true;
+  }
+
+  /** Time the uplink was running (trying to be online) since it was made, ms. */
+  expectedMs(): number {
+    return this.#expectedTotal + (this.#runningSince >= 0 ? this.#host.clock.monotonic.now() - this.#runningSince : 0);
+  }
+
+  /** Time with an MQTT session up (CONNACK to close) since the uplink was made, ms. */
+  connectedMs(): number {
+    return this.#connectedTotal + (this.#connectedSince >= 0 ? this.#host.clock.monotonic.now() - this.#connectedSince : 0);
+  }
+
+  #open(): void {
+    this.stats.attempts++;
+    this.#client.open();
+  }
+
+  #resendHealth(): void {
+    if (this.#healthId === 0 || !this.#client.connected) return;
+    const sent = this.#client.publish(this.#healthTopic!, this.#healthPayload!, this.#healthLength, 1, this.#healthId, this.#healthSent, false);
+    this.#healthSent = this.#healthSent || sent;
+  }
+
   #resendSide(): void {
     if (this.#sideId === 0 || !this.#client.connected) return;
     const sent = this.#client.publish(this.#sideTopic!, this.#sidePayload!, this.#sideLength, 1, this.#sideId, this.#sideSent, false);
@@ -394,7 +474,9 @@ export class Uplink {
   }
 
   #onConnected(): void {
-    noteConnected(this.#backoff, this.#host.clock.monotonic.now());
+    const now = this.#host.clock.monotonic.now();
+    noteConnected(this.#backoff, now);
+    this.#connectedSince = now;
     if (this.#everConnected) this.stats.reconnects++;
     this.#everConnected = true;
     const client = this.#client;
@@ -405,12 +487,18 @@ export class Uplink {
     if (client.connected) client.subscribe(this.#otaTopic, 1, this.#subIds[1]);
     this.#resendInflight();
     this.#resendSide();
+    this.#resendHealth();
     this.#pump();
     this.onConnect?.();
   }
 
   #onClosed(reason: string): void {
     this.stats.lastCloseReason = reason;
+    if (this.#connectedSince >= 0) {
+      this.#connectedTotal += this.#host.clock.monotonic.now() - this.#connectedSince;
+      this.#connectedSince = -1;
+      this.stats.disconnects++;
+    }
     this.#subIds[0] = 0;
     this.#subIds[1] = 0;
     if (!this.#running) return;
@@ -422,7 +510,7 @@ export class Uplink {
     const delay = nextBackoffDelay(this.#backoff, this.#host.random.next());
     this.#retryTimer = this.#host.timers.set(() => {
       this.#retryTimer = undefined;
-      if (this.#running) this.#client.open();
+      if (this.#running) this.#open();
     }, delay);
   }
 
@@ -430,6 +518,11 @@ export class Uplink {
     if (id !== 0 && id === this.#sideId) {
       this.#sideId = 0;
       this.onSideAcked?.();
+      return;
+    }
+    if (id !== 0 && id === this.#healthId) {
+      this.#healthId = 0;
+      this.onHealthAcked?.();
       return;
     }
     for (let i = 0; i < this.#window; i++) {
@@ -491,7 +584,7 @@ export class Uplink {
     for (;;) {
       const id = this.#nextId;
       this.#nextId = id === 65535 ? 1 : id + 1;
-      let used = this.#subIds[0] === id || this.#subIds[1] === id || this.#sideId === id;
+      let used = this.#subIds[0] === id || this.#subIds[1] === id || this.#sideId === id || this.#healthId === id;
       for (let i = 0; i < this.#window && !used; i++) if (this.#kind[i] !== Slot.free && this.#ids[i] === id) used = true;
       if (!used) return id;
     }

@@ -3,7 +3,7 @@
  * the shared real-or-virtual scheduler for clock and timers, a seeded random source, and the
  * simulated board's buses (or real ones, from hosts/linux) for sensors.
  */
-import type { FlashProvider, Host, LogLevel, UpdateProvider } from '../../firmware/host';
+import type { FlashProvider, Host, LogLevel, SystemInfo, UpdateProvider } from '../../firmware/host';
 import { Xoshiro128 } from '../../firmware/util/prng';
 import type { Scheduler } from './scheduler';
 import { socketClasses, type NodeSocket } from './tcp';
@@ -54,6 +54,8 @@ export interface NodeHostOptions {
   io?: Partial<Host['io']>;
   flash?: FlashProvider;
   update?: UpdateProvider;
+  /** What the simulated chip knows about itself (boot count, reset reason); no RSSI: the simulator has no radio link model. */
+  system?: SystemInfo;
   log?: (level: LogLevel, message: string) => void;
   /** Called by host.restart(). */
   onRestart?: () => void;
@@ -71,6 +73,7 @@ export function createNodeHost(o: NodeHostOptions): Host {
     io: { ...sockets, ...o.io },
     flash: o.flash,
     update: o.update,
+    system: o.system,
     clock: {
       monotonic: { now: () => scheduler.now() },
       wall: {

@@ -23,6 +23,8 @@ export interface GuestNodeConfig extends NodeConfig {
   flashPartitions?: string[];
   /** The parent serves an UpdateProvider (simulated bootloader) for this node. */
   update?: boolean;
+  /** Boot count and reset reason the simulated chip reports (Host.system). */
+  system?: { bootCount?: number; resetReason?: string };
   /** Simulator test marker of the booted image (simulator/ota/sim-node.ts): 'sensor' = parts do not answer. */
   simFault?: 'broker' | 'sensor';
 }
@@ -245,6 +247,7 @@ function createHost(index: number, config: GuestNodeConfig, board: SimBoard): Ho
         }
       : undefined,
     update: config.update ? guestUpdate(index) : undefined,
+    system: config.system,
     clock: {
       monotonic: { now: () => now },
       wall: { now: () => (wall < 0 ? undefined : wall) },
