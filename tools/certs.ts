@@ -21,11 +21,14 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { randomBytes, webcrypto } from 'node:crypto';
+
+type CryptoKey = webcrypto.CryptoKey;
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { Failure, oneLine, parseInteger, parseOptions, runVerb, UsageError } from './args';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 const RSA = {
   name: 'RSASSA-PKCS1-v1_5',
@@ -146,8 +149,16 @@ export async function initCa(dir: string, options: { days?: number; name?: strin
   await writeCrl(dir, { cert, key: keys.privateKey }, [], now);
 }
 
-/** Issues DIR/ID.crt and DIR/ID.key; returns warnings (a validity cut to the CA's, a CA near its end). */
-export async function issueDevice(dir: string, id: string, options: { days?: number; now?: Date; warnDays?: number } = {}): Promise<string[]> {
+/**
+ * Issues DIR/ID.crt and DIR/ID.key; returns warnings (a validity cut to the CA's, a CA near its
+ * end). `serverNames` (host names or IP addresses) makes it the broker's certificate instead:
+ * serverAuth, with those names as subjectAltName.
+ */
+export async function issueDevice(
+  dir: string,
+  id: string,
+  options: { days?: number; now?: Date; warnDays?: number; serverNames?: string[] } = {},
+): Promise<string[]> {
   checkDeviceId(id);
   const ca = await loadCa(dir);
   const now = options.now ?? new Date();
@@ -160,6 +171,7 @@ export async function issueDevice(dir: string, id: string, options: { days?: num
   if (ca.cert.notAfter.getTime() - now.getTime() < (options.warnDays ?? 30) * DAY_MS) {
     warnings.push(`the CA expires ${ca.cert.notAfter.toISOString()}: make a new one and re-issue every node`);
   }
+  const server = options.serverNames?.length ? options.serverNames : undefined;
   const keys = await webcrypto.subtle.generateKey(RSA, true, ['sign', 'verify']);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
@@ -173,8 +185,9 @@ export async function issueDevice(dir: string, id: string, options: { days?: num
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+      new x509.ExtendedKeyUsageExtension([server ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
       await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
+      ...(server ? [new x509.SubjectAlternativeNameExtension(server.map((name) => ({ type: isIP(name) ? 'ip' as const : 'dns' as const, value: name })))] : []),
     ],
   });
   writePrivate(join(dir, `${id}.key`), await exportKeyPem(keys.privateKey));
@@ -220,8 +233,9 @@ what Moddable's TLS client can sign with). See docs/security.md.
 
   certs init --dir DIR [--days 3650] [--name NAME]
       DIR/ca.crt, DIR/ca.key (mode 0600) and an empty DIR/crl.pem (the broker's crlfile)
-  certs issue DEVICE_ID --dir DIR [--days 825]
-      DIR/DEVICE_ID.crt (common name DEVICE_ID) and DIR/DEVICE_ID.key (mode 0600)
+  certs issue DEVICE_ID --dir DIR [--days 825] [--server NAME ...]
+      DIR/DEVICE_ID.crt (common name DEVICE_ID) and DIR/DEVICE_ID.key (mode 0600);
+      with --server (host name or IP, repeatable) a broker's certificate for those names
   certs revoke DEVICE_ID --dir DIR
       rewrites DIR/crl.pem with DEVICE_ID's certificate in it; restart or signal (SIGHUP) mosquitto
   certs list --dir DIR [--warn-days 30]
@@ -234,7 +248,11 @@ Exit: 0 done (list: 0 even with warnings, printed on stderr), 1 failed, 2 usage 
 
 const VERB_USAGE: Record<string, string> = {
   init: 'Usage: npx pipewatch certs init --dir DIR [--days 3650] [--name NAME]\n\nMakes the plant CA: DIR/ca.crt, DIR/ca.key (mode 0600), DIR/crl.pem (empty). Refuses to replace an existing DIR/ca.key.',
-  issue: 'Usage: npx pipewatch certs issue DEVICE_ID --dir DIR [--days 825]\n\nDIR/DEVICE_ID.crt (common name DEVICE_ID, signed by DIR/ca.key) and DIR/DEVICE_ID.key (RSA-2048, mode 0600).\nWarns when the CA ends before the requested validity or within 30 days.',
+  issue:
+    'Usage: npx pipewatch certs issue DEVICE_ID --dir DIR [--days 825] [--server NAME ...]\n\n' +
+    'DIR/DEVICE_ID.crt (common name DEVICE_ID, signed by DIR/ca.key) and DIR/DEVICE_ID.key (RSA-2048, mode 0600).\n' +
+    '--server NAME  the broker\'s certificate instead (serverAuth; NAME, a host name or IP address, in subjectAltName; repeatable)\n' +
+    'Warns when the CA ends before the requested validity or within 30 days.',
   revoke: 'Usage: npx pipewatch certs revoke DEVICE_ID --dir DIR\n\nAdds DIR/DEVICE_ID.crt to DIR/revoked.json and rewrites DIR/crl.pem; the broker reads it at start or on SIGHUP.',
   list: 'Usage: npx pipewatch certs list --dir DIR [--warn-days 30]\n\nOne line per certificate: id, expiry, state (valid, expiring, expired, revoked). Warnings on stderr.',
 };
@@ -259,6 +277,7 @@ export async function certsMain(argv: string[]): Promise<number> {
       days: { type: 'string' as const },
       ...(verb === 'init' ? { name: { type: 'string' as const } } : {}),
       ...(verb === 'list' ? { 'warn-days': { type: 'string' as const } } : {}),
+      ...(verb === 'issue' ? { server: { type: 'string' as const, multiple: true } } : {}),
     };
     if (verb === 'revoke' || verb === 'list') delete (options as Record<string, unknown>).days;
     const { values, positionals } = parseOptions(rest, options, see, verb === 'issue' || verb === 'revoke');
@@ -272,7 +291,13 @@ export async function certsMain(argv: string[]): Promise<number> {
         process.stdout.write(`pipewatch certs: plant CA in ${join(dir, 'ca.crt')} (key ${join(dir, 'ca.key')}, mode 0600), empty ${join(dir, 'crl.pem')}\n`);
       } else if (verb === 'issue') {
         const id = checkDeviceId(positionals[0]);
-        for (const warning of await issueDevice(dir, id, { days })) process.stderr.write(`pipewatch certs issue: warning: ${warning}\n`);
+        const serverNames = values.server as string[] | undefined;
+        for (const name of serverNames ?? []) {
+          if (!isIP(name) && !/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(name)) {
+            throw new UsageError(`--server takes a host name or an IP address, got "${name}"`);
+          }
+        }
+        for (const warning of await issueDevice(dir, id, { days, serverNames })) process.stderr.write(`pipewatch certs issue: warning: ${warning}\n`);
         process.stdout.write(`pipewatch certs: ${join(dir, `${id}.crt`)} and ${join(dir, `${id}.key`)} (mode 0600)\n`);
       } else if (verb === 'revoke') {
         const id = checkDeviceId(positionals[0]);
