@@ -18,7 +18,10 @@ import { fileURLToPath } from 'node:url';
 import { RamStore } from '../firmware/outbox';
 import type { TLSOptions } from '../firmware/host';
 import { Uplink, type UplinkOptions } from '../firmware/uplink/uplink';
-import { createNodeHost } from '../hosts/node/host';
+import { createNodeHost, VIRTUAL_EPOCH_MS } from '../hosts/node/host';
+import { FlashStore } from '../hosts/node/flash';
+import { XsFleet } from '../hosts/xs/parent';
+import type { GuestNodeConfig } from '../hosts/xs/guest';
 import { ConsumerClient, FleetScheduler } from '../tools/bench/uplink';
 import { initCa, issueDevice, revokeDevice } from '../tools/certs';
 import { findMosquitto, freePort } from './harness/mosquitto';
@@ -275,4 +278,46 @@ test('password file: own login delivers; another node\'s login cannot publish as
   t.is(impostor.store.pending, 0, 'PUBACKed by mosquitto, dropped by the ACL');
   t.is(seenFrom(s, 'node-b'), 25, 'every kept reading delivered once the password is right');
   t.is(wrong.store.pending, 0);
+});
+
+test('XS through the bridge: the node with its own certificate delivers every reading; one holding another node\'s certificate cannot publish as it', async (t) => {
+  const broker = await startBroker(t, 'mosquitto.conf');
+  const s = await station(t, broker.port, stationCert());
+  const scheduler = new FleetScheduler({ virtual: true });
+  const flashStore = new FlashStore();
+  const fleet = new XsFleet({ scheduler, wallNow: () => VIRTUAL_EPOCH_MS + scheduler.now(), flash: (index, path) => flashStore.open(index, path) });
+  t.teardown(async () => {
+    fleet.close();
+    scheduler.stop();
+  });
+  await fleet.start();
+  const configFor = (i: number, deviceId: string, holder: string): GuestNodeConfig => ({
+    deviceId,
+    broker: { address: '127.0.0.1', port: broker.port, keepaliveSec: 60, secure: { ca: ca(), ...pem(pki.dir, holder), serverName: 'localhost' } },
+    intervalMs: 10_000,
+    sensors: [{ part: 'tmp117' }],
+    nodeIndex: i,
+    seed: 11 + i,
+    world: { seed: 5, leakShare: 0 },
+    flashPartitions: flashStore.partitionNames,
+  });
+  await fleet.addNode(0, configFor(0, 'node-a', 'node-a'));
+  await fleet.addNode(1, configFor(1, 'node-a', 'node-b'));
+  const run = async (ms: number) => {
+    for (let left = ms; left > 0; left -= 1000) {
+      await scheduler.runUntil(scheduler.now() + 1000, () => !fleet.busy);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
+  await run(120_000);
+  for (const i of [0, 1]) await fleet.stopSampling(i);
+  await run(30_000);
+  await s.quiesce();
+  const [real, impostor] = await fleet.stats();
+  t.true(real!.readingsGenerated >= 10, `${real!.readingsGenerated} readings`);
+  t.is(real!.pending, 0);
+  t.is(seenFrom(s, 'node-a'), real!.readingsGenerated, 'every reading of the real node-a, and nothing else under node-a');
+  t.is(s.consumer.duplicates, 0, 'none of the impostor\'s readings (they reuse node-a\'s sequence numbers)');
+  t.true(impostor!.readingsGenerated >= 10);
+  t.is(real!.uplink.reconnects, 0, 'the real node-a was not knocked off');
 });
