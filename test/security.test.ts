@@ -24,6 +24,8 @@ import { XsFleet } from '../hosts/xs/parent';
 import type { GuestNodeConfig } from '../hosts/xs/guest';
 import { ConsumerClient, FleetScheduler } from '../tools/bench/uplink';
 import { initCa, issueDevice, revokeDevice } from '../tools/certs';
+import { simDeviceId, startSimulation, StartupError } from '../simulator/run';
+import { parseSimOptions, UsageError } from '../tools/cli';
 import { findMosquitto, freePort } from './harness/mosquitto';
 
 const docs = fileURLToPath(new URL('../docs/security/', import.meta.url));
@@ -320,4 +322,35 @@ test('XS through the bridge: the node with its own certificate delivers every re
   t.is(s.consumer.duplicates, 0, 'none of the impostor\'s readings (they reuse node-a\'s sequence numbers)');
   t.true(impostor!.readingsGenerated >= 10);
   t.is(real!.uplink.reconnects, 0, 'the real node-a was not knocked off');
+});
+
+test('pipewatch sim --broker mqtts:// --ca --cert-dir: each simulated node shows its own certificate; a missing one is a start-up error', async (t) => {
+  const broker = await startBroker(t, 'mosquitto.conf');
+  const dir = mkdtempSync(join(tmpdir(), 'pipewatch-security-sim-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const f of ['ca.crt', 'ca.key', 'station.crt', 'station.key']) copyFileSync(join(pki.dir, f), join(dir, f));
+  const options = {
+    engine: 'xs' as const, nodes: 2, durationMs: 300_000, virtual: true, seed: 9, intervalMs: 10_000,
+    sensors: [{ part: 'tmp117' }], drainMs: 60_000, leakShare: 0,
+    broker: `mqtts://127.0.0.1:${broker.port}`, tls: { caPath: join(dir, 'ca.crt'), certDir: dir },
+  };
+  await issueDevice(dir, simDeviceId(0, 2));
+  const missing = await startSimulation(options).done.then(() => 'ran', (error: Error) => error);
+  t.true(missing instanceof StartupError);
+  t.regex(String((missing as Error).message), new RegExp(`no ${simDeviceId(1, 2)}\\.crt; make it with: npx pipewatch certs issue ${simDeviceId(1, 2)} --dir`));
+  await issueDevice(dir, simDeviceId(1, 2));
+  const s = await startSimulation(options).done;
+  t.true(s.readingsGenerated >= 50, `${s.readingsGenerated} readings`);
+  t.is(s.readingsDelivered, s.readingsGenerated, broker.log());
+  t.is(s.readingsLost, 0);
+  t.regex(broker.log(), new RegExp(`as ${simDeviceId(1, 2)} \\(p2, c0, k\\d+, u'${simDeviceId(1, 2)}'\\)`));
+});
+
+test('pipewatch sim: --ca and --cert-dir come together, with an mqtts:// broker', (t) => {
+  const usage = (argv: string[]) => t.throws(() => parseSimOptions(argv), { instanceOf: UsageError });
+  t.regex(usage(['--ca', 'pki/ca.crt']).message, /--ca and --cert-dir: give both or neither/);
+  t.regex(usage(['--ca', 'pki/ca.crt', '--cert-dir', 'pki']).message, /need --broker mqtts:/);
+  t.regex(usage(['--broker', 'mqtts://127.0.0.1:8883']).message, /mqtts:\/\/ needs --ca CA\.crt and --cert-dir DIR/);
+  t.regex(usage(['--broker', 'mqtt://127.0.0.1:1883', '--ca', 'pki/ca.crt', '--cert-dir', 'pki']).message, /are for an mqtts:\/\/ broker/);
+  t.deepEqual(parseSimOptions(['--broker', 'mqtts://127.0.0.1:8883', '--ca', 'pki/ca.crt', '--cert-dir', 'pki']).tls, { caPath: 'pki/ca.crt', certDir: 'pki' });
 });
