@@ -28,7 +28,8 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { Failure, oneLine, parseInteger, parseOptions, runVerb, UsageError } from './args';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+// The library signs with node:crypto's WebCrypto, the same that makes and imports the keys.
+x509.cryptoProvider.set(webcrypto as never);
 
 const RSA = {
   name: 'RSASSA-PKCS1-v1_5',
