@@ -55,12 +55,14 @@ export class Observer {
    * refuses or does not answer within `timeoutMs`: a broker that is down at start is refused,
    * not waited for.
    */
-  static async connect(url: string, timeoutMs = 5000): Promise<Observer> {
+  /** `tls`: the CA to check an mqtts:// broker with, and the observer's client certificate. */
+  static async connect(url: string, timeoutMs = 5000, tls?: { ca: string; certificate: string; key: string }): Promise<Observer> {
     const client = mqtt.connect(url, {
       clientId: `pipewatch-observer-${process.pid}-${Math.floor(Math.random() * 1e9)}`,
       clean: true,
       reconnectPeriod: 0,
       connectTimeout: timeoutMs,
+      ...(tls ? { ca: tls.ca, cert: tls.certificate, key: tls.key } : {}),
     });
     try {
       await new Promise<void>((resolve, reject) => {

@@ -3,8 +3,8 @@
  * Node, each with a simulated board sensing the simulated plant, publishing to an embedded
  * aedes broker (or any broker), while an observer subscribed at the broker counts what arrived.
  */
-import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { LogLevel } from '../firmware/host';
 import { PipewatchNode, type NodeStats } from '../firmware/node';
@@ -32,6 +32,11 @@ export interface SimOptions {
   seed: number;
   /** mqtt://host:port of an external broker; undefined starts the embedded one. */
   broker?: string;
+  /**
+   * mqtts:// with per-node certificates (`pipewatch certs`): each node gets `<certDir>/<id>.crt`
+   * and `.key` and checks the broker against `caPath`; the observer uses `<certDir>/station.*`.
+   */
+  tls?: { caPath: string; certDir: string };
   /** The embedded broker's TCP port (0 or undefined: a free one) and address (default 127.0.0.1). */
   brokerPort?: number;
   brokerListen?: string;
@@ -106,13 +111,15 @@ export interface SimSummary {
   xs?: { computronsPerReading: number; heapBytesPerNode: number; computrons: number };
 }
 
-export function parseBroker(url: string): { address: string; port: number } {
+/** `tls`: --ca and --cert-dir were given, so mqtts:// is allowed (and required). */
+export function parseBroker(url: string, tls = false): { address: string; port: number } {
   if (/^mqtts?:\/\/[^/]*@/.test(url)) {
     throw new Error(`--broker: user names and passwords in the URL are not supported by the simulator's nodes; give mqtt://host:port, got "${url}"`);
   }
-  if (/^mqtts:/.test(url)) throw new Error(`--broker: the simulator's nodes speak plain MQTT; give mqtt://host:port, got "${url}"`);
-  const match = /^mqtt:\/\/([^/:]+|\[[0-9a-fA-F:]+\]):(\d{1,5})\/?$/.exec(url);
-  if (!match) throw new Error(`--broker takes mqtt://host:port, got "${url}"`);
+  if (/^mqtts:/.test(url) && !tls) throw new Error(`--broker: mqtts:// needs --ca CA.crt and --cert-dir DIR (see pipewatch certs); plain is mqtt://host:port, got "${url}"`);
+  if (/^mqtt:/.test(url) && tls) throw new Error(`--ca and --cert-dir are for an mqtts:// broker, got "${url}"`);
+  const match = /^mqtts?:\/\/([^/:]+|\[[0-9a-fA-F:]+\]):(\d{1,5})\/?$/.exec(url);
+  if (!match) throw new Error(`--broker takes ${tls ? 'mqtts' : 'mqtt'}://host:port, got "${url}"`);
   const port = Number(match[2]);
   if (port < 1 || port > 65535) throw new Error(`--broker takes a port from 1 to 65535, got ${port}`);
   return { address: match[1]!.replace(/^\[|\]$/g, ''), port };
@@ -204,13 +211,15 @@ async function run(
       }
     }
     brokerUrl = o.broker ?? embedded!.url;
-    broker = parseBroker(brokerUrl);
+    broker = parseBroker(brokerUrl, o.tls !== undefined);
     // With outages, the nodes reach the broker through a fault proxy; the observer does not.
     if (o.outages?.length) {
       proxy = await FaultProxy.start({ target: { host: broker.address, port: broker.port } });
       broker = { address: '127.0.0.1', port: proxy.port };
     }
-    observer = await Observer.connect(brokerUrl).catch((error: Error) => {
+    // Every node's certificate is there before anything starts (a missing one is a start-up error).
+    if (o.tls) for (let i = 0; i < o.nodes; i++) certificateOf(o.tls.certDir, simDeviceId(i, o.nodes));
+    observer = await Observer.connect(brokerUrl, 5000, o.tls && { ca: readPem(o.tls.caPath), ...certificateOf(o.tls.certDir, 'station') }).catch((error: Error) => {
       throw error instanceof BrokerUnreachable ? new StartupError(error.message) : error;
     });
     await o.beforeNodes?.(brokerUrl);
@@ -231,6 +240,21 @@ async function run(
 /** The device id of node `i` (from 0) in a run of `nodes` nodes: node-001, ... */
 export function simDeviceId(i: number, nodes: number): string {
   return `node-${String(i + 1).padStart(nodes > 999 ? 4 : 3, '0')}`;
+}
+
+function readPem(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new StartupError(`cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? oneLine(error)})`);
+  }
+}
+
+/** `<dir>/<id>.crt` and `.key` as the TLS options take them; a missing one names `pipewatch certs issue`. */
+function certificateOf(dir: string, id: string): { certificate: string; key: string } {
+  const crt = join(dir, `${id}.crt`);
+  if (!existsSync(crt)) throw new StartupError(`--cert-dir ${dir}: no ${id}.crt; make it with: npx pipewatch certs issue ${id} --dir ${dir}`);
+  return { certificate: readPem(crt), key: readPem(join(dir, `${id}.key`)) };
 }
 
 /** A start-up problem the user fixes (exit code 2 in the CLI): a bad key, folder or broker. */
@@ -321,7 +345,7 @@ async function simulate(
   const configFor = (i: number, boot?: SimBoot): GuestNodeConfig => ({
     system: { bootCount: (bootCounts[i] = (bootCounts[i] ?? 0) + 1), resetReason: bootCounts[i] === 1 ? 'power-on' : 'software' },
     deviceId: deviceId(i),
-    broker: boot?.fault === 'broker' ? nowhere : broker,
+    broker: boot?.fault === 'broker' ? nowhere : o.tls ? { ...broker, secure: { ca: readPem(o.tls.caPath), ...certificateOf(o.tls.certDir, deviceId(i)) } } : broker,
     intervalMs: o.intervalMs,
     sensors: o.sensors,
     nodeIndex: i,

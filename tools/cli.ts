@@ -41,12 +41,18 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     'ota-health': { type: 'string' },
     'broker-port': { type: 'string' },
     'broker-listen': { type: 'string' },
+    ca: { type: 'string' },
+    'cert-dir': { type: 'string' },
   }, 'npx pipewatch sim');
+  const caPath = values.ca as string | undefined;
+  const certDir = values['cert-dir'] as string | undefined;
+  if ((caPath === undefined) !== (certDir === undefined)) throw new UsageError('--ca and --cert-dir: give both or neither (see npx pipewatch sim --help)');
+  if (caPath !== undefined && values.broker === undefined) throw new UsageError('--ca and --cert-dir need --broker mqtts://host:port (the embedded broker is plain MQTT)');
   const engine = values.engine ?? 'xs';
   if (engine !== 'xs' && engine !== 'node') throw new UsageError(`--engine takes xs or node, got "${engine}"`);
   if (values.broker !== undefined) {
     try {
-      parseBroker(values.broker as string);
+      parseBroker(values.broker as string, caPath !== undefined);
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
@@ -76,6 +82,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     virtual,
     seed: values.seed === undefined ? 1 : parseInteger(values.seed as string, '--seed', 0, 2 ** 32 - 1),
     broker: values.broker as string | undefined,
+    tls: caPath !== undefined && certDir !== undefined ? { caPath, certDir } : undefined,
     brokerPort: values['broker-port'] === undefined ? undefined : parseInteger(values['broker-port'] as string, '--broker-port', 1, 65535),
     brokerListen: listen,
     intervalMs: values.interval === undefined ? 10_000 : parseDuration(values.interval as string, '--interval'),
@@ -264,6 +271,9 @@ broker:
   --broker-port N           the embedded broker's port (default: a free one)
   --broker-listen ADDR      the embedded broker's address (default 127.0.0.1; 0.0.0.0 lets other
                             machines attach, with a warning: it has no authentication)
+  --ca DIR/ca.crt --cert-dir DIR
+                            with --broker mqtts://host:port: each node shows DIR/<its id>.crt and .key,
+                            the observer DIR/station.crt and .key (pipewatch certs; docs/security.md)
 updates (docs/ota.md):
   --ota-key PEM             the Ed25519 private key that signs updates; the nodes trust its public half
                             (default: a throwaway .pipewatch/sim-ota.pem, created)
@@ -285,6 +295,7 @@ const usage = `usage: npx pipewatch <command> [options]     (npm link once puts 
   detect           replay a trace through the leak detector and the fleet incidents (--trace FILE.csv)
   incidents        leak incidents from every node's readings at a broker (--broker URL --plant FILE)
   station          store the fleet's readings (SQLite) and serve the plant's web view
+  certs init|issue|revoke|list   the plant CA and one TLS client certificate per node
   help, --help, -h this text;  --version the version
 Each command answers --help. Build, flash and the Moddable simulator: npm run build|flash|sim:moddable -- --help`;
 
@@ -321,6 +332,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'station': {
         const { stationCommand, STATION_USAGE } = await import('./station/main');
         return await runVerb('pipewatch station', STATION_USAGE, rest, () => stationCommand(rest));
+      }
+      case 'certs': {
+        const { certsMain } = await import('./certs');
+        return await certsMain(rest);
       }
       case '--version':
         process.stdout.write(`pipewatch ${version()}\n`);
