@@ -432,7 +432,7 @@ export function encodeSettings(s: Settings, sequence: number): Uint8Array {
   if (length > MAX_PAYLOAD) {
     throw new SettingsProblem(
       'E_SETTINGS_TOO_LARGE',
-      `the record needs ${length} bytes, a 4 KB block holds ${MAX_PAYLOAD}: use shorter certificates (an EC P-256 client key and certificate)`,
+      `the record needs ${length} bytes, a 4 KB block holds ${MAX_PAYLOAD}: use a smaller CA certificate or an RSA-2048 client certificate and key (the node's TLS client signs with RSA only)`,
     );
   }
   const record = new Uint8Array(HEADER_BYTES + length);
