@@ -12,6 +12,12 @@ import { decodeSettings } from '../hosts/esp32/settings';
 import { ROOT, moddableCommand } from '../tools/moddable';
 import { PROVISIONED_UTF8_ARGS, PROVISIONED_UTF8_HEX } from './portable/esp32-settings';
 
+/*
+ * RSA-2048 fixtures made with openssl: ca.pem (CN "pipewatch test CA", its key not kept), client.pem
+ * (CN pipe-0042, signed by it) with client-key.pem (PKCS#8) and client-key-pkcs1.pem (the same key,
+ * PKCS#1), other-key.pem (an unrelated RSA key), ec-client.pem and ec-client-key.pem (CN pipe-0042,
+ * P-256, signed by the same CA: what the node's TLS client cannot sign with).
+ */
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'provision');
 const dir = mkdtempSync(join(tmpdir(), 'pipewatch-provision-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,6 +43,8 @@ test('--help and -h print the usage on stdout and exit 0', (t) => {
     t.regex(run.stdout, /^usage: npm run provision -- --port/, flag);
     t.regex(run.stdout, /--mqtt-username/);
     t.regex(run.stdout, /--client-key FILE/);
+    t.regex(run.stdout, /RSA only/);
+    t.notRegex(run.stdout, /EC P-256/, 'no advice the device cannot follow');
     t.regex(run.stdout, /tmp117, mcp9808/, 'the known parts are listed');
   }
 });
@@ -77,6 +85,8 @@ test('broker user name, password, CA, client certificate and key reach the recor
   const file = join(dir, 'secure.bin');
   const { code, text } = await provision([
     ...base,
+    '--device-id',
+    'pipe-0042',
     '--mqtt-username',
     'pipe-1',
     '--mqtt-password',
@@ -86,7 +96,7 @@ test('broker user name, password, CA, client certificate and key reach the recor
     '--client-cert',
     join(FIXTURES, 'client.pem'),
     '--client-key',
-    join(FIXTURES, 'client-key-sec1.pem'),
+    join(FIXTURES, 'client-key-pkcs1.pem'),
     '--image-only',
     file,
   ]);
@@ -98,12 +108,45 @@ test('broker user name, password, CA, client certificate and key reach the recor
   t.deepEqual(Buffer.from(settings.ca!), ca.raw, 'the CA as DER');
   t.deepEqual(Buffer.from(settings.clientCert!), new X509Certificate(readFileSync(join(FIXTURES, 'client.pem'))).raw);
   const pkcs8 = createPrivateKey(readFileSync(join(FIXTURES, 'client-key.pem'))).export({ type: 'pkcs8', format: 'der' });
-  t.deepEqual(Buffer.from(settings.clientKey!), pkcs8, 'a SEC1 key is stored as PKCS#8 DER');
+  t.deepEqual(Buffer.from(settings.clientKey!), pkcs8, 'a PKCS#1 key is stored as PKCS#8 DER');
   const der = join(dir, 'ca.der');
   writeFileSync(der, ca.raw);
   const fromDer = join(dir, 'secure-der.bin');
   t.is((await provision([...base, '--ca', der, '--image-only', fromDer])).code, 0);
   t.deepEqual(Buffer.from(decodeFile(fromDer).ca!), ca.raw);
+});
+
+test('a client certificate whose common name is not --device-id is refused naming both, exit 2, no image', async (t) => {
+  const file = join(dir, 'wrong-cn.bin');
+  const { code, text } = await provision([
+    ...base,
+    '--client-cert',
+    join(FIXTURES, 'client.pem'),
+    '--client-key',
+    join(FIXTURES, 'client-key.pem'),
+    '--image-only',
+    file,
+  ]);
+  t.is(code, 2, text);
+  t.regex(text, /--client-cert .*client\.pem: its common name is "pipe-0042", not --device-id "pipe-1"/);
+  t.is(text.split('\n').length, 2, 'one line and the usage line');
+  t.false(existsSync(file));
+});
+
+test('an EC client key or certificate is refused (the device signs with RSA only), exit 2, no image', async (t) => {
+  const file = join(dir, 'ec.bin');
+  const ecPair = ['--client-cert', join(FIXTURES, 'ec-client.pem'), '--client-key', join(FIXTURES, 'ec-client-key.pem')];
+  const cases: Array<[string[], RegExp]> = [
+    [ecPair, /--client-cert .*ec-client\.pem: an EC certificate; the node's TLS client \(Moddable SDK\) signs only with RSA PKCS#1 v1\.5/],
+    [['--client-cert', join(FIXTURES, 'client.pem'), '--client-key', join(FIXTURES, 'ec-client-key.pem')], /--client-key .*ec-client-key\.pem: an EC key; .* RSA PKCS#1 v1\.5/],
+  ];
+  for (const [extra, message] of cases) {
+    const { code, text } = await provision([...base, '--device-id', 'pipe-0042', ...extra, '--image-only', file]);
+    t.is(code, 2, text);
+    t.regex(text, message);
+    t.false(existsSync(file));
+  }
+  t.is((await provision([...base, '--device-id', 'pipe-0042', '--client-cert', join(FIXTURES, 'client.pem'), '--client-key', join(FIXTURES, 'client-key.pem'), '--image-only', file])).code, 0, 'the RSA pair is taken');
 });
 
 test('a non-ASCII MQTT user name and password reach the record as UTF-8, and read back', async (t) => {

@@ -502,8 +502,10 @@ export const PROVISION_USAGE = [
   '  --interval-ms       sampling period, 100..86400000 (default 10000)',
   '  --mqtt-username     MQTT user name; --mqtt-password needs it (any UTF-8 the MQTT client sends, non-empty)',
   '  --ca FILE           the broker\'s CA certificate (PEM or DER, one certificate), for mqtts://',
-  '  --client-cert FILE  TLS client certificate and its key (PEM or DER), for mqtts://',
-  '  --client-key FILE   (certificates and key together must fit the 4 KB record: EC P-256 fits easily)',
+  '  --client-cert FILE  TLS client certificate and its RSA key (PEM or DER), for mqtts://; the certificate\'s',
+  '  --client-key FILE   common name must be --device-id (`pipewatch certs issue ID` makes such a pair). RSA only:',
+  '                      the node\'s TLS client signs with RSA PKCS#1 v1.5 only. CA + cert + key must fit the',
+  '                      4 KB record: RSA-2048 does (about 0.8 + 0.8 + 1.2 KB)',
   '  --image-only FILE   write the image to FILE (mode 0600: it holds the secrets) and flash nothing',
   'Exit codes: 0 done, 1 esptool failed, 2 bad or missing options. See docs/moddable.md, "Provision".',
 ].join('\n');
@@ -534,6 +536,26 @@ function readPrivateKey(path: string): KeyObject {
 
 class UsageProblem extends Error {}
 
+/**
+ * Refuses a non-RSA client key or certificate: Moddable's TLS client signs CertificateVerify with
+ * RSA PKCS#1 v1.5 only (SDK modules/crypt/ssl/ssl_handshake.js, certificateVerify.packetize), so
+ * an EC or RSA-PSS key would pass here and fail every handshake on the device.
+ */
+function rsaOnly(key: KeyObject, what: string, noun: string): void {
+  if (key.asymmetricKeyType === 'rsa') return;
+  throw new UsageProblem(
+    `${what}: an ${(key.asymmetricKeyType ?? 'unknown').toUpperCase()} ${noun}; the node's TLS client (Moddable SDK) signs only with RSA PKCS#1 v1.5, so give an RSA key and certificate (RSA-2048 fits the record)`,
+  );
+}
+
+/** The subject common names of `certificate` (Node lists one attribute per line, `CN=value`). */
+function commonNames(certificate: X509Certificate): string[] {
+  return certificate.subject
+    .split('\n')
+    .filter((line) => line.startsWith('CN='))
+    .map((line) => line.slice(3));
+}
+
 /** The settings the provision options describe; throws a UsageProblem (exit 2) naming the bad option. */
 function provisionSettings(values: Record<string, string | boolean | undefined>): Settings {
   const option = (name: string): string | undefined => values[name] as string | undefined;
@@ -560,7 +582,16 @@ function provisionSettings(values: Record<string, string | boolean | undefined>)
   if (certPath !== undefined && keyPath !== undefined) {
     const certificate = readCertificate(certPath, '--client-cert');
     const key = readPrivateKey(keyPath);
+    rsaOnly(certificate.publicKey, `--client-cert ${certPath}`, 'certificate');
+    rsaOnly(key, `--client-key ${keyPath}`, 'key');
     if (!certificate.checkPrivateKey(key)) throw new UsageProblem(`--client-key ${keyPath}: not the key of the certificate in ${certPath}`);
+    const names = commonNames(certificate);
+    if (names.length !== 1 || names[0] !== settings.deviceId) {
+      throw new UsageProblem(
+        `--client-cert ${certPath}: its common name is ${names.length === 0 ? 'missing' : names.map((n) => `"${n}"`).join(', ')}, not --device-id "${settings.deviceId}"; ` +
+          'a broker that takes the certificate as the user name would drop every reading (issue a certificate for this id: pipewatch certs issue ID)',
+      );
+    }
     settings.clientCert = new Uint8Array(certificate.raw);
     settings.clientKey = new Uint8Array(key.export({ type: 'pkcs8', format: 'der' }));
   }

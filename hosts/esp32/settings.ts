@@ -24,7 +24,7 @@
  *   8 mqttPassword  UTF-8, 1 byte or more            needs mqttUsername (MQTT 3.1.1 3.1.2-22)
  *   9 ca            DER X.509, one certificate       the broker's CA; needs mqtts://
  *  10 clientCert    DER X.509                        TLS client certificate; needs clientKey
- *  11 clientKey     DER PKCS#8 private key           needs clientCert
+ *  11 clientKey     DER PKCS#8 RSA private key       needs clientCert (the TLS client signs with RSA only)
  * Version 1 payload: ASCII "key=value\n" lines (ssid, password, broker, deviceId, intervalMs,
  * sensors); read with the same strict validation, never written.
  * The MQTT credentials are the bytes the MQTT client sends (firmware/uplink/utf8.ts encodes
@@ -220,6 +220,24 @@ function der(value: Uint8Array | undefined, key: string): void {
   }
 }
 
+/** PKCS#8 after its SEQUENCE header: version 0 or 1, then AlgorithmIdentifier rsaEncryption (1.2.840.113549.1.1.1) with NULL parameters. */
+const PKCS8_RSA = [0x02, 0x01, -1, 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00];
+
+/**
+ * Whether `key` (one DER SEQUENCE, checked by `der`) is an RSA PKCS#8 key. The SDK's PKCS8.parse
+ * (modules/crypt/etc/pkcs8.js) reads any key as RSA integers, and its TLS client signs only with
+ * RSA PKCS#1 v1.5, so any other key type fails every handshake.
+ */
+function pkcs8IsRsa(key: Uint8Array): boolean {
+  const header = key[1]! < 0x80 ? 2 : key[1]! - 0x80 + 2;
+  if (key.length < header + PKCS8_RSA.length) return false;
+  for (let i = 0; i < PKCS8_RSA.length; i++) {
+    const byte = key[header + i]!;
+    if (PKCS8_RSA[i] === -1 ? byte > 1 : byte !== PKCS8_RSA[i]) return false;
+  }
+  return true;
+}
+
 /**
  * Checks every field except the entries of the sensor list (which `planSensors` resolves one by
  * one); throws a `SettingsProblem` naming the first bad one.
@@ -251,6 +269,9 @@ export function validateFields(s: Settings): void {
   }
   if (!broker.secure && (s.ca !== undefined || s.clientCert !== undefined)) {
     throw new SettingsProblem('E_SETTINGS_TLS', `ca, clientCert: need an mqtts:// broker, got "${s.broker}"`);
+  }
+  if (s.clientKey !== undefined && !pkcs8IsRsa(s.clientKey)) {
+    throw new SettingsProblem('E_SETTINGS_TLS', 'clientKey: not an RSA PKCS#8 key (the TLS client signs only with RSA PKCS#1 v1.5)');
   }
 }
 
@@ -432,7 +453,7 @@ export function encodeSettings(s: Settings, sequence: number): Uint8Array {
   if (length > MAX_PAYLOAD) {
     throw new SettingsProblem(
       'E_SETTINGS_TOO_LARGE',
-      `the record needs ${length} bytes, a 4 KB block holds ${MAX_PAYLOAD}: use shorter certificates (an EC P-256 client key and certificate)`,
+      `the record needs ${length} bytes, a 4 KB block holds ${MAX_PAYLOAD}: use a smaller CA certificate or an RSA-2048 client certificate and key (the node's TLS client signs with RSA only)`,
     );
   }
   const record = new Uint8Array(HEADER_BYTES + length);

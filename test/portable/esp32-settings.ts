@@ -137,13 +137,23 @@ function derBlob(length: number, fill = 0x5a): Uint8Array {
   return out;
 }
 
+/** test/fixtures/provision/ec-client-key.pem as PKCS#8 DER: a P-256 key, which the device cannot sign with. */
+const EC_P256_PKCS8_HEX = '308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b02010104204f2f84e53fd56017ecc346a4adedb3e4b04d86d5927bb9e38019db12f5857bdda14403420004c64c07eb85cc6b55722af053c2358fbd3b5098ef91615dccbe14a93b361961ea1d44fc29cd5901607bfbbe197d07392b31de9617750ee085225fde07bb73beec';
+
+/** A DER SEQUENCE of `length` content bytes that starts as an RSA PKCS#8 key does (version 0, rsaEncryption, NULL). */
+function rsaKeyBlob(length: number, fill = 0x5a): Uint8Array {
+  const out = derBlob(length, fill);
+  out.set([0x02, 0x01, 0x00, 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00], out.length - length);
+  return out;
+}
+
 const secure: Settings = {
   ...good,
   mqttUsername: 'pipe-0042',
   mqttPassword: 'broker secret 1',
   ca: derBlob(600, 0x11),
   clientCert: derBlob(450, 0x22),
-  clientKey: derBlob(135, 0x33),
+  clientKey: rsaKeyBlob(1190, 0x33),
 };
 
 /** The record's fields as the version 2 payload holds them: [tag, value bytes]. */
@@ -414,6 +424,10 @@ export const tests = {
     throws(() => encodeSettings({ ...good, broker: 'mqtt://10.0.0.5', ca: derBlob(100) }, 1), /E_SETTINGS_TLS: ca, clientCert: need an mqtts:\/\/ broker/);
     throws(() => encodeSettings({ ...good, clientCert: derBlob(100) }, 1), /E_SETTINGS_TLS: clientCert and clientKey: give both/);
     throws(() => encodeSettings({ ...good, clientKey: derBlob(100) }, 1), /E_SETTINGS_TLS: clientCert and clientKey: give both/);
+    throws(() => encodeSettings({ ...secure, clientKey: derBlob(135, 0x33) }, 1), /E_SETTINGS_TLS: clientKey: not an RSA PKCS#8 key \(the TLS client signs only with RSA/);
+    throws(() => encodeSettings({ ...secure, clientKey: derBlob(10, 0x02) }, 1), /E_SETTINGS_TLS: clientKey: not an RSA PKCS#8 key/, 'too short to hold the algorithm');
+    const ecP256 = fromHex(EC_P256_PKCS8_HEX);
+    throws(() => encodeSettings({ ...secure, clientKey: ecP256 }, 1), /E_SETTINGS_TLS: clientKey: not an RSA PKCS#8 key/, 'a real EC P-256 PKCS#8 key');
     throws(() => encodeSettings({ ...good, ca: new Uint8Array([0x31, 0x00]) }, 1), /E_SETTINGS_TLS: ca: not one DER/);
     throws(() => encodeSettings({ ...good, ca: derBlob(200).subarray(0, 150) }, 1), /E_SETTINGS_TLS: ca/);
     throws(() => parseBroker('mqtt://user:pass@10.0.0.5'), /E_SETTINGS_BROKER: .*no user name in the URL/);
@@ -471,6 +485,19 @@ export const tests = {
       else refused++;
     }
     ok(accepted > 10 && refused > 10, `${accepted} accepted, ${refused} refused`);
+  },
+  'a record holding a non-RSA client key (another tool wrote it) is refused when read, an RSA one is read'() {
+    const fields: Array<[number, ArrayLike<number>]> = [
+      [1, utf8('Plant-North')],
+      [3, utf8('mqtts://broker.example.net')],
+      [4, utf8('pipe-0042')],
+      [5, [0x10, 0x27, 0, 0]],
+      [10, derBlob(450, 0x22)],
+    ];
+    equal(decodeSettings(v2Record([...fields, [11, fromHex(EC_P256_PKCS8_HEX)]])), 'E_SETTINGS_FORMAT');
+    const rsa = decodeSettings(v2Record([...fields, [11, rsaKeyBlob(1190)]]));
+    ok(typeof rsa === 'object', String(rsa));
+    deepEqual(rsa.settings.clientKey, rsaKeyBlob(1190));
   },
   'MQTT credentials in a record: read as strict UTF-8; records of earlier firmware (ASCII) read as before'() {
     const base: Array<[number, ArrayLike<number>]> = [
@@ -570,10 +597,10 @@ export const tests = {
     equal(decoded.settings.deviceId, 'pipe-1');
   },
   'the 4 KB record: what fits and what is refused'() {
-    const full = { ...secure, ca: derBlob(1391), clientCert: derBlob(1000), clientKey: derBlob(1218) };
+    const full = { ...secure, ca: derBlob(1391), clientCert: derBlob(1000), clientKey: rsaKeyBlob(1218) };
     const record = encodeSettings(full, 1);
     ok(record.length <= 4096, `${record.length} bytes`);
-    const big = { ...full, clientKey: derBlob(MAX_PAYLOAD) };
+    const big = { ...full, clientKey: rsaKeyBlob(MAX_PAYLOAD) };
     throws(() => encodeSettings(big, 1), /E_SETTINGS_TOO_LARGE: the record needs \d+ bytes, a 4 KB block holds 4080/);
   },
   'store: certificates survive a load that reads the other block after them'() {
