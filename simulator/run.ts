@@ -22,6 +22,10 @@ import { createBoard } from './board';
 import { FaultProxy } from './net/proxy';
 import { BrokerUnreachable, Observer, type ObservedReading } from './observer';
 import { PipeEnv, type WorldOptions } from './world';
+import { lineSlice, type LeakEvent, type PlantSpec } from './plant/model';
+import { PlantEnv, type NodePlant } from './plant/env';
+import { score } from './plant/score';
+import { Fleet, type Incident } from '../tools/fleet/incidents';
 
 export interface SimOptions {
   nodes: number;
@@ -45,6 +49,15 @@ export interface SimOptions {
   /** Longest simulated time given to the nodes to drain after sampling stopped. */
   drainMs: number;
   leakShare: number;
+  /**
+   * The nodes sense this plant (simulator/plant/model.ts) instead of the world (leakShare is
+   * then unused): node i is plant node i, so `nodes` must equal its node count. The fleet
+   * incidents module (tools/fleet/incidents.ts) runs on the observer's readings and alerts,
+   * each incident goes to onIncident, and the summary scores them against the plant's leaks.
+   */
+  plant?: PlantSpec;
+  /** Device ids of the nodes (default node-001, node-002, ...). */
+  deviceIds?: string[];
   /** Keep each node's flash partitions in files in this folder, across runs. */
   flashDir?: string;
   /** The nodes' flash (tests hand in one whose chips fail); default: a new FlashStore (flashDir). */
@@ -68,6 +81,8 @@ export interface SimOptions {
     updater?: OtaConfig['updater'];
   };
   onReading?: (reading: ObservedReading) => void;
+  /** A fleet incident (with a plant), as it is raised; tMs is simulated time from the start. */
+  onIncident?: (incident: Incident, wallMs: number) => void;
   onLog?: (node: number, level: LogLevel, message: string) => void;
   onStatus?: (message: string) => void;
   /** A node booted (OTA on): which image, on trial or not, after a rollback or not. */
@@ -109,6 +124,17 @@ export interface SimSummary {
   droppedByStore: number;
   bytesOnWirePerReading: number;
   xs?: { computronsPerReading: number; heapBytesPerNode: number; computrons: number };
+  /**
+   * With a plant (docs/leaks.md, "Scoring", at incident level): the leaks whose onset fell in
+   * the run, those an incident found (within two positions, within 30 minutes), the incidents
+   * raised, those matching no leak, and the median delay from onset of the found ones (null
+   * when none was found).
+   */
+  leaksSimulated?: number;
+  leaksDetected?: number;
+  incidents?: number;
+  falseIncidents?: number;
+  medianDetectionDelayS?: number | null;
 }
 
 /** `tls`: --ca and --cert-dir were given, so mqtts:// is allowed (and required). */
@@ -238,7 +264,8 @@ async function run(
 }
 
 /** The device id of node `i` (from 0) in a run of `nodes` nodes: node-001, ... */
-export function simDeviceId(i: number, nodes: number): string {
+export function simDeviceId(i: number, nodes: number, ids?: readonly string[]): string {
+  if (ids?.[i] !== undefined) return ids[i]!;
   return `node-${String(i + 1).padStart(nodes > 999 ? 4 : 3, '0')}`;
 }
 
@@ -320,11 +347,13 @@ async function simulate(
   started: Started,
 ): Promise<SimSummary> {
   const { wallStart, otaKey, proxy, observer, brokerUrl, broker } = started;
-  observer.onReading = o.onReading;
   const scheduler = new Scheduler({ virtual: o.virtual });
   expose(scheduler);
   const world: WorldOptions = { seed: o.seed, leakShare: o.leakShare };
-  const deviceId = (i: number) => simDeviceId(i, o.nodes);
+  const deviceId = (i: number) => simDeviceId(i, o.nodes, o.deviceIds);
+  const plant = o.plant ? plantShares(o.plant, o.nodes, o.seed) : undefined;
+  const leaks = plant ? watchIncidents(o, observer, scheduler, deviceId) : undefined;
+  if (!leaks) observer.onReading = o.onReading;
   const flashStore = o.flashStore ?? new FlashStore(undefined, o.flashDir);
   // OTA hardware: per node, kept across reboots (it is the node's flash chip and boot ROM).
   const hardware: SimOtaHardware[] = [];
@@ -347,10 +376,12 @@ async function simulate(
     deviceId: deviceId(i),
     broker: boot?.fault === 'broker' ? nowhere : o.tls ? { ...broker, secure: { ca: readPem(o.tls.caPath), ...certificateOf(o.tls.certDir, deviceId(i)) } } : broker,
     intervalMs: o.intervalMs,
-    sensors: o.sensors,
+    // A plant node that names its part carries that part (the first sensor of the run's).
+    sensors: o.plant?.nodes[i]?.part ? [{ part: o.plant.nodes[i]!.part! }, ...o.sensors.slice(1)] : o.sensors,
     nodeIndex: i,
     seed: (o.seed * 1000003 + i) >>> 0,
     world,
+    ...(plant ? { plant: plant[i] } : {}),
     flashPartitions: otaConfig ? [...flashStore.partitionNames, 'ota'] : flashStore.partitionNames,
     ...(otaConfig ? { ota: otaConfig, update: true, simFault: boot?.fault } : {}),
   });
@@ -378,9 +409,10 @@ async function simulate(
       return;
     }
     const config = configFor(i, boot);
+    const plantEnv = config.plant ? PlantEnv.of(() => scheduler.now(), config.plant) : undefined;
     const board = createBoard(
       config.sensors,
-      (position) => new PipeEnv(() => scheduler.now(), o.seed, i, position, world),
+      (position) => plantEnv ?? new PipeEnv(() => scheduler.now(), o.seed, i, position, world),
       config.seed,
     );
     // Simulator test marker: the image's sensor "driver" fails, i.e. no part answers.
@@ -536,6 +568,7 @@ async function simulate(
       for (const s of final) versions[s.firmware ?? 'unknown'] = (versions[s.firmware ?? 'unknown'] ?? 0) + 1;
       summary.firmware = versions;
     }
+    if (leaks) Object.assign(summary, leaks.summary(sampledUntil));
     if (fleet) {
       summary.xs = {
         computronsPerReading: generated ? Math.round(computrons / generated) : 0,
@@ -553,4 +586,58 @@ async function simulate(
     }
     for (const node of nodes) node?.stop();
   }
+}
+
+/** Each node's share of the plant (its line), cut once per line. */
+function plantShares(spec: PlantSpec, nodes: number, seed: number): NodePlant[] {
+  if (spec.nodes.length !== nodes) throw new Error(`the plant has ${spec.nodes.length} nodes, the run ${nodes}`);
+  const byLine = new Map<string, ReturnType<typeof lineSlice>>();
+  const plantSeed = (spec.seed ?? seed) >>> 0;
+  return spec.nodes.map((n, i) => {
+    let slice = byLine.get(n.line);
+    if (!slice) byLine.set(n.line, (slice = lineSlice(spec, i)));
+    return { spec: slice.spec, seed: plantSeed, node: slice.indices.nodes.indexOf(i), indices: slice.indices };
+  });
+}
+
+/**
+ * The fleet incidents module on the observer's readings, as a receiving side would run it
+ * (pipewatch incidents): each node's first temperature channel is its reading, a reading with
+ * the alert flag its node alert. Times are the readings' own, made simulated time from the
+ * start (a synced reading carries wall time). Incidents go to onIncident as they are raised.
+ */
+function watchIncidents(o: SimOptions, observer: Observer, scheduler: Scheduler, deviceId: (i: number) => string) {
+  const spec = o.plant!;
+  const fleet = new Fleet(spec.nodes);
+  const index = new Map<string, number>();
+  for (let i = 0; i < o.nodes; i++) index.set(deviceId(i), i);
+  const epoch = o.virtual ? VIRTUAL_EPOCH_MS : Date.now() - scheduler.now();
+  const raised: Array<{ node: number; tMs: number }> = [];
+  fleet.onIncident = (incident) => {
+    raised.push({ node: fleet.indexOf(incident.node), tMs: incident.tMs });
+    o.onIncident?.(incident, epoch + incident.tMs);
+  };
+  observer.onReading = (r) => {
+    const i = index.get(r.dev);
+    if (i !== undefined && r.unit === 'mC') {
+      const t = r.sync ? r.ts - epoch : r.ts;
+      if (r.ch === 0) fleet.reading(i, t, r.value);
+      if (r.alert) fleet.alert(i, t);
+    }
+    o.onReading?.(r);
+  };
+  return {
+    summary(untilMs: number): Partial<SimSummary> {
+      // The leaks of the run are those that started in it; the scoring is docs/leaks.md's.
+      const events = (spec.events ?? []).filter((e) => e.kind !== 'leak' || (e as LeakEvent).atMs < untilMs);
+      const s = score({ ...spec, events }, raised, untilMs);
+      return {
+        leaksSimulated: s.leaks,
+        leaksDetected: s.found,
+        incidents: fleet.incidents,
+        falseIncidents: s.falseDetections,
+        medianDetectionDelayS: Number.isNaN(s.medianDelayS) ? null : Math.round(s.medianDelayS * 10) / 10,
+      };
+    },
+  };
 }

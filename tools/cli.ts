@@ -8,13 +8,15 @@
 import { performance } from 'node:perf_hooks';
 import type { SensorConfig } from '../firmware/sensors/registry';
 import { channelsOf, partNames } from '../firmware/sensors/registry';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { defaultPlant, parsePlant, type PlantSpec } from '../simulator/plant/model';
+import type { Incident } from './fleet/incidents';
 import { startSimulation, parseBroker, simDeviceId, StartupError, type SimOptions, type SimSummary } from '../simulator/run';
 import { isLoopback } from '../simulator/broker';
 import type { ObservedReading } from '../simulator/observer';
 import type { SimBoot } from '../simulator/ota/sim-node';
 import { simImage, SIM_BOARD, SIM_FACTORY_VERSION } from '../simulator/ota/keys';
-import { parseDuration, parseInteger, parseOptions, runVerb, UsageError, version } from './args';
+import { Failure, oneLine, parseDuration, parseInteger, parseOptions, runVerb, UsageError, version } from './args';
 import { versionText } from '../firmware/ota/manifest';
 
 export { parseDuration, UsageError };
@@ -32,6 +34,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     interval: { type: 'string' },
     sensor: { type: 'string', multiple: true },
     'leak-share': { type: 'string' },
+    plant: { type: 'string' },
     drain: { type: 'string' },
     outage: { type: 'string', multiple: true },
     'flash-dir': { type: 'string' },
@@ -68,6 +71,20 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
   const leakText = values['leak-share'] as string | undefined;
   const leakShare = leakText === undefined ? 0.1 : /^\d+(\.\d+)?$/.test(leakText) ? Number(leakText) : NaN;
   if (!(leakShare >= 0 && leakShare <= 1)) throw new UsageError(`--leak-share takes a fraction from 0 to 1 (e.g. 0.1), got "${leakText}"`);
+  const plantFile = values.plant as string | undefined;
+  if (plantFile !== undefined && values.nodes !== undefined) throw new UsageError('--plant FILE gives the nodes; leave out --nodes');
+  if (plantFile !== undefined && leakText !== undefined) throw new UsageError('--leak-share is for the old world; the plant file scripts its leaks (leave out one of them)');
+  const nodes = values.nodes === undefined ? 1 : parseInteger(values.nodes as string, '--nodes', 1, 10_000);
+  const seed = values.seed === undefined ? 1 : parseInteger(values.seed as string, '--seed', 0, 2 ** 32 - 1);
+  let plant: PlantSpec | undefined;
+  if (plantFile !== undefined) {
+    plant = readPlant(plantFile);
+    if (plant.nodes.length > 10_000) throw new UsageError(`--plant ${plantFile}: ${plant.nodes.length} nodes; the simulator runs 1 to 10000`);
+  } else if (leakText === undefined) {
+    // The built-in plant: lines of 20, events drawn from the seed over the run (a week when it
+    // runs until Ctrl-C). --leak-share keeps the old world of independent positions.
+    plant = defaultPlant(nodes, seed, duration === Infinity ? 7 * 86_400_000 : Math.max(duration, 60_000));
+  }
   if (values.broker !== undefined && (values['broker-port'] !== undefined || values['broker-listen'] !== undefined)) {
     throw new UsageError('--broker-port and --broker-listen are for the embedded broker; leave them out with --broker');
   }
@@ -76,11 +93,13 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     throw new UsageError(`--broker-listen takes an IP address like 127.0.0.1 or 0.0.0.0, got "${listen}"`);
   }
   return {
-    nodes: values.nodes === undefined ? 1 : parseInteger(values.nodes as string, '--nodes', 1, 10_000),
+    nodes: plant ? plant.nodes.length : nodes,
     engine,
     durationMs: duration,
     virtual,
-    seed: values.seed === undefined ? 1 : parseInteger(values.seed as string, '--seed', 0, 2 ** 32 - 1),
+    seed,
+    plant,
+    deviceIds: plantFile !== undefined ? plant!.nodes.map((n) => n.id) : undefined,
     broker: values.broker as string | undefined,
     tls: caPath !== undefined && certDir !== undefined ? { caPath, certDir } : undefined,
     brokerPort: values['broker-port'] === undefined ? undefined : parseInteger(values['broker-port'] as string, '--broker-port', 1, 65535),
@@ -108,6 +127,27 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
   };
 }
 
+/** A plant file, checked (a bad one is a usage error, exit 2; an unreadable one a failure, exit 1). */
+function readPlant(file: string): PlantSpec {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Failure(`cannot read --plant ${file}: ${oneLine(error)}`);
+  }
+  try {
+    return parsePlant(JSON.parse(text));
+  } catch (error) {
+    throw new UsageError(`--plant ${file}: ${oneLine(error)}`);
+  }
+}
+
+/** The line printed for a fleet incident as it is raised. */
+export function incidentLine(i: Incident, wallMs: number): string {
+  const rule = i.rule === 'alert' ? 'node alert confirmed' : i.rule === 'relative' ? 'fast local rise' : 'slow local rise';
+  return `${new Date(wallMs).toISOString()}  INCIDENT  line ${i.line}, leak near ${i.posM} m (node ${i.node}, ${rule}, +${(i.relativeMilliCelsius / 1000).toFixed(1)} °C over its neighbours)`;
+}
+
 /** "ch2 sht3x temperature" for each channel of a node configured with `sensors`. */
 export function channelLabels(sensors: SensorConfig[]): string[] {
   const labels: string[] = [];
@@ -129,7 +169,9 @@ export function summaryLine(s: SimSummary, wallSeconds: number, flashDir: string
   return (
     `pipewatch sim: ${s.readingsGenerated} readings generated, ${s.readingsDelivered} delivered${held}, ${s.readingsLost} lost, ` +
     `${s.alertsRaised} alerts raised, ${s.alertsDelivered} delivered, ${s.duplicates} duplicates, ${s.reconnects} reconnects, ` +
-    `${s.simulatedSeconds} s simulated in ${wallSeconds.toFixed(1)} s`
+    `${s.simulatedSeconds} s simulated in ${wallSeconds.toFixed(1)} s` +
+    (s.incidents === undefined ? ''
+      : `; leaks: ${s.leaksDetected} of ${s.leaksSimulated} detected${s.medianDetectionDelayS === null ? '' : ` (median ${s.medianDetectionDelayS} s after onset)`}, ${s.incidents} incidents, ${s.falseIncidents} false`)
   );
 }
 
@@ -171,7 +213,7 @@ async function simCommand(argv: string[]): Promise<number> {
   const started = performance.now();
   const print = (line: string) => process.stdout.write(line + '\n');
   const info = (line: string) => (options.json ? process.stderr : process.stdout).write(line + '\n');
-  const dev = (node: number) => simDeviceId(node, options.nodes);
+  const dev = (node: number) => simDeviceId(node, options.nodes, options.deviceIds);
   const labels = channelLabels(options.sensors);
   const readings = !options.json && !options.quiet;
   if (readings) options.onReading = (r) => print(readingLine(r, labels));
@@ -193,6 +235,7 @@ async function simCommand(argv: string[]): Promise<number> {
       if (line) info(`pipewatch sim: ${line}`);
     } else if (readings && /: E_NOT_READY: /.test(message)) info(`${dev(node)} ${message}${missing(message)}`);
   };
+  options.onIncident = (incident, wallMs) => info(`pipewatch sim: ${incidentLine(incident, wallMs)}`);
   options.onBoot = (node, boot) => {
     const line = bootLine(dev(node), boot, lastFailure);
     if (line) info(`pipewatch sim: ${line}`);
@@ -249,7 +292,8 @@ async function simCommand(argv: string[]): Promise<number> {
 }
 
 export const SIM_USAGE = `usage: npx pipewatch sim [options]   (npm start -- [options] is the same, with --station)
-Runs simulated nodes publishing to an MQTT broker, prints each reading and a summary.
+Runs simulated nodes on a simulated steam plant, publishing to an MQTT broker; prints each reading,
+each leak incident as it is raised, and a summary.
   --nodes N                 nodes in the run, 1..10000 (default 1)
   --engine xs|node          run the firmware in the XS engine or in Node (default xs)
   --duration 30s|10m|24h    simulated run length (default: until Ctrl-C)
@@ -257,11 +301,16 @@ Runs simulated nodes publishing to an MQTT broker, prints each reading and a sum
   --seed S                  world and node randomness, 0..4294967295 (default 1)
   --interval 10s            sampling period (default 10s)
   --sensor PART             a sensor on every node, repeatable (default tmp117): ${partNames().join(', ')}
-  --leak-share F            share of sensor positions that develop a leak, 0..1 (default 0.1)
+  --plant FILE              plant JSON (lines, nodes with positions, scripted leaks and events, docs/leaks.md);
+                            its nodes are the run's nodes (device id = plant node id). Without it, the
+                            built-in plant: --nodes N laid out in lines of 20, events drawn from --seed
+  --leak-share F            the old world instead of a plant: this share of positions leaks, 0..1
   --outage START+LENGTH     the network is down from START for LENGTH (e.g. 1h+24h), repeatable
   --drain 120s              longest simulated time the nodes get to deliver what they hold at the end
   --flash-dir DIR           keep each node's flash in files in DIR: readings and updates survive across runs
-  --json                    print one JSON summary as the last line of stdout (messages go to stderr)
+  --json                    print one JSON summary as the last line of stdout (messages go to stderr);
+                            with a plant it scores the incidents: leaksSimulated, leaksDetected,
+                            incidents, falseIncidents, medianDetectionDelayS
   --quiet                   do not print each reading
   --station                 attach the station (docs/station.md): its web view's address is printed first
 broker:

@@ -12,6 +12,7 @@ import { encodeSecure } from '../../firmware/uplink/secure-wire';
 import { Xoshiro128 } from '../../firmware/util/prng';
 import { createBoard, type SimBoard } from '../../simulator/board';
 import { PipeEnv, type WorldOptions } from '../../simulator/world';
+import { PlantEnv, type NodePlant } from '../../simulator/plant/env';
 import { EVENT_HEADER, Event, FLASH_HEADER, FLASH_OK, FlashOp, OP_HEADER, Op, writeHeader } from './protocol';
 
 
@@ -19,6 +20,8 @@ export interface GuestNodeConfig extends NodeConfig {
   nodeIndex: number;
   seed: number;
   world: WorldOptions;
+  /** The node senses this share of a plant (simulator/plant/env.ts) instead of the world. */
+  plant?: NodePlant;
   /** Flash partitions the parent serves for this node. */
   flashPartitions?: string[];
   /** The parent serves an UpdateProvider (simulated bootloader) for this node. */
@@ -327,9 +330,10 @@ const empty = new ArrayBuffer(0);
     case Event.createNode: {
       const config = JSON.parse(decoder.decode(payload)) as GuestNodeConfig;
       nodes.set(index, { node: undefined, timers: new Map(), sockets: new Map() });
+      const plantEnv = config.plant ? PlantEnv.of(() => now, config.plant) : undefined;
       const board = createBoard(
         config.sensors,
-        (position) => new PipeEnv(() => now, config.world.seed, config.nodeIndex, position, config.world),
+        (position) => plantEnv ?? new PipeEnv(() => now, config.world.seed, config.nodeIndex, position, config.world),
         config.seed,
       );
       // Simulator test marker: the image's sensor "driver" fails, i.e. no part answers.

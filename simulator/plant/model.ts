@@ -324,6 +324,39 @@ export function generatePlant(o: GenerateOptions): PlantSpec {
   return { seed: o.seed >>> 0, lines, nodes, events };
 }
 
+/** Indices of a slice's nodes and lines in the plant it was cut from. */
+export interface PlantIndices {
+  nodes: readonly number[];
+  lines: readonly number[];
+}
+
+/**
+ * The part of a plant that node `node` (index into spec.nodes) needs to be simulated on its
+ * own: its line, the nodes of that line, the events of that line and the glitches of its nodes,
+ * with their indices in the whole plant. `new Plant(slice.spec, seed, slice.indices)` reads at
+ * `slice.node` exactly what the whole plant reads at `node`. A simulated node (in XS, each in
+ * its own guest) carries its line, not the whole plant.
+ */
+export function lineSlice(spec: PlantSpec, node: number): { spec: PlantSpec; node: number; indices: PlantIndices } {
+  const target = spec.nodes[node];
+  if (!target) throw new Error(`plant: no node ${node}`);
+  const lineIndex = spec.lines.findIndex((l) => l.id === target.line);
+  const nodes: PlantNode[] = [];
+  const nodeIndices: number[] = [];
+  spec.nodes.forEach((n, i) => {
+    if (n.line !== target.line) return;
+    nodes.push(n);
+    nodeIndices.push(i);
+  });
+  const ids = new Set(nodes.map((n) => n.id));
+  const events = (spec.events ?? []).filter((e) => (e.kind === 'glitch' ? ids.has(e.node) : e.line === target.line));
+  return {
+    spec: { seed: spec.seed, lines: [spec.lines[lineIndex]!], nodes, events },
+    node: nodeIndices.indexOf(node),
+    indices: { nodes: nodeIndices, lines: [lineIndex] },
+  };
+}
+
 interface NodeModel {
   line: number;
   posM: number;
@@ -351,7 +384,12 @@ export class Plant {
   /** Per event: the distance from a leak to the nearest node of its line, m. */
   readonly #nearest: Float64Array;
 
-  constructor(spec: PlantSpec, seed = spec.seed ?? 1) {
+  /**
+   * `indices` gives the nodes' and lines' indices in a larger plant this spec was cut from
+   * (`lineSlice`): the per-node and per-line randomness follow those, so a slice reads exactly
+   * as the same nodes of the whole plant.
+   */
+  constructor(spec: PlantSpec, seed = spec.seed ?? 1, indices?: PlantIndices) {
     this.spec = spec;
     this.seed = seed >>> 0;
     this.#events = spec.events ?? [];
@@ -368,11 +406,11 @@ export class Plant {
       this.#nearest[k] = d;
     });
     spec.nodes.forEach((n, i) => {
-      const h = hash32(this.seed, i, 0x51);
+      const h = hash32(this.seed, indices?.nodes[i] ?? i, 0x51);
       const line = this.#lineIndex.get(n.line);
       if (line === undefined) throw new Error(`plant: node ${n.id} on unknown line ${n.line}`);
       const lineSpec = spec.lines[line]!;
-      const lh = hash32(this.seed, line, 0x77);
+      const lh = hash32(this.seed, indices?.lines[line] ?? line, 0x77);
       const part = PARTS[n.part ?? 'tmp117'] ?? PARTS.tmp117!;
       const drift = new Float64Array(4);
       for (let k = 0; k < 2; k++) {
@@ -439,7 +477,7 @@ export class Plant {
   /** The true surface temperature at node i, °C (no noise, no glitch, no quantisation). */
   temperatureC(i: number, t: number): number {
     const n = this.#nodes[i]!;
-    const amb = n.ambientC + 1.5 * Math.sin(2 * Math.PI * (t / DAY_MS + n.dailyPhase - 0.25));
+    const amb = this.ambientC(i, t);
     const s = this.steam(n.line, t - n.lagMs);
     let v = amb + (n.baseC - amb) * s;
     v += n.dailyC * Math.sin(2 * Math.PI * (t / DAY_MS + n.dailyPhase)) * s;
@@ -479,15 +517,26 @@ export class Plant {
     return v;
   }
 
-  /** What node i's sensor reads at time t, milli-degrees Celsius: with noise, quantised to its part. */
-  sampleMilliCelsius(i: number, t: number): number {
+  /** What node i's sensing element sees at time t, °C: the surface with the part's noise, not quantised. */
+  senseC(i: number, t: number): number {
     const n = this.#nodes[i]!;
     const k = Math.floor(t / 1000);
     // Sum of four uniforms: close to normal, standard deviation noiseC.
     let g = 0;
     for (let j = 0; j < 4; j++) g += (hash32(n.seed, k, j) >>> 8) / 16_777_216;
-    const noisy = this.temperatureC(i, t) + (g - 2) * n.noiseC * 1.7320508;
-    return Math.round(Math.round(noisy / n.resolution) * n.resolution * 1000);
+    return this.temperatureC(i, t) + (g - 2) * n.noiseC * 1.7320508;
+  }
+
+  /** What node i's sensor reads at time t, milli-degrees Celsius: with noise, quantised to its part. */
+  sampleMilliCelsius(i: number, t: number): number {
+    const n = this.#nodes[i]!;
+    return Math.round(Math.round(this.senseC(i, t) / n.resolution) * n.resolution * 1000);
+  }
+
+  /** The hall air beside node i at time t, °C. */
+  ambientC(i: number, t: number): number {
+    const n = this.#nodes[i]!;
+    return n.ambientC + 1.5 * Math.sin(2 * Math.PI * (t / DAY_MS + n.dailyPhase - 0.25));
   }
 }
 
