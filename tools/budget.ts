@@ -100,12 +100,17 @@ function make(sdk: Sdk, args: string[], log: Log): Promise<{ code: number; tail:
   return new Promise((done) => {
     const child = spawn('mcconfig', args, { env: sdk.env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     const tail: string[] = [];
+    let pending = '';
     const take = (chunk: Buffer) => {
-      for (const line of chunk.toString().split('\n')) {
+      pending += chunk.toString();
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
         if (!line.trim()) continue;
         tail.push(line);
         if (tail.length > 60) tail.shift();
-        if (/not frozen|error/i.test(line)) log(`  ${line}`);
+        if (/error/i.test(line) || (ownNotFrozen(line) && !/warning: simulator\//.test(line))) log(`  ${line}`);
       }
     };
     child.stdout.on('data', take);
