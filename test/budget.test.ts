@@ -98,3 +98,13 @@ test('deepFreeze freezes nested tables and leaves functions alone', (t) => {
   t.true(Object.isFrozen(table) && Object.isFrozen(table.a) && Object.isFrozen(table.list) && Object.isFrozen(table.list[0]));
   t.false(Object.isFrozen(Driver));
 });
+
+test('the build log passes whole lines, also when a line arrives in two chunks (an xsl warning is counted whole)', async (t) => {
+  const { run } = await import('../tools/moddable');
+  const lines: string[] = [];
+  const script = "process.stdout.write('### warning: firmware/x: '); setTimeout(() => process.stdout.write('T: not frozen\\nlast'), 100)";
+  const result = await run(process.execPath, ['-e', script], process.env, (line) => lines.push(line));
+  t.is(result.code, 0);
+  t.deepEqual(lines, ['  ### warning: firmware/x: T: not frozen', '  last']);
+  t.true(ownNotFrozen(lines[0]!));
+});

@@ -103,22 +103,41 @@ export function findSdk(env: NodeJS.ProcessEnv = process.env): Sdk | string {
   return { moddable, bin, env: sdkEnv };
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: Log, cwd = ROOT): Promise<{ code: number; output: string }> {
+export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: Log, cwd = ROOT): Promise<{ code: number; output: string }> {
   return new Promise((done) => {
     const child = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    const take = (chunk: Buffer) => {
-      const text = chunk.toString();
-      output += text;
-      for (const line of text.split('\n')) if (line.trim()) log(`  ${line}`);
+    /** Logs whole lines of one stream (a chunk may end inside a line, e.g. an xsl warning). */
+    const lines = () => {
+      let pending = '';
+      return {
+        take(chunk: Buffer) {
+          const text = chunk.toString();
+          output += text;
+          pending += text;
+          const parts = pending.split('\n');
+          pending = parts.pop()!;
+          for (const line of parts) if (line.trim()) log(`  ${line}`);
+        },
+        flush() {
+          if (pending.trim()) log(`  ${pending}`);
+          pending = '';
+        },
+      };
     };
-    child.stdout.on('data', take);
-    child.stderr.on('data', take);
+    const out = lines();
+    const err = lines();
+    child.stdout.on('data', (chunk: Buffer) => out.take(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.take(chunk));
     child.on('error', (error) => {
       output += String(error);
       done({ code: 127, output });
     });
-    child.on('close', (code) => done({ code: code ?? 1, output }));
+    child.on('close', (code) => {
+      out.flush();
+      err.flush();
+      done({ code: code ?? 1, output });
+    });
   });
 }
 
