@@ -12,7 +12,7 @@
  *   node --import tsx tools/budget.ts --broker mqtt://127.0.0.1:1883 [--duration 5m] [--boards esp32/nodemcu,...]
  * (`npm run test:moddable` runs it against its own mosquitto.)
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { BOARDS, ROOT, findSdk, type Sdk } from './moddable';
@@ -162,6 +162,13 @@ export async function runBudgets(o: BudgetOptions): Promise<BoardResult[]> {
     const deviceId = `budget-${board.replace(/^esp32\//, '')}`;
     writeFileSync(manifest, `${JSON.stringify({ include: [join(ROOT, 'manifests', 'budget', 'manifest.json')], creation }, null, '\t')}\n`);
     o.log(`== budget ${board}: building for lin with chunk ${creation.chunk.initial}, ${creation.heap.initial} slots, stack ${creation.stack}, keys ${creation.keys.initial}, static ${creation.static}`);
+    // The boards share one output directory: drop what differs between them (the linked
+    // modules, the config module, the library) so that make cannot keep the previous board's
+    // files when both builds fall in the same second.
+    const tmp = join(out, 'tmp', 'lin', 'mc', 'instrument', 'pipewatch');
+    for (const stale of [join(tmp, 'mc.xs.c'), join(tmp, 'modules', 'mc', 'config.xsb'), join(out, 'bin', 'lin', 'mc', 'instrument', 'pipewatch', 'mc.so')]) {
+      rmSync(stale, { force: true });
+    }
     const built = await make(
       sdk,
       ['-m', '-i', '-p', 'lin', '-t', 'build', '-o', out, manifest, `broker=mqtt://${o.broker.host}:${o.broker.port}`, `deviceId=${deviceId}`, `intervalMs=${o.intervalMs}`],
