@@ -82,11 +82,11 @@ interface SensorSlot {
   unusable: boolean;
 }
 
-const kindOf: Record<string, ReadingKindValue> = {
+const kindOf: Record<string, ReadingKindValue> = Object.freeze({
   milliCelsius: ReadingKind.milliCelsius,
   milliPercentRH: ReadingKind.milliPercentRH,
   pascal: ReadingKind.pascal,
-};
+});
 
 export class PipewatchNode {
   readonly host: Host;

@@ -21,14 +21,14 @@
  */
 
 /** What a value measures; the unit is fixed per kind. */
-export const ReadingKind = {
+export const ReadingKind = Object.freeze({
   /** Temperature in milli-degrees Celsius. */
   milliCelsius: 0,
   /** Relative humidity in milli-percent RH. */
   milliPercentRH: 1,
   /** Pressure in pascal. */
   pascal: 2,
-} as const;
+} as const);
 export type ReadingKindValue = (typeof ReadingKind)[keyof typeof ReadingKind];
 
 export interface Reading {

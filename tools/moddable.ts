@@ -21,7 +21,7 @@
  * (xsc) and the link of the preloaded modules (xsl) for the board, then says that the native
  * part (ESP-IDF compile, link, image) was skipped.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { closeSync, existsSync, fchmodSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -39,6 +39,7 @@ import {
   type Settings,
 } from '../hosts/esp32/settings';
 import { usageError } from './args';
+import { describeRun, runMcsim, verdict } from './mcsim';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const MANIFEST = join(ROOT, 'manifests', 'node', 'manifest.json');
@@ -102,22 +103,41 @@ export function findSdk(env: NodeJS.ProcessEnv = process.env): Sdk | string {
   return { moddable, bin, env: sdkEnv };
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: Log, cwd = ROOT): Promise<{ code: number; output: string }> {
+export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: Log, cwd = ROOT): Promise<{ code: number; output: string }> {
   return new Promise((done) => {
     const child = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    const take = (chunk: Buffer) => {
-      const text = chunk.toString();
-      output += text;
-      for (const line of text.split('\n')) if (line.trim()) log(`  ${line}`);
+    /** Logs whole lines of one stream (a chunk may end inside a line, e.g. an xsl warning). */
+    const lines = () => {
+      let pending = '';
+      return {
+        take(chunk: Buffer) {
+          const text = chunk.toString();
+          output += text;
+          pending += text;
+          const parts = pending.split('\n');
+          pending = parts.pop()!;
+          for (const line of parts) if (line.trim()) log(`  ${line}`);
+        },
+        flush() {
+          if (pending.trim()) log(`  ${pending}`);
+          pending = '';
+        },
+      };
     };
-    child.stdout.on('data', take);
-    child.stderr.on('data', take);
+    const out = lines();
+    const err = lines();
+    child.stdout.on('data', (chunk: Buffer) => out.take(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.take(chunk));
     child.on('error', (error) => {
       output += String(error);
       done({ code: 127, output });
     });
-    child.on('close', (code) => done({ code: code ?? 1, output }));
+    child.on('close', (code) => {
+      out.flush();
+      err.flush();
+      done({ code: code ?? 1, output });
+    });
   });
 }
 
@@ -325,13 +345,6 @@ function reachable(host: string, port: number): Promise<boolean> {
   });
 }
 
-export interface SimSummary {
-  durationMs: number;
-  readingsAtBroker: number;
-  lastStats: Record<string, unknown> | undefined;
-  exitCode: number | null;
-}
-
 /** Builds for the desktop simulator, runs mcsim headless for `duration`, counts readings at the broker. */
 async function sim(argv: string[], log: Log): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -405,90 +418,11 @@ async function sim(argv: string[], log: Log): Promise<number> {
   }
   const so = join(out, 'bin', platform, 'mc', 'release', APP_NAME, 'mc.so');
 
-  const { connectAsync } = await import('mqtt');
-  const subscriber = await connectAsync(`mqtt://${broker.host}:${broker.port}`, { clientId: `pipewatch-sim-check-${process.pid}` });
-  let readings = 0;
-  const seqs = new Set<number>();
-  subscriber.on('message', (topic, payload) => {
-    if (!topic.endsWith('/readings') && !topic.endsWith('/alerts')) return;
-    try {
-      const message = JSON.parse(payload.toString()) as { dev?: string; seq?: number };
-      if (message.dev === deviceId && typeof message.seq === 'number') {
-        readings++;
-        seqs.add(message.seq);
-      }
-    } catch {
-      log(`malformed payload on ${topic}: ${payload.toString().slice(0, 80)}`);
-    }
-  });
-  await subscriber.subscribeAsync(`pipewatch/${deviceId}/#`, { qos: 1 });
-
-  const args = useXvfb ? ['-a', 'stdbuf', '-oL', mcsim, so] : ['-oL', mcsim, so];
-  const child: ChildProcess = spawn(useXvfb ? 'xvfb-run' : 'stdbuf', args, {
-    env: sdk.env,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let lastStats: Record<string, unknown> | undefined;
-  let failure: string | undefined;
-  let pending = '';
-  const onData = (chunk: Buffer) => {
-    pending += chunk.toString();
-    let nl: number;
-    while ((nl = pending.indexOf('\n')) >= 0) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
-      if (line.startsWith('pipewatch-stats ')) {
-        try {
-          lastStats = JSON.parse(line.slice(16)) as Record<string, unknown>;
-        } catch {
-          log(`unreadable stats line: ${line}`);
-        }
-      } else if (line.trim()) {
-        log(`mcsim: ${line}`);
-        if (line.startsWith('pipewatch-abort')) failure = line;
-      }
-    }
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const started = Date.now();
-  const exitCode = await new Promise<number | null>((done) => {
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, 'SIGTERM');
-      } catch {
-        child.kill('SIGTERM');
-      }
-    }, durationMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done(code);
-    });
-  });
-  const ranMs = Date.now() - started;
-  await new Promise((r) => setTimeout(r, 300));
-  await subscriber.endAsync();
-
-  const s = lastStats as { samples?: number; stored?: number; pending?: number; connected?: boolean } | undefined;
-  const ranFull = ranMs >= durationMs - 500;
-  log(
-    `sim:moddable: ${(ranMs / 1000).toFixed(1)} s in mcsim, node ${deviceId}: ${readings} readings at the broker (${seqs.size} distinct seq), ` +
-      `samples ${s?.samples ?? '?'}, stored ${s?.stored ?? '?'}, pending ${s?.pending ?? '?'}, connected ${s?.connected ?? '?'}`,
-  );
-  if (failure) {
-    log(`FAIL: the firmware stopped in mcsim: ${failure}`);
-    return 1;
-  }
-  if (!ranFull) {
-    log(`FAIL: mcsim exited after ${ranMs} ms (code ${exitCode}) before the ${durationMs} ms duration`);
-    return 1;
-  }
-  if (readings === 0) {
-    log(`FAIL: no readings from ${deviceId} reached ${broker.host}:${broker.port}`);
-    return 1;
-  }
-  return 0;
+  const run = await runMcsim({ mcsim, so, env: sdk.env, broker, deviceId, durationMs, useXvfb, log });
+  log(`sim:moddable: ${describeRun(run)}`);
+  const failures = verdict(run, durationMs);
+  for (const failure of failures) log(`FAIL: ${failure}`);
+  return failures.length === 0 ? 0 : 1;
 }
 
 export const PROVISION_USAGE = [

@@ -12,7 +12,7 @@ export const FORMAT_VERSION = 2;
 export const V1 = { version: 1, crc: 28 } as const;
 
 /** Block header (FORMAT.md "Header"): fixed 48 bytes, then padded to writeAlign. */
-export const Header = {
+export const Header = Object.freeze({
   magic: 0, // u32
   version: 4, // u8
   ringId: 5, // u8
@@ -28,7 +28,7 @@ export const Header = {
   // 34..43 reserved (erase value)
   crc: 44, // u32 CRC-32 of bytes 0..43
   bytes: 48,
-} as const;
+} as const);
 
 /**
  * Close notes (FORMAT.md "Close notes"), padded to writeAlign. Several, so that a note torn by a
@@ -51,7 +51,7 @@ export const CLOSE_NOTES = 3;
 export const BITMAPS = 3;
 
 /** Record (FORMAT.md "Record"): 20 bytes, padded to writeAlign with the erase value. */
-export const Record = {
+export const Record = Object.freeze({
   flags: 0, // u8: bit0 synced, bit1 alert, bits2-3 = 0b10 (format marker), bits4-7 kind
   channel: 1, // u8
   timeHigh: 2, // u16: bits 32..47 of timeMs
@@ -60,15 +60,15 @@ export const Record = {
   value: 12, // i32, fixed point in the kind's unit
   crc: 16, // u32 CRC-32 of bytes 0..15
   bytes: 20,
-} as const;
+} as const);
 
-export const RecordFlags = {
+export const RecordFlags = Object.freeze({
   synced: 0x01,
   alert: 0x02,
   markerMask: 0x0c,
   marker: 0x08,
   kindShift: 4,
-} as const;
+} as const);
 
 /** Highest ReadingKind value the format accepts (firmware/store.ts ReadingKind). */
 export const MAX_KIND = 2;

@@ -14,7 +14,7 @@ export const SHA512_BLOCK_BYTES = 128;
 export const SHA512_DIGEST_BYTES = 64;
 
 /** FIPS 180-4 §4.2.3: 80 constants as (high, low) pairs. */
-const K = [
+const K = Object.freeze([
   0x428a2f98, 0xd728ae22, 0x71374491, 0x23ef65cd,
   0xb5c0fbcf, 0xec4d3b2f, 0xe9b5dba5, 0x8189dbbc,
   0x3956c25b, 0xf348b538, 0x59f111f1, 0xb605d019,
@@ -55,15 +55,15 @@ const K = [
   0x3c9ebe0a, 0x15c9bebc, 0x431d67c4, 0x9c100d4c,
   0x4cc5d4be, 0xcb3e42b6, 0x597f299c, 0xfc657e2a,
   0x5fcb6fab, 0x3ad6faec, 0x6c44198c, 0x4a475817,
-] as const;
+] as const);
 
 /** FIPS 180-4 §5.3.5: initial hash value as (high, low) pairs. */
-const H0 = [
+const H0 = Object.freeze([
   0x6a09e667, 0xf3bcc908, 0xbb67ae85, 0x84caa73b,
   0x3c6ef372, 0xfe94f82b, 0xa54ff53a, 0x5f1d36f1,
   0x510e527f, 0xade682d1, 0x9b05688c, 0x2b3e6c1f,
   0x1f83d9ab, 0xfb41bd6b, 0x5be0cd19, 0x137e2179,
-] as const;
+] as const);
 
 const TWO32 = 4294967296;
 

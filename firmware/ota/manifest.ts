@@ -35,7 +35,7 @@
  */
 import { verify, SIGNATURE_BYTES } from '../crypto/ed25519';
 
-export const MANIFEST_MAGIC = [0x50, 0x57, 0x4f, 0x54] as const;
+export const MANIFEST_MAGIC = Object.freeze([0x50, 0x57, 0x4f, 0x54] as const);
 export const MANIFEST_FORMAT_VERSION = 1;
 export const MANIFEST_HEADER_BYTES = 56;
 export const MAX_BOARD_BYTES = 32;

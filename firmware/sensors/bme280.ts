@@ -28,9 +28,10 @@ import { SensorError, SensorErrorCode, type FaultCounts } from './errors';
 import { FaultReporter, messageOf, releaseQuietly, setUpOrClose, uniformFill } from './fault';
 import { I2CRegisters, openI2C, type I2CSensorOptions } from './i2c-registers';
 import { checkStuckMs, StuckDetector } from './stuck';
+import { deepFreeze } from '../util/freeze';
 
 /** §5.3 Table 18 memory map. */
-const Register = {
+const Register = deepFreeze({
   CALIB_00: 0x88,
   CHIP_ID: 0xd0,
   CALIB_26: 0xe1,
@@ -38,7 +39,7 @@ const Register = {
   STATUS: 0xf3,
   CTRL_MEAS: 0xf4,
   CONFIG: 0xf5,
-} as const;
+} as const);
 const CHIP_ID = 0x60;
 /** §5.4.4 status bits. */
 const STATUS_IM_UPDATE = 0x01;
@@ -48,7 +49,7 @@ const CTRL_MEAS_SLEEP = (1 << 5) | (1 << 2);
 /** §5.4.3 ctrl_hum: osrs_h x1. */
 const CTRL_HUM = 0x01;
 /** §5.4.6 config: t_sb per code (ms), filter off. */
-const STANDBY_MS = [0.5, 62.5, 125, 250, 500, 1000, 10, 20] as const;
+const STANDBY_MS = deepFreeze([0.5, 62.5, 125, 250, 500, 1000, 10, 20] as const);
 /** §4 skipped / power-on data values. */
 const SKIPPED_20 = 0x80000;
 const SKIPPED_16 = 0x8000;
@@ -159,11 +160,11 @@ export interface BME280Sample {
 const CHANNEL_PRESSURE = 2;
 
 export default class BME280 {
-  static readonly channels = [
+  static readonly channels = deepFreeze([
     { kind: 'milliCelsius', name: 'temperature' },
     { kind: 'milliPercentRH', name: 'humidity' },
     { kind: 'pascal', name: 'pressure' },
-  ] as const;
+  ] as const);
 
   readonly faults: FaultCounts;
   readonly trimming: BME280Trimming = {

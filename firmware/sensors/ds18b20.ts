@@ -35,26 +35,27 @@ import { checkCrc8Dallas } from './crc-dallas';
 import { type FaultCounts, SensorError, SensorErrorCode, type SensorErrorCodeValue } from './errors';
 import { FaultReporter, messageOf } from './fault';
 import { checkStuckMs, StuckDetector } from './stuck';
+import { deepFreeze } from '../util/freeze';
 
 const PART = 'DS18B20';
 
 /** ROM commands ("1-Wire ROM Commands"). */
-export const Rom = {
+export const Rom = deepFreeze({
   MATCH: 0x55,
   SKIP: 0xcc,
-} as const;
+} as const);
 
 /** Function commands (Table 3). */
-export const Command = {
+export const Command = deepFreeze({
   CONVERT_T: 0x44,
   WRITE_SCRATCHPAD: 0x4e,
   READ_SCRATCHPAD: 0xbe,
-} as const;
+} as const);
 
 /** Family code ("64-bit Lasered ROM Code"). */
 export const FAMILY = 0x28 as const;
 /** Scratchpad layout (Figure 7). */
-export const Scratchpad = {
+export const Scratchpad = deepFreeze({
   TEMP_LSB: 0,
   TEMP_MSB: 1,
   TH: 2,
@@ -62,16 +63,16 @@ export const Scratchpad = {
   CONFIG: 4,
   CRC: 8,
   LENGTH: 9,
-} as const;
+} as const);
 /** Configuration register (Figure 10): 0 R1 R0 1 1 1 1 1. */
-export const Config = {
+export const Config = deepFreeze({
   RESOLUTION_SHIFT: 5,
   RESOLUTION_MASK: 0x60,
   FIXED_MASK: 0x9f,
   FIXED_BITS: 0x1f,
-} as const;
+} as const);
 /** Maximum conversion time for 9, 10, 11, 12 bits (Table 2), ms. */
-export const CONVERSION_MS = [93.75, 187.5, 375, 750] as const;
+export const CONVERSION_MS = deepFreeze([93.75, 187.5, 375, 750] as const);
 /** Measurement range (Table 1 / "Overview"), in 1/16 °C. */
 export const RAW_MIN = -55 * 16;
 export const RAW_MAX = 125 * 16;
@@ -140,7 +141,7 @@ export function romToString(rom: Uint8Array): string {
 }
 
 export default class DS18B20 {
-  static readonly channels = [{ kind: 'milliCelsius', name: 'temperature' }] as const;
+  static readonly channels = deepFreeze([{ kind: 'milliCelsius', name: 'temperature' }] as const);
 
   /**
    * Runs the ROM search on an open bus and returns the ids of DS18B20s whose CRC checks out;

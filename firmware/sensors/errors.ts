@@ -5,7 +5,7 @@
  * pressure out of range, a MAX31855 or MAX31856 thermocouple fault) names that channel in
  * `SensorError.channel`; `read()` then clears only that channel's bit and keeps the others.
  */
-export const SensorErrorCode = {
+export const SensorErrorCode = Object.freeze({
   /** Bus NAK, time-out or other transport error (the IO class threw). */
   BUS: 'E_BUS',
   /** CRC over the data did not match (Sensirion CRC-8, Dallas CRC-8, ...). */
@@ -42,7 +42,7 @@ export const SensorErrorCode = {
   RANGE: 'E_RANGE',
   /** A configuration the part does not support. */
   CONFIG: 'E_CONFIG',
-} as const;
+} as const);
 
 export type SensorErrorCodeValue = (typeof SensorErrorCode)[keyof typeof SensorErrorCode];
 

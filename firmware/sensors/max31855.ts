@@ -31,11 +31,12 @@ import { type FaultCounts, SensorError, SensorErrorCode, type SensorErrorCodeVal
 import { FaultReporter, messageOf } from './fault';
 import { openSPI, spiHz } from './spi-registers';
 import { checkStuckMs, StuckDetector } from './stuck';
+import { deepFreeze } from '../util/freeze';
 
 const PART = 'MAX31855';
 
 /** Table 2 "Memory Map—Bit Weights and Functions". */
-export const Frame = {
+export const Frame = deepFreeze({
   TC_SHIFT: 18,
   RESERVED_17: 1 << 17,
   FAULT: 1 << 16,
@@ -46,7 +47,7 @@ export const Frame = {
   SCG: 1 << 1,
   OC: 1 << 0,
   FAULT_BITS: 0x7,
-} as const;
+} as const);
 /** Electrical Characteristics: temperature conversion time, maximum. */
 export const CONVERSION_MS = 100;
 /** Electrical Characteristics: SCK frequency, maximum. */
@@ -79,10 +80,10 @@ export interface Max31855Sample {
 const CHANNEL_THERMOCOUPLE = 0;
 
 export default class MAX31855 {
-  static readonly channels = [
+  static readonly channels = deepFreeze([
     { kind: 'milliCelsius', name: 'temperature' },
     { kind: 'milliCelsius', name: 'coldJunction' },
-  ] as const;
+  ] as const);
 
   readonly faults: FaultCounts;
   lastError: SensorErrorCodeValue | undefined;

@@ -39,11 +39,12 @@ import { type FaultCounts, SensorError, SensorErrorCode, type SensorErrorCodeVal
 import { FaultReporter, messageOf } from './fault';
 import { openSPI, spiHz, SPIRegisters } from './spi-registers';
 import { checkStuckMs, StuckDetector } from './stuck';
+import { deepFreeze } from '../util/freeze';
 
 const PART = 'MAX31856';
 
 /** Table 6 "Register Memory Map and Descriptions" (read addresses; write = address | 80h). */
-export const Register = {
+export const Register = deepFreeze({
   CR0: 0x00,
   CR1: 0x01,
   MASK: 0x02,
@@ -56,9 +57,9 @@ export const Register = {
   SR: 0x0f,
   WRITE: 0x80,
   COUNT: 16,
-} as const;
+} as const);
 /** CR0 bits (Table 6, 00h). */
-export const CR0 = {
+export const CR0 = deepFreeze({
   CMODE: 0x80,
   ONE_SHOT: 0x40,
   OCFAULT_01: 0x10,
@@ -66,18 +67,18 @@ export const CR0 = {
   FAULT_INTERRUPT: 0x04,
   FAULTCLR: 0x02,
   FILTER_50HZ: 0x01,
-} as const;
+} as const);
 /** CR1 fields (Table 6, 01h). */
-export const CR1 = {
+export const CR1 = deepFreeze({
   RESERVED: 0x80,
   AVGSEL_SHIFT: 4,
   TC_TYPE_MASK: 0x0f,
   POWER_ON: 0x03,
-} as const;
+} as const);
 /** MASK: bits 7:6 reserved (read 1). Masks only the FAULT pin; all masked (FFh) here. */
 export const MASK_ALL = 0xff as const;
 /** Fault Status Register (Table 6, 0Fh). */
-export const SR = {
+export const SR = deepFreeze({
   CJ_RANGE: 0x80,
   TC_RANGE: 0x40,
   CJ_HIGH: 0x20,
@@ -86,7 +87,7 @@ export const SR = {
   TC_LOW: 0x04,
   OVUV: 0x02,
   OPEN: 0x01,
-} as const;
+} as const);
 /** SR bits that invalidate both channels: the cold junction itself, or no conversion (OVUV). */
 const SR_BOTH = SR.CJ_RANGE | SR.CJ_HIGH | SR.CJ_LOW | SR.OVUV;
 /** SR bits of the thermocouple alone: the cold junction of the same conversion is kept. */
@@ -94,7 +95,7 @@ const SR_THERMOCOUPLE = SR.OPEN | SR.TC_RANGE | SR.TC_HIGH | SR.TC_LOW;
 /** Channel indexes (bits of the `read` result), as in `MAX31856.channels`. */
 const CHANNEL_THERMOCOUPLE = 0;
 /** TC TYPE codes (CR1[3:0]). */
-export const TC_TYPES = { B: 0, E: 1, J: 2, K: 3, N: 4, R: 5, S: 6, T: 7 } as const;
+export const TC_TYPES = deepFreeze({ B: 0, E: 1, J: 2, K: 3, N: 4, R: 5, S: 6, T: 7 } as const);
 export type ThermocoupleType = keyof typeof TC_TYPES;
 /** Electrical Characteristics: one-shot conversion time, 1 sample, ms (60 Hz, 50 Hz). */
 export const CONVERSION_MS_60HZ = 155;
@@ -128,13 +129,13 @@ export interface Max31856Sample {
   coldJunction: number | undefined;
 }
 
-const AVERAGES = [1, 2, 4, 8, 16] as const;
+const AVERAGES = deepFreeze([1, 2, 4, 8, 16] as const);
 
 export default class MAX31856 {
-  static readonly channels = [
+  static readonly channels = deepFreeze([
     { kind: 'milliCelsius', name: 'temperature' },
     { kind: 'milliCelsius', name: 'coldJunction' },
-  ] as const;
+  ] as const);
 
   readonly faults: FaultCounts;
   lastError: SensorErrorCodeValue | undefined;

@@ -52,11 +52,12 @@ import { type FaultCounts, SensorError, SensorErrorCode, type SensorErrorCodeVal
 import { FaultReporter, messageOf, releaseQuietly } from './fault';
 import { openSPI, spiHz, SPIRegisters } from './spi-registers';
 import { checkStuckMs, StuckDetector } from './stuck';
+import { deepFreeze } from '../util/freeze';
 
 const PART = 'MAX31865';
 
 /** Table 1 "Register Names, Addresses, and Default States" (write = address | 80h). */
-export const Register = {
+export const Register = deepFreeze({
   CONFIG: 0x00,
   RTD_MSB: 0x01,
   RTD_LSB: 0x02,
@@ -67,9 +68,9 @@ export const Register = {
   FAULT_STATUS: 0x07,
   WRITE: 0x80,
   COUNT: 8,
-} as const;
+} as const);
 /** Configuration register bits (Table 2). */
-export const Config = {
+export const Config = deepFreeze({
   VBIAS: 0x80,
   AUTO: 0x40,
   ONE_SHOT: 0x20,
@@ -78,18 +79,18 @@ export const Config = {
   FAULT_CYCLE_MASK: 0x0c,
   FAULT_CLEAR: 0x02,
   FILTER_50HZ: 0x01,
-} as const;
+} as const);
 /** RTD LSB bit 0: a fault is flagged in the Fault Status register. */
 export const RTD_FAULT_FLAG = 0x01 as const;
 /** Fault Status register (Table 7). */
-export const FaultStatus = {
+export const FaultStatus = deepFreeze({
   HIGH_THRESHOLD: 0x80,
   LOW_THRESHOLD: 0x40,
   REFIN_HIGH: 0x20,
   REFIN_LOW_FORCE_OPEN: 0x10,
   RTDIN_LOW_FORCE_OPEN: 0x08,
   OVER_UNDER_VOLTAGE: 0x04,
-} as const;
+} as const);
 /** The fault status bits only a fault-detection cycle sets (section "Fault Detection and Input Protection"), plus D2. */
 export const CYCLE_FAULTS = 0x3c as const;
 /** Electrical Characteristics: one-shot conversion time, ms (60 Hz, 50 Hz filter). */
@@ -103,7 +104,7 @@ export const MAX_HZ = 5_000_000;
 export const FULL_SCALE_CODE = 0x7ff0;
 
 /** Callendar–Van Dusen coefficients of IEC 60751 (α = 0.00385). */
-export const CVD = { A: 3.9083e-3, B: -5.775e-7, C: -4.183e-12 } as const;
+export const CVD = deepFreeze({ A: 3.9083e-3, B: -5.775e-7, C: -4.183e-12 } as const);
 
 /** R(T) per Callendar–Van Dusen, ohms. */
 export function rtdOhms(celsius: number, r0: number): number {
@@ -153,7 +154,7 @@ export interface Max31865Sample {
 }
 
 export default class MAX31865 {
-  static readonly channels = [{ kind: 'milliCelsius', name: 'temperature' }] as const;
+  static readonly channels = deepFreeze([{ kind: 'milliCelsius', name: 'temperature' }] as const);
 
   readonly faults: FaultCounts;
   lastError: SensorErrorCodeValue | undefined;

@@ -21,16 +21,17 @@ import { SensorError, SensorErrorCode, type FaultCounts } from './errors';
 import { FaultReporter, messageOf, releaseQuietly, setUpOrClose } from './fault';
 import { I2CRegisters, openI2C, type I2CSensorOptions } from './i2c-registers';
 import { checkStuckMs, StuckDetector } from './stuck';
+import { deepFreeze } from '../util/freeze';
 
 /** §5.1 register pointers. */
-const Register = {
+const Register = deepFreeze({
   CONFIG: 0x01,
   T_LOWER: 0x03,
   T_A: 0x05,
   MANUFACTURER_ID: 0x06,
   DEVICE_ID: 0x07,
   RESOLUTION: 0x08,
-} as const;
+} as const);
 
 /** §5.1.4 / §5.1.5 identification. */
 const MANUFACTURER_ID = 0x0054;
@@ -43,8 +44,8 @@ const CONFIG_SHUTDOWN = 0x0100;
 /** §5.1.2 limit registers hold bits 12:2; the canary is -40 °C, POR value 0000h. */
 const T_LOWER_CANARY = (-40 * 16) & 0x1ffc;
 /** §5.1.6: resolution code per step, and conversion time (typical, ms). */
-const RESOLUTIONS = [0.5, 0.25, 0.125, 0.0625] as const;
-const CONVERSION_MS = [30, 65, 130, 250] as const;
+const RESOLUTIONS = deepFreeze([0.5, 0.25, 0.125, 0.0625] as const);
+const CONVERSION_MS = deepFreeze([30, 65, 130, 250] as const);
 /** §1 accuracy range, in 0.0625 °C LSB. */
 const MIN_RAW = -40 * 16;
 const MAX_RAW = 125 * 16;
@@ -62,7 +63,7 @@ export interface MCP9808Configuration {
 }
 
 export default class MCP9808 {
-  static readonly channels = [{ kind: 'milliCelsius', name: 'temperature' }] as const;
+  static readonly channels = deepFreeze([{ kind: 'milliCelsius', name: 'temperature' }] as const);
 
   readonly faults: FaultCounts;
   readonly #fault: FaultReporter;

@@ -21,13 +21,14 @@ import { SensorError, SensorErrorCode, type FaultCounts, type SensorErrorCodeVal
 import { FaultReporter, messageOf } from './fault';
 import { openI2C, type I2CSensorOptions } from './i2c-registers';
 import { checkStuckMs, StuckDetector } from './stuck';
+import { deepFreeze } from '../util/freeze';
 
 /** §8.4.2 commands: RAM (000xxxxx) and EEPROM (001xxxxx) addresses. */
-const Command = {
+const Command = deepFreeze({
   RAM_T_A: 0x06,
   RAM_T_OBJ1: 0x07,
   EEPROM_SMBUS_ADDRESS: 0x2e,
-} as const;
+} as const);
 const T_OBJ_ERROR = 0x8000;
 /** §13 ranges, in 0.02 K: T_O -70..380 °C, T_A -40..125 °C. */
 const OBJECT_MIN = Math.round((273.15 - 70) * 50);
@@ -44,10 +45,10 @@ export interface MLX90614Options {
 }
 
 export default class MLX90614 {
-  static readonly channels = [
+  static readonly channels = deepFreeze([
     { kind: 'milliCelsius', name: 'object' },
     { kind: 'milliCelsius', name: 'ambient' },
-  ] as const;
+  ] as const);
 
   readonly faults: FaultCounts;
   readonly #fault: FaultReporter;

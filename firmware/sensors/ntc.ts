@@ -27,6 +27,7 @@ import type { Analog, AnalogConstructor } from '../host';
 import { type FaultCounts, SensorError, SensorErrorCode, type SensorErrorCodeValue } from './errors';
 import { FaultReporter, messageOf } from './fault';
 import { checkStuckMs, StuckDetector } from './stuck';
+import { deepFreeze } from '../util/freeze';
 
 const PART = 'NTC';
 const KELVIN = 273.15;
@@ -86,7 +87,7 @@ export interface NtcSample {
 }
 
 export default class NTC {
-  static readonly channels = [{ kind: 'milliCelsius', name: 'temperature' }] as const;
+  static readonly channels = deepFreeze([{ kind: 'milliCelsius', name: 'temperature' }] as const);
 
   readonly faults: FaultCounts;
   lastError: SensorErrorCodeValue | undefined;

@@ -17,6 +17,7 @@ import NTC from './ntc';
 import SHT3x from './sht3x';
 import SHT4x from './sht4x';
 import TMP117 from './tmp117';
+import { deepFreeze } from '../util/freeze';
 
 export interface ChannelInfo {
   kind: 'milliCelsius' | 'milliPercentRH' | 'pascal';
@@ -41,7 +42,7 @@ interface Part {
   driver: DriverClass;
 }
 
-const parts: Record<string, Part> = {
+const parts: Record<string, Part> = deepFreeze({
   tmp117: { bus: 'i2c', driver: TMP117 as unknown as DriverClass },
   mcp9808: { bus: 'i2c', driver: MCP9808 as unknown as DriverClass },
   sht3x: { bus: 'i2c', driver: SHT3x as unknown as DriverClass },
@@ -53,7 +54,7 @@ const parts: Record<string, Part> = {
   max31856: { bus: 'spi', driver: MAX31856 as unknown as DriverClass },
   max31865: { bus: 'spi', driver: MAX31865 as unknown as DriverClass },
   ntc: { bus: 'analog', driver: NTC as unknown as DriverClass },
-};
+});
 
 /** One sensor in the node configuration. Bus settings are passed to the IO class. */
 export interface SensorConfig {

@@ -22,24 +22,25 @@ import { SensorError, SensorErrorCode, type FaultCounts } from './errors';
 import { FaultReporter, messageOf, releaseQuietly, setUpOrClose, uniformFill } from './fault';
 import { I2CRegisters, openI2C, type I2CSensorOptions } from './i2c-registers';
 import { checkStuckMs, StuckDetector } from './stuck';
+import { deepFreeze } from '../util/freeze';
 
 /** §4.3-4.11 commands. */
-const Command = {
+const Command = deepFreeze({
   FETCH: 0xe000,
   BREAK: 0x3093,
   STATUS: 0xf32d,
   CLEAR_STATUS: 0x3041,
-} as const;
+} as const);
 /** Table 10: periodic mode commands [mps][repeatability high, medium, low]. */
-const PERIODIC = [
+const PERIODIC = deepFreeze([
   [0x2032, 0x2024, 0x202f],
   [0x2130, 0x2126, 0x212d],
   [0x2236, 0x2220, 0x222b],
   [0x2334, 0x2322, 0x2329],
   [0x2737, 0x2721, 0x272a],
-] as const;
-const MPS = [0.5, 1, 2, 4, 10] as const;
-const REPEATABILITY = ['high', 'medium', 'low'] as const;
+] as const);
+const MPS = deepFreeze([0.5, 1, 2, 4, 10] as const);
+const REPEATABILITY = deepFreeze(['high', 'medium', 'low'] as const);
 /** §4.11 Table 17: reserved status bits (14, 12, 9:5, 3:2) read 0; bit 4 = reset detected. */
 const STATUS_RESERVED = 0x53ec;
 const STATUS_RESET_DETECTED = 0x0010;
@@ -67,10 +68,10 @@ export interface SHT3xSample {
 }
 
 export default class SHT3x {
-  static readonly channels = [
+  static readonly channels = deepFreeze([
     { kind: 'milliCelsius', name: 'temperature' },
     { kind: 'milliPercentRH', name: 'humidity' },
-  ] as const;
+  ] as const);
 
   readonly faults: FaultCounts;
   readonly #fault: FaultReporter;

@@ -24,18 +24,19 @@ import { SensorError, SensorErrorCode, type FaultCounts, type SensorErrorCodeVal
 import { FaultReporter, messageOf, setUpOrClose, uniformFill } from './fault';
 import { I2CRegisters, openI2C, type I2CSensorOptions } from './i2c-registers';
 import { checkStuckMs, StuckDetector } from './stuck';
+import { deepFreeze } from '../util/freeze';
 
 /** §4.5 commands. */
-const Command = {
+const Command = deepFreeze({
   MEASURE_HIGH: 0xfd,
   MEASURE_MEDIUM: 0xf6,
   MEASURE_LOW: 0xe0,
   SERIAL: 0x89,
-} as const;
-const PRECISIONS = ['high', 'medium', 'low'] as const;
-const MEASURE = [Command.MEASURE_HIGH, Command.MEASURE_MEDIUM, Command.MEASURE_LOW] as const;
+} as const);
+const PRECISIONS = deepFreeze(['high', 'medium', 'low'] as const);
+const MEASURE = deepFreeze([Command.MEASURE_HIGH, Command.MEASURE_MEDIUM, Command.MEASURE_LOW] as const);
 /** Table 5: measurement duration, max, ms. */
-const DURATION_MS = [8.3, 4.5, 1.7] as const;
+const DURATION_MS = deepFreeze([8.3, 4.5, 1.7] as const);
 
 export interface SHT4xOptions {
   sensor: I2CSensorOptions;
@@ -57,10 +58,10 @@ export interface SHT4xSample {
 }
 
 export default class SHT4x {
-  static readonly channels = [
+  static readonly channels = deepFreeze([
     { kind: 'milliCelsius', name: 'temperature' },
     { kind: 'milliPercentRH', name: 'humidity' },
-  ] as const;
+  ] as const);
 
   readonly faults: FaultCounts;
   /** The part's serial number (§4.5). */

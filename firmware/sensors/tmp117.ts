@@ -26,16 +26,17 @@ import { SensorError, SensorErrorCode, type FaultCounts } from './errors';
 import { FaultReporter, messageOf, releaseQuietly, setUpOrClose } from './fault';
 import { I2CRegisters, openI2C, type I2CSensorOptions } from './i2c-registers';
 import { checkStuckMs, StuckDetector } from './stuck';
+import { deepFreeze } from '../util/freeze';
 
 /** §7.6 register map. */
-const Register = {
+const Register = deepFreeze({
   TEMP_RESULT: 0x00,
   CONFIGURATION: 0x01,
   DEVICE_ID: 0x0f,
-} as const;
+} as const);
 
 /** §7.6.3 configuration register. */
-const Config = {
+const Config = deepFreeze({
   DATA_READY: 0x2000,
   MOD_MASK: 0x0c00,
   MOD_SHUTDOWN: 0x0400,
@@ -43,7 +44,7 @@ const Config = {
   AVG_SHIFT: 5,
   /** MOD, CONV, AVG, T/nA, POL, DR/Alert: what the driver sets and checks back. */
   SETTINGS_MASK: 0x0ffc,
-} as const;
+} as const);
 
 /** §7.6.10 Device_ID: DID[11:0] = 117h; REV[15:12] may change. */
 const DEVICE_ID = 0x117;
@@ -53,9 +54,9 @@ const POWER_ON_RESULT = 0x8000;
 const MIN_RAW = -55 * 128;
 const MAX_RAW = 150 * 128;
 /** §7.3.2 averages per AVG code. */
-const AVERAGES = [1, 8, 32, 64] as const;
+const AVERAGES = deepFreeze([1, 8, 32, 64] as const);
 /** §7.4.1 Table 7-7: conversion cycle time, [CONV][AVG], ms. */
-const CYCLE_MS = [
+const CYCLE_MS = deepFreeze([
   [15.5, 125, 500, 1000],
   [125, 125, 500, 1000],
   [250, 250, 500, 1000],
@@ -64,7 +65,7 @@ const CYCLE_MS = [
   [4000, 4000, 4000, 4000],
   [8000, 8000, 8000, 8000],
   [16000, 16000, 16000, 16000],
-] as const;
+] as const);
 const STALE_MARGIN_MS = 100;
 
 export type TMP117SensorOptions = I2CSensorOptions;
@@ -90,7 +91,7 @@ export interface TMP117Sample {
 }
 
 export default class TMP117 {
-  static readonly channels = [{ kind: 'milliCelsius', name: 'temperature' }] as const;
+  static readonly channels = deepFreeze([{ kind: 'milliCelsius', name: 'temperature' }] as const);
 
   readonly faults: FaultCounts;
   readonly #fault: FaultReporter;

@@ -78,7 +78,7 @@ export interface MqttClientEvents {
   onClosed(reason: string): void;
 }
 
-export const ClientState = { idle: 0, connecting: 1, connected: 2, resolving: 3 } as const;
+export const ClientState = Object.freeze({ idle: 0, connecting: 1, connected: 2, resolving: 3 } as const);
 
 /** True for a dotted IPv4 address or anything with a colon (IPv6); no RegExp on purpose. */
 export function isIpLiteral(address: string): boolean {

@@ -12,7 +12,7 @@
  * [MQTT-1.5.3-2]) and for wildcards [MQTT-3.3.2-2].
  */
 
-export const PacketType = {
+export const PacketType = Object.freeze({
   CONNECT: 1,
   CONNACK: 2,
   PUBLISH: 3,
@@ -27,10 +27,10 @@ export const PacketType = {
   PINGREQ: 12,
   PINGRESP: 13,
   DISCONNECT: 14,
-} as const;
+} as const);
 
 /** Why a byte stream from the broker was rejected. */
-export const ProtocolError = {
+export const ProtocolError = Object.freeze({
   /** A packet type a client must never receive (CONNECT, SUBSCRIBE, ...) or reserved (0, 15). */
   TYPE: 'E_MQTT_TYPE',
   /** Fixed-header flags other than those §2.2.2 allows for the type. */
@@ -53,7 +53,7 @@ export const ProtocolError = {
   UTF8: 'E_MQTT_UTF8',
   /** A topic name with a wildcard character, '+' or '#' [MQTT-3.3.2-2]. */
   TOPIC: 'E_MQTT_TOPIC',
-} as const;
+} as const);
 export type ProtocolErrorCode = (typeof ProtocolError)[keyof typeof ProtocolError];
 
 /** Bytes needed to encode a remaining length (1..4), or 0 if it exceeds 268,435,455. */

@@ -19,15 +19,15 @@ import { AsciiWriter, asciiBytes } from './ascii';
 
 export type PayloadFormat = 'json' | 'binary';
 
-export const unitKeys = ['mC', 'mRH', 'Pa'] as const;
-const unitKey: Record<number, string> = {
+export const unitKeys = Object.freeze(['mC', 'mRH', 'Pa'] as const);
+const unitKey: Record<number, string> = Object.freeze({
   [ReadingKind.milliCelsius]: unitKeys[0],
   [ReadingKind.milliPercentRH]: unitKeys[1],
   [ReadingKind.pascal]: unitKeys[2],
-};
+});
 
 /** Binary payload constants (docs/payload.md, "Binary batch"). */
-export const Binary = {
+export const Binary = Object.freeze({
   VERSION: 1,
   HEADER_BYTES: 14,
   MAX_COUNT: 255,
@@ -40,7 +40,7 @@ export const Binary = {
   MAX_VARINT_BYTES: 8,
   /** One record at most: flags, channel, three varints. */
   MAX_RECORD_BYTES: 2 + 3 * 8,
-} as const;
+} as const);
 
 /** Largest sequence number and time the formats carry (48 bits; ms since 1970 reach year 10889). */
 export const MAX_U48 = 0xffffffffffff;

@@ -7,7 +7,7 @@
 import type { Bytes, TLSOptions } from '../host';
 
 type Secure = TLSOptions['secure'];
-const KEYS = ['ca', 'certificate', 'key', 'serverName'] as const;
+const KEYS = Object.freeze(['ca', 'certificate', 'key', 'serverName'] as const);
 
 function bytesOf(b: Bytes): Uint8Array {
   return b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);

@@ -180,7 +180,7 @@ export interface UplinkStats {
   lastCloseReason: string;
 }
 
-const Slot = { free: 0, backlog: 1, live: 2, alert: 3 } as const;
+const Slot = Object.freeze({ free: 0, backlog: 1, live: 2, alert: 3 } as const);
 
 export class Uplink {
   readonly #host: Host;

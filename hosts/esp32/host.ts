@@ -144,11 +144,11 @@ interface NativeFlash {
   close(): void;
 }
 
-const flash: FlashProvider = {
+const flash: FlashProvider = Object.freeze({
   open(options: { path: string }) {
     return new Partition(Flash.open({ path: options.path, mode: 'r+' } as never) as unknown as NativeFlash);
   },
-};
+});
 
 const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 

@@ -4,7 +4,7 @@
 #include "xsmc.h"
 #include "xsHost.h"
 #include "mc.xs.h"
-#include "esp_ota_ops.h"
+#include "app_update/include/esp_ota_ops.h"
 #include "esp_app_desc.h"
 
 void xs_pipewatch_ota_running(xsMachine *the)

@@ -37,9 +37,9 @@ export const esp32Update: UpdateProvider = {
     return new SlotWriter(options?.byteLength, openNextSlot);
   },
   running() {
-    return native('xs_pipewatch_ota_running')() as { slot: number; version: string; trial: boolean };
+    return native('xs_pipewatch_ota_running').call(this) as { slot: number; version: string; trial: boolean };
   },
   confirm() {
-    native('xs_pipewatch_ota_confirm')();
+    native('xs_pipewatch_ota_confirm').call(this);
   },
 };

@@ -22,6 +22,12 @@ export interface SimHostOptions {
   settingsBlocks: number;
   /** Called (from the event loop) when the firmware asks for a restart. */
   onRestart(): void;
+  /**
+   * Memory for the cells of a simulated partition. Default: a Uint8Array in the script's heap.
+   * The budget build (manifests/budget) passes memory outside the XS heap, because on a board
+   * the flash chip is not in RAM.
+   */
+  storage?: (byteLength: number) => Uint8Array;
 }
 
 export interface SimHost extends Host {
@@ -38,10 +44,11 @@ export function createSimHost(o: SimHostOptions, partitions?: Record<string, Sim
   const monotonic = new TicksClock();
   const start = monotonic.now();
   const board = createBoard(o.sensors, (index) => new PipeEnv(() => monotonic.now() - start, o.seed, 0, index, { seed: o.seed }), o.seed);
-  const flashes = partitions ?? {
-    cache: new SimFlash({ blocks: o.cacheBlocks, blockLength: 4096, writeAlign: 4, eraseValue: 0xff }),
-    settings: new SimFlash({ blocks: o.settingsBlocks, blockLength: 4096, writeAlign: 4, eraseValue: 0xff }),
+  const partition = (blocks: number): SimFlash => {
+    const geometry = { blocks, blockLength: 4096, writeAlign: 4, eraseValue: 0xff };
+    return o.storage ? SimFlash.onStorage(geometry, o.storage(blocks * 4096)) : new SimFlash(geometry);
   };
+  const flashes = partitions ?? { cache: partition(o.cacheBlocks), settings: partition(o.settingsBlocks) };
   const flash: FlashProvider = {
     open(options: { path: string }) {
       const partition = flashes[options.path];

@@ -17,18 +17,28 @@ function describe(error: unknown): string {
 }
 
 export default function main(): void {
+  startSim({});
+}
+
+/** What a build around this entry point (manifests/budget) can change. */
+export interface SimStart {
+  /** Memory for the simulated partitions' cells (see SimHostOptions.storage). */
+  storage?: (byteLength: number) => Uint8Array;
+}
+
+export function startSim(start: SimStart): void {
   globalThis.abort = (why: string, exception?: unknown) => {
     trace(`pipewatch-abort ${why}: ${describe(exception)}\n`);
   };
   try {
-    run();
+    run(start);
   } catch (error) {
     trace(`pipewatch-abort failed to start: ${describe(error)}\n`);
     throw error;
   }
 }
 
-function run(): void {
+function run(start: SimStart): void {
   const deviceId = String(config.deviceId);
   const broker = parseBroker(String(config.broker));
   const sensors = parseSensors(String(config.sensors));
@@ -45,6 +55,7 @@ function run(): void {
         sensors,
         cacheBlocks: Number(config.cacheBlocks),
         settingsBlocks: Number(config.settingsBlocks),
+        storage: start.storage,
         onRestart() {
           node?.stop();
           node = undefined;

@@ -135,9 +135,11 @@ class Chip {
     bytes?: Uint8Array,
     eraseCounts?: Uint32Array,
     units?: Uint8Array,
+    storage?: Uint8Array,
   ) {
     const size = geometry.blockLength * geometry.blocks;
-    this.bytes = new Uint8Array(size);
+    if (storage && storage.byteLength !== size) throw new RangeError(`SimFlash: storage is ${storage.byteLength} bytes, the geometry needs ${size}`);
+    this.bytes = storage ?? new Uint8Array(size);
     if (bytes) this.bytes.set(bytes.subarray(0, size));
     else this.bytes.fill(geometry.eraseValue);
     this.eraseCounts = new Uint32Array(geometry.blocks);
@@ -199,6 +201,14 @@ export class SimFlash implements Flash {
   constructor(geometry: SimFlashGeometry, chip?: Chip) {
     this.#chip = chip ?? new Chip(checkGeometry(geometry));
     this.#generation = this.#chip.generation;
+  }
+
+  /**
+   * A blank chip whose cells are `storage` (exactly blocks * blockLength bytes), e.g. memory the
+   * host keeps outside the script's heap, as a real chip is outside the device's RAM.
+   */
+  static onStorage(geometry: SimFlashGeometry, storage: Uint8Array): SimFlash {
+    return new SimFlash(geometry, new Chip(checkGeometry(geometry), undefined, undefined, undefined, storage));
   }
 
   static fromSnapshot(snapshot: FlashSnapshot): SimFlash {
