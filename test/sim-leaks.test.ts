@@ -4,7 +4,9 @@
  * readings, incidents reported as they are raised, and the summary's scoring (docs/leaks.md).
  */
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSimulation, type SimOptions, type SimSummary } from '../simulator/run';
 import { VIRTUAL_EPOCH_MS } from '../hosts/node/host';
@@ -146,3 +148,26 @@ test.serial('pipewatch sim --plant: a bad plant file exits 2 naming the field, a
   t.is(r.code, 2);
   t.regex(r.stderr, /^pipewatch sim: --plant .*p\.json: plant: nodes\[0\]\.posM must be a number in 0\.\.100000$/m);
 });
+
+// The OTA agent and the leak events share the uplink's side channel. The PUBACK of a leak event
+// used to retire one of the agent's status messages (its count went below zero), and the agent
+// then published its ring again at every PUBACK: a virtual run with OTA on spun at 100 % CPU
+// after the first alert and never ended, and a real node would have flooded its broker.
+for (const engine of ['node', 'xs'] as const) {
+  test(`${engine}: with OTA on, a leak alert's evidence does not take the OTA status channel with it (the run ends, nothing lost)`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'pipewatch-sim-leaks-ota-'));
+    const statuses: string[] = [];
+    const sim = startSimulation({ ...base, engine, ota: { cwd: dir }, onLog: (_node, level, message) => level !== 'info' && statuses.push(message) });
+    const timeout = new Promise<'stalled'>((resolve) => setTimeout(() => resolve('stalled'), 60_000).unref());
+    const summary = await Promise.race([sim.done, timeout]);
+    if (summary === 'stalled') {
+      sim.stop();
+      t.fail(`the run did not end within 60 s of wall time after: ${statuses.slice(-3).join(' | ')}`);
+      return;
+    }
+    t.is(summary.readingsLost, 0);
+    t.is(summary.pendingOnNodes, 0);
+    t.true(summary.alertsRaised >= 1);
+    t.is(summary.incidents, 1);
+  });
+}

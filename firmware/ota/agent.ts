@@ -137,10 +137,14 @@ export class OtaAgent {
     });
     uplink.onConnect = () => this.updater.resume();
     uplink.onAcked = () => this.#noteAck();
+    // The side channel is shared (leak events use it too): a PUBACK for a message that was not
+    // this agent's only frees the slot for the next status; it must not retire one of ours.
     uplink.onSideAcked = () => {
-      this.#onWire = false;
-      this.#head = (this.#head + 1) % STATUS_SLOTS;
-      this.#count--;
+      if (this.#onWire) {
+        this.#onWire = false;
+        this.#head = (this.#head + 1) % STATUS_SLOTS;
+        this.#count--;
+      }
       this.#pumpStatus();
     };
   }
