@@ -43,7 +43,7 @@
  * the ring is dropped whole and counted. No callback of the serial port or a timer throws.
  */
 import type { Host, Serial, SerialConstructor, TimerId } from '../host';
-import { utf8Decode, utf8Length } from '../uplink/utf8';
+import { utf8Decode, utf8Length, writeUtf8 } from '../uplink/utf8';
 
 export const ImprovType = Object.freeze({ currentState: 0x01, errorState: 0x02, rpc: 0x03, rpcResult: 0x04 });
 export const ImprovState = Object.freeze({ ready: 0x02, provisioning: 0x03, provisioned: 0x04 });
@@ -485,27 +485,4 @@ export class Improv {
       this.#ringLength -= n;
     }
   }
-}
-
-/** Writes the UTF-8 of `s` (checked with `utf8Length`) into `out` at `p`; returns the end. */
-function writeUtf8(s: string, out: Uint8Array, p: number): number {
-  for (let i = 0; i < s.length; i++) {
-    let c = s.charCodeAt(i);
-    if (c < 0x80) out[p++] = c;
-    else if (c < 0x800) {
-      out[p++] = 0xc0 | (c >> 6);
-      out[p++] = 0x80 | (c & 0x3f);
-    } else if (c >= 0xd800 && c <= 0xdbff) {
-      c = 0x10000 + ((c - 0xd800) << 10) + (s.charCodeAt(++i) - 0xdc00);
-      out[p++] = 0xf0 | (c >> 18);
-      out[p++] = 0x80 | ((c >> 12) & 0x3f);
-      out[p++] = 0x80 | ((c >> 6) & 0x3f);
-      out[p++] = 0x80 | (c & 0x3f);
-    } else {
-      out[p++] = 0xe0 | (c >> 12);
-      out[p++] = 0x80 | ((c >> 6) & 0x3f);
-      out[p++] = 0x80 | (c & 0x3f);
-    }
-  }
-  return p;
 }

@@ -40,9 +40,8 @@ export function utf8Length(s: string, allowNull: boolean): number {
   return n;
 }
 
-/** Writes the UTF-8 encoding of `s` (checked with `utf8Length` first) into `out`. */
-function writeUtf8(s: string, out: Uint8Array): void {
-  let p = 0;
+/** Writes the UTF-8 encoding of `s` (checked with `utf8Length` first) into `out` at `p`; returns the end. */
+export function writeUtf8(s: string, out: Uint8Array, p = 0): number {
   for (let i = 0; i < s.length; i++) {
     let c = s.charCodeAt(i);
     if (c < 0x80) out[p++] = c;
@@ -61,6 +60,7 @@ function writeUtf8(s: string, out: Uint8Array): void {
       out[p++] = 0x80 | (c & 0x3f);
     }
   }
+  return p;
 }
 
 /** Why `s` cannot be an MQTT UTF-8 string, or '' when it can. */
