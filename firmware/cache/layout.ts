@@ -9,7 +9,7 @@ import type { FlashStatus } from '../host';
 export const FORMAT_MAGIC = 0x31435750; // "PWC1" read as a little-endian u32
 export const FORMAT_VERSION = 2;
 /** Version 1 headers: same fields up to slotsPerBlock, CRC-32 of bytes 0..27 at 28, 32 bytes. */
-export const V1 = { version: 1, crc: 28 } as const;
+export const V1 = Object.freeze({ version: 1, crc: 28 } as const);
 
 /** Block header (FORMAT.md "Header"): fixed 48 bytes, then padded to writeAlign. */
 export const Header = Object.freeze({
@@ -35,7 +35,7 @@ export const Header = Object.freeze({
  * power cut can be written again in the next one, and a second block can be recycled while the
  * same block is the head (the first one turned out bad).
  */
-export const Note = {
+export const Note = Object.freeze({
   dropped: 0, // u32: the ring's drop count once the victim is gone
   corrupt: 4, // u32: the ring's corrupt/lost count once the victim is gone
   victim: 8, // u16: ring-relative index of the block being recycled (or counted lost)
@@ -43,7 +43,7 @@ export const Note = {
 
   crc: 12, // u32 CRC-32 of bytes 0..11
   bytes: 16,
-} as const;
+} as const);
 export const NOTE_BYTES = Note.bytes;
 export const LOST_NOTE = 0x4c4c;
 export const CLOSE_NOTES = 3;
