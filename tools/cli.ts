@@ -8,15 +8,16 @@
 import { performance } from 'node:perf_hooks';
 import type { SensorConfig } from '../firmware/sensors/registry';
 import { channelsOf, partNames } from '../firmware/sensors/registry';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { defaultPlant, parsePlant, type PlantSpec } from '../simulator/plant/model';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { defaultPlant, type PlantSpec } from '../simulator/plant/model';
+import { readPlantFile } from './plant-file';
 import type { Incident } from './fleet/incidents';
 import { startSimulation, parseBroker, simDeviceId, StartupError, type SimOptions, type SimSummary } from '../simulator/run';
 import { isLoopback } from '../simulator/broker';
 import type { ObservedReading } from '../simulator/observer';
 import type { SimBoot } from '../simulator/ota/sim-node';
 import { simImage, SIM_BOARD, SIM_FACTORY_VERSION } from '../simulator/ota/keys';
-import { Failure, oneLine, parseDuration, parseInteger, parseOptions, runVerb, UsageError, version } from './args';
+import { parseDuration, parseInteger, parseOptions, runVerb, UsageError, version } from './args';
 import { versionText } from '../firmware/ota/manifest';
 
 export { parseDuration, UsageError };
@@ -78,7 +79,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
   const seed = values.seed === undefined ? 1 : parseInteger(values.seed as string, '--seed', 0, 2 ** 32 - 1);
   let plant: PlantSpec | undefined;
   if (plantFile !== undefined) {
-    plant = readPlant(plantFile);
+    plant = readPlantFile(plantFile);
     if (plant.nodes.length > 10_000) throw new UsageError(`--plant ${plantFile}: ${plant.nodes.length} nodes; the simulator runs 1 to 10000`);
   } else if (leakText === undefined) {
     // The built-in plant: lines of 20, events drawn from the seed over the run (a week when it
@@ -125,21 +126,6 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     quiet: values.quiet === true,
     station: values.station === true,
   };
-}
-
-/** A plant file, checked (a bad one is a usage error, exit 2; an unreadable one a failure, exit 1). */
-function readPlant(file: string): PlantSpec {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new Failure(`cannot read --plant ${file}: ${oneLine(error)}`);
-  }
-  try {
-    return parsePlant(JSON.parse(text));
-  } catch (error) {
-    throw new UsageError(`--plant ${file}: ${oneLine(error)}`);
-  }
 }
 
 /** The line printed for a fleet incident as it is raised. */

@@ -15,9 +15,10 @@
  * A bad row: one line on stderr naming the row (data rows count from 1, the header is line 1 of
  * the file), exit 2.
  */
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { DetectEvent, LeakDetector } from '../firmware/detect';
-import { parsePlant, type PlantSpec } from '../simulator/plant/model';
+import type { PlantSpec } from '../simulator/plant/model';
+import { readPlantFile } from './plant-file';
 import { Failure, oneLine, parseOptions, runVerb, UsageError } from './args';
 import { Fleet, type Incident } from './fleet/incidents';
 
@@ -229,20 +230,7 @@ async function detect(argv: string[]): Promise<number> {
   const { values } = parseOptions(argv, { trace: { type: 'string' }, plant: { type: 'string' }, json: { type: 'boolean' } }, 'pipewatch detect');
   const trace = values.trace as string | undefined;
   if (!trace) throw new UsageError('--trace FILE.csv is required (see pipewatch detect --help)');
-  let plant: PlantSpec | undefined;
-  if (values.plant !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(values.plant as string, 'utf8');
-    } catch (error) {
-      throw new Failure(`cannot read --plant ${values.plant}: ${oneLine(error)}`);
-    }
-    try {
-      plant = parsePlant(JSON.parse(text));
-    } catch (error) {
-      throw new UsageError(`--plant ${values.plant}: ${oneLine(error)}`);
-    }
-  }
+  const plant = values.plant === undefined ? undefined : readPlantFile(values.plant as string);
   const json = values.json === true;
   let out = '';
   const write = (s: string) => {

@@ -13,10 +13,10 @@
  * SIGUSR2 prints the counts so far without stopping (SIGUSR1 is Node's debugger signal).
  */
 import mqtt from 'mqtt';
-import { readFileSync } from 'node:fs';
+
 import { ReadingKind } from '../firmware/store';
 import { decodeMessage } from '../firmware/uplink/decode';
-import { parsePlant, type PlantSpec } from '../simulator/plant/model';
+import { readPlantFile } from './plant-file';
 import { Failure, oneLine, parseOptions, runVerb, UsageError } from './args';
 import { Fleet, type Incident } from './fleet/incidents';
 
@@ -45,18 +45,7 @@ async function watch(argv: string[]): Promise<number> {
   const url = values.broker as string | undefined;
   if (!url || !/^mqtt:\/\/([^/:@]+|\[[0-9a-fA-F:]+\]):\d{1,5}\/?$/.test(url)) throw new UsageError('--broker takes mqtt://host:port (see pipewatch incidents --help)');
   if (!values.plant) throw new UsageError('--plant FILE is required (see pipewatch incidents --help)');
-  let plant: PlantSpec;
-  let text: string;
-  try {
-    text = readFileSync(values.plant as string, 'utf8');
-  } catch (error) {
-    throw new Failure(`cannot read --plant ${values.plant}: ${oneLine(error)}`);
-  }
-  try {
-    plant = parsePlant(JSON.parse(text));
-  } catch (error) {
-    throw new UsageError(`--plant ${values.plant}: ${oneLine(error)}`);
-  }
+  const plant = readPlantFile(values.plant as string);
   const json = values.json === true;
   const fleet = new Fleet(plant.nodes);
   const lastSeq = new Map<string, number>();
