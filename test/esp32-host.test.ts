@@ -5,13 +5,18 @@
  * checked at a real broker on loopback.
  */
 import test from 'ava';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { startAedes, type AedesHandle } from './harness/aedes';
 import { startMosquitto } from './harness/mosquitto';
 import { bootEsp32, BOARDS, until, type Board, type Booted } from './harness/esp32/harness';
 import { LiveEnv, subscribe, wirePart, type Part } from './harness/esp32/world';
-import { decodeSettings, settingsImage, type Settings } from '../hosts/esp32/settings';
+import { preferenceModel } from './harness/esp32/preference';
+import { NvsSettingsStore, settingsImage, type Settings } from '../hosts/esp32/settings';
 
 const AP = { ssid: 'plant-floor', password: 'steam-pipes-2024' };
+/** A plant CA that issued no broker certificate here (test/fixtures/provision/ca.pem). */
+const PLANT_CA_DER = new Uint8Array(new X509Certificate(readFileSync(new URL('./fixtures/provision/ca.pem', import.meta.url))).raw);
 const PIPE_C = 61.5;
 
 let aedes: AedesHandle;
@@ -34,6 +39,7 @@ function provisioned(sensors: string, extra: Record<string, unknown> = {}) {
     broker: `mqtt://127.0.0.1:${aedes.port}`,
     intervalMs: 200,
     sensors,
+    insecure: true, // plain MQTT to the loopback test broker (device builds refuse it by default)
     ...extra,
   };
 }
@@ -50,14 +56,9 @@ async function expectReadings(esp: Booted, dev: string, count: number, ms = 8000
   }
 }
 
+/** The settings the node saved in NVS (read as the firmware reads them, without touching the raw partition). */
 function settingsRecord(esp: Booted): Settings | undefined {
-  const partition = esp.storage.partitions.find((p) => p.name === 'settings')!;
-  let newest: { settings: Settings; sequence: number } | undefined;
-  for (let block = 0; block < 2; block++) {
-    const decoded = decodeSettings(partition.bytes.subarray(block * 4096, (block + 1) * 4096));
-    if (typeof decoded !== 'string' && (!newest || decoded.sequence > newest.sequence)) newest = decoded;
-  }
-  return newest?.settings;
+  return new NvsSettingsStore(preferenceModel(esp.nvs)).load();
 }
 
 /** The parts a settings record can name on this host (an NTC needs thermistor options the record cannot carry). */
@@ -108,7 +109,7 @@ test('nodemcu: not provisioned — samples into the cache, never touches the net
   }
 });
 
-test('esp32s3: settings from the settings partition win over an empty build config', async (t) => {
+test('esp32s3: settings from the raw settings partition (earlier firmware) win over an empty build config, moved to NVS', async (t) => {
   const settings: Settings = {
     ssid: AP.ssid,
     password: AP.password,
@@ -119,13 +120,17 @@ test('esp32s3: settings from the settings partition win over an empty build conf
   };
   const esp = await bootEsp32({
     board: 'esp32s3',
+    config: { insecure: true },
     ap: AP,
     wire: wirePart('esp32s3', 'tmp117', new LiveEnv()),
     prepare: (partitions) => partitions.find((p) => p.name === 'settings')!.bytes.set(settingsImage(settings)),
   });
   try {
     await expectReadings(esp, 'pw-from-partition', 2);
-    t.true(esp.device.log.some((line) => line.includes('settings from settings partition')));
+    t.true(esp.device.log.some((line) => line.includes('settings from NVS')), esp.device.log.join('\n'));
+    t.true(esp.device.log.some((line) => line.includes('settings moved from the settings partition to NVS')));
+    t.deepEqual(settingsRecord(esp), settings);
+    t.true(esp.storage.partitions.find((p) => p.name === 'settings')!.bytes.every((b) => b === 0xff), 'the raw record (with its secrets) is erased');
   } finally {
     esp.stop();
   }
@@ -152,6 +157,7 @@ test('nodemcu: a saved pw-000000000000 (older firmware) is repaired from the MAC
   const settings: Settings = { ssid: AP.ssid, password: AP.password, broker: `mqtt://127.0.0.1:${aedes.port}`, deviceId: 'pw-000000000000', intervalMs: 200, sensors: 'tmp117@0x48' };
   const esp = await bootEsp32({
     board: 'nodemcu',
+    config: { insecure: true },
     ap: AP,
     mac: '24:6f:28:00:00:09',
     wire: wirePart('nodemcu', 'tmp117', new LiveEnv()),
@@ -237,7 +243,8 @@ test('esp32s3: TLS to mosquitto with the build\'s root (tlsCA), in the SDK\'s op
 test('esp32s3: without SNTP, TLS waits for the clock instead of failing handshakes', async (t) => {
   const esp = await bootEsp32({
     board: 'esp32s3',
-    config: provisioned('tmp117@0x48', { deviceId: 'pw-no-clock', broker: 'mqtts://localhost:8883' }),
+    config: provisioned('tmp117@0x48', { deviceId: 'pw-no-clock', broker: 'mqtts://localhost:8883', tlsCA: 'plant-ca.der' }),
+    resources: { 'plant-ca.der': PLANT_CA_DER },
     ap: AP,
     sntp: false,
     dns: { localhost: '127.0.0.1' },

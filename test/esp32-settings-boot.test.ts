@@ -58,6 +58,7 @@ test.serial('a record naming an unknown part: the node connects, reports it, and
   view.setUint32(12, crc32(patched.subarray(16, 16 + out.length), crc32(patched.subarray(4, 12))), true);
   const esp = await bootEsp32({
     board: 'nodemcu',
+    config: { insecure: true },
     ap: AP,
     wire: wirePart('nodemcu', 'tmp117', new LiveEnv()),
     prepare: (partitions) => partitions.find((q) => q.name === 'settings')!.bytes.set(patched),
@@ -76,6 +77,7 @@ test.serial('no usable sensor: the node still connects (an update or new setting
   const dev = 'pw-no-sensor';
   const esp = await bootEsp32({
     board: 'nodemcu',
+    config: { insecure: true },
     ap: AP,
     prepare: (partitions) => partitions.find((q) => q.name === 'settings')!.bytes.set(record({ deviceId: dev })),
   });
@@ -91,6 +93,7 @@ test.serial('the record\'s MQTT user name and password reach the CONNECT', async
   const dev = 'pw-auth-1';
   const esp = await bootEsp32({
     board: 'nodemcu',
+    config: { insecure: true },
     ap: AP,
     wire: wirePart('nodemcu', 'tmp117', new LiveEnv()),
     prepare: (partitions) =>

@@ -1,6 +1,8 @@
 /*
- * `provision` (tools/moddable.ts) without a device: --image-only writes the settings image,
- * which is decoded here with the firmware's own decoder. No esptool, no hardware.
+ * `provision` (tools/moddable.ts) without a device: --image-only writes the NVS partition
+ * image, which is mounted here as ESP-IDF's NVS would (test/harness/esp32/preference.ts
+ * nvsStateFromImage) and read with the firmware's own store (NvsSettingsStore over the strict
+ * `preference` model). No esptool, no hardware.
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
@@ -8,7 +10,8 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeSettings } from '../hosts/esp32/settings';
+import { NvsSettingsStore, SETTINGS_DOMAIN, SETTINGS_KEYS } from '../hosts/esp32/settings';
+import { nvsStateFromImage, preferenceModel } from './harness/esp32/preference';
 import { ROOT, moddableCommand } from '../tools/moddable';
 import { PROVISIONED_UTF8_ARGS, PROVISIONED_UTF8_HEX } from './portable/esp32-settings';
 
@@ -30,10 +33,21 @@ async function provision(args: string[]): Promise<{ code: number; text: string }
   return { code, text: lines.join('\n') };
 }
 
+/** The settings record's bytes in an NVS image (the blob under the first settings key). */
+function recordOf(file: string): Uint8Array {
+  const { state, problems } = nvsStateFromImage(new Uint8Array(readFileSync(file)));
+  if (problems.length > 0) throw new Error(`NVS would skip parts of the image: ${problems.join('; ')}`);
+  const item = state.namespaces.get(SETTINGS_DOMAIN)?.get(SETTINGS_KEYS[0]);
+  if (item?.type !== 'blob') throw new Error('no settings blob in the image');
+  return item.value;
+}
+
 function decodeFile(file: string) {
-  const decoded = decodeSettings(new Uint8Array(readFileSync(file)));
-  if (typeof decoded !== 'object') throw new Error(`image does not decode: ${decoded}`);
-  return decoded.settings;
+  const { state } = nvsStateFromImage(new Uint8Array(readFileSync(file)));
+  recordOf(file);
+  const settings = new NvsSettingsStore(preferenceModel(state)).load();
+  if (!settings) throw new Error('the image holds no settings the firmware reads');
+  return settings;
 }
 
 test('--help and -h print the usage on stdout and exit 0', (t) => {
@@ -154,7 +168,8 @@ test('a non-ASCII MQTT user name and password reach the record as UTF-8, and rea
   const { code, text } = await provision([...PROVISIONED_UTF8_ARGS, '--image-only', file]);
   t.is(code, 0, text);
   const image = new Uint8Array(readFileSync(file));
-  const record = Buffer.from(image.subarray(0, 16 + (image[8]! | (image[9]! << 8)))).toString('hex');
+  t.is(image.length, 0x5000, 'the whole nvs partition of manifests/esp32/partitions.csv');
+  const record = Buffer.from(recordOf(file)).toString('hex');
   t.is(record, PROVISIONED_UTF8_HEX, 'the record test/portable/esp32-settings.ts parses on Node and XS');
   const settings = decodeFile(file);
   t.is(settings.mqttUsername, 'j\u00fcrgen');
@@ -199,10 +214,30 @@ test('credential and certificate mistakes are refused with the option named, exi
 });
 
 test('without --port or --image-only nothing is written', async (t) => {
-  const file = join(ROOT, 'build', 'moddable', 'provision', 'settings-pipe-no-port.bin');
+  const file = join(ROOT, 'build', 'moddable', 'provision', 'nvs-pipe-no-port.bin');
   rmSync(file, { force: true });
   const { code, text } = await provision([...base, '--device-id', 'pipe-no-port']);
   t.is(code, 2);
   t.regex(text, /--port is required/);
   t.false(existsSync(file));
+});
+
+test('a plain mqtt:// broker is refused unless --insecure says the build allows it (issue 17 item 3)', async (t) => {
+  const file = join(dir, 'plain.bin');
+  const plain = [...base.slice(0, 4), '--broker', 'mqtt://10.0.0.5', '--device-id', 'pipe-1', '--image-only', file];
+  const refused = await provision(plain);
+  t.is(refused.code, 2, refused.text);
+  t.regex(refused.text, /^E_INSECURE_BROKER: broker "mqtt:\/\/10\.0\.0\.5" is plain MQTT, which this build refuses; .*insecure=true .*--insecure\)$/m);
+  t.false(existsSync(file));
+  const allowed = await provision([...plain, '--insecure']);
+  t.is(allowed.code, 0, allowed.text);
+  t.is(decodeFile(file).broker, 'mqtt://10.0.0.5');
+});
+
+test('mqtts:// without --ca: provisioned, with a note that the build must carry the CA', async (t) => {
+  const { code, text } = await provision([...base, '--image-only', join(dir, 'no-ca.bin')]);
+  t.is(code, 0, text);
+  t.regex(text, /note: no --ca: the node trusts only the CA its build carries \(tlsCA=\); .*\(E_NO_CA\)/);
+  const withCa = await provision([...base, '--ca', join(FIXTURES, 'ca.pem'), '--image-only', join(dir, 'ca.bin')]);
+  t.notRegex(withCa.text, /note: no --ca/);
 });

@@ -7,7 +7,7 @@
  *   sim       [--duration 30s] [--broker mqtt://127.0.0.1:1883] [--device-id ID] [--out DIR]
  *   provision --port /dev/ttyUSB0 --ssid S --password P --broker URL --device-id ID [--sensors L]
  *             [--interval-ms N] [--mqtt-username U --mqtt-password P] [--ca F] [--client-cert F
- *             --client-key F] [--image-only FILE]   (PROVISION_USAGE, `provision --help`)
+ *             --client-key F] [--insecure] [--image-only FILE]   (PROVISION_USAGE, `provision --help`)
  *
  * `build` and `flash` take `--app drivers-check` to build the driver conformance check
  * (manifests/drivers-check) instead of the node; see docs/moddable.md.
@@ -32,12 +32,16 @@ import { partNames } from '../firmware/sensors/registry';
 import {
   MAX_INTERVAL_MS,
   MIN_INTERVAL_MS,
+  SETTINGS_DOMAIN,
+  SETTINGS_KEYS,
   SettingsProblem,
+  brokerPolicyProblem,
+  encodeSettings,
   parseBroker,
   parseDecimal,
-  settingsImage,
   type Settings,
 } from '../hosts/esp32/settings';
+import { nvsImage } from './nvs-image';
 import { usageError } from './args';
 import { describeRun, runMcsim, verdict } from './mcsim';
 
@@ -51,6 +55,7 @@ export const APPS: Record<string, { manifest: string; name: string }> = {
   'drivers-check': { manifest: join(ROOT, 'manifests', 'drivers-check', 'manifest.json'), name: 'pipewatch-check' },
 };
 const SETTINGS_PARTITION = 'settings';
+const NVS_PARTITION = 'nvs';
 
 type Kind = 'build' | 'flash' | 'sim' | 'provision';
 type Log = (line: string) => void;
@@ -426,21 +431,25 @@ async function sim(argv: string[], log: Log): Promise<number> {
 }
 
 export const PROVISION_USAGE = [
-  'usage: npm run provision -- --port /dev/ttyUSB0 --ssid S [--password P] --broker mqtt[s]://host[:port] --device-id ID',
+  'usage: npm run provision -- --port /dev/ttyUSB0 --ssid S [--password P] --broker mqtts://host[:port] --device-id ID',
   '                            [--sensors tmp117@0x48,...] [--interval-ms 10000]',
   '                            [--mqtt-username U] [--mqtt-password P] [--ca ca.pem] [--client-cert c.pem --client-key k.pem]',
-  '                            [--image-only settings.bin]',
-  'Writes the node\'s settings partition (two 4 KB records, hosts/esp32/settings.ts) with esptool.py.',
+  '                            [--insecure] [--image-only nvs.bin]',
+  'Writes the node\'s settings into its NVS partition (an NVS image made here, hosts/esp32/settings.ts) and',
+  'erases the raw settings partition of earlier firmware, with esptool.py. The whole NVS partition is rewritten.',
   '  --password          Wi-Fi passphrase (8..63 characters; omit for an open network)',
   `  --sensors           part@0xNN (I2C) or part@pinN, comma separated; parts: ${partNames().join(', ')}`,
   '  --interval-ms       sampling period, 100..86400000 (default 10000)',
   '  --mqtt-username     MQTT user name; --mqtt-password needs it (any UTF-8 the MQTT client sends, non-empty)',
-  '  --ca FILE           the broker\'s CA certificate (PEM or DER, one certificate), for mqtts://',
+  '  --ca FILE           the plant CA (PEM or DER, one certificate), for mqtts://: the only certificate the node',
+  '                      trusts (without it, the node needs a build with tlsCA=)',
   '  --client-cert FILE  TLS client certificate and its RSA key (PEM or DER), for mqtts://; the certificate\'s',
   '  --client-key FILE   common name must be --device-id (`pipewatch certs issue ID` makes such a pair). RSA only:',
   '                      the node\'s TLS client signs with RSA PKCS#1 v1.5 only. CA + cert + key must fit the',
   '                      4 KB record: RSA-2048 does (about 0.8 + 0.8 + 1.2 KB)',
-  '  --image-only FILE   write the image to FILE (mode 0600: it holds the secrets) and flash nothing',
+  '  --insecure          allow a plain mqtt:// broker: only for a node built with insecure=true (a device build',
+  '                      refuses plain MQTT otherwise, at boot)',
+  '  --image-only FILE   write the NVS image to FILE (mode 0600: it holds the secrets) and flash nothing',
   'Exit codes: 0 done, 1 esptool failed, 2 bad or missing options. See docs/moddable.md, "Provision".',
 ].join('\n');
 
@@ -562,6 +571,7 @@ async function provision(argv: string[], log: Log): Promise<number> {
       ca: { type: 'string' },
       'client-cert': { type: 'string' },
       'client-key': { type: 'string' },
+      insecure: { type: 'boolean', default: false },
       'image-only': { type: 'string' },
     },
   });
@@ -571,48 +581,79 @@ async function provision(argv: string[], log: Log): Promise<number> {
   }
   let settings: Settings;
   let image: Uint8Array;
+  const nvs = partition(NVS_PARTITION);
   try {
     settings = provisionSettings(values);
-    image = settingsImage(settings);
+    image = provisionImage(settings, nvs.size);
+    // A build CA may exist (tlsCA=): only the insecure rule is decided here; the node checks the CA at boot.
+    const refused = brokerPolicyProblem(settings, values.insecure === true, true);
+    if (refused) throw new UsageProblem(`${refused} (then provision it with --insecure)`);
   } catch (error) {
     if (!(error instanceof UsageProblem || error instanceof SettingsProblem)) throw error;
     log(`${error.message}\n${PROVISION_USAGE.split('\n')[0]} (--help for all options)`);
     return 2;
   }
-  const offset = partitionOffset(SETTINGS_PARTITION);
+  if (settings.broker.startsWith('mqtts://') && settings.ca === undefined) {
+    log(`note: no --ca: the node trusts only the CA its build carries (tlsCA=); a build without one refuses ${settings.broker} at boot (E_NO_CA)`);
+  }
+  const offset = nvs.offset;
+  const legacy = partition(SETTINGS_PARTITION);
   const imageOnly = values['image-only'];
   if (imageOnly === undefined && !values.port) {
     log('--port is required (e.g. --port /dev/ttyUSB0), or --image-only FILE to write the image only');
     return 2;
   }
-  const file = resolve(imageOnly ?? join(outDir(undefined, 'provision'), `settings-${settings.deviceId}.bin`));
+  const file = resolve(imageOnly ?? join(outDir(undefined, 'provision'), `nvs-${settings.deviceId}.bin`));
   writeSecretFile(file, image);
-  log(`settings image for ${settings.deviceId}: ${file} (${image.length} bytes, mode 0600, partition "${SETTINGS_PARTITION}" at 0x${offset.toString(16)})`);
+  log(`NVS image for ${settings.deviceId}: ${file} (${image.length} bytes, mode 0600, partition "${NVS_PARTITION}" at 0x${offset.toString(16)})`);
   if (imageOnly !== undefined) return 0;
+  const blank = join(dirname(file), `blank-${settings.deviceId}.bin`);
+  writeFileSync(blank, new Uint8Array(legacy.size).fill(0xff));
   try {
     const esptool = spawnSync('esptool.py', ['version'], { encoding: 'utf8' });
     if (esptool.error) {
       log('esptool.py is not on PATH: it comes with ESP-IDF (source $IDF_PATH/export.sh) or `pip install esptool`.');
       return 2;
     }
-    const flashed = await run('esptool.py', ['--port', values.port!, 'write_flash', `0x${offset.toString(16)}`, file], process.env, log);
+    const flashed = await run(
+      'esptool.py',
+      ['--port', values.port!, 'write_flash', `0x${offset.toString(16)}`, file, `0x${legacy.offset.toString(16)}`, blank],
+      process.env,
+      log,
+    );
     if (flashed.code !== 0) return 1;
   } finally {
     // The image holds the Wi-Fi and broker secrets and can be made again: no copy is left behind.
     rmSync(file, { force: true });
+    rmSync(blank, { force: true });
   }
   log(`OK: ${settings.deviceId} provisioned; it joins "${settings.ssid}" and publishes to ${settings.broker} after reset`);
   return 0;
 }
 
-/** Offset of a partition in manifests/esp32/partitions.csv. */
-export function partitionOffset(name: string): number {
+/** Offset and size of a partition in manifests/esp32/partitions.csv. */
+export function partition(name: string): { offset: number; size: number } {
   const csv = readFileSync(join(ROOT, 'manifests', 'esp32', 'partitions.csv'), 'utf8');
   for (const line of csv.split('\n')) {
     const cells = line.split(',').map((c) => c.trim());
-    if (cells[0] === name) return parseInt(cells[3]!, 16);
+    if (cells[0] === name) return { offset: parseInt(cells[3]!, 16), size: parseInt(cells[4]!, 16) };
   }
   throw new Error(`partition "${name}" not in manifests/esp32/partitions.csv`);
+}
+
+/** Offset of a partition in manifests/esp32/partitions.csv. */
+export function partitionOffset(name: string): number {
+  return partition(name).offset;
+}
+
+/**
+ * The NVS partition image provisioning flashes: the settings record (`encodeSettings`, sequence
+ * 1) as a blob under the first settings key of the node's NVS namespace, where
+ * NvsSettingsStore reads it. Throws a SettingsProblem on invalid settings.
+ */
+export function provisionImage(settings: Settings, nvsBytes: number): Uint8Array {
+  const record = encodeSettings(settings, 1);
+  return nvsImage([{ namespace: SETTINGS_DOMAIN, key: SETTINGS_KEYS[0], value: { type: 'blob', value: record } }], nvsBytes);
 }
 
 /** `npm run <script> -- --help` for each command (the header of this file has the details). */

@@ -1,13 +1,18 @@
 /*
  * Entry point on an ESP32. Boot order: host from the board's manifest config, settings from
- * the `settings` partition (or, on first boot, from build-time manifest config, saved to the
- * partition), then the node starts sampling into the flash cache at once; Wi-Fi and SNTP come
- * up beside it. A node without credentials still samples and caches, and says how to
- * provision it (docs/moddable.md, "Provision").
+ * NVS through the SDK's `preference` module (the record of the raw `settings` partition of
+ * earlier firmware migrated once; on first boot, build-time manifest config, saved to NVS),
+ * then the node starts sampling into the flash cache at once; Wi-Fi and SNTP come up beside it.
+ * A node without credentials still samples and caches, and says how to provision it
+ * (docs/moddable.md, "Provision"). Secure by default: a plain mqtt:// broker is refused unless
+ * the build says `insecure: true`, and the plant CA (settings or build) is the only trust
+ * anchor; a refused broker is a counted configuration error, and the node samples into its
+ * cache without connecting.
  */
 import config from 'mc/config';
 import Net from 'net';
 import Resource from 'Resource';
+import Preference from 'preference';
 import { PipewatchNode } from '../../firmware/node';
 import type { Host } from '../../firmware/host';
 import { createStatusLed } from 'hosts/esp32/led';
@@ -15,7 +20,16 @@ import type { StatusLed } from './led-digital';
 import { createEsp32Host, type BoardConfig } from './host';
 import { Network } from './network';
 import { esp32Update } from './ota';
-import { SettingsStore, brokerConfig, planSensors, settingsFromConfig, validateFields, type Settings } from './settings';
+import {
+  NvsSettingsStore,
+  brokerConfig,
+  brokerPolicyProblem,
+  insecureBuild,
+  planSensors,
+  settingsFromConfig,
+  validateFields,
+  type Settings,
+} from './settings';
 
 /** Size of each app slot in manifests/esp32/partitions.csv (ota_0, ota_1): the largest image (the slot header is not stored on ESP32). */
 const APP_SLOT_BYTES = 0x1b0000;
@@ -49,15 +63,17 @@ function temporaryId(host: Host): string {
 }
 
 function loadSettings(host: Host): { settings: Settings | undefined; source: string } {
-  let store: SettingsStore | undefined;
+  const store = new NvsSettingsStore(Preference, () => host.flash!.open({ path: 'settings' }));
+  let saved: Settings | undefined;
   try {
-    store = new SettingsStore(host.flash!.open({ path: 'settings' }));
+    saved = store.load();
   } catch (error) {
-    host.log('error', `settings partition unusable: ${(error as Error).message}`);
+    host.log('error', `settings unreadable: ${(error as Error).message}`);
   }
-  const saved = store?.load();
-  if (store && store.stats.corrupt > 0) host.log('warn', `settings: ${store.stats.corrupt} corrupt record(s) ignored`);
-  if (saved && saved.deviceId !== ZERO_ID) return { settings: saved, source: 'settings partition' };
+  if (store.stats.corrupt > 0) host.log('warn', `settings: ${store.stats.corrupt} corrupt record(s) ignored`);
+  if (store.stats.migrated) host.log('info', 'settings moved from the settings partition to NVS');
+  if (store.stats.legacyErased) host.log('info', 'settings partition erased (its record is in NVS)');
+  if (saved && saved.deviceId !== ZERO_ID) return { settings: saved, source: 'NVS' };
   const configuredId = String(config.deviceId ?? '');
   const fromBuild: Settings = saved ? { ...saved } : settingsFromConfig(config, 'pw-pending');
   try {
@@ -75,12 +91,12 @@ function loadSettings(host: Host): { settings: Settings | undefined; source: str
   }
   if (persistent) {
     try {
-      store?.save(fromBuild);
+      store.save(fromBuild);
     } catch (error) {
       host.log('error', `settings not saved: ${(error as Error).message}`);
     }
   }
-  return { settings: fromBuild, source: saved ? 'settings partition (device id repaired)' : 'build-time config' };
+  return { settings: fromBuild, source: saved ? 'NVS (device id repaired)' : 'build-time config' };
 }
 
 /** The broker's own root certificate, when the build carries one (manifest `config.tlsCA` names a `data` resource). */
@@ -143,14 +159,16 @@ export default function main(): void {
   const board = withLedPin(config.board as BoardConfig, config.ledPin);
   const host = createEsp32Host({ board, update: esp32Update, restart });
   const { settings, source } = loadSettings(host);
+  const buildCa = settings?.broker.startsWith('mqtts://') ? brokerCA(host) : undefined;
+  const refused = settings ? brokerPolicyProblem(settings, insecureBuild(config), buildCa !== undefined) : '';
   const deviceId = settings?.deviceId ?? (String(config.deviceId ?? '') || 'pw-unprovisioned');
   host.log('info', `pipewatch ${deviceId} on ${board.name}, settings from ${source}`);
-  host.log('info', 'Wi-Fi is pipewatch\'s own (settings partition); the SDK\'s "No Wi-Fi SSID" at start-up is expected');
+  host.log('info', 'Wi-Fi is pipewatch\'s own (settings in NVS); the SDK\'s "No Wi-Fi SSID" at start-up is expected');
 
   const sensors = planSensors(settings?.sensors ?? String(config.sensors ?? ''));
   const node = new PipewatchNode(host, {
     deviceId,
-    broker: settings ? brokerConfig(settings, settings.broker.startsWith('mqtts://') ? brokerCA(host) : undefined) : { address: '127.0.0.1', port: 1883 },
+    broker: settings && !refused ? brokerConfig(settings, buildCa) : { address: '127.0.0.1', port: 1883 },
     intervalMs: settings?.intervalMs ?? 10_000,
     sensors: sensors.sensors,
     ota: config.otaPublicKey
@@ -158,9 +176,10 @@ export default function main(): void {
       : undefined,
   });
   for (const problem of sensors.problems) node.noteConfigError(problem);
+  if (refused) node.noteConfigError(`broker refused, not connecting (readings stay in the cache): ${refused}`);
   if (sensors.sensors.length === 0) host.log('warn', 'no usable sensor: connecting without readings (provision --sensors, or an update, fixes it)');
   if (!config.otaPublicKey) host.log('warn', 'OTA updates off: no otaPublicKey in the build config');
-  if (settings) {
+  if (settings && !refused) {
     // Wi-Fi first: only the SDK's Wi-Fi module brings up lwIP, which the node's first socket needs.
     const network = new Network({
       ssid: settings.ssid,

@@ -642,3 +642,170 @@ export function settingsImage(s: Settings, blockLength = BLOCK_BYTES, blocks = 2
   image.set(encodeSettings(s, 1), 0);
   return image;
 }
+
+/**
+ * The key-value storage the settings live in on the device: the SDK's `preference` module
+ * (modules/files/preference, ESP32: esp32/modPreference.c over ESP-IDF NVS), injected so the
+ * store runs under Node and XS too. Its contract, from the C code: `set` of an ArrayBuffer
+ * stores a blob (a Uint8Array is refused, "unsupported type"); keys and domains are at most 15
+ * bytes (NVS); `set` first erases the key, then writes it (modPreference.c ERASE_KEY), so a
+ * power cut between the two leaves that key absent; `get` returns undefined for a missing key
+ * or domain; every refusal throws.
+ */
+export interface KeyValueStore {
+  get(domain: string, key: string): unknown;
+  set(domain: string, key: string, value: ArrayBuffer): void;
+  delete(domain: string, key: string): void;
+}
+
+/** NVS namespace and keys of the settings (each at most 15 bytes: NVS_KEY_NAME_MAX_SIZE - 1). */
+export const SETTINGS_DOMAIN = 'pipewatch';
+export const SETTINGS_KEYS = Object.freeze(['settings.0', 'settings.1'] as const);
+
+export interface NvsSettingsStats extends SettingsStats {
+  /** This boot moved the record of the raw `settings` partition into NVS. */
+  migrated: boolean;
+  /** This boot erased the raw `settings` partition (after a migration, now or interrupted earlier). */
+  legacyErased: boolean;
+  /** Preference calls that threw (other than a value that failed validation). */
+  storageErrors: number;
+}
+
+function isErased(flash: Flash, blocks: number, blockLength: number, buffer: Uint8Array): boolean {
+  for (let block = 0; block < blocks; block++) {
+    for (let at = 0; at < BLOCK_BYTES; at += buffer.length) {
+      flash.read(buffer, block * blockLength + at);
+      for (let i = 0; i < buffer.length; i++) if (buffer[i] !== 0xff) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Settings in NVS through the SDK's `preference` module, two records under two keys written
+ * alternately (the record format of `encodeSettings`: magic, sequence, CRC, version 2 fields),
+ * the newest valid one winning. Because `Preference.set` erases a key before writing it, one
+ * key would lose the settings to a power cut in between; with two, a save writes the key not
+ * holding the current record, so a cut during a save leaves the previous settings.
+ *
+ * Migration from the raw `settings` partition (firmware before NVS): `load` reads NVS; when it
+ * holds no valid record it reads the partition (`SettingsStore`) and, if that has settings,
+ * saves them to NVS and reads them back; only once NVS holds a valid record is the partition
+ * erased (both blocks). A power cut at any step leaves either the raw record (migrated again at
+ * the next boot) or the NVS record (the partition is erased at the next boot), never neither:
+ * test/esp32-preference.test.ts cuts at every step.
+ */
+export class NvsSettingsStore {
+  readonly stats: NvsSettingsStats = { corrupt: 0, saves: 0, migrated: false, legacyErased: false, storageErrors: 0 };
+  readonly #kv: KeyValueStore;
+  readonly #legacy: (() => Flash | undefined) | undefined;
+  #current: DecodedSettings | undefined;
+  #currentKey = -1;
+
+  /** `legacy` opens the raw `settings` partition (undefined or a throw: there is none). */
+  constructor(kv: KeyValueStore, legacy?: () => Flash | undefined) {
+    this.#kv = kv;
+    this.#legacy = legacy;
+  }
+
+  #read(): void {
+    this.#current = undefined;
+    this.#currentKey = -1;
+    for (let k = 0; k < SETTINGS_KEYS.length; k++) {
+      let value: unknown;
+      try {
+        value = this.#kv.get(SETTINGS_DOMAIN, SETTINGS_KEYS[k]!);
+      } catch {
+        this.stats.storageErrors++;
+        continue;
+      }
+      if (value === undefined) continue;
+      const result = value instanceof ArrayBuffer ? decodeSettings(new Uint8Array(value)) : 'E_SETTINGS_FORMAT';
+      if (typeof result === 'string') {
+        this.stats.corrupt++;
+        continue;
+      }
+      if (!this.#current || ((result.sequence - this.#current.sequence) | 0) > 0) {
+        this.#current = result;
+        this.#currentKey = k;
+      }
+    }
+  }
+
+  /** The newest valid settings (migrating the raw partition's record first), or undefined. */
+  load(): Settings | undefined {
+    this.#read();
+    let flash: Flash | undefined;
+    try {
+      flash = this.#legacy?.();
+    } catch {
+      flash = undefined;
+    }
+    if (!flash) return this.#current?.settings;
+    const status = flash.status();
+    if (!this.#current) {
+      let legacy: SettingsStore | undefined;
+      try {
+        legacy = new SettingsStore(flash);
+      } catch {
+        return undefined;
+      }
+      const old = legacy.load();
+      this.stats.corrupt += legacy.stats.corrupt;
+      if (!old) return undefined;
+      try {
+        this.save(old);
+      } catch {
+        this.stats.storageErrors++;
+        return old; // NVS refused: keep using (and keep) the raw record
+      }
+      this.#read();
+      if (!this.#current) return old; // not readable back: the raw record stays
+      this.stats.migrated = true;
+    }
+    if (!isErased(flash, 2, status.blockLength, new Uint8Array(256))) {
+      flash.eraseBlock(0);
+      flash.eraseBlock(1);
+      this.stats.legacyErased = true;
+    }
+    return this.#current.settings;
+  }
+
+  /** Writes `s` under the key not holding the current record. Throws on invalid settings or a storage refusal. */
+  save(s: Settings): void {
+    const sequence = this.#current ? (this.#current.sequence + 1) >>> 0 : 1;
+    const record = encodeSettings(s, sequence);
+    const key = this.#currentKey === 0 ? 1 : 0;
+    this.#kv.set(SETTINGS_DOMAIN, SETTINGS_KEYS[key]!, record.buffer as ArrayBuffer);
+    this.#current = { settings: s, sequence, version: SETTINGS_VERSION };
+    this.#currentKey = key;
+    this.stats.saves++;
+  }
+}
+
+/** Whether a build's manifest config says `insecure: true` (`insecure=true` on the mcconfig command line arrives as the string). */
+export function insecureBuild(config: Record<string, unknown>): boolean {
+  return config.insecure === true || config.insecure === 'true';
+}
+
+/**
+ * Why a device build must not use these settings' broker, or '' when it may: a plain mqtt://
+ * broker unless the build says `insecure: true` (E_INSECURE_BROKER), and an mqtts:// broker
+ * with no trust anchor, neither a CA in the settings nor one in the build (E_NO_CA): the build
+ * carries no public roots, so the plant CA is the only certificate the TLS client trusts.
+ */
+export function brokerPolicyProblem(s: Settings, insecure: boolean, buildCa: boolean): string {
+  let secure: boolean;
+  try {
+    secure = parseBroker(s.broker).secure;
+  } catch (error) {
+    return (error as Error).message;
+  }
+  if (!secure && !insecure) {
+    return `E_INSECURE_BROKER: broker "${s.broker}" is plain MQTT, which this build refuses; use mqtts:// with the plant CA (provision --ca), or build with insecure=true for a test bench`;
+  }
+  if (secure && s.ca === undefined && !buildCa) {
+    return `E_NO_CA: broker "${s.broker}" needs the plant CA, the only certificate the node trusts; provision it (--ca) or build with tlsCA=`;
+  }
+  return '';
+}

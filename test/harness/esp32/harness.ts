@@ -28,6 +28,7 @@ import { Esp32Device } from './device';
 import { ioModels, emptyWiring, type Wiring } from './io';
 import { netModels, type Air } from './net';
 import { storageModels, loadPartitions, type OtaState } from './storage';
+import { NvsState, nvsStateFromImage, preferenceModel } from './preference';
 import type { ChipName } from './chip';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -124,6 +125,7 @@ const SDK_SPECIFIERS = [
   'onewire',
   'neopixel',
   'Resource',
+  'preference',
 ];
 
 const bundles = new Map<string, Promise<string>>();
@@ -188,6 +190,12 @@ export interface BootOptions {
   ota?: Partial<OtaState>;
   /** Partitions carried over from an earlier boot (a reboot keeps the flash). */
   partitions?: ReturnType<typeof loadPartitions>;
+  /**
+   * What NVS holds (the `preference` model's state), carried over from an earlier boot. Without
+   * it, the `nvs` partition's bytes are mounted as NVS would (so an image that provisioning
+   * wrote there, e.g. in `prepare`, is what the node reads).
+   */
+  nvs?: NvsState;
 }
 
 
@@ -200,6 +208,9 @@ export interface ModelledBoard {
   net: ReturnType<typeof netModels>;
   storage: ReturnType<typeof storageModels>;
   ota: OtaState;
+  nvs: NvsState;
+  /** Entries of the `nvs` partition image that NVS would have skipped (bad CRC, ...), when it was mounted from bytes. */
+  nvsProblems: string[];
   /** The SDK module specifiers → models, as the bundled code imports them. */
   modules: Record<string, unknown>;
   /** The application's global object. */
@@ -227,6 +238,14 @@ export function modelBoard(o: BootOptions): ModelledBoard {
   o.prepare?.(partitions);
   const ota: OtaState = { running: 0, boot: 0, trial: false, version: '0.1.0', ...o.ota };
   const storage = storageModels(partitions, ota);
+  let nvs = o.nvs;
+  let nvsProblems: string[] = [];
+  if (!nvs) {
+    const part = partitions.find((p) => p.name === 'nvs' && p.type === 'data');
+    const mounted = part ? nvsStateFromImage(part.bytes) : { state: new NvsState(), problems: [] };
+    nvs = mounted.state;
+    nvsProblems = mounted.problems;
+  }
 
   /** Resource (modules/files/resource): the build's resources by name; a missing one throws. */
   class Resource {
@@ -259,11 +278,12 @@ export function modelBoard(o: BootOptions): ModelledBoard {
     onewire: io.OneWire,
     neopixel: io.NeoPixel,
     Resource,
+    preference: preferenceModel(nvs),
   };
   const appGlobal = Object.create(globalThis) as Record<string, unknown>;
   appGlobal.System = { restart: () => device.restart() };
   device.global = appGlobal;
-  return { board: o.board, device, wiring, config, io, net, storage, ota, modules, appGlobal };
+  return { board: o.board, device, wiring, config, io, net, storage, ota, nvs, nvsProblems, modules, appGlobal };
 }
 
 /** Loads a hosts/esp32 module (bundled with what it imports) on a modelled board; returns its exports. */
