@@ -771,6 +771,11 @@ export class NvsSettingsStore {
     return this.#current.settings;
   }
 
+  /** The settings last loaded or saved. */
+  get settings(): Settings | undefined {
+    return this.#current?.settings;
+  }
+
   /** Writes `s` under the key not holding the current record. Throws on invalid settings or a storage refusal. */
   save(s: Settings): void {
     const sequence = this.#current ? (this.#current.sequence + 1) >>> 0 : 1;
@@ -780,6 +785,23 @@ export class NvsSettingsStore {
     this.#current = { settings: s, sequence, version: SETTINGS_VERSION };
     this.#currentKey = key;
     this.stats.saves++;
+  }
+}
+
+/**
+ * The `save` of the Improv service (firmware/provision/improv.ts): the stored settings (or
+ * `base`, e.g. the build's, when none are stored) with the Wi-Fi SSID and passphrase that just
+ * joined, saved to NVS. False when there is nothing complete to save them into (Improv carries
+ * no broker) or the settings or NVS refuse them; never throws, as Improv's contract allows.
+ */
+export function saveWifi(store: NvsSettingsStore, ssid: string, password: string, base?: Settings): boolean {
+  const current = store.settings ?? base;
+  if (!current) return false;
+  try {
+    store.save({ ...current, ssid, password });
+    return true;
+  } catch {
+    return false;
   }
 }
 
