@@ -37,7 +37,9 @@ const SKIP: Array<[RegExp, string]> = [
   [/^npm install$/, 'installs packages (the test runs in an installed tree)'],
   [/^npm test$/, 'the test suite itself'],
   [/^npm run test:moddable$/, 'needs the Moddable SDK; tools/test-moddable.ts skips without it (its --help is in cli.test.ts)'],
-  [/^npm run (build|flash|provision|sim:moddable) /, 'needs the Moddable SDK, ESP-IDF or a board on a serial port (their --help is in cli.test.ts)'],
+  [/^npm run (build|flash|sim:moddable) /, 'needs the Moddable SDK, ESP-IDF or a board on a serial port (their --help is in cli.test.ts)'],
+  [/^npm run provision -- (?!.*--image-only )/, 'writes to a board on a serial port (esptool); --image-only runs are run here'],
+  [/^esptool\.py /, 'writes to a board on a serial port'],
   [/^xvfb-run .*mcsim /, 'needs the Moddable SDK (mcsim)'],
   [/--bus \/dev\//, 'needs a sensor on a real bus (docs/hardware.md); a missing bus is in cli.test.ts'],
   [/^sudo /, 'changes the machine (root)'],
@@ -111,7 +113,7 @@ async function pool<T>(jobs: Array<() => Promise<T>>, width: number): Promise<T[
   return results;
 }
 
-const runnable = (command: string) => /^(npm start( |$)|npx pipewatch )/.test(command);
+const runnable = (command: string) => /^(npm start( |$)|npx pipewatch |npm run provision -- .*--image-only )/.test(command);
 
 test('every command in the docs is run or skipped for a stated reason', (t) => {
   const commands = docCommands();
@@ -178,6 +180,7 @@ test('the documented commands that need no hardware run as written', async (t) =
         t.regex(o.stdout, / #\d+  ch0 [a-z0-9]+ temperature  -?\d+\.\d{3} °C/, what);
         t.regex(o.stdout, /pipewatch sim: \d+ readings generated, \d+ delivered.*, 0 lost, \d+ alerts raised/, what);
       }
-    } else t.regex(o.stdout, /^(usage: |pipewatch drivers check: |\{"part")/, what);
+    } else if (/^npm run provision /.test(run)) t.regex(o.stdout, /^NVS image for \S+: .* mode 0600, partition "nvs" at 0x9000\)$/m, what);
+    else t.regex(o.stdout, /^(usage: |pipewatch drivers check: |\{"part")/, what);
   });
 });

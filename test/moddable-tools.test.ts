@@ -51,18 +51,19 @@ test('argument errors exit 2 with a usage hint', async (t) => {
   t.regex(c.lines.join('\n'), /name=value/);
 });
 
-test('provision --image-only writes a valid settings image without a device', async (t) => {
+test('provision --image-only writes a valid NVS image without a device', async (t) => {
   const { lines, log } = collect();
-  const file = join(ROOT, 'build', 'moddable', 'test-settings.bin');
+  const file = join(ROOT, 'build', 'moddable', 'test-nvs.bin');
   const code = await moddableCommand(
     'provision',
-    ['--ssid', 'Plant', '--password', 'passphrase1', '--broker', 'mqtt://10.0.0.5', '--device-id', 'pipe-1', '--image-only', file],
+    ['--ssid', 'Plant', '--password', 'passphrase1', '--broker', 'mqtt://10.0.0.5', '--device-id', 'pipe-1', '--insecure', '--image-only', file],
     log,
   );
   t.is(code, 0, lines.join('\n'));
   const image = readFileSync(file);
-  t.is(image.length, 8192);
-  t.is(image.readUInt32LE(0), 0x31535750);
+  t.is(image.length, 0x5000, 'the nvs partition of partitions.csv');
+  t.is(image.readUInt32LE(0), 0xfffffffe, 'an ACTIVE NVS page');
+  t.true(image.includes(Buffer.from('PWS1')), 'the settings record inside');
   const bad = collect();
   t.is(await moddableCommand('provision', ['--ssid', '', '--broker', 'mqtt://x', '--device-id', 'd', '--image-only', file], bad.log), 2);
   t.regex(bad.lines.join('\n'), /E_SETTINGS_VALUE: ssid/);

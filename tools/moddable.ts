@@ -553,7 +553,7 @@ function writeSecretFile(file: string, bytes: Uint8Array): void {
   }
 }
 
-/** Writes the settings partition of a node over serial (esptool), without rebuilding. */
+/** Writes a node's settings into its NVS partition over serial (esptool), erasing the raw settings partition of earlier firmware, without rebuilding. */
 async function provision(argv: string[], log: Log): Promise<number> {
   const { values } = parseArgs({
     args: argv,

@@ -1,10 +1,12 @@
 /*
  * Node settings (Wi-Fi credentials, broker and its credentials, device id, sensors) and their
- * record in the `settings` flash partition. Portable: runs on the ESP32, in mcsim, and under
- * Node, where tools/moddable.ts uses the same encoder to build the image that provisioning
- * flashes.
+ * record. On the ESP32 the record lives in NVS through the SDK's `preference` module
+ * (`NvsSettingsStore`, near the end); firmware before that kept it in the raw `settings` flash
+ * partition (`SettingsStore`), which is now read once, for the migration. Portable: runs on the
+ * ESP32, in mcsim, and under Node, where tools/moddable.ts uses the same encoder to build the
+ * NVS image that provisioning flashes.
  *
- * Record layout (little-endian), one per 4 KB block; the partition has two blocks (A/B):
+ * Record layout (little-endian); in the raw partition one per 4 KB block, two blocks (A/B):
  *   0  magic     "PWS1"
  *   4  sequence  u32, +1 per save; the valid record with the highest sequence wins
  *   8  length    u16, payload bytes (1..MAX_PAYLOAD = 4080: the record fills at most its block)
@@ -407,7 +409,7 @@ export function brokerConfig(s: Settings, buildCa?: Uint8Array): BrokerConfig {
 
 /**
  * Settings from a build's manifest config (wifiSsid, wifiPassword, broker, deviceId, intervalMs,
- * sensors, mqttUsername, mqttPassword), for a node whose settings partition is blank. Values given
+ * sensors, mqttUsername, mqttPassword), for a node with no settings stored. Values given
  * on the mcconfig command line arrive as strings: intervalMs is parsed strictly (NaN, refused by
  * validation, when it is not a plain decimal integer).
  */
@@ -580,7 +582,7 @@ export interface SettingsStats {
   saves: number;
 }
 
-/** The settings partition: two blocks, one record each, newest valid record wins. */
+/** The raw settings partition of earlier firmware: two blocks, one record each, newest valid record wins (read for the migration to NVS). */
 export class SettingsStore {
   readonly stats: SettingsStats = { corrupt: 0, saves: 0 };
   readonly #flash: Flash;
@@ -636,7 +638,7 @@ export class SettingsStore {
   }
 }
 
-/** A whole settings partition image (both blocks) holding `s`, for provisioning over serial. */
+/** A whole raw settings partition image (both blocks) holding `s`, as earlier firmware's provisioning wrote it (tests of the migration use it). */
 export function settingsImage(s: Settings, blockLength = BLOCK_BYTES, blocks = 2): Uint8Array {
   const image = new Uint8Array(blockLength * blocks).fill(0xff);
   image.set(encodeSettings(s, 1), 0);
