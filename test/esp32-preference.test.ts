@@ -221,6 +221,11 @@ function legacyFlash(s?: Settings): SimFlash {
   return flash;
 }
 
+/** The partition as the host opens it: closing the view (as the store does after `load`) leaves the chip for the test to inspect. */
+function opened(flash: SimFlash): Flash {
+  return { read: flash.read.bind(flash) as Flash['read'], write: flash.write.bind(flash), eraseBlock: flash.eraseBlock.bind(flash), status: flash.status.bind(flash), close: () => {} };
+}
+
 function erased(flash: SimFlash): boolean {
   const bytes = new Uint8Array(8192);
   flash.read(bytes, 0);
@@ -230,13 +235,19 @@ function erased(flash: SimFlash): boolean {
 test('migration: the raw record moves to NVS, the partition is erased, the next boot migrates nothing', (t) => {
   const { state, pref } = model();
   const flash = legacyFlash(good);
-  const store = new NvsSettingsStore(pref, () => flash);
+  let opened = 0;
+  let closed = 0;
+  const store = new NvsSettingsStore(pref, () => {
+    opened++;
+    return { read: flash.read.bind(flash), write: flash.write.bind(flash), eraseBlock: flash.eraseBlock.bind(flash), status: flash.status.bind(flash), close: () => closed++ } as Flash;
+  });
   t.deepEqual(store.load(), good);
+  t.deepEqual([opened, closed], [1, 1], 'the raw partition is opened once and closed');
   t.true(store.stats.migrated);
   t.true(store.stats.legacyErased);
   t.true(erased(flash), 'no plaintext copy of the secrets left in the raw partition');
   t.deepEqual(blobOf(state, 0), encodeSettings(good, 1));
-  const again = new NvsSettingsStore(pref, () => flash);
+  const again = new NvsSettingsStore(pref, () => opened(flash));
   t.deepEqual(again.load(), good);
   t.false(again.stats.migrated);
   t.false(again.stats.legacyErased);
@@ -246,7 +257,7 @@ test('migration: NVS holds settings already: the raw partition is erased, its ol
   const { pref } = model();
   new NvsSettingsStore(pref).save(next);
   const flash = legacyFlash(good);
-  const store = new NvsSettingsStore(pref, () => flash);
+  const store = new NvsSettingsStore(pref, () => opened(flash));
   t.deepEqual(store.load(), next);
   t.false(store.stats.migrated);
   t.true(store.stats.legacyErased);
@@ -256,7 +267,7 @@ test('migration: NVS refuses the record (full): the raw record is used and kept'
   const { state, pref } = model(new NvsState(0x3000)); // two usable pages
   pref.set('other', 'fill', new ArrayBuffer(7900));
   const flash = legacyFlash(good);
-  const store = new NvsSettingsStore(pref, () => flash);
+  const store = new NvsSettingsStore(pref, () => opened(flash));
   t.deepEqual(store.load(), good);
   t.false(store.stats.migrated);
   t.is(store.stats.storageErrors, 1);
@@ -272,7 +283,7 @@ test('migration: no raw partition (a later partition table) or a blank one: noth
     }).load(),
     undefined,
   );
-  const blank = new NvsSettingsStore(pref, () => legacyFlash());
+  const blank = new NvsSettingsStore(pref, () => opened(legacyFlash()));
   t.is(blank.load(), undefined);
   t.false(blank.stats.legacyErased);
 });
@@ -306,7 +317,7 @@ function powered(flash: SimFlash, state: NvsState): Flash {
       flash.eraseBlock(block);
     },
     status: () => flash.status(),
-    close: () => flash.close(),
+    close: () => {},
   };
 }
 

@@ -704,7 +704,7 @@ export class NvsSettingsStore {
   #current: DecodedSettings | undefined;
   #currentKey = -1;
 
-  /** `legacy` opens the raw `settings` partition (undefined or a throw: there is none). */
+  /** `legacy` opens the raw `settings` partition (undefined or a throw: there is none); `load` closes it. */
   constructor(kv: KeyValueStore, legacy?: () => Flash | undefined) {
     this.#kv = kv;
     this.#legacy = legacy;
@@ -744,6 +744,18 @@ export class NvsSettingsStore {
       flash = undefined;
     }
     if (!flash) return this.#current?.settings;
+    try {
+      return this.#migrate(flash);
+    } finally {
+      try {
+        flash.close();
+      } catch {
+        // a close that fails must not hide what happened before it
+      }
+    }
+  }
+
+  #migrate(flash: Flash): Settings | undefined {
     const status = flash.status();
     if (!this.#current) {
       let legacy: SettingsStore | undefined;
