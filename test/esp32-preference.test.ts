@@ -235,14 +235,14 @@ function erased(flash: SimFlash): boolean {
 test('migration: the raw record moves to NVS, the partition is erased, the next boot migrates nothing', (t) => {
   const { state, pref } = model();
   const flash = legacyFlash(good);
-  let opened = 0;
+  let opens = 0;
   let closed = 0;
   const store = new NvsSettingsStore(pref, () => {
-    opened++;
+    opens++;
     return { read: flash.read.bind(flash), write: flash.write.bind(flash), eraseBlock: flash.eraseBlock.bind(flash), status: flash.status.bind(flash), close: () => closed++ } as Flash;
   });
   t.deepEqual(store.load(), good);
-  t.deepEqual([opened, closed], [1, 1], 'the raw partition is opened once and closed');
+  t.deepEqual([opens, closed], [1, 1], 'the raw partition is opened once and closed');
   t.true(store.stats.migrated);
   t.true(store.stats.legacyErased);
   t.true(erased(flash), 'no plaintext copy of the secrets left in the raw partition');
