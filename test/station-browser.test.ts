@@ -91,6 +91,31 @@ browserTest('plant shows every node, a node plots its readings, nodes grey out w
   t.is(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned), undefined);
   await page.screenshot({ path: join(SHOTS, 'fleet.png'), fullPage: true });
 
+  // Hostile text from a real device: its heartbeat's firmware version, its OTA status and a
+  // malformed reading's text are shown as text on its page and in the fleet table, never run.
+  const target = deviceIds[2]!;
+  const fw = '<img src=x onerror="window.pwned=3">';
+  const ota = '{"state":"<script>window.pwned=4</script>"}';
+  const bad = '<svg onload=window.pwned=5>';
+  const speaker = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { clientId: 'hostile-device' });
+  await speaker.publishAsync(`pipewatch/${target}/health`, JSON.stringify({ dev: target, n: 1, fw, pending: 3, faults: [[0, 'E_BUS', 2]] }), { qos: 1 });
+  await speaker.publishAsync(`pipewatch/${target}/ota/status`, ota, { qos: 1 });
+  await speaker.publishAsync(`pipewatch/${target}/status`, bad, { qos: 1 });
+  await speaker.endAsync();
+  await page.goto(new URL(`/node/${target}`, station.url).href);
+  await page.waitForFunction((b) => document.querySelector('dd[data-fact="last malformed"]')?.textContent === `status: ${b}`, bad, { timeout: 10_000 });
+  t.is(await page.textContent('dd[data-fact="firmware"]'), fw);
+  t.is(await page.textContent('dd[data-fact="OTA"]'), ota);
+  t.is(await page.textContent('dd[data-fact="cache backlog"]'), '3 readings not yet acknowledged');
+  t.is(await page.textContent('dd[data-fact="sensor faults"]'), '2');
+  t.is(await page.$$eval('main img, main script, main svg, main iframe', (nodes) => nodes.length), 0);
+  await page.screenshot({ path: join(SHOTS, 'node-hostile.png'), fullPage: true });
+  await page.goto(new URL('/fleet', station.url).href);
+  await page.waitForSelector(`#fleet tr[data-dev="${target}"] td.firmware`);
+  t.is(await page.textContent(`#fleet tr[data-dev="${target}"] td.firmware`), fw);
+  t.is(await page.$$eval('main img, main script, main svg, main iframe', (nodes) => nodes.length), 0);
+  t.is(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned), undefined);
+
   // The run has ended: every node said "offline" (retained) before its DISCONNECT, and shows grey.
   await page.goto(station.url);
   await page.waitForSelector('#plant a.node');
