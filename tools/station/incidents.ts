@@ -15,7 +15,8 @@
  * - Only the plant file's nodes take part (the engine needs each node's line and position).
  */
 import { Fleet, type FleetNode, type Incident } from '../fleet/incidents';
-import type { IncidentRow, ReadingRow, StationStore } from './store';
+import type { ReadingRow, StationStore } from './store';
+import type { IncidentRow } from './store-web';
 import type { Plant } from './plant';
 
 /** Rows read per device per pull (a longer backlog is read in several). */

@@ -10,7 +10,8 @@
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { decodeMessage } from '../../firmware/uplink/decode';
-import { HEALTH_TEXT_LIMIT, type StationStore } from './store';
+import type { StationStore } from './store';
+import { HEALTH_TEXT_LIMIT } from './store-web';
 
 export const TOPICS = [
   'pipewatch/+/readings',

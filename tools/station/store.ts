@@ -14,18 +14,14 @@
  *     one row per device id seen on a topic, valid or not (malformed counts per device); the
  *     reading and alert counts are kept in the same transaction as the rows they count.
  *   meta(key, value): the counters kept across restarts (ingested, duplicates, malformed).
- *   incidents(id, line, node, t_ms, pos_m, rule, relative_mc, raised_ms, acked_ms, acked_by)
- *     the fleet incidents the station raised (tools/station/incidents.ts); id is
- *     "<t_ms>-<node>", so raising the same incident again (a replay after a restart) is a no-op.
- *   device_health(dev, received_ms, body): the latest health heartbeat of each device, as
- *     received (JSON text, docs/payload.md): firmware version, cache backlog, sensor faults.
- * The SQL of these two tables is portable (SQLite and PostgreSQL): BIGINT times, DOUBLE
- * PRECISION positions, INSERT ... ON CONFLICT.
+ *   incidents, device_health: the web side's tables (store-web.ts, portable SQL shared with
+ *     the PostgreSQL backend).
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Reading } from '../../firmware/store';
+import { WEB_SCHEMA, WebQueries, type IncidentRow, type HealthRow } from './store-web';
 
 export interface DeviceRow {
   dev: string;
@@ -72,37 +68,6 @@ CREATE TABLE IF NOT EXISTS devices (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 `;
 
-/** Portable SQL (SQLite and PostgreSQL) of the incidents and latest-heartbeat tables. */
-export const WEB_SCHEMA = `
-CREATE TABLE IF NOT EXISTS incidents (
-  id TEXT PRIMARY KEY, line TEXT NOT NULL, node TEXT NOT NULL, t_ms BIGINT NOT NULL, pos_m DOUBLE PRECISION NOT NULL,
-  rule TEXT NOT NULL, relative_mc BIGINT NOT NULL, raised_ms BIGINT NOT NULL, acked_ms BIGINT, acked_by TEXT);
-CREATE INDEX IF NOT EXISTS incidents_time ON incidents (t_ms);
-CREATE TABLE IF NOT EXISTS device_health (dev TEXT PRIMARY KEY, received_ms BIGINT NOT NULL, body TEXT NOT NULL);
-`;
-
-export interface IncidentRow {
-  id: string;
-  line: string;
-  node: string;
-  t_ms: number;
-  pos_m: number;
-  rule: string;
-  relative_mc: number;
-  raised_ms: number;
-  acked_ms: number | null;
-  acked_by: string | null;
-}
-
-export interface HealthRow {
-  dev: string;
-  received_ms: number;
-  body: string;
-}
-
-/** Longest heartbeat kept (docs/payload.md: up to 1 KiB). */
-export const HEALTH_TEXT_LIMIT = 2048;
-
 /** Readings (per device, oldest first) whose median is a channel's baseline. */
 export const BASELINE_READINGS = 30;
 /** Newest readings looked at for each channel's latest value. */
@@ -134,6 +99,10 @@ export class StationStore {
     db.pragma('busy_timeout = 5000');
     db.exec(SCHEMA);
     db.exec(WEB_SCHEMA);
+    this.#web = new WebQueries({
+      all: async <R>(sql: string, values: readonly unknown[]) => db.prepare(sql).all(...values) as R[],
+      run: async (sql: string, values: readonly unknown[]) => db.prepare(sql).run(...values).changes,
+    });
     this.#insert = db.prepare(
       'INSERT OR IGNORE INTO readings (dev, seq, ts, sync, ch, kind, value, alert, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
@@ -242,55 +211,35 @@ export class StationStore {
     return out;
   }
 
-  /**
-   * Channel 0 temperature readings of a device after `afterSeq`, in seq order, at most `limit`:
-   * what the incident engine is fed, from committed rows.
-   */
-  temperaturesAfter(dev: string, afterSeq: number, limit: number): ReadingRow[] {
-    return this.#db
-      .prepare('SELECT seq, ts, sync, ch, kind, value, alert, received_ms FROM readings WHERE dev = ? AND seq > ? AND ch = 0 AND kind = 0 ORDER BY seq LIMIT ?')
-      .all(dev, afterSeq, limit) as ReadingRow[];
+  // The web side's queries (store-web.ts), on this database.
+  readonly #web: WebQueries;
+
+  temperaturesAfter(dev: string, afterSeq: number, limit: number): Promise<ReadingRow[]> {
+    return this.#web.temperaturesAfter(dev, afterSeq, limit);
   }
 
-  /** The highest seq of a device's readings received before `beforeMs` (-1 when none). */
-  lastSeqBefore(dev: string, beforeMs: number): number {
-    const row = this.#db.prepare('SELECT MAX(seq) AS seq FROM readings WHERE dev = ? AND received_ms < ?').get(dev, beforeMs) as { seq: number | null };
-    return row.seq ?? -1;
+  lastSeqBefore(dev: string, beforeMs: number): Promise<number> {
+    return this.#web.lastSeqBefore(dev, beforeMs);
   }
 
-  /** Stores an incident; false when one with its id is already there. */
-  storeIncident(i: Omit<IncidentRow, 'acked_ms' | 'acked_by'>): boolean {
-    return (
-      this.#db
-        .prepare(
-          'INSERT INTO incidents (id, line, node, t_ms, pos_m, rule, relative_mc, raised_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
-        )
-        .run(i.id, i.line, i.node, i.t_ms, i.pos_m, i.rule, i.relative_mc, i.raised_ms).changes > 0
-    );
+  storeIncident(i: Omit<IncidentRow, 'acked_ms' | 'acked_by'>): Promise<boolean> {
+    return this.#web.storeIncident(i);
   }
 
-  /** The newest incidents first, at most `limit`. */
-  incidents(limit: number): IncidentRow[] {
-    return this.#db.prepare('SELECT * FROM incidents ORDER BY t_ms DESC, id LIMIT ?').all(limit) as IncidentRow[];
+  incidents(limit: number): Promise<IncidentRow[]> {
+    return this.#web.incidents(limit);
   }
 
-  /** Marks an incident acknowledged (the first acknowledgement stays); false when there is no such incident. */
-  ackIncident(id: string, nowMs: number, by: string): boolean {
-    const found = this.#db.prepare('SELECT id FROM incidents WHERE id = ?').get(id) !== undefined;
-    if (found) this.#db.prepare('UPDATE incidents SET acked_ms = ?, acked_by = ? WHERE id = ? AND acked_ms IS NULL').run(nowMs, by.slice(0, ERROR_TEXT_LIMIT), id);
-    return found;
+  ackIncident(id: string, nowMs: number, by: string): Promise<boolean> {
+    return this.#web.ackIncident(id, nowMs, by);
   }
 
-  /** Keeps a device's latest health heartbeat (JSON text as received). */
-  storeHealth(dev: string, body: string, nowMs: number): void {
-    this.#db
-      .prepare('INSERT INTO device_health (dev, received_ms, body) VALUES (?, ?, ?) ON CONFLICT (dev) DO UPDATE SET received_ms = excluded.received_ms, body = excluded.body')
-      .run(dev, nowMs, body.slice(0, HEALTH_TEXT_LIMIT));
+  storeHealth(dev: string, body: string, nowMs: number): Promise<void> {
+    return this.#web.storeHealth(dev, body, nowMs);
   }
 
-  /** Every device's latest heartbeat. */
-  health(): HealthRow[] {
-    return this.#db.prepare('SELECT dev, received_ms, body FROM device_health ORDER BY dev').all() as HealthRow[];
+  health(): Promise<HealthRow[]> {
+    return this.#web.health();
   }
 
   close(): void {

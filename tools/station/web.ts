@@ -14,7 +14,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { build } from 'esbuild';
-import type { StationStore, DeviceRow, IncidentRow, ReadingRow } from './store';
+import type { StationStore, DeviceRow, ReadingRow } from './store';
+import type { IncidentRow } from './store-web';
 import { layoutPlant, type Plant } from './plant';
 import { isValidId } from '../../firmware/uplink/ascii';
 
