@@ -6,11 +6,15 @@
  * credentials at a real mosquitto (password file and TLS).
  */
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { startMosquitto } from './harness/mosquitto';
+import { findMosquitto, freePort, startMosquitto } from './harness/mosquitto';
+import { initCa, issueDevice, revokeDevice } from '../tools/certs';
 import { ReadingEncoder } from '../firmware/uplink/payload';
 import type { Reading } from '../firmware/store';
 import { StationStore } from '../tools/station/store';
@@ -285,4 +289,52 @@ test('the station at a broker with a password file and TLS: its own credentials;
   t.like(fleet.nodes.find((n) => n.dev === 'node-001'), { firmware: '1.4.0', backlog: 2 });
   t.is((await refused.store.counters()).ingested, 0);
   t.true(errors.some((e) => /^station: broker: .*(Not authorized|Bad username or password)/i.test(e)), errors.join(' | '));
+});
+
+test('the station with its own client certificate at the mutual-TLS broker of docs/security (ACLs as documented)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'station-mtls-'));
+  chmodSync(dir, 0o755);
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  await initCa(dir);
+  await issueDevice(dir, 'broker', { serverNames: ['127.0.0.1', 'localhost'] });
+  for (const id of ['station', 'node-001', 'node-old']) await issueDevice(dir, id);
+  await revokeDevice(dir, 'node-old');
+  const conf = fileURLToPath(new URL('../docs/security/', import.meta.url));
+  const b = join(dir, 'broker');
+  mkdirSync(join(b, 'data'), { recursive: true });
+  chmodSync(b, 0o755);
+  for (const f of ['ca.crt', 'crl.pem', 'broker.crt', 'broker.key']) {
+    copyFileSync(join(dir, f), join(b, f));
+    chmodSync(join(b, f), 0o644);
+  }
+  copyFileSync(join(conf, 'acl'), join(b, 'acl'));
+  const port = await freePort();
+  writeFileSync(
+    join(b, 'mosquitto.conf'),
+    readFileSync(join(conf, 'mosquitto.conf'), 'utf8')
+      .replaceAll('/etc/mosquitto/pipewatch/', `${b}/`)
+      .replaceAll('/var/lib/mosquitto/', `${b}/data/`)
+      .replace(/^listener 8883$/m, `listener ${port} 127.0.0.1`),
+  );
+  const broker = spawn(findMosquitto(), ['-c', join(b, 'mosquitto.conf')], { stdio: 'ignore' });
+  t.teardown(() => void broker.kill('SIGTERM'));
+  const deadline = Date.now() + 10_000;
+  while (!(await new Promise<boolean>((resolve) => connect({ host: '127.0.0.1', port }).once('connect', function (this: import('node:net').Socket) { this.destroy(); resolve(true); }).once('error', () => resolve(false))))) {
+    if (Date.now() > deadline) throw new Error('mosquitto did not start');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const args = ['--broker', `mqtts://127.0.0.1:${port}`, '--ca', join(dir, 'ca.crt'), '--cert', join(dir, 'station.crt'), '--key', join(dir, 'station.key')];
+  const station = await startStation(parseStationOptions([...args, '--db', join(dir, 's.db'), '--client-id', 'station']));
+  t.teardown(() => station.close());
+  await station.subscribed;
+  const node = await mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, { ca: readFileSync(join(dir, 'ca.crt')), cert: readFileSync(join(dir, 'node-001.crt')), key: readFileSync(join(dir, 'node-001.key')), clientId: 'node-001', reconnectPeriod: 0 });
+  const enc = new ReadingEncoder('node-001', 256);
+  const len = enc.encode(reading(1, 61_000));
+  await node.publishAsync('pipewatch/node-001/readings', Buffer.from(enc.out.bytes.subarray(0, len)), { qos: 1 });
+  await node.endAsync();
+  const end = Date.now() + 10_000;
+  while ((await station.store.counters()).ingested < 1 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  t.deepEqual((await station.store.readings('node-001', 0, Date.now())).map((r) => r.seq), [1]);
+  // A client certificate is for an mqtts:// broker only.
+  t.throws(() => parseStationOptions(['--broker', `mqtt://127.0.0.1:${port}`, '--cert', join(dir, 'station.crt'), '--key', join(dir, 'station.key')]), { message: /mqtts/ });
 });
