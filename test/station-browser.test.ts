@@ -260,6 +260,7 @@ browserTest('a simulated leak colours its node and shows an incident, live; ackn
   await phone.screenshot({ path: join(SHOTS, 'phone-plant.png') });
   await phone.goto(new URL('/incidents', station.url).href);
   await phone.waitForSelector('#incidents tr.acked');
+  t.true(await phone.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 'the incidents page fits the phone');
   await phone.screenshot({ path: join(SHOTS, 'phone-incidents.png') });
   await phone.goto(new URL(`/node/${node}`, station.url).href);
   await phone.waitForSelector('.chart canvas');

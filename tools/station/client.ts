@@ -318,6 +318,8 @@ async function incidentsPage(): Promise<void> {
         el('td', `${RULES[i.rule] ?? i.rule}: ${kelvin(i.relative_mc)} over the neighbours' median`, { class: 'wrap' }),
         ack,
       );
+      // Labels for the narrow layout (a card per incident on a phone; web.ts STYLE).
+      ['time', 'line', 'position', 'node', 'evidence', 'status'].forEach((label, k) => tr.children[k]!.setAttribute('data-label', label));
       table.append(tr);
     }
     parts.push(table);

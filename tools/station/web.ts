@@ -92,7 +92,10 @@ dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.15em 1em;margin
 dl.facts dt{color:#5f6b73} dl.facts dd{margin:0;overflow-wrap:anywhere}
 svg text{font:12px system-ui,sans-serif}
 #plant{display:block;background:#fff;border:1px solid #dde1e4}
-@media (max-width:600px){main{padding:.5em} th,td{padding:.3em .45em} body{font-size:14px}}
+@media (max-width:600px){main{padding:.5em} th,td{padding:.3em .45em} body{font-size:14px}
+ #incidents,#incidents tbody,#incidents tr,#incidents td{display:block;width:100%} #incidents tr:first-child{display:none}
+ #incidents tr{border:1px solid #dde1e4;margin:0 0 .6em;background:#fff} #incidents td{border:0;white-space:normal;text-align:left;max-width:none}
+ #incidents td::before{content:attr(data-label);display:inline-block;min-width:5.5em;color:#5f6b73}}
 `;
 
 const NAV: Array<[string, string]> = [['/', 'plant'], ['/fleet', 'fleet'], ['/incidents', 'incidents'], ['/metrics', 'metrics']];
