@@ -24,6 +24,11 @@ import { parseStationOptions, startStation } from '../tools/station/main';
 import type { Plant } from '../tools/station/plant';
 import { UsageError } from '../tools/args';
 
+/** An SQLite store (after the async store interface lands: `openStore(file)`). */
+async function openSqlite(file: string): Promise<StationStore> {
+  return new StationStore(file);
+}
+
 /**
  * Store backends the store-method tests run on. The PostgreSQL backend (station-pg) adds its
  * factory here; each factory gives a fresh, empty store and a cleanup.
@@ -33,8 +38,8 @@ const BACKENDS: Array<[string, () => Promise<{ store: StationStore; done: () => 
     'sqlite',
     async () => {
       const dir = mkdtempSync(join(tmpdir(), 'station-web-'));
-      const store = new StationStore(join(dir, 's.db'));
-      return { store, done: async () => { store.close(); rmSync(dir, { recursive: true, force: true }); } };
+      const store = await openSqlite(join(dir, 's.db'));
+      return { store, done: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); } };
     },
   ],
 ];
@@ -109,7 +114,7 @@ test('the incident engine on stored readings: one incident at the leak, live; a 
   const dir = mkdtempSync(join(tmpdir(), 'station-inc-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 's.db');
-  const store = new StationStore(file);
+  const store = await openSqlite(file);
   const raised: string[] = [];
   const engine = new StationIncidents({ store, plant: PLANT, onIncident: (row) => raised.push(row.id) });
   await engine.replay(0);
@@ -127,11 +132,11 @@ test('the incident engine on stored readings: one incident at the leak, live; a 
   t.is(incident!.id, incidentId({ tMs: incident!.t_ms, node: incident!.node }));
   t.true(incident!.t_ms >= T0 + LEAK_SEQ * 10_000 && incident!.t_ms <= T0 + (LEAK_SEQ + 6) * 10_000, String((incident!.t_ms - T0) / 10_000));
   t.true(Math.abs(incident!.pos_m - 6) <= 2, String(incident!.pos_m));
-  store.close();
+  await store.close();
   // The station restarts: the last hour is fed again in time order, the same incident is raised
   // again with the same id, and not stored or announced twice.
-  const again = new StationStore(file);
-  t.teardown(() => again.close());
+  const again = await openSqlite(file);
+  t.teardown(async () => await again.close());
   const announced: string[] = [];
   const second = new StationIncidents({ store: again, plant: PLANT, onIncident: (row) => announced.push(row.id) });
   await second.replay(Date.now() - 3_600_000);
@@ -164,12 +169,12 @@ test('--listen: loopback is open, any other address gets a token (printed in the
 });
 
 test('with a token every page and API answers 401 without it; Bearer, or ?token= once (cookie, sent on without it)', async (t) => {
-  const store = new StationStore(':memory:');
+  const store = await openSqlite(':memory:');
   const token = 'tok-0123456789abcdef';
   const web = await webOn(store, token);
   t.teardown(async () => {
     await web.close();
-    store.close();
+    await store.close();
   });
   t.true(web.url.endsWith(`/?token=${token}`));
   const base = new URL('/', web.url);
@@ -196,11 +201,11 @@ test('with a token every page and API answers 401 without it; Bearer, or ?token=
 });
 
 test('acknowledge: POST stores it once, an unknown id is 404, a cross-site request is refused; GET only elsewhere', async (t) => {
-  const store = new StationStore(':memory:');
+  const store = await openSqlite(':memory:');
   const web = await webOn(store);
   t.teardown(async () => {
     await web.close();
-    store.close();
+    await store.close();
   });
   await store.storeIncident({ id: '5-L1-4', line: 'L1', node: 'L1-4', t_ms: 5, pos_m: 6, rule: 'relative', relative_mc: 8000, raised_ms: 6 });
   const url = (p: string) => new URL(p, web.url);
@@ -219,11 +224,11 @@ test('acknowledge: POST stores it once, an unknown id is 404, a cross-site reque
 });
 
 test('exports: a node as JSON, a line as CSV and JSON for a time range, spreadsheet formulas defused', async (t) => {
-  const store = new StationStore(':memory:');
+  const store = await openSqlite(':memory:');
   const web = await webOn(store, undefined, PLANT);
   t.teardown(async () => {
     await web.close();
-    store.close();
+    await store.close();
   });
   await store.storeReadings('L1-1', [reading(1, 61_000), reading(2, 61_500, true)], 1000);
   await store.storeReadings('L1-2', [reading(1, 62_000)], 2000);

@@ -73,6 +73,6 @@ export async function bench(): Promise<Record<string, number>> {
   } finally {
     await browser.close();
     await web.close();
-    store.close();
+    await store.close();
   }
 }
