@@ -110,6 +110,15 @@ browserTest('plant shows every node, a node plots its readings, nodes grey out w
   t.is(await page.textContent('dd[data-fact="sensor faults"]'), '2');
   t.is(await page.$$eval('main img, main script, main svg, main iframe', (nodes) => nodes.length), 0);
   await page.screenshot({ path: join(SHOTS, 'node-hostile.png'), fullPage: true });
+  // Live: a new reading of this node is added to its plot over SSE, the plot kept (no reload, no rebuild).
+  const plotted = delivered.get(target)!.size;
+  t.is(await page.getAttribute('.chart', 'data-points'), String(plotted));
+  await page.evaluate(() => ((window as unknown as { plotCanvas: Element }).plotCanvas = document.querySelector('.chart canvas')!));
+  const more = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { clientId: 'live-reading' });
+  await more.publishAsync(`pipewatch/${target}/readings`, `{"dev":"${target}","seq":${Math.max(...delivered.get(target)!) + 1},"ts":${Date.now()},"sync":true,"ch":0,"mC":61000}`, { qos: 1 });
+  await more.endAsync();
+  await page.waitForSelector(`.chart[data-points="${plotted + 1}"]`, { timeout: 10_000 });
+  t.true(await page.evaluate(() => document.querySelector('.chart canvas') === (window as unknown as { plotCanvas: Element }).plotCanvas));
   await page.goto(new URL('/fleet', station.url).href);
   await page.waitForSelector(`#fleet tr[data-dev="${target}"] td.firmware`);
   t.is(await page.textContent(`#fleet tr[data-dev="${target}"] td.firmware`), fw);
