@@ -230,7 +230,8 @@ async function simCommand(argv: string[]): Promise<number> {
   if (options.station) {
     options.beforeNodes = async (broker) => {
       const { attachStation } = await import('./station/attach');
-      station = await attachStation(broker, options.flashDir);
+      const { plantOfRun } = await import('./station/plant');
+      station = await attachStation(broker, options.flashDir, options.plant && plantOfRun(options.plant, dev));
       info(`pipewatch sim: the plant's live view: ${station.url}`);
     };
   }

@@ -10,11 +10,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStation, type Station } from './main';
+import type { Plant } from './plant';
 
 const SETTLE_QUIET_MS = 300;
 const SETTLE_MAX_MS = 5000;
 
-export async function attachStation(broker: string, flashDir: string | undefined): Promise<Station> {
+/** `plant`: where the run's nodes sit (plantOfRun), for the plant page and the station's incidents. */
+export async function attachStation(broker: string, flashDir: string | undefined, plant?: Plant): Promise<Station> {
   const temporary = flashDir === undefined ? mkdtempSync(join(tmpdir(), 'pipewatch-sim-station-')) : undefined;
   const station: Station = await startStation({
     broker,
@@ -23,6 +25,7 @@ export async function attachStation(broker: string, flashDir: string | undefined
     port: 0,
     listen: '127.0.0.1',
     offlineAfterMs: 60_000,
+    plant,
     protocolVersion: 4,
   });
   await station.subscribed;

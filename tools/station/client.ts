@@ -2,7 +2,7 @@
 /*
  * The station's browser script, bundled with uPlot by esbuild (web.ts). Builds every page from
  * the JSON API with createElement/textContent only (nothing from the wire is parsed as HTML),
- * and redraws on the Server-Sent Events of /events.
+ * and redraws on the Server-Sent Events of /events ("update": devices changed; "incident").
  */
 import uPlot from 'uplot';
 
@@ -22,6 +22,10 @@ interface FleetNode {
   malformed: number;
   last_error: string | null;
   ota_status: string | null;
+  firmware: string | null;
+  backlog: number | null;
+  sensorFaults: number | null;
+  health_ms: number | null;
 }
 interface ReadingRow {
   seq: number;
@@ -33,6 +37,18 @@ interface ReadingRow {
   alert: number;
   received_ms: number;
 }
+interface IncidentRow {
+  id: string;
+  line: string;
+  node: string;
+  t_ms: number;
+  pos_m: number;
+  rule: string;
+  relative_mc: number;
+  raised_ms: number;
+  acked_ms: number | null;
+  acked_by: string | null;
+}
 
 const SVG = 'http://www.w3.org/2000/svg';
 const app = document.getElementById('app')!;
@@ -43,6 +59,11 @@ const UNITS = [
   { name: 'humidity', unit: '%RH', scale: 1000 },
   { name: 'pressure', unit: 'hPa', scale: 100 },
 ];
+const RULES: Record<string, string> = {
+  alert: 'node alert confirmed by its neighbours',
+  relative: 'fast rise over its neighbours',
+  cusum: 'slow rise over its neighbours (CUSUM)',
+};
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, attrs: Record<string, string> = {}): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
@@ -63,10 +84,17 @@ async function getJson<T>(url: string): Promise<T> {
 function age(nowMs: number, ms: number | null): string {
   if (ms === null) return 'never';
   const s = Math.max(0, Math.round((nowMs - ms) / 1000));
-  return s < 120 ? `${s} s ago` : s < 7200 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`;
+  return s < 120 ? `${s} s ago` : s < 7200 ? `${Math.round(s / 60)} min ago` : s < 172_800 ? `${Math.round(s / 3600)} h ago` : `${Math.round(s / 86_400)} d ago`;
+}
+function when(ms: number): string {
+  const d = new Date(ms);
+  return `${d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' })} ${d.toLocaleTimeString()}`;
 }
 function nodeHref(dev: string): string {
   return `/node/${encodeURIComponent(dev)}`;
+}
+function kelvin(milliCelsius: number): string {
+  return `${milliCelsius >= 0 ? '+' : ''}${(milliCelsius / 1000).toFixed(1)} K`;
 }
 
 /** Colour of a rise above baseline: blue at 0 K, through yellow, red at 10 K and above. */
@@ -78,165 +106,337 @@ export function heatColour(riseMilliCelsius: number | null, online: boolean): st
   return `hsl(${hue.toFixed(0)},75%,${(50 - 5 * t).toFixed(0)}%)`;
 }
 
+/** The header's count of incidents not acknowledged. */
+function showOpen(incidents: readonly IncidentRow[]): void {
+  const open = incidents.filter((i) => i.acked_ms === null).length;
+  const badge = document.getElementById('open-incidents')!;
+  badge.textContent = open ? `${open} open incident${open > 1 ? 's' : ''}` : '';
+}
+
+function legendSwatch(colour: string, text: string, ring = false): HTMLElement {
+  const item = el('span', undefined, { class: 'swatch' });
+  const dot = svg('svg', { width: 14, height: 14, 'aria-hidden': 'true' });
+  dot.append(svg('circle', { cx: 7, cy: 7, r: 5.5, fill: colour, stroke: ring ? '#b00020' : '#37474f', 'stroke-width': ring ? 2 : 1 }));
+  item.append(dot, document.createTextNode(` ${text}`));
+  return item;
+}
+
 async function plantPage(): Promise<void> {
-  const fleet = await getJson<{ now: number; nodes: FleetNode[] }>('/api/fleet');
+  const fleet = await getJson<{ now: number; nodes: FleetNode[]; incidents: IncidentRow[]; lines: Record<string, number> }>('/api/fleet');
+  showOpen(fleet.incidents);
   const now = fleet.now;
   const nodes = fleet.nodes.filter((n) => n.onPlant);
   const lines = new Map<string, FleetNode[]>();
   for (const n of nodes) lines.set(n.line, [...(lines.get(n.line) ?? []), n]);
+  // Lines with an incident but no node heard from yet are drawn too.
+  for (const i of fleet.incidents) if (!lines.has(i.line)) lines.set(i.line, []);
   const names = [...lines.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
-  const rowHeight = 90;
-  const left = 90;
-  // 56 px between neighbours of a default layout (1 m apart); a plant file's longer lines are
-  // scaled to the same width.
+  const rowHeight = 96;
+  const left = 92;
   let maxPos = 1;
+  for (const length of Object.values(fleet.lines)) maxPos = Math.max(maxPos, length);
   for (const n of nodes) maxPos = Math.max(maxPos, n.position);
-  const spacing = maxPos > 19 ? (56 * 19) / maxPos : 56;
-  const width = left + 40 + spacing * Math.max(19, maxPos);
-  const root = svg('svg', { width, height: Math.max(1, names.length) * rowHeight + 30, role: 'img', 'aria-label': 'plant' });
+  // Neighbours of a default layout (1 m apart) 56 px apart on a wide screen, at least 34 on a
+  // phone (the plant scrolls sideways); a plant file's longer lines are scaled to the same width.
+  const avail = Math.max(300, app.clientWidth - 24);
+  const perStep = Math.min(56, Math.max(34, (avail - left - 40) / 19));
+  const spacing = maxPos > 19 ? (perStep * 19) / maxPos : perStep;
+  const width = left + 44 + spacing * maxPos;
+  const root = svg('svg', { width, height: Math.max(1, names.length) * rowHeight + 16, role: 'img', 'aria-label': 'plant' });
   root.id = 'plant';
+  const open = fleet.incidents.filter((i) => i.acked_ms === null);
   names.forEach((name, row) => {
-    const y = 40 + row * rowHeight;
-    const members = lines.get(name)!;
-    const label = svg('text', { x: 4, y: y + 4, 'font-weight': 'bold' });
-    label.textContent = name;
+    const y = 36 + row * rowHeight;
+    const members = (lines.get(name) ?? []).sort((a, b) => a.position - b.position);
+    const label = svg('text', { x: 8, y: y + 4, 'font-weight': 'bold' });
+    label.textContent = name.length > 12 ? `${name.slice(0, 11)}…` : name;
     root.append(label);
-    const last = Math.max(...members.map((m) => m.position));
-    root.append(svg('rect', { x: left - 12, y: y - 6, width: spacing * last + 24, height: 12, rx: 6, fill: '#b0bec5', stroke: '#78909c' }));
-    for (const n of members) {
-      const x = left + n.position * spacing;
-      const a = svg('a', { href: nodeHref(n.dev), class: 'node', 'data-dev': n.dev, 'data-online': String(n.online) });
+    const last = Math.max(fleet.lines[name] ?? 0, ...members.map((m) => m.position), 0);
+    root.append(svg('rect', { x: left - 14, y: y - 6, width: spacing * last + 28, height: 12, rx: 6, fill: '#b0bec5', stroke: '#78909c', class: 'pipe', 'data-line': name }));
+    // Incidents where they are: a triangle under the pipe at the estimated position.
+    for (const i of fleet.incidents.filter((x) => x.line === name)) {
+      const x = left + i.pos_m * spacing;
+      const acked = i.acked_ms !== null;
+      const a = svg('a', { href: `/incidents#${encodeURIComponent(i.id)}`, class: 'incident', 'data-id': i.id, 'data-node': i.node, 'data-acked': String(acked) });
       const title = svg('title', {});
-      const rise = n.heatMilliCelsius === null ? 'no temperature yet' : `${(n.heatMilliCelsius / 1000).toFixed(1)} K above baseline`;
-      title.textContent = `${n.dev}: ${n.online ? 'online' : 'offline'}, ${rise}, ${n.alerts} alerts`;
-      a.append(title);
-      a.append(svg('circle', { cx: x, cy: y, r: 11, fill: heatColour(n.heatMilliCelsius, n.online), stroke: n.alerts > 0 ? '#b00020' : '#37474f', 'stroke-width': n.alerts > 0 ? 3 : 1 }));
-      if (n.alerts > 0) {
-        const mark = svg('text', { x: x + 9, y: y - 10, fill: '#b00020', 'font-weight': 'bold', 'font-size': 16 });
+      title.textContent = `incident at ${i.pos_m} m on ${i.line} (${i.node}), ${when(i.t_ms)}: ${RULES[i.rule] ?? i.rule}, ${kelvin(i.relative_mc)}${acked ? ', acknowledged' : ''}`;
+      a.append(title, svg('path', { d: `M${x} ${y + 8} l-8 13 h16 z`, fill: acked ? '#b0bec5' : '#b00020', stroke: acked ? '#78909c' : '#7f0015' }));
+      if (!acked) {
+        const mark = svg('text', { x, y: y + 19, 'text-anchor': 'middle', fill: '#fff', 'font-weight': 'bold', 'font-size': 10 });
         mark.textContent = '!';
         a.append(mark);
       }
-      const t = svg('text', { x, y: y + (members.indexOf(n) % 2 ? 38 : 26), 'text-anchor': 'middle', fill: n.online ? '#222' : '#888' });
+      root.append(a);
+    }
+    members.forEach((n, k) => {
+      const x = left + n.position * spacing;
+      const hasIncident = open.some((i) => i.node === n.dev);
+      const a = svg('a', { href: nodeHref(n.dev), class: 'node', 'data-dev': n.dev, 'data-online': String(n.online), 'data-incident': String(hasIncident) });
+      const title = svg('title', {});
+      const rise = n.heatMilliCelsius === null ? 'no temperature yet' : `${kelvin(n.heatMilliCelsius)} over its baseline`;
+      title.textContent = `${n.dev}: ${n.online ? 'online' : 'offline'}, ${rise}, ${n.alerts} alerts${hasIncident ? ', open incident' : ''}`;
+      a.append(title);
+      a.append(svg('circle', { cx: x, cy: y, r: 11, fill: heatColour(n.heatMilliCelsius, n.online), stroke: n.alerts > 0 ? '#b00020' : '#37474f', 'stroke-width': n.alerts > 0 ? 3 : 1 }));
+      if (n.alerts > 0) {
+        const mark = svg('text', { x: x + 10, y: y - 10, fill: '#b00020', 'font-weight': 'bold', 'font-size': 16, class: 'alert-mark' });
+        mark.textContent = '!';
+        a.append(mark);
+      }
+      // Names alternate below the pipe on two rows, so neighbours' labels do not overlap.
+      const t = svg('text', { x, y: y + (k % 2 ? 50 : 36), 'text-anchor': 'middle', fill: n.online ? '#1f2328' : '#80868b', class: 'label' });
       t.textContent = n.dev.length > 10 ? `…${n.dev.slice(-9)}` : n.dev;
       a.append(t);
       root.append(a);
-    }
+    });
   });
   const online = nodes.filter((n) => n.online).length;
-  const summary = el('p', `${nodes.length} nodes, ${online} online, ${nodes.length - online} offline · colour: rise above the node's own baseline (blue 0 K … red ≥ 10 K), grey offline, red ring alerts · updated ${new Date(now).toLocaleTimeString()}`, { class: 'legend' });
-  app.replaceChildren(summary, root);
+  const summary = el('p', `${nodes.length} nodes, ${online} online, ${nodes.length - online} offline · ${open.length} open incident${open.length === 1 ? '' : 's'} · updated ${new Date(now).toLocaleTimeString()}`, { class: 'legend', id: 'summary' });
+  const legend = el('p', undefined, { class: 'legend bar' });
+  legend.append(
+    el('span', 'rise over the node’s own baseline:'),
+    legendSwatch(heatColour(0, true), '0 K'),
+    legendSwatch(heatColour(5000, true), '5 K'),
+    legendSwatch(heatColour(10_000, true), '≥ 10 K'),
+    legendSwatch(heatColour(null, false), 'offline'),
+    legendSwatch('#fff', 'alerts', true),
+    el('span', '▲ incident'),
+  );
+  const box = el('div', undefined, { class: 'plant-box' });
+  box.append(root);
+  app.replaceChildren(summary, legend, box);
+  if (performance.getEntriesByName('pipewatch-plant-drawn').length === 0) {
+    // For the bench (tools/bench/station-page.ts): the first plant built, then on screen (the
+    // frame after the one that painted it).
+    performance.mark('pipewatch-plant-drawn');
+    requestAnimationFrame(() => requestAnimationFrame(() => performance.mark('pipewatch-plant-painted')));
+  }
 }
 
-type SortKey = 'dev' | 'online' | 'age' | 'perHour' | 'faults' | 'readings';
+type SortKey = 'dev' | 'online' | 'line' | 'age' | 'perHour' | 'readings' | 'malformed' | 'faults' | 'firmware' | 'backlog';
 let sortKey: SortKey = 'dev';
 let sortDown = false;
 
 async function fleetPage(): Promise<void> {
-  const { now, nodes } = await getJson<{ now: number; nodes: FleetNode[] }>('/api/fleet');
+  const { now, nodes, incidents } = await getJson<{ now: number; nodes: FleetNode[]; incidents: IncidentRow[] }>('/api/fleet');
+  showOpen(incidents);
   const value = (n: FleetNode): number | string => {
     switch (sortKey) {
       case 'dev': return n.dev;
       case 'online': return n.online ? 1 : 0;
+      case 'line': return `${n.line}\u0000${String(n.position).padStart(12, '0')}`;
       case 'age': return n.last_reading_ms === null ? Infinity : now - n.last_reading_ms;
       case 'perHour': return n.last_hour;
-      case 'faults': return n.malformed;
       case 'readings': return n.readings;
+      case 'malformed': return n.malformed;
+      case 'faults': return n.sensorFaults ?? -1;
+      case 'firmware': return n.firmware ?? '';
+      case 'backlog': return n.backlog ?? -1;
     }
   };
   nodes.sort((a, b) => {
     const va = value(a), vb = value(b);
-    const c = va < vb ? -1 : va > vb ? 1 : 0;
+    const c = va < vb ? -1 : va > vb ? 1 : a.dev < b.dev ? -1 : a.dev > b.dev ? 1 : 0;
     return sortDown ? -c : c;
   });
   const table = el('table', undefined, { id: 'fleet' });
   const head = el('tr');
-  const columns: Array<[SortKey, string]> = [['dev', 'device'], ['online', 'online'], ['age', 'last reading'], ['perHour', 'readings / h'], ['readings', 'readings'], ['faults', 'malformed']];
+  const columns: Array<[SortKey, string]> = [
+    ['dev', 'device'], ['online', 'online'], ['line', 'line / m'], ['age', 'last reading'], ['perHour', 'readings / h'], ['readings', 'readings'],
+    ['malformed', 'malformed'], ['faults', 'sensor faults'], ['firmware', 'firmware'], ['backlog', 'backlog'],
+  ];
   for (const [key, label] of columns) {
-    const th = el('th', label + (sortKey === key ? (sortDown ? ' ▼' : ' ▲') : ''), { 'data-key': key });
+    const th = el('th', label + (sortKey === key ? (sortDown ? ' ▼' : ' ▲') : ''), { 'data-key': key, scope: 'col' });
     th.addEventListener('click', () => {
       sortDown = sortKey === key ? !sortDown : false;
       sortKey = key;
-      void fleetPage();
+      void render();
     });
     head.append(th);
   }
-  head.append(el('th', 'last error'), el('th', 'firmware / OTA'));
+  head.append(el('th', 'last error'));
   table.append(head);
   for (const n of nodes) {
-    const tr = el('tr', undefined, { class: n.online ? '' : 'offline' });
+    const tr = el('tr', undefined, { class: n.online ? '' : 'offline', 'data-dev': n.dev });
     const name = el('td');
     name.append(el('a', n.dev, { href: nodeHref(n.dev) }));
     tr.append(
       name,
-      el('td', n.online ? 'online' : 'offline'),
+      el('td', n.online ? 'online' : 'offline', { class: n.online ? 'ok' : '' }),
+      el('td', n.onPlant ? `${n.line} · ${n.position}` : '—'),
       el('td', age(now, n.last_reading_ms)),
       el('td', String(n.last_hour), { class: 'num' }),
       el('td', String(n.readings), { class: 'num' }),
       el('td', String(n.malformed), { class: n.malformed ? 'num bad' : 'num' }),
-      el('td', n.last_error ?? ''),
-      el('td', n.ota_status ?? ''),
+      el('td', n.sensorFaults === null ? '—' : String(n.sensorFaults), { class: n.sensorFaults ? 'num bad' : 'num' }),
+      el('td', n.firmware ?? '—', { class: 'firmware' }),
+      el('td', n.backlog === null ? '—' : String(n.backlog), { class: 'num' }),
+      el('td', n.last_error ?? '', { class: 'wrap' }),
     );
     table.append(tr);
   }
-  app.replaceChildren(el('p', `${nodes.length} nodes · click a column to sort`, { class: 'legend' }), table);
+  const online = nodes.filter((n) => n.online).length;
+  app.replaceChildren(el('p', `${nodes.length} nodes, ${online} online · click a column to sort · firmware, backlog and sensor faults from each node's latest health heartbeat`, { class: 'legend' }), table);
+}
+
+async function incidentsPage(): Promise<void> {
+  const { incidents } = await getJson<{ now: number; incidents: IncidentRow[] }>('/api/incidents');
+  showOpen(incidents);
+  const open = incidents.filter((i) => i.acked_ms === null).length;
+  const parts: Node[] = [el('p', `${incidents.length} incident${incidents.length === 1 ? '' : 's'}, ${open} not acknowledged · newest first · raised by the fleet engine from local evidence (docs/leaks.md)`, { class: 'legend' })];
+  if (incidents.length === 0) parts.push(el('p', 'No incidents.'));
+  else {
+    const table = el('table', undefined, { id: 'incidents' });
+    const head = el('tr');
+    for (const h of ['time', 'line', 'position', 'node', 'evidence', 'acknowledged']) head.append(el('th', h, { scope: 'col' }));
+    table.append(head);
+    for (const i of incidents) {
+      const tr = el('tr', undefined, { id: i.id, 'data-id': i.id, class: i.acked_ms === null ? 'open' : 'acked' });
+      const node = el('td');
+      node.append(el('a', i.node, { href: nodeHref(i.node) }));
+      const ack = el('td');
+      if (i.acked_ms === null) {
+        const b = el('button', 'acknowledge', { class: 'ack' });
+        b.addEventListener('click', () => {
+          b.disabled = true;
+          void fetch(`/api/incidents/${encodeURIComponent(i.id)}/ack`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
+            .then((res) => {
+              if (!res.ok) throw new Error(String(res.status));
+              return render();
+            })
+            .catch((error: Error) => {
+              b.disabled = false;
+              b.textContent = `acknowledge (failed: ${error.message})`;
+            });
+        });
+        ack.append(b);
+      } else ack.textContent = `${when(i.acked_ms)} by ${i.acked_by ?? '?'}`;
+      tr.append(
+        el('td', when(i.t_ms)),
+        el('td', i.line),
+        el('td', `${i.pos_m} m`, { class: 'num' }),
+        node,
+        el('td', `${RULES[i.rule] ?? i.rule}: ${kelvin(i.relative_mc)} over the neighbours' median`, { class: 'wrap' }),
+        ack,
+      );
+      // Labels for the narrow layout (a card per incident on a phone; web.ts STYLE).
+      ['time', 'line', 'position', 'node', 'evidence', 'status'].forEach((label, k) => tr.children[k]!.setAttribute('data-label', label));
+      table.append(tr);
+    }
+    parts.push(table);
+  }
+  app.replaceChildren(...parts);
 }
 
 let rangeMs = 3_600_000;
-const plots: uPlot[] = [];
+let plots: Array<{ key: string; plot: uPlot }> = [];
+let plotRange = 0;
 
 async function nodePage(): Promise<void> {
   const data = await getJson<{ now: number; node: FleetNode; readings: ReadingRow[] }>(
     `/api/node/${encodeURIComponent(pageDev)}?from=${Date.now() - rangeMs}`,
   ).catch(() => undefined);
-  for (const p of plots.splice(0)) p.destroy();
+  void getJson<{ incidents: IncidentRow[] }>('/api/incidents').then((r) => showOpen(r.incidents), () => {});
   if (!data) {
+    for (const p of plots.splice(0)) p.plot.destroy();
     app.replaceChildren(el('h2', pageDev), el('p', 'No such device.'));
     return;
   }
   const { now, node, readings } = data;
-  const info = el('p', undefined, { class: 'legend' });
-  info.textContent = `${node.online ? 'online' : 'offline'} · status ${node.status ?? 'unknown'} · last seen ${age(now, node.last_seen_ms)} · ${node.readings} readings, ${node.alerts} alerts, ${node.malformed} malformed${node.ota_status ? ` · OTA ${node.ota_status}` : ''}`;
-  const ranges = el('p');
+  const channels = new Map<string, ReadingRow[]>();
+  for (const r of readings) channels.set(`${r.ch}/${r.kind}`, [...(channels.get(`${r.ch}/${r.kind}`) ?? []), r]);
+  const keys = [...channels.keys()].sort();
+  const series = (key: string): uPlot.AlignedData => {
+    const rows = channels.get(key)!;
+    const u = UNITS[Number(key.split('/')[1])] ?? { scale: 1 };
+    return [rows.map((r) => (r.sync ? r.ts : r.received_ms) / 1000), rows.map((r) => r.value / u.scale), rows.map((r) => (r.alert ? r.value / u.scale : null))];
+  };
+  updateFacts(now, node);
+  // Live: the same channels and range keep their plots and the user's zoom; new points are added.
+  if (plotRange === rangeMs && plots.length === keys.length && plots.every((p, i) => p.key === keys[i]) && document.getElementById('facts')) {
+    for (const p of plots) {
+      const box = p.plot.root.parentElement!;
+      const rows = channels.get(p.key)!;
+      box.setAttribute('data-points', String(rows.length));
+      box.querySelector('.legend')!.textContent = channelTitle(p.key, rows.length);
+      const zoomed = p.plot.select.width > 0 || box.dataset.zoomed === 'true';
+      p.plot.setData(series(p.key), !zoomed);
+    }
+    return;
+  }
+  for (const p of plots.splice(0)) p.plot.destroy();
+  plotRange = rangeMs;
+  const ranges = el('div', undefined, { class: 'bar' });
   for (const [label, ms] of [['last hour', 3_600_000], ['last day', 86_400_000], ['last week', 604_800_000]] as const) {
     const b = el('button', label, { class: 'range' });
     if (ms === rangeMs) b.disabled = true;
     b.addEventListener('click', () => {
       rangeMs = ms;
-      void nodePage();
+      void render();
     });
     ranges.append(b);
   }
-  const csv = el('a', 'CSV of this range', { href: `/api/node/${encodeURIComponent(pageDev)}/readings.csv?from=${now - rangeMs}&to=${now}` });
-  ranges.append(csv);
-  const parts: Node[] = [el('h2', node.dev), info, ranges];
-  if (node.last_error) parts.push(el('p', `last malformed message: ${node.last_error}`, { class: 'bad' }));
-  const channels = new Map<string, ReadingRow[]>();
-  for (const r of readings) channels.set(`${r.ch}/${r.kind}`, [...(channels.get(`${r.ch}/${r.kind}`) ?? []), r]);
-  if (channels.size === 0) parts.push(el('p', 'No readings in this range.'));
+  const q = `from=${now - rangeMs}&to=${now}`;
+  ranges.append(
+    el('a', 'CSV', { href: `/api/node/${encodeURIComponent(pageDev)}/readings.csv?${q}` }),
+    el('a', 'JSON', { href: `/api/node/${encodeURIComponent(pageDev)}/readings.json?${q}` }),
+    el('span', 'drag across a plot to zoom, double-click to zoom out', { class: 'legend' }),
+  );
+  const facts = el('dl', undefined, { class: 'facts', id: 'facts' });
+  const parts: Node[] = [el('h2', node.dev), facts, ranges];
+  if (keys.length === 0) parts.push(el('p', 'No readings in this range.'));
   app.replaceChildren(...parts);
-  const width = Math.min(900, app.clientWidth - 30);
-  for (const [key, rows] of [...channels].sort()) {
+  updateFacts(now, node);
+  const width = Math.max(260, Math.min(900, app.clientWidth - 34));
+  for (const key of keys) {
+    const rows = channels.get(key)!;
     const [ch, kind] = key.split('/').map(Number) as [number, number];
     const u = UNITS[kind] ?? { name: `kind ${kind}`, unit: '', scale: 1 };
     const box = el('div', undefined, { class: 'chart', 'data-channel': String(ch), 'data-points': String(rows.length) });
-    box.append(el('div', `channel ${ch}: ${u.name} (${u.unit}), ${rows.length} points`, { class: 'legend' }));
+    box.append(el('div', channelTitle(key, rows.length), { class: 'legend' }));
     app.append(box);
-    const xs = rows.map((r) => (r.sync ? r.ts : r.received_ms) / 1000);
-    const ys = rows.map((r) => r.value / u.scale);
-    const alerts = rows.map((r) => (r.alert ? r.value / u.scale : null));
-    plots.push(
-      new uPlot(
-        {
-          width,
-          height: 240,
-          series: [{}, { label: u.unit, stroke: '#1565c0', width: 1.5 }, { label: 'alert', stroke: '#b00020', width: 0, points: { show: true, size: 9, fill: '#b00020' } }],
-          scales: { x: { time: true } },
-        },
-        [xs, ys, alerts],
-        box,
-      ),
+    const plot = new uPlot(
+      {
+        width,
+        height: width < 500 ? 200 : 240,
+        series: [{}, { label: u.unit, stroke: '#1565c0', width: 1.5 }, { label: 'alert', stroke: '#b00020', width: 0, points: { show: true, size: 9, fill: '#b00020' } }],
+        scales: { x: { time: true } },
+        hooks: { setSelect: [() => (box.dataset.zoomed = 'true')] },
+      },
+      series(key),
+      box,
     );
+    plot.over.addEventListener('dblclick', () => (box.dataset.zoomed = 'false'));
+    plots.push({ key, plot });
   }
+}
+
+function channelTitle(key: string, points: number): string {
+  const [ch, kind] = key.split('/').map(Number) as [number, number];
+  const u = UNITS[kind] ?? { name: `kind ${kind}`, unit: '' };
+  return `channel ${ch}: ${u.name} (${u.unit}), ${points} points, alerts in red`;
+}
+
+function updateFacts(now: number, node: FleetNode): void {
+  const facts = document.getElementById('facts');
+  if (!facts) return;
+  const rows: Array<[string, string, string?]> = [
+    ['state', node.online ? 'online' : 'offline', node.online ? 'ok' : 'bad'],
+    ['status', node.status ?? 'unknown'],
+    ['last seen', age(now, node.last_seen_ms)],
+    ['last reading', age(now, node.last_reading_ms)],
+    ['place', node.onPlant ? `${node.line}, ${node.position} m` : 'not on the plant'],
+    ['rise', node.heatMilliCelsius === null ? '—' : `${kelvin(node.heatMilliCelsius)} over its baseline`],
+    ['firmware', node.firmware ?? (node.health_ms === null ? '— (no health heartbeat yet)' : '— (not in its heartbeat)')],
+    ['cache backlog', node.backlog === null ? '—' : `${node.backlog} readings not yet acknowledged`],
+    ['sensor faults', node.sensorFaults === null ? '—' : String(node.sensorFaults), node.sensorFaults ? 'bad' : undefined],
+    ['heartbeat', age(now, node.health_ms)],
+    ['counts', `${node.readings} readings, ${node.last_hour} in the last hour, ${node.alerts} alerts, ${node.malformed} malformed`],
+  ];
+  if (node.ota_status) rows.push(['OTA', node.ota_status]);
+  if (node.last_error) rows.push(['last malformed', node.last_error, 'bad']);
+  const children: Node[] = [];
+  for (const [k, v, cls] of rows) children.push(el('dt', k), el('dd', v, cls ? { class: cls, 'data-fact': k } : { 'data-fact': k }));
+  facts.replaceChildren(...children);
 }
 
 let busy = false;
@@ -250,6 +450,7 @@ async function render(): Promise<void> {
   try {
     if (pageName === 'plant') await plantPage();
     else if (pageName === 'fleet') await fleetPage();
+    else if (pageName === 'incidents') await incidentsPage();
     else if (pageName === 'node') await nodePage();
     document.body.dataset.rendered = String(Number(document.body.dataset.rendered ?? '0') + 1);
   } catch (error) {
@@ -269,7 +470,9 @@ events.addEventListener('open', () => (live.textContent = '● live'));
 events.addEventListener('error', () => (live.textContent = '○ reconnecting'));
 events.addEventListener('update', (e) => {
   const devs = JSON.parse((e as MessageEvent<string>).data) as string[];
+  if (pageName === 'incidents') return;
   if (pageName !== 'node' || devs.includes(pageDev)) void render();
 });
+events.addEventListener('incident', () => void render());
 setInterval(() => void render(), 15_000);
 void render();

@@ -11,6 +11,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { decodeMessage } from '../../firmware/uplink/decode';
 import type { StationStore } from './store';
+import { HEALTH_TEXT_LIMIT } from './store-web';
 
 export const TOPICS = [
   'pipewatch/+/readings',
@@ -18,6 +19,7 @@ export const TOPICS = [
   'pipewatch/+/alerts',
   'pipewatch/+/status',
   'pipewatch/+/ota/status',
+  'pipewatch/+/health',
 ] as const;
 
 /** How long the broker keeps the station's session (and queues its messages) while it is away: 7 days. */
@@ -28,7 +30,7 @@ export const RETRY_MS = 500;
 
 export interface IngestEvent {
   dev: string;
-  kind: 'readings' | 'malformed' | 'status' | 'ota';
+  kind: 'readings' | 'malformed' | 'status' | 'ota' | 'health';
   added?: number;
 }
 
@@ -41,6 +43,16 @@ export interface IngestOptions {
   onError?: (message: string) => void;
   /** MQTT protocol level: 5 (default) or 4 (3.1.1, for brokers without MQTT 5). */
   protocolVersion?: 4 | 5;
+  /** The station's own credentials at the broker: user name and password, TLS CA and client certificate (PEM). */
+  credentials?: BrokerCredentials;
+}
+
+export interface BrokerCredentials {
+  username?: string;
+  password?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
 }
 
 /** The device id segment of `pipewatch/<dev>/...` as raw text (may be hostile: escape it to show it). */
@@ -85,6 +97,23 @@ export function handleMessage(store: StationStore, topic: string, payload: Uint8
     store.storeOtaStatus(dev, text, nowMs);
     return { dev, kind: 'ota' };
   }
+  if (leaf === 'health' && parts.length === 3) {
+    // The latest heartbeat is kept as it came (the pages show its fw, pending and faults as text).
+    const text = payload.length <= HEALTH_TEXT_LIMIT ? new TextDecoder('utf-8', { fatal: false }).decode(payload) : '';
+    let ok = false;
+    try {
+      const body = JSON.parse(text) as unknown;
+      ok = typeof body === 'object' && body !== null && !Array.isArray(body);
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      store.storeMalformed(dev, `health: not a JSON object of at most ${HEALTH_TEXT_LIMIT} bytes: ${latin1(payload)}`, nowMs);
+      return { dev, kind: 'malformed' };
+    }
+    store.storeHealth(dev, text, nowMs);
+    return { dev, kind: 'health' };
+  }
   const decoded = decodeMessage(topic, payload);
   if (decoded.error !== undefined) {
     store.storeMalformed(dev, `${leaf}: ${decoded.error}`, nowMs);
@@ -127,6 +156,7 @@ export function startIngest(o: IngestOptions): Ingest {
     // An MQTT 5 session ends at disconnect unless it is given an expiry interval (3.1.1: kept).
     properties: (o.protocolVersion ?? 5) === 5 ? { sessionExpiryInterval: SESSION_EXPIRY_S } : undefined,
     reconnectPeriod: 1000,
+    ...o.credentials,
   });
   // MQTT.js sends a QoS 1 message's PUBACK from handleMessage's callback, one message at a time,
   // under MQTT 3.1.1 and 5 alike (customHandleAcks is only honoured under 5 and runs before it).

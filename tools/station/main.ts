@@ -4,9 +4,12 @@
  * stdout, exit 0; a usage error one line on stderr, exit 2; a failed operation one line, exit 1.
  */
 import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { StationStore } from './store';
-import { startIngest } from './ingest';
-import { startWeb } from './web';
+import { startIngest, type BrokerCredentials } from './ingest';
+import { isLoopbackAddress, startWeb } from './web';
+import { StationIncidents } from './incidents';
 import { readPlant, type Plant } from './plant';
 import { Failure, oneLine, parseDuration, parseInteger, parseOptions, UsageError } from '../args';
 
@@ -16,9 +19,16 @@ export const STATION_USAGE = `usage: npx pipewatch station --broker mqtt://host:
   --mqtt VERSION       MQTT protocol: 5 (default) or 3.1.1, for brokers without MQTT 5
   --client-id ID       MQTT client id of the persistent session (default pipewatch-station-<host>)
   --port N             web view port (default 0: a free one, printed at start)
-  --listen ADDR        web view address (default 127.0.0.1; 0.0.0.0 exposes it)
-  --plant FILE         plant JSON (docs/leaks.md): lines, and nodes (id = device id) with their line and posM
+  --listen ADDR        web view address (default 127.0.0.1; any other needs the token, e.g. 0.0.0.0)
+  --token TOKEN        access token of the page and API (default: none on loopback; on any other
+                       address a new one, printed once in the address: ?token=...)
+  --plant FILE         plant JSON (docs/leaks.md): lines, and nodes (id = device id) with their
+                       line and posM; the station then raises leak incidents (docs/leaks.md)
   --offline-after DUR  a node with nothing received for this long shows offline (default 60s)
+  --username NAME      the station's own user name at the broker
+  --password TEXT      its password (or --password-file FILE, first line)
+  --ca FILE            PEM CA the broker's TLS certificate must chain to (mqtts://)
+  --cert FILE          the station's TLS client certificate (PEM), with --key FILE
   -h, --help           this text
 Prints the web view's address first, then runs until interrupted (Ctrl-C).`;
 
@@ -31,6 +41,22 @@ export interface StationOptions {
   plant?: Plant;
   offlineAfterMs: number;
   protocolVersion: 4 | 5;
+  /** The page's access token; required when set. */
+  token?: string;
+  credentials?: BrokerCredentials;
+}
+
+/** Tokens main.ts makes for a non-loopback --listen: 128 random bits, hex. */
+export function newToken(): string {
+  return randomBytes(16).toString('hex');
+}
+
+function readText(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Failure(`cannot read ${what} ${file}: ${oneLine(error)}`);
+  }
 }
 
 export function parseStationOptions(argv: string[]): StationOptions {
@@ -45,6 +71,13 @@ export function parseStationOptions(argv: string[]): StationOptions {
       plant: { type: 'string' },
       'offline-after': { type: 'string' },
       mqtt: { type: 'string' },
+      token: { type: 'string' },
+      username: { type: 'string' },
+      password: { type: 'string' },
+      'password-file': { type: 'string' },
+      ca: { type: 'string' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
     },
     'pipewatch station',
   );
@@ -64,13 +97,29 @@ export function parseStationOptions(argv: string[]): StationOptions {
   }
   const mqtt: string = values.mqtt ?? '5';
   if (mqtt !== '5' && mqtt !== '3.1.1') throw new UsageError(`--mqtt takes 5 or 3.1.1, got "${mqtt}"`);
+  const listen: string = values.listen ?? '127.0.0.1';
+  if (values.token !== undefined && !/^[A-Za-z0-9._~+/-]{16,200}$/.test(values.token)) throw new UsageError('--token takes 16 to 200 of A-Z a-z 0-9 . _ ~ + / -');
+  const token: string | undefined = values.token ?? (isLoopbackAddress(listen) ? undefined : newToken());
+  if (values.password !== undefined && values['password-file'] !== undefined) throw new UsageError('give --password or --password-file, not both');
+  if ((values.password !== undefined || values['password-file'] !== undefined) && values.username === undefined) throw new UsageError('--password needs --username');
+  if ((values.cert === undefined) !== (values.key === undefined)) throw new UsageError('--cert and --key go together');
+  if ((values.ca ?? values.cert) !== undefined && !values.broker.startsWith('mqtts://')) throw new UsageError('--ca, --cert and --key need an mqtts:// broker');
+  const credentials: BrokerCredentials = {};
+  if (values.username !== undefined) credentials.username = values.username;
+  if (values.password !== undefined) credentials.password = values.password;
+  if (values['password-file'] !== undefined) credentials.password = readText(values['password-file'], '--password-file').split(/\r?\n/)[0]!;
+  if (values.ca !== undefined) credentials.ca = readText(values.ca, '--ca');
+  if (values.cert !== undefined) credentials.cert = readText(values.cert, '--cert');
+  if (values.key !== undefined) credentials.key = readText(values.key, '--key');
   return {
+    token,
+    credentials,
     protocolVersion: mqtt === '5' ? 5 : 4,
     broker: values.broker,
     db,
     clientId,
     port: values.port === undefined ? 0 : parseInteger(values.port, '--port', 0, 65535),
-    listen: values.listen ?? '127.0.0.1',
+    listen,
     plant,
     offlineAfterMs: values['offline-after'] === undefined ? 60_000 : parseDuration(values['offline-after'], '--offline-after'),
   };
@@ -83,20 +132,31 @@ export interface Station {
   /** Resolves once no message has arrived for `quietMs` (or after `maxMs`). */
   settled(quietMs: number, maxMs: number): Promise<void>;
   store: StationStore;
+  /** With a plant file: the leak incident engine on the stored readings. */
+  incidents?: StationIncidents;
   close(): Promise<void>;
 }
 
+/** Readings fed again to the incident engine when the station starts (its state rebuilt). */
+export const INCIDENT_REPLAY_MS = 3_600_000;
+
 export async function startStation(o: StationOptions, log: (line: string) => void = () => {}): Promise<Station> {
   const store = new StationStore(o.db);
-  const web = await startWeb({ store, port: o.port, listen: o.listen, plant: o.plant, offlineAfterMs: o.offlineAfterMs });
+  const web = await startWeb({ store, port: o.port, listen: o.listen, plant: o.plant, offlineAfterMs: o.offlineAfterMs, token: o.token });
+  const incidents = o.plant
+    ? new StationIncidents({ store, plant: o.plant, onIncident: (row) => web.notifyIncident(row), onError: (message) => log(`station: ${message}`) })
+    : undefined;
+  await incidents?.replay(Date.now() - INCIDENT_REPLAY_MS);
   let lastEventMs = Date.now();
   const ingest = startIngest({
     broker: o.broker,
     clientId: o.clientId,
     protocolVersion: o.protocolVersion,
+    credentials: o.credentials,
     store,
     onEvent: (e) => {
       lastEventMs = Date.now();
+      if (e.kind === 'readings' && e.added) void incidents?.pull(e.dev);
       web.notify(e.dev);
     },
     onError: (message) => log(`station: ${message}`),
@@ -105,12 +165,14 @@ export async function startStation(o: StationOptions, log: (line: string) => voi
     url: web.url,
     subscribed: ingest.ready,
     store,
+    incidents,
     settled: async (quietMs, maxMs) => {
       const end = Date.now() + maxMs;
       while (Date.now() - lastEventMs < quietMs && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
     },
     close: async () => {
       await ingest.close();
+      await incidents?.idle();
       await web.close();
       store.close();
     },
@@ -127,6 +189,9 @@ export async function stationCommand(argv: string[]): Promise<number> {
     throw new Failure(oneLine(error));
   }
   process.stdout.write(`station: ${station.url} (database ${options.db}, broker ${options.broker})\n`);
+  if (options.token !== undefined && !isLoopbackAddress(options.listen)) {
+    process.stdout.write(`station: the page and API at ${options.listen} need the access token in that address (or Authorization: Bearer TOKEN); it is printed only here\n`);
+  }
   station.subscribed.then(
     () => process.stdout.write(`station: subscribed at ${options.broker} as ${options.clientId}\n`),
     (error: Error) => process.stderr.write(`pipewatch station: subscribing failed: ${oneLine(error)}\n`),

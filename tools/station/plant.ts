@@ -9,7 +9,7 @@
  * NODES_PER_LINE, one metre apart.
  */
 import { readFileSync } from 'node:fs';
-import { parsePlant } from '../../simulator/plant/model';
+import { parsePlant, type PlantSpec } from '../../simulator/plant/model';
 
 export interface Plant {
   lines: Array<{ name: string; nodes: Array<{ dev: string; position: number }> }>;
@@ -39,4 +39,14 @@ export function layoutPlant(devices: readonly string[], plant?: Plant): Map<stri
   const rest = devices.filter((d) => !out.has(d)).sort();
   rest.forEach((dev, i) => out.set(dev, { line: `line ${Math.floor(i / NODES_PER_LINE) + 1}`, position: i % NODES_PER_LINE }));
   return out;
+}
+
+/** A simulator run's plant as the station sees it: plant node i is the run's device `deviceId(i)`. */
+export function plantOfRun(spec: PlantSpec, deviceId: (i: number) => string): Plant {
+  return {
+    lines: spec.lines.map((l) => ({
+      name: l.id,
+      nodes: spec.nodes.flatMap((n, i) => (n.line === l.id ? [{ dev: deviceId(i), position: n.posM }] : [])),
+    })),
+  };
 }

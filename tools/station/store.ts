@@ -14,11 +14,14 @@
  *     one row per device id seen on a topic, valid or not (malformed counts per device); the
  *     reading and alert counts are kept in the same transaction as the rows they count.
  *   meta(key, value): the counters kept across restarts (ingested, duplicates, malformed).
+ *   incidents, device_health: the web side's tables (store-web.ts, portable SQL shared with
+ *     the PostgreSQL backend).
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Reading } from '../../firmware/store';
+import { WEB_SCHEMA, WebQueries, type IncidentRow, type HealthRow } from './store-web';
 
 export interface DeviceRow {
   dev: string;
@@ -95,6 +98,11 @@ export class StationStore {
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');
     db.exec(SCHEMA);
+    db.exec(WEB_SCHEMA);
+    this.#web = new WebQueries({
+      all: async <R>(sql: string, values: readonly unknown[]) => db.prepare(sql).all(...values) as R[],
+      run: async (sql: string, values: readonly unknown[]) => db.prepare(sql).run(...values).changes,
+    });
     this.#insert = db.prepare(
       'INSERT OR IGNORE INTO readings (dev, seq, ts, sync, ch, kind, value, alert, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
@@ -201,6 +209,37 @@ export class StationStore {
       }
     }
     return out;
+  }
+
+  // The web side's queries (store-web.ts), on this database.
+  readonly #web: WebQueries;
+
+  temperaturesAfter(dev: string, afterSeq: number, limit: number): Promise<ReadingRow[]> {
+    return this.#web.temperaturesAfter(dev, afterSeq, limit);
+  }
+
+  lastSeqBefore(dev: string, beforeMs: number): Promise<number> {
+    return this.#web.lastSeqBefore(dev, beforeMs);
+  }
+
+  storeIncident(i: Omit<IncidentRow, 'acked_ms' | 'acked_by'>): Promise<boolean> {
+    return this.#web.storeIncident(i);
+  }
+
+  incidents(limit: number): Promise<IncidentRow[]> {
+    return this.#web.incidents(limit);
+  }
+
+  ackIncident(id: string, nowMs: number, by: string): Promise<boolean> {
+    return this.#web.ackIncident(id, nowMs, by);
+  }
+
+  storeHealth(dev: string, body: string, nowMs: number): Promise<void> {
+    return this.#web.storeHealth(dev, body, nowMs);
+  }
+
+  health(): Promise<HealthRow[]> {
+    return this.#web.health();
   }
 
   close(): void {
