@@ -330,6 +330,7 @@ const usage = `usage: npx pipewatch <command> [options]     (npm link once puts 
   detect           replay a trace through the leak detector and the fleet incidents (--trace FILE.csv)
   incidents        leak incidents from every node's readings at a broker (--broker URL --plant FILE)
   station          store the fleet's readings (SQLite) and serve the plant's web view
+  fleet report     fleet metrics from the station's database: activation, uptime, update success, active devices
   certs init|issue|revoke|list   the plant CA and one TLS client certificate per node
   help, --help, -h this text;  --version the version
 Each command answers --help. Build, flash and the Moddable simulator: npm run build|flash|sim:moddable -- --help`;
@@ -367,6 +368,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'station': {
         const { stationCommand, STATION_USAGE } = await import('./station/main');
         return await runVerb('pipewatch station', STATION_USAGE, rest, () => stationCommand(rest));
+      }
+      case 'fleet': {
+        const { fleetCommand, FLEET_USAGE } = await import('./station/fleet');
+        return await runVerb('pipewatch fleet', FLEET_USAGE, rest, () => fleetCommand(rest));
       }
       case 'certs': {
         const { certsMain } = await import('./certs');

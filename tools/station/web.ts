@@ -13,6 +13,7 @@ import { build } from 'esbuild';
 import type { StationStore, DeviceRow } from './store';
 import { layoutPlant, type Plant } from './plant';
 import { isValidId } from '../../firmware/uplink/ascii';
+import { fleetMetrics, parseWhen, summaryOf } from './fleet';
 
 export interface WebOptions {
   store: StationStore;
@@ -148,6 +149,23 @@ export async function startWeb(o: WebOptions): Promise<Web> {
     if (path === '/app.js') return send(res, 200, 'text/javascript; charset=utf-8', script);
     if (path === '/uplot.css') return send(res, 200, 'text/css; charset=utf-8', css);
     if (path === '/api/fleet') return json(res, { now: now(), nodes: fleet(o.store, o.plant, o.offlineAfterMs, now()) });
+    if (path === '/api/fleet/metrics') {
+      // The fleet metrics (docs/fleet.md) over ?since=30d|DATE|all&until=DATE; the plant file's nodes are the registry.
+      let sinceMs: number;
+      let untilMs: number;
+      try {
+        sinceMs = parseWhen(url.searchParams.get('since') ?? '30d', '--since', now());
+        untilMs = url.searchParams.has('until') ? parseWhen(url.searchParams.get('until')!, '--until', now()) : now();
+      } catch (error) {
+        return send(res, 400, 'text/plain; charset=utf-8', `since and until take a duration like 30d, an ISO date or all: ${(error as Error).message}\n`);
+      }
+      const registry = (o.plant?.lines ?? []).flatMap((l) => l.nodes.map((n) => ({ id: n.dev, line: l.name })));
+      fleetMetrics(o.store, registry, sinceMs, untilMs).then(
+        (report) => json(res, { now: now(), since: sinceMs, until: untilMs, ...summaryOf(report), ...report }),
+        (error: Error) => send(res, 500, 'text/plain; charset=utf-8', `station error: ${error.message}\n`),
+      );
+      return;
+    }
     if (apiNode) {
       const dev = decodeURIComponent(apiNode[1]!);
       const to = parseTime(url.searchParams.get('to'), now());
