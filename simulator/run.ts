@@ -423,6 +423,7 @@ async function simulate(
     world,
     ...(plant ? { plant: plant[i] } : {}),
     flashPartitions: otaConfig ? [...flashStore.partitionNames, 'ota'] : flashStore.partitionNames,
+    ...(o.homeassistant ? { integrations: { homeassistant: true as const } } : {}),
     ...(otaConfig ? { ota: otaConfig, update: true, simFault: boot?.fault } : {}),
   });
   const retired = new Map<string, NodeStats>();

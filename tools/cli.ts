@@ -42,6 +42,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     'ota-key': { type: 'string' },
     'no-ota': { type: 'boolean' },
     station: { type: 'boolean' },
+    homeassistant: { type: 'boolean' },
     'ota-health': { type: 'string' },
     'broker-port': { type: 'string' },
     'broker-listen': { type: 'string' },
@@ -125,6 +126,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     json: values.json === true,
     quiet: values.quiet === true,
     station: values.station === true,
+    homeassistant: values.homeassistant === true,
   };
 }
 
@@ -299,6 +301,8 @@ each leak incident as it is raised, and a summary.
                             incidents, falseIncidents, medianDetectionDelayS
   --quiet                   do not print each reading
   --station                 attach the station (docs/station.md): its web view's address is printed first
+  --homeassistant           the nodes announce their channels to Home Assistant (MQTT discovery under
+                            homeassistant/, state on pipewatch/<dev>/ha; docs/payload.md)
 broker:
   --broker mqtt://host:port an external broker instead of the embedded one. It must be up at start:
                             a broker that refuses the connection is an error (exit 2), not waited for;
