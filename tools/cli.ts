@@ -159,7 +159,8 @@ export function summaryLine(s: SimSummary, wallSeconds: number, flashDir: string
     `${s.alertsRaised} alerts raised, ${s.alertsDelivered} delivered, ${s.duplicates} duplicates, ${s.reconnects} reconnects, ` +
     `${s.simulatedSeconds} s simulated in ${wallSeconds.toFixed(1)} s` +
     (s.incidents === undefined ? ''
-      : `; leaks: ${s.leaksDetected} of ${s.leaksSimulated} detected${s.medianDetectionDelayS === null ? '' : ` (median ${s.medianDetectionDelayS} s after onset)`}, ${s.incidents} incidents, ${s.falseIncidents} false`)
+      : `; leaks: ${s.leaksDetected} of ${s.leaksSimulated} detected${s.medianDetectionDelayS === null ? '' : ` (median ${s.medianDetectionDelayS} s after onset)`}, ${s.incidents} incidents, ${s.falseIncidents} false`) +
+    (s.fleet?.connectivityUptime == null ? '' : `; connectivity uptime ${(s.fleet.connectivityUptime * 100).toFixed(1)} % (${s.fleet.heartbeats} heartbeats)`)
   );
 }
 
