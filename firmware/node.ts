@@ -15,6 +15,7 @@ import { channelsOf, createSensor, type ChannelInfo, type SensorConfig, type Sen
 import { SensorError, SensorErrorCode } from './sensors/errors';
 import { OtaAgent, type OtaConfig } from './ota/agent';
 import { Health } from './health';
+import { checkHomeAssistantConfig, HomeAssistant, type HomeAssistantChannel, type HomeAssistantConfig } from './homeassistant';
 
 export interface NodeConfig {
   deviceId: string;
@@ -48,6 +49,8 @@ export interface NodeConfig {
   ota?: OtaConfig;
   /** Health heartbeat on pipewatch/<dev>/health (firmware/health.ts): period, ms (default 15 min, at least 1 s). */
   healthIntervalMs?: number;
+  /** Opt-in integrations: Home Assistant MQTT discovery (firmware/homeassistant.ts, docs/payload.md). */
+  integrations?: { homeassistant?: HomeAssistantConfig | true | false };
 }
 
 export interface NodeStats {
@@ -95,6 +98,7 @@ export class PipewatchNode {
   readonly uplink: Uplink;
   readonly ota: OtaAgent | undefined;
   readonly health: Health;
+  readonly homeassistant: HomeAssistant | undefined;
   readonly #sensors: SensorSlot[] = [];
   readonly #values = new Int32Array(8);
   readonly #detector: LeakDetector | undefined;
@@ -170,6 +174,17 @@ export class PipewatchNode {
       readingsGenerated: () => this.#generated,
       ota: () => (ota ? { trial: ota.stats.trial, last: ota.stats.lastEvent } : undefined),
     }, config.healthIntervalMs);
+    this.homeassistant = this.#homeAssistant(channel);
+  }
+
+  #homeAssistant(channels: number): HomeAssistant | undefined {
+    const ha = this.config.integrations?.homeassistant;
+    if (ha === undefined || ha === false) return undefined;
+    const problem = checkHomeAssistantConfig(ha);
+    if (problem !== '') this.noteConfigError(`${problem}; the defaults are used`);
+    const list: HomeAssistantChannel[] = [];
+    for (const slot of this.#sensors) for (const info of slot.channels) list.push({ info, label: `ch${list.length} ${slot.config.part} ${info.name}` });
+    return list.length === channels ? new HomeAssistant(this.host, this.config.deviceId, list, this.uplink, problem === '' ? ha : true) : undefined;
   }
 
   start(): void {
@@ -182,6 +197,7 @@ export class PipewatchNode {
     this.uplink.start();
     this.ota?.boot();
     this.health.start();
+    this.homeassistant?.start();
   }
 
   startSampling(): void {
@@ -232,6 +248,7 @@ export class PipewatchNode {
         if ((valid & (1 << c)) === 0) {
           // No alert from a sample next to a fault, a power-on or a stuck value (detect.ts).
           if (kind === ReadingKind.milliCelsius) this.#detector?.fault(channel);
+          this.homeassistant?.note(channel, false, 0);
           continue;
         }
         const value = this.#values[c]!;
@@ -245,6 +262,7 @@ export class PipewatchNode {
         r.value = value;
         r.alert = alert;
         const seq = this.store.append(r);
+        this.homeassistant?.note(channel, true, value);
         // The newest reading goes out ahead of a backlog (alerts have their own path); this
         // also publishes it when the window has room, so the sample needs no kick of its own.
         this.uplink.noteStored(seq, r);
@@ -262,6 +280,7 @@ export class PipewatchNode {
         }
       }
     }
+    this.homeassistant?.publishState();
   }
 
   stats(): NodeStats {

@@ -8,6 +8,8 @@ import { Aedes } from 'aedes';
 export interface EmbeddedBroker {
   url: string;
   port: number;
+  /** The aedes instance (its 'client' and 'clientDisconnect' events are the link's record). */
+  aedes: Aedes;
   close(): Promise<void>;
 }
 
@@ -34,6 +36,7 @@ export async function startEmbeddedBroker(port = 0, host = '127.0.0.1'): Promise
   return {
     url: `mqtt://${local}:${address.port}`,
     port: address.port,
+    aedes: broker,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -6,10 +6,16 @@
  * reading. Order: backlog batches (messages carrying several readings) must arrive oldest
  * first; alerts and the newest live readings overtake a backlog on purpose (docs/payload.md),
  * so they are not held to it.
+ *
+ * Health heartbeats and OTA status events (not readings) go to `fleet`, the fleet metrics of
+ * docs/fleet.md, when one is given, timed by `clock` (the run's wall clock); a heartbeat that
+ * does not check out is counted in `healthMalformed`.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { ReadingKind } from '../firmware/store';
 import { decodeMessage } from '../firmware/uplink/decode';
+import type { FleetMetrics } from '../tools/fleet/metrics';
+import { checkHeartbeat } from '../tools/station/ingest';
 
 const unitOf: Record<number, string> = {
   [ReadingKind.milliCelsius]: 'mC',
@@ -44,6 +50,16 @@ export class Observer {
   bytes = 0;
   messages = 0;
   onReading: ((reading: ObservedReading) => void) | undefined;
+  fleet: FleetMetrics | undefined;
+  clock: () => number = () => Date.now();
+  /** Heartbeats received (each copy), their bytes, and those refused. */
+  healthMessages = 0;
+  healthBytes = 0;
+  healthMalformed = 0;
+  /** Distinct heartbeats received (resent copies once). */
+  heartbeatsReceived = 0;
+  /** Every distinct heartbeat received, parsed (for tests and benches; off unless set to an array). */
+  heartbeats: Array<Record<string, unknown>> | undefined;
 
   private constructor(client: MqttClient) {
     this.#client = client;
@@ -80,7 +96,7 @@ export class Observer {
     // Once up, reconnect after a drop (an external broker restarted during a run).
     client.options.reconnectPeriod = 500;
     const observer = new Observer(client);
-    await client.subscribeAsync(['pipewatch/+/readings', 'pipewatch/+/alerts', 'pipewatch/+/readings/bin'], { qos: 1 });
+    await client.subscribeAsync(['pipewatch/+/readings', 'pipewatch/+/alerts', 'pipewatch/+/readings/bin', 'pipewatch/+/health', 'pipewatch/+/ota/status'], { qos: 1 });
     return observer;
   }
 
@@ -89,6 +105,9 @@ export class Observer {
   }
 
   #onMessage(topic: string, payload: Buffer): void {
+    const parts = topic.split('/');
+    if (parts.length === 3 && parts[2] === 'health') return this.#onHealth(parts[1]!, payload);
+    if (parts.length === 4 && parts[2] === 'ota' && parts[3] === 'status') return this.#onOtaStatus(parts[1]!, payload);
     this.messages++;
     this.bytes += payload.length;
     const decoded = decodeMessage(topic, new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
@@ -122,6 +141,37 @@ export class Observer {
         alert: r.alert,
         topic,
       });
+    }
+  }
+
+  #onHealth(dev: string, payload: Buffer): void {
+    this.healthMessages++;
+    this.healthBytes += payload.length;
+    const checked = checkHeartbeat(dev, payload.toString('utf8'));
+    if ('error' in checked) {
+      this.healthMalformed++;
+      return;
+    }
+    // A resent copy (DUP after a reconnect) is the same period: the metrics must see it once.
+    const key = `${checked.hb.boot ?? -1}/${checked.hb.up_ms}/${checked.hb.ts}`;
+    if (this.#lastHealth.get(dev) === key) return;
+    this.#lastHealth.set(dev, key);
+    this.heartbeatsReceived++;
+    this.heartbeats?.push(checked.hb);
+    this.fleet?.addHeartbeat(checked.hb, this.clock());
+  }
+
+  readonly #lastHealth = new Map<string, string>();
+
+  #onOtaStatus(dev: string, payload: Buffer): void {
+    let event: unknown;
+    try {
+      event = JSON.parse(payload.toString('utf8'));
+    } catch {
+      return;
+    }
+    if (typeof event === 'object' && event !== null && typeof (event as { event?: unknown }).event === 'string') {
+      this.fleet?.addOtaStatus(dev, event as { event: string }, this.clock());
     }
   }
 

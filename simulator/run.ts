@@ -26,6 +26,7 @@ import { lineSlice, type LeakEvent, type PlantSpec } from './plant/model';
 import { PlantEnv, type NodePlant } from './plant/env';
 import { score } from './plant/score';
 import { Fleet, type Incident } from '../tools/fleet/incidents';
+import { FleetMetrics } from '../tools/fleet/metrics';
 
 export interface SimOptions {
   nodes: number;
@@ -89,6 +90,18 @@ export interface SimOptions {
   onBoot?: (node: number, boot: SimBoot) => void;
   /** Awaited once the broker is up, before any node starts (the station attaches here). */
   beforeNodes?: (brokerUrl: string) => Promise<void>;
+  /** The observer, once connected (tests read what it received). */
+  onObserver?: (observer: Observer) => void;
+  /**
+   * The embedded broker's own record of the link: a node's MQTT session began (CONNECT
+   * accepted) or ended, at simulated time `simMs` (from the run's start). For tests that count
+   * uptime independently of the nodes' heartbeats.
+   */
+  onLink?: (clientId: string, up: boolean, simMs: number) => void;
+  /** A node (index) started (each boot), at simulated time `simMs`. */
+  onNodeStart?: (node: number, simMs: number) => void;
+  /** Home Assistant MQTT discovery on every node (firmware/homeassistant.ts). */
+  homeassistant?: boolean;
 }
 
 export interface SimSummary {
@@ -135,6 +148,19 @@ export interface SimSummary {
   incidents?: number;
   falseIncidents?: number;
   medianDetectionDelayS?: number | null;
+  /**
+   * The fleet metrics (docs/fleet.md) from the heartbeats and OTA status events the observer
+   * received, over the whole run: activation rate (the run's nodes are the registry), connectivity
+   * uptime, firmware update success rate (null when no update started), monthly active devices.
+   */
+  fleet?: {
+    activationRate: number | null;
+    connectivityUptime: number | null;
+    otaSuccessRate: number | null;
+    monthlyActiveDevices: Record<string, number>;
+    heartbeats: number;
+    heartbeatsRefused: number;
+  };
 }
 
 /** `tls`: --ca and --cert-dir were given, so mqtts:// is allowed (and required). */
@@ -255,7 +281,8 @@ async function run(
     throw error;
   }
   try {
-    return await simulate(o, expose, stopRequested, ready, { wallStart, otaKey, observer, brokerUrl, broker, proxy });
+    o.onObserver?.(observer);
+    return await simulate(o, expose, stopRequested, ready, { wallStart, otaKey, observer, brokerUrl, broker, proxy, embedded });
   } finally {
     await observer.close();
     await proxy?.close();
@@ -337,6 +364,7 @@ interface Started {
   observer: Observer;
   brokerUrl: string;
   broker: { address: string; port: number };
+  embedded: EmbeddedBroker | undefined;
 }
 
 async function simulate(
@@ -346,9 +374,21 @@ async function simulate(
   ready: (info: { broker: string; deviceIds: string[]; otaKey?: SimKey }) => void,
   started: Started,
 ): Promise<SimSummary> {
-  const { wallStart, otaKey, proxy, observer, brokerUrl, broker } = started;
+  const { wallStart, otaKey, proxy, observer, brokerUrl, broker, embedded } = started;
   const scheduler = new Scheduler({ virtual: o.virtual });
   expose(scheduler);
+  if (o.onLink && embedded) {
+    const onLink = o.onLink;
+    embedded.aedes.on('client', (client) => onLink(client.id, true, scheduler.now()));
+    embedded.aedes.on('clientDisconnect', (client) => onLink(client.id, false, scheduler.now()));
+  }
+  // The fleet metrics from what the observer receives: the run's nodes (with their plant line) are the registry.
+  const wallEpoch = o.virtual ? VIRTUAL_EPOCH_MS : Date.now() - scheduler.now();
+  const fleetMetrics = new FleetMetrics(
+    Array.from({ length: o.nodes }, (_, i) => ({ id: simDeviceId(i, o.nodes, o.deviceIds), line: o.plant?.nodes[i]?.line })),
+  );
+  observer.fleet = fleetMetrics;
+  observer.clock = () => wallEpoch + scheduler.now();
   const world: WorldOptions = { seed: o.seed, leakShare: o.leakShare };
   const deviceId = (i: number) => simDeviceId(i, o.nodes, o.deviceIds);
   const plant = o.plant ? plantShares(o.plant, o.nodes, o.seed) : undefined;
@@ -371,7 +411,7 @@ async function simulate(
   const nowhere = { address: '127.0.0.1', port: 1 };
   // Boots per node in this run, for the heartbeat's boot count and reset reason (called once per boot).
   const bootCounts: number[] = [];
-  const configFor = (i: number, boot?: SimBoot): GuestNodeConfig => ({
+  const configFor = (i: number, boot?: SimBoot): GuestNodeConfig => (o.onNodeStart?.(i, scheduler.now()), {
     system: { bootCount: (bootCounts[i] = (bootCounts[i] ?? 0) + 1), resetReason: bootCounts[i] === 1 ? 'power-on' : 'software' },
     deviceId: deviceId(i),
     broker: boot?.fault === 'broker' ? nowhere : o.tls ? { ...broker, secure: { ca: readPem(o.tls.caPath), ...certificateOf(o.tls.certDir, deviceId(i)) } } : broker,
@@ -383,6 +423,7 @@ async function simulate(
     world,
     ...(plant ? { plant: plant[i] } : {}),
     flashPartitions: otaConfig ? [...flashStore.partitionNames, 'ota'] : flashStore.partitionNames,
+    ...(o.homeassistant ? { integrations: { homeassistant: true as const } } : {}),
     ...(otaConfig ? { ota: otaConfig, update: true, simFault: boot?.fault } : {}),
   });
   const retired = new Map<string, NodeStats>();
@@ -569,6 +610,15 @@ async function simulate(
       summary.firmware = versions;
     }
     if (leaks) Object.assign(summary, leaks.summary(sampledUntil));
+    const fleetReport = fleetMetrics.report();
+    summary.fleet = {
+      activationRate: fleetReport.activation.rate,
+      connectivityUptime: fleetReport.uptime.fleet,
+      otaSuccessRate: fleetReport.ota.successRate,
+      monthlyActiveDevices: fleetReport.monthlyActiveDevices,
+      heartbeats: observer.heartbeatsReceived,
+      heartbeatsRefused: observer.healthMalformed + fleetMetrics.rejected,
+    };
     if (fleet) {
       summary.xs = {
         computronsPerReading: generated ? Math.round(computrons / generated) : 0,

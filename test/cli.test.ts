@@ -84,6 +84,7 @@ const VERBS: Array<[string, (args: string[]) => Promise<Result>]> = [
   ['pipewatch bench', (a) => pipewatch('bench', ...a)],
   ['pipewatch detect', (a) => pipewatch('detect', ...a)],
   ['pipewatch incidents', (a) => pipewatch('incidents', ...a)],
+  ['pipewatch fleet report', (a) => pipewatch('fleet', 'report', ...a)],
   ['pipewatch drivers check', (a) => pipewatch('drivers', 'check', ...a)],
   ['pipewatch ota', (a) => pipewatch('ota', ...a)],
   ['pipewatch ota keygen', (a) => pipewatch('ota', 'keygen', ...a)],

@@ -42,6 +42,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     'ota-key': { type: 'string' },
     'no-ota': { type: 'boolean' },
     station: { type: 'boolean' },
+    homeassistant: { type: 'boolean' },
     'ota-health': { type: 'string' },
     'broker-port': { type: 'string' },
     'broker-listen': { type: 'string' },
@@ -125,6 +126,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     json: values.json === true,
     quiet: values.quiet === true,
     station: values.station === true,
+    homeassistant: values.homeassistant === true,
   };
 }
 
@@ -157,7 +159,8 @@ export function summaryLine(s: SimSummary, wallSeconds: number, flashDir: string
     `${s.alertsRaised} alerts raised, ${s.alertsDelivered} delivered, ${s.duplicates} duplicates, ${s.reconnects} reconnects, ` +
     `${s.simulatedSeconds} s simulated in ${wallSeconds.toFixed(1)} s` +
     (s.incidents === undefined ? ''
-      : `; leaks: ${s.leaksDetected} of ${s.leaksSimulated} detected${s.medianDetectionDelayS === null ? '' : ` (median ${s.medianDetectionDelayS} s after onset)`}, ${s.incidents} incidents, ${s.falseIncidents} false`)
+      : `; leaks: ${s.leaksDetected} of ${s.leaksSimulated} detected${s.medianDetectionDelayS === null ? '' : ` (median ${s.medianDetectionDelayS} s after onset)`}, ${s.incidents} incidents, ${s.falseIncidents} false`) +
+    (s.fleet?.connectivityUptime == null ? '' : `; connectivity uptime ${(s.fleet.connectivityUptime * 100).toFixed(1)} % (${s.fleet.heartbeats} heartbeats)`)
   );
 }
 
@@ -300,6 +303,8 @@ each leak incident as it is raised, and a summary.
                             incidents, falseIncidents, medianDetectionDelayS
   --quiet                   do not print each reading
   --station                 attach the station (docs/station.md): its web view's address is printed first
+  --homeassistant           the nodes announce their channels to Home Assistant (MQTT discovery under
+                            homeassistant/, state on pipewatch/<dev>/ha; docs/payload.md)
 broker:
   --broker mqtt://host:port an external broker instead of the embedded one. It must be up at start:
                             a broker that refuses the connection is an error (exit 2), not waited for;
@@ -331,6 +336,7 @@ const usage = `usage: npx pipewatch <command> [options]     (npm link once puts 
   detect           replay a trace through the leak detector and the fleet incidents (--trace FILE.csv)
   incidents        leak incidents from every node's readings at a broker (--broker URL --plant FILE)
   station          store the fleet's readings (SQLite) and serve the plant's web view
+  fleet report     fleet metrics from the station's database: activation, uptime, update success, active devices
   certs init|issue|revoke|list   the plant CA and one TLS client certificate per node
   help, --help, -h this text;  --version the version
 Each command answers --help. Build, flash and the Moddable simulator: npm run build|flash|sim:moddable -- --help`;
@@ -368,6 +374,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'station': {
         const { stationCommand, STATION_USAGE } = await import('./station/main');
         return await runVerb('pipewatch station', STATION_USAGE, rest, () => stationCommand(rest));
+      }
+      case 'fleet': {
+        const { fleetCommand, FLEET_USAGE } = await import('./station/fleet');
+        return await runVerb('pipewatch fleet', FLEET_USAGE, rest, () => fleetCommand(rest));
       }
       case 'certs': {
         const { certsMain } = await import('./certs');

@@ -37,6 +37,12 @@
  * status or leak evidence on the side channel. Same rules: one at a time, its own packet id, sent
  * again with DUP after a reconnect until its PUBACK, which fires `onHealthAcked`.
  *
+ * Watched topic (an integration such as Home Assistant discovery, firmware/homeassistant.ts):
+ * `watch(topic, onMessage, onConnected)` adds one more QoS 1 subscription, made after each
+ * CONNACK; its messages go to `onMessage`, and `onConnected` runs after each CONNACK (after the
+ * "online" status). `publishNow(topic, payload, length, retain)` sends one QoS 0 message at
+ * once when connected (nothing kept: the caller sends it again when it matters).
+ *
  * Connection accounting for the heartbeat: `expectedMs()` is the time the uplink was running
  * (trying to be online), `connectedMs()` the part of it with a session up (CONNACK to close);
  * `stats.attempts` counts connection attempts, `stats.disconnects` sessions that ended.
@@ -219,7 +225,10 @@ export class Uplink {
   readonly #pick: Reading[];
   readonly #live: Reading[];
   #liveCount = 0;
-  readonly #subIds = new Uint16Array(2);
+  readonly #subIds = new Uint16Array(3);
+  #watchTopic: Uint8Array | undefined;
+  #onWatched: ((payload: Uint8Array) => void) | undefined;
+  #onWatchConnected: (() => void) | undefined;
   readonly #backoff: RetryState;
   readonly #stableMs: number;
   #retryTimer: number | undefined;
@@ -446,6 +455,21 @@ export class Uplink {
     return true;
   }
 
+  /**
+   * Subscribes to `topic` (QoS 1) after each CONNACK, handing its messages to `onMessage`, and
+   * calls `onConnected` after each CONNACK. One watched topic per uplink; a second call replaces it.
+   */
+  watch(topic: string, onMessage: (payload: Uint8Array) => void, onConnected: () => void): void {
+    this.#watchTopic = asciiBytes(topic);
+    this.#onWatched = onMessage;
+    this.#onWatchConnected = onConnected;
+  }
+
+  /** Publishes `payload[0..length)` on `topic` with QoS 0 now; false when offline or it did not fit. */
+  publishNow(topic: Uint8Array, payload: Uint8Array, length: number, retain: boolean): boolean {
+    return this.#client.publish(topic, payload, length, 0, 0, false, retain);
+  }
+
   /** Time the uplink was running (trying to be online) since it was made, ms. */
   expectedMs(): number {
     return this.#expectedTotal + (this.#runningSince >= 0 ? this.#host.clock.monotonic.now() - this.#runningSince : 0);
@@ -485,11 +509,16 @@ export class Uplink {
     if (client.connected) client.subscribe(this.#cmdTopic, 1, this.#subIds[0]);
     this.#subIds[1] = this.#allocateId();
     if (client.connected) client.subscribe(this.#otaTopic, 1, this.#subIds[1]);
+    if (this.#watchTopic) {
+      this.#subIds[2] = this.#allocateId();
+      if (client.connected) client.subscribe(this.#watchTopic, 1, this.#subIds[2]);
+    }
     this.#resendInflight();
     this.#resendSide();
     this.#resendHealth();
     this.#pump();
     this.onConnect?.();
+    if (this.#onWatchConnected && client.connected) this.#onWatchConnected();
   }
 
   #onClosed(reason: string): void {
@@ -501,6 +530,7 @@ export class Uplink {
     }
     this.#subIds[0] = 0;
     this.#subIds[1] = 0;
+    this.#subIds[2] = 0;
     if (!this.#running) return;
     const now = this.#host.clock.monotonic.now();
     noteDisconnected(this.#backoff, now, this.#stableMs);
@@ -541,7 +571,7 @@ export class Uplink {
   }
 
   #onSuback(id: number, granted: number): void {
-    for (let i = 0; i < 2; i++) {
+    for (let i = 0; i < 3; i++) {
       if (this.#subIds[i] !== id || id === 0) continue;
       this.#subIds[i] = 0;
       if (granted === 0x80) this.stats.subscribeFailures++;
@@ -552,6 +582,10 @@ export class Uplink {
   }
 
   #onMessage(topic: Uint8Array, payload: Uint8Array): void {
+    if (this.#watchTopic && sameBytes(topic, this.#watchTopic)) {
+      this.#onWatched?.(payload);
+      return;
+    }
     const name = sameBytes(topic, this.#cmdTopic) ? this.#cmdName : sameBytes(topic, this.#otaTopic) ? this.#otaName : '';
     if (name === '') {
       this.stats.unexpectedMessages++;
@@ -584,7 +618,7 @@ export class Uplink {
     for (;;) {
       const id = this.#nextId;
       this.#nextId = id === 65535 ? 1 : id + 1;
-      let used = this.#subIds[0] === id || this.#subIds[1] === id || this.#sideId === id || this.#healthId === id;
+      let used = this.#subIds[0] === id || this.#subIds[1] === id || this.#subIds[2] === id || this.#sideId === id || this.#healthId === id;
       for (let i = 0; i < this.#window && !used; i++) if (this.#kind[i] !== Slot.free && this.#ids[i] === id) used = true;
       if (!used) return id;
     }

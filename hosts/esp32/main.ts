@@ -171,6 +171,8 @@ export default function main(): void {
     broker: settings && !refused ? brokerConfig(settings, buildCa) : { address: '127.0.0.1', port: 1883 },
     intervalMs: settings?.intervalMs ?? 10_000,
     sensors: sensors.sensors,
+    // Home Assistant discovery (firmware/homeassistant.ts): the build's config `homeassistant: true` (mcconfig homeassistant=true).
+    integrations: config.homeassistant === true || config.homeassistant === 'true' || config.homeassistant === '1' ? { homeassistant: true } : undefined,
     ota: config.otaPublicKey
       ? { publicKey: String(config.otaPublicKey), board: otaBoardId(board.id), maxImageBytes: APP_SLOT_BYTES }
       : undefined,

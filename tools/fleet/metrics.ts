@@ -178,6 +178,16 @@ export class FleetMetrics {
     }
   }
 
+  /**
+   * `dev` sent a heartbeat at some time outside the data fed (for activation, which is not
+   * limited by a report's window): a station that feeds only a window's heartbeats names the
+   * devices ever heard from here. Adds no time to any sum.
+   */
+  addSeen(dev: string): void {
+    if (typeof dev !== 'string' || this.#devices.has(dev)) return;
+    this.#devices.set(dev, { id: dev, days: new Map(), lastFaults: 0, lastUp: -1, lastBoot: undefined, latestMs: -Infinity, latest: undefined });
+  }
+
   /** One OTA status event of `dev` at `tMs`. */
   addOtaStatus(dev: string, status: OtaStatus, tMs: number): void {
     const version = status.version ?? this.#current.get(dev);

@@ -10,8 +10,8 @@
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { decodeMessage } from '../../firmware/uplink/decode';
-import type { StationStore } from './store';
-import { HEALTH_TEXT_LIMIT } from './store-web';
+import type { HeartbeatKey, StationStore } from './store';
+import type { FleetHeartbeat } from '../fleet/metrics';
 
 export const TOPICS = [
   'pipewatch/+/readings',
@@ -21,6 +21,9 @@ export const TOPICS = [
   'pipewatch/+/ota/status',
   'pipewatch/+/health',
 ] as const;
+
+/** Largest heartbeat read (the node's buffer is 1 KiB, firmware/health.ts HEALTH_BYTES). */
+export const HEARTBEAT_LIMIT = 4096;
 
 /** How long the broker keeps the station's session (and queues its messages) while it is away: 7 days. */
 export const SESSION_EXPIRY_S = 7 * 24 * 3600;
@@ -67,18 +70,50 @@ function latin1(payload: Uint8Array): string {
   return s;
 }
 
+export type CheckedHeartbeat = FleetHeartbeat & HeartbeatKey & Record<string, unknown>;
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/**
+ * A health heartbeat (docs/payload.md) checked for what the store and the fleet metrics read:
+ * a JSON object of `dev` (the topic's), `ts`, `sync`, `up_ms`, `conn_ms`, `exp_ms` (counts,
+ * conn_ms at most exp_ms), `boot` and `faults` when present. Returns the reason it is refused, or
+ * the heartbeat.
+ */
+export function checkHeartbeat(dev: string, text: string): { error: string } | { hb: CheckedHeartbeat } {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return { error: 'not JSON' };
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { error: 'not a JSON object' };
+  const hb = body as Record<string, unknown>;
+  if (hb.dev !== dev) return { error: `dev ${JSON.stringify(hb.dev)} is not the topic's` };
+  for (const key of ['ts', 'up_ms', 'conn_ms', 'exp_ms'] as const) if (!isCount(hb[key])) return { error: `${key} is not a count` };
+  if (typeof hb.sync !== 'boolean') return { error: 'sync is not true or false' };
+  if ((hb.conn_ms as number) > (hb.exp_ms as number)) return { error: 'conn_ms exceeds exp_ms' };
+  if (hb.boot !== undefined && !isCount(hb.boot)) return { error: 'boot is not a count' };
+  if (hb.faults !== undefined && !(Array.isArray(hb.faults) && hb.faults.every((f) => Array.isArray(f) && f.length === 3 && isCount(f[0]) && typeof f[1] === 'string' && isCount(f[2])))) {
+    return { error: 'faults is not a list of [channel, code, count]' };
+  }
+  return { hb: hb as unknown as CheckedHeartbeat };
+}
+
 /** Handles one message: stores what it carries, or counts it as malformed. Throws only if the database does. */
-export function handleMessage(store: StationStore, topic: string, payload: Uint8Array, nowMs: number): IngestEvent {
+export async function handleMessage(store: StationStore, topic: string, payload: Uint8Array, nowMs: number): Promise<IngestEvent> {
   const dev = topicDevice(topic);
   const parts = topic.split('/');
   const leaf = parts.slice(2).join('/');
   if (leaf === 'status' && parts.length === 3) {
     const text = latin1(payload);
     if (text !== 'online' && text !== 'offline') {
-      store.storeMalformed(dev, `status: ${text}`, nowMs);
+      await store.storeMalformed(dev, `status: ${text}`, nowMs);
       return { dev, kind: 'malformed' };
     }
-    store.storeStatus(dev, text, nowMs);
+    await store.storeStatus(dev, text, nowMs);
     return { dev, kind: 'status' };
   }
   if (leaf === 'ota/status' && parts.length === 4) {
@@ -91,35 +126,35 @@ export function handleMessage(store: StationStore, topic: string, payload: Uint8
       ok = false;
     }
     if (!ok) {
-      store.storeMalformed(dev, `ota/status: not a JSON object: ${text}`, nowMs);
+      await store.storeMalformed(dev, `ota/status: not a JSON object: ${text}`, nowMs);
       return { dev, kind: 'malformed' };
     }
-    store.storeOtaStatus(dev, text, nowMs);
+    await store.storeOtaStatus(dev, text, nowMs);
+    await store.storeOtaEvent(dev, text, nowMs);
     return { dev, kind: 'ota' };
   }
   if (leaf === 'health' && parts.length === 3) {
-    // The latest heartbeat is kept as it came (the pages show its fw, pending and faults as text).
-    const text = payload.length <= HEALTH_TEXT_LIMIT ? new TextDecoder('utf-8', { fatal: false }).decode(payload) : '';
-    let ok = false;
-    try {
-      const body = JSON.parse(text) as unknown;
-      ok = typeof body === 'object' && body !== null && !Array.isArray(body);
-    } catch {
-      ok = false;
-    }
-    if (!ok) {
-      store.storeMalformed(dev, `health: not a JSON object of at most ${HEALTH_TEXT_LIMIT} bytes: ${latin1(payload)}`, nowMs);
+    if (payload.length > HEARTBEAT_LIMIT) {
+      await store.storeMalformed(dev, `health: ${payload.length} bytes, over ${HEARTBEAT_LIMIT}`, nowMs);
       return { dev, kind: 'malformed' };
     }
-    store.storeHealth(dev, text, nowMs);
-    return { dev, kind: 'health' };
+    const text = new TextDecoder('utf-8', { fatal: false }).decode(payload);
+    const checked = checkHeartbeat(dev, text);
+    if ('error' in checked) {
+      await store.storeMalformed(dev, `health: ${checked.error}: ${text}`, nowMs);
+      return { dev, kind: 'malformed' };
+    }
+    const added = await store.storeHeartbeat(checked.hb, text, nowMs);
+    // The pages show the latest heartbeat's fw, pending and faults (store-web.ts, device_health).
+    if (added) await store.storeHealth(dev, text, nowMs);
+    return { dev, kind: 'health', added: added ? 1 : 0 };
   }
   const decoded = decodeMessage(topic, payload);
   if (decoded.error !== undefined) {
-    store.storeMalformed(dev, `${leaf}: ${decoded.error}`, nowMs);
+    await store.storeMalformed(dev, `${leaf}: ${decoded.error}`, nowMs);
     return { dev, kind: 'malformed' };
   }
-  const { added } = store.storeReadings(decoded.dev, decoded.readings, nowMs);
+  const { added } = await store.storeReadings(decoded.dev, decoded.readings, nowMs);
   return { dev, kind: 'readings', added };
 }
 
@@ -134,20 +169,20 @@ export function startIngest(o: IngestOptions): Ingest {
   const now = o.now ?? Date.now;
   let closing = false;
   const process = (topic: string, payload: Uint8Array, ack: () => void): void => {
-    const attempt = (): void => {
+    const attempt = async (): Promise<void> => {
       if (closing) return;
       let event: IngestEvent;
       try {
-        event = handleMessage(o.store, topic, payload, now());
+        event = await handleMessage(o.store, topic, payload, now());
       } catch (error) {
         o.onError?.(`database: ${(error as Error).message}; holding the acknowledgement, retrying in ${RETRY_MS} ms`);
-        setTimeout(attempt, RETRY_MS);
+        setTimeout(() => void attempt(), RETRY_MS);
         return;
       }
       ack();
       o.onEvent?.(event);
     };
-    attempt();
+    void attempt();
   };
   const client = mqtt.connect(o.broker, {
     clientId: o.clientId,

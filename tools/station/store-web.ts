@@ -56,7 +56,7 @@ export interface HealthRow {
 }
 
 /** Longest heartbeat kept (docs/payload.md: up to 1 KiB). */
-export const HEALTH_TEXT_LIMIT = 2048;
+export const HEALTH_TEXT_LIMIT = 4096;
 /** Longest "acknowledged by" text kept. */
 export const ACKED_BY_LIMIT = 200;
 

@@ -16,6 +16,13 @@
  *   meta(key, value): the counters kept across restarts (ingested, duplicates, malformed).
  *   incidents, device_health: the web side's tables (store-web.ts, portable SQL shared with
  *     the PostgreSQL backend).
+ *   heartbeats(dev, boot, up_ms, ts, sync, t_ms, received_ms, body)  PRIMARY KEY (dev, boot, up_ms, ts)
+ *     every health heartbeat once (docs/payload.md; a resent one is the same key); boot -1 when the
+ *     node does not say; t_ms is its time for the fleet metrics (ts when sync, else received_ms);
+ *     body the JSON as received. Index heartbeats_time (t_ms).
+ *   ota_events(dev, seq, received_ms, body)  PRIMARY KEY (dev, seq)
+ *     every OTA status event (docs/ota.md) in arrival order per device (seq from 1).
+ *   Both in portable SQL (no INSERT OR IGNORE, no rowid), for the fleet metrics (docs/fleet.md).
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -66,7 +73,37 @@ CREATE TABLE IF NOT EXISTS devices (
   status_ms INTEGER, ota_status TEXT, malformed INTEGER NOT NULL DEFAULT 0, last_error TEXT,
   readings INTEGER NOT NULL DEFAULT 0, alerts INTEGER NOT NULL DEFAULT 0, last_reading_ms INTEGER);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS heartbeats (
+  dev TEXT NOT NULL, boot INTEGER NOT NULL, up_ms INTEGER NOT NULL, ts INTEGER NOT NULL, sync INTEGER NOT NULL,
+  t_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (dev, boot, up_ms, ts));
+CREATE INDEX IF NOT EXISTS heartbeats_time ON heartbeats (t_ms);
+CREATE TABLE IF NOT EXISTS ota_events (
+  dev TEXT NOT NULL, seq INTEGER NOT NULL, received_ms INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (dev, seq));
 `;
+
+/** A stored heartbeat: its JSON as received, and when the station received it. */
+export interface HeartbeatRow {
+  dev: string;
+  received_ms: number;
+  body: string;
+}
+
+/** A stored OTA status event (docs/ota.md), in arrival order per device. */
+export interface OtaEventRow {
+  dev: string;
+  seq: number;
+  received_ms: number;
+  body: string;
+}
+
+/** The heartbeat keys the store indexes (the ingest checked them). */
+export interface HeartbeatKey {
+  dev: string;
+  boot?: number;
+  up_ms: number;
+  ts: number;
+  sync: boolean;
+}
 
 /** Readings (per device, oldest first) whose median is a channel's baseline. */
 export const BASELINE_READINGS = 30;
@@ -89,6 +126,9 @@ export class StationStore {
   readonly #last: Database.Statement;
   readonly #storeReadings: (dev: string, readings: readonly Reading[], nowMs: number) => { added: number; duplicates: number };
   readonly #storeMalformed: (dev: string, error: string, nowMs: number) => void;
+  readonly #heartbeat: Database.Statement;
+  readonly #otaEvent: Database.Statement;
+  readonly #storeHeartbeat: (hb: HeartbeatKey, body: string, nowMs: number) => boolean;
 
   constructor(file: string) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -138,6 +178,17 @@ export class StationStore {
       if (duplicates) this.#bump.run('duplicates', duplicates);
       return { added, duplicates };
     });
+    this.#heartbeat = db.prepare(
+      'INSERT INTO heartbeats (dev, boot, up_ms, ts, sync, t_ms, received_ms, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dev, boot, up_ms, ts) DO NOTHING',
+    );
+    this.#otaEvent = db.prepare(
+      'INSERT INTO ota_events (dev, seq, received_ms, body) SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ? FROM ota_events WHERE dev = ?',
+    );
+    this.#storeHeartbeat = db.transaction((hb: HeartbeatKey, body: string, nowMs: number) => {
+      const added = this.#heartbeat.run(hb.dev, hb.boot ?? -1, hb.up_ms, hb.ts, hb.sync ? 1 : 0, hb.sync ? hb.ts : nowMs, nowMs, body).changes > 0;
+      this.#touch.run(hb.dev, nowMs, nowMs, 0, 0, null);
+      return added;
+    });
     this.#storeMalformed = db.transaction((dev: string, error: string, nowMs: number) => {
       this.#malformed.run(dev, nowMs, error.slice(0, ERROR_TEXT_LIMIT));
       this.#bump.run('malformed', 1);
@@ -160,6 +211,38 @@ export class StationStore {
 
   storeOtaStatus(dev: string, text: string, nowMs: number): void {
     this.#ota.run(dev, nowMs, text.slice(0, ERROR_TEXT_LIMIT), nowMs);
+  }
+
+  /**
+   * Stores one health heartbeat (checked by the ingest) once: a resent copy (same device, boot,
+   * uptime and time stamp) is not added again. Returns whether it was new.
+   */
+  storeHeartbeat(hb: HeartbeatKey, body: string, nowMs: number): boolean {
+    return this.#storeHeartbeat(hb, body, nowMs);
+  }
+
+  /** Appends one OTA status event (a JSON object) to the device's event log. */
+  storeOtaEvent(dev: string, body: string, nowMs: number): void {
+    this.#otaEvent.run(dev, nowMs, body, dev);
+  }
+
+  /** Heartbeats whose time (t_ms) is in [fromMs, toMs], oldest first (by device, then time). */
+  heartbeats(fromMs: number, toMs: number): HeartbeatRow[] {
+    return this.#db
+      .prepare('SELECT dev, received_ms, body FROM heartbeats WHERE t_ms BETWEEN ? AND ? ORDER BY dev, t_ms, up_ms')
+      .all(fromMs, toMs) as HeartbeatRow[];
+  }
+
+  /** Devices with at least one heartbeat at any time (activation is not limited by a window). */
+  heartbeatDevices(): string[] {
+    return (this.#db.prepare('SELECT DISTINCT dev FROM heartbeats ORDER BY dev').all() as Array<{ dev: string }>).map((r) => r.dev);
+  }
+
+  /** OTA status events received in [fromMs, toMs], per device in arrival order. */
+  otaEvents(fromMs: number, toMs: number): OtaEventRow[] {
+    return this.#db
+      .prepare('SELECT dev, seq, received_ms, body FROM ota_events WHERE received_ms BETWEEN ? AND ? ORDER BY dev, seq')
+      .all(fromMs, toMs) as OtaEventRow[];
   }
 
   counters(): Counters {

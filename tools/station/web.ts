@@ -18,6 +18,7 @@ import type { StationStore, DeviceRow, ReadingRow } from './store';
 import type { IncidentRow } from './store-web';
 import { layoutPlant, type Plant } from './plant';
 import { isValidId } from '../../firmware/uplink/ascii';
+import { fleetMetrics, parseWhen, summaryOf } from './fleet';
 
 export interface WebOptions {
   store: StationStore;
@@ -307,6 +308,23 @@ export async function startWeb(o: WebOptions): Promise<Web> {
       return json(res, { now: now(), nodes: all, incidents, lines: lineLengths(all, o.plant) });
     }
     if (path === '/api/incidents') return json(res, { now: now(), incidents: await o.store.incidents(INCIDENTS_LISTED) });
+    if (path === '/api/fleet/metrics') {
+      // The fleet metrics (docs/fleet.md) over ?since=30d|DATE|all&until=DATE; the plant file's nodes are the registry.
+      let sinceMs: number;
+      let untilMs: number;
+      try {
+        sinceMs = parseWhen(url.searchParams.get('since') ?? '30d', '--since', now());
+        untilMs = url.searchParams.has('until') ? parseWhen(url.searchParams.get('until')!, '--until', now()) : now();
+      } catch (error) {
+        return send(res, 400, 'text/plain; charset=utf-8', `since and until take a duration like 30d, an ISO date or all: ${(error as Error).message}\n`);
+      }
+      const registry = (o.plant?.lines ?? []).flatMap((l) => l.nodes.map((n) => ({ id: n.dev, line: l.name })));
+      fleetMetrics(o.store, registry, sinceMs, untilMs).then(
+        (report) => json(res, { now: now(), since: sinceMs, until: untilMs, ...summaryOf(report), ...report }),
+        (error: Error) => send(res, 500, 'text/plain; charset=utf-8', `station error: ${error.message}\n`),
+      );
+      return;
+    }
     if (apiNode) {
       const dev = decodeURIComponent(apiNode[1]!);
       const { from, to } = range(url);
