@@ -98,7 +98,7 @@ browserTest('plant shows every node, a node plots its readings, nodes grey out w
   const ota = '{"state":"<script>window.pwned=4</script>"}';
   const bad = '<svg onload=window.pwned=5>';
   const speaker = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { clientId: 'hostile-device' });
-  await speaker.publishAsync(`pipewatch/${target}/health`, JSON.stringify({ dev: target, n: 1, fw, pending: 3, faults: [[0, 'E_BUS', 2]] }), { qos: 1 });
+  await speaker.publishAsync(`pipewatch/${target}/health`, JSON.stringify({ dev: target, n: 1, ts: 5000, sync: false, up_ms: 5000, conn_ms: 4000, exp_ms: 5000, fw, pending: 3, faults: [[0, 'E_BUS', 2]] }), { qos: 1 });
   await speaker.publishAsync(`pipewatch/${target}/ota/status`, ota, { qos: 1 });
   await speaker.publishAsync(`pipewatch/${target}/status`, bad, { qos: 1 });
   await speaker.endAsync();

@@ -284,7 +284,7 @@ test('the station at a broker with a password file and TLS: its own credentials;
   const enc = new ReadingEncoder('node-001', 256);
   const len = enc.encode(reading(1, 61_000));
   await node.publishAsync('pipewatch/node-001/readings', Buffer.from(enc.out.bytes.subarray(0, len)), { qos: 1 });
-  await node.publishAsync('pipewatch/node-001/health', '{"dev":"node-001","n":0,"fw":"1.4.0","pending":2}', { qos: 1 });
+  await node.publishAsync('pipewatch/node-001/health', '{"dev":"node-001","n":0,"ts":5000,"sync":false,"up_ms":5000,"conn_ms":4000,"exp_ms":5000,"fw":"1.4.0","pending":2}', { qos: 1 });
   await node.endAsync();
   const end = Date.now() + 10_000;
   while (((await station.store.counters()).ingested < 1 || (await station.store.health()).length < 1 || errors.length === 0) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
