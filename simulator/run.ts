@@ -15,7 +15,7 @@ import type { OtaConfig } from '../firmware/ota/agent';
 import { SimOtaHardware, type SimBoot } from './ota/sim-node';
 import { loadSimKey, signImage, simImage, SIM_BOARD, SIM_FACTORY_VERSION, type SimKey } from './ota/keys';
 import { Scheduler } from '../hosts/node/scheduler';
-import { XsFleet } from '../hosts/xs/parent';
+import { XsPool } from '../hosts/xs/pool';
 import type { GuestNodeConfig } from '../hosts/xs/guest';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker';
 import { createBoard } from './board';
@@ -30,6 +30,11 @@ import { Fleet, type Incident } from '../tools/fleet/incidents';
 export interface SimOptions {
   nodes: number;
   engine: 'xs' | 'node';
+  /**
+   * XS engine: how many xsnap-worker processes share the nodes (node i in worker i mod k); one
+   * per core makes a large fleet use every core. Default 1.
+   */
+  xsWorkers?: number;
   /** Simulated run length in ms; Infinity runs until stop() (Ctrl-C). */
   durationMs: number;
   virtual: boolean;
@@ -400,7 +405,7 @@ async function simulate(
     return boot;
   };
 
-  let fleet: XsFleet | undefined;
+  let fleet: XsPool | undefined;
   const nodes: Array<PipewatchNode | undefined> = [];
   const power: PowerDomain[] = [];
   const startNodeOnNode = (i: number, boot: SimBoot | undefined): void => {
@@ -469,7 +474,7 @@ async function simulate(
   let heapBytesPerNode = 0;
   try {
     if (o.engine === 'xs') {
-      fleet = new XsFleet({
+      fleet = new XsPool(o.xsWorkers ?? 1, {
         scheduler,
         wallNow: () => (o.virtual ? VIRTUAL_EPOCH_MS + scheduler.now() : Date.now()),
         log: o.onLog,
@@ -507,7 +512,7 @@ async function simulate(
     const sampledUntil = scheduler.now();
 
     if (fleet) {
-      heapBytesPerNode = XsFleet.heapBytes(await fleet.measure(), fleet.baseline!) / o.nodes;
+      heapBytesPerNode = (await fleet.heapBytes()) / o.nodes;
       for (let i = 0; i < o.nodes; i++) await fleet.stopSampling(i);
     } else {
       for (const node of nodes) node?.stopSampling();

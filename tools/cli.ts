@@ -26,6 +26,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
   const { values } = parseOptions(argv, {
     nodes: { type: 'string' },
     engine: { type: 'string' },
+    'xs-workers': { type: 'string' },
     duration: { type: 'string' },
     virtual: { type: 'boolean' },
     seed: { type: 'string' },
@@ -54,6 +55,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
   if (caPath !== undefined && values.broker === undefined) throw new UsageError('--ca and --cert-dir need --broker mqtts://host:port (the embedded broker is plain MQTT)');
   const engine = values.engine ?? 'xs';
   if (engine !== 'xs' && engine !== 'node') throw new UsageError(`--engine takes xs or node, got "${engine}"`);
+  if (values['xs-workers'] !== undefined && engine !== 'xs') throw new UsageError('--xs-workers is for --engine xs');
   if (values.broker !== undefined) {
     try {
       parseBroker(values.broker as string, caPath !== undefined);
@@ -96,6 +98,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
   return {
     nodes: plant ? plant.nodes.length : nodes,
     engine,
+    xsWorkers: values['xs-workers'] === undefined ? undefined : parseInteger(values['xs-workers'] as string, '--xs-workers', 1, 64),
     durationMs: duration,
     virtual,
     seed,
@@ -282,6 +285,8 @@ Runs simulated nodes on a simulated steam plant, publishing to an MQTT broker; p
 each leak incident as it is raised, and a summary.
   --nodes N                 nodes in the run, 1..10000 (default 1)
   --engine xs|node          run the firmware in the XS engine or in Node (default xs)
+  --xs-workers K            XS engine: K xsnap-worker processes share the nodes (node i in worker
+                            i mod K); one per core for large fleets (default 1)
   --duration 30s|10m|24h    simulated run length (default: until Ctrl-C)
   --virtual                 virtual time: the clock jumps ahead when the nodes are idle (needs --duration)
   --seed S                  world and node randomness, 0..4294967295 (default 1)
