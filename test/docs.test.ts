@@ -45,6 +45,7 @@ const SKIP: Array<[RegExp, string]> = [
   [/^(git clone|export|cd|mkdir) /, 'SDK and ESP-IDF installation steps'],
   [/^mosquitto -p 1883 &$/, 'a broker on a fixed port of this shared machine (the test starts its own)'],
   [/^mosquitto_sub -h broker\.example\.net/, 'a field broker'],
+  [/^npx pipewatch sim --observe-only /, 'waits for shards started in other terminals; test/scale.test.ts runs an observer with two shards'],
 ];
 
 /** Commands run with a change, and why. */
