@@ -35,6 +35,9 @@ export interface ObservedReading {
   topic: string;
 }
 
+/** Where each shard of a fleet publishes its summary at the end of its run. */
+export const SHARD_TOPIC = 'pipewatch-sim/shard/';
+
 /** The broker could not be reached at start. */
 export class BrokerUnreachable extends Error {}
 
@@ -60,10 +63,20 @@ export class Observer {
   heartbeatsReceived = 0;
   /** Every distinct heartbeat received, parsed (for tests and benches; off unless set to an array). */
   heartbeats: Array<Record<string, unknown>> | undefined;
+  /**
+   * A shard of a fleet (`pipewatch sim --shard K/N`) counts only its own nodes' messages; the
+   * others' (the other shards', arriving at the same subscription) are left out of every count.
+   */
+  only: ReadonlySet<string> | undefined;
+  /** A shard's summary (`pipewatch sim --observe-only`); `retained` ones are from an earlier run. */
+  onShardSummary: ((summary: unknown, retained: boolean) => void) | undefined;
 
   private constructor(client: MqttClient) {
     this.#client = client;
-    client.on('message', (topic, payload) => this.#onMessage(topic, payload));
+    client.on('message', (topic, payload, packet) => {
+      if (topic.startsWith(SHARD_TOPIC)) this.#onShard(payload, packet.retain);
+      else this.#onMessage(topic, payload);
+    });
   }
 
   /**
@@ -100,11 +113,33 @@ export class Observer {
     return observer;
   }
 
+  /** Receives the shards' summaries from now on (subscribed before the shards start). */
+  async watchShards(): Promise<void> {
+    await this.#client.subscribeAsync(`${SHARD_TOPIC}+`, { qos: 1 });
+  }
+
+  /** Publishes this shard's summary for an observer of the whole fleet (QoS 1, not retained). */
+  async publishShardSummary(shard: { index: number; count: number }, summary: unknown): Promise<void> {
+    await this.#client.publishAsync(`${SHARD_TOPIC}${shard.index + 1}-of-${shard.count}`, JSON.stringify(summary), { qos: 1 });
+  }
+
+  #onShard(payload: Buffer, retained: boolean): void {
+    let summary: unknown;
+    try {
+      summary = JSON.parse(payload.toString('utf8'));
+    } catch {
+      this.malformed++;
+      return;
+    }
+    this.onShardSummary?.(summary, retained);
+  }
+
   deliveredBy(dev: string): number {
     return this.#seen.get(dev)?.size ?? 0;
   }
 
   #onMessage(topic: string, payload: Buffer): void {
+    if (this.only && !this.only.has(topic.split('/')[1] ?? '')) return;
     const parts = topic.split('/');
     if (parts.length === 3 && parts[2] === 'health') return this.#onHealth(parts[1]!, payload);
     if (parts.length === 4 && parts[2] === 'ota' && parts[3] === 'status') return this.#onOtaStatus(parts[1]!, payload);

@@ -15,7 +15,7 @@ import type { OtaConfig } from '../firmware/ota/agent';
 import { SimOtaHardware, type SimBoot } from './ota/sim-node';
 import { loadSimKey, signImage, simImage, SIM_BOARD, SIM_FACTORY_VERSION, type SimKey } from './ota/keys';
 import { Scheduler } from '../hosts/node/scheduler';
-import { XsFleet } from '../hosts/xs/parent';
+import { XsPool } from '../hosts/xs/pool';
 import type { GuestNodeConfig } from '../hosts/xs/guest';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker';
 import { createBoard } from './board';
@@ -31,6 +31,11 @@ import { FleetMetrics } from '../tools/fleet/metrics';
 export interface SimOptions {
   nodes: number;
   engine: 'xs' | 'node';
+  /**
+   * XS engine: how many xsnap-worker processes share the nodes (node i in worker i mod k); one
+   * per core makes a large fleet use every core. Default 1.
+   */
+  xsWorkers?: number;
   /** Simulated run length in ms; Infinity runs until stop() (Ctrl-C). */
   durationMs: number;
   virtual: boolean;
@@ -57,6 +62,14 @@ export interface SimOptions {
    * each incident goes to onIncident, and the summary scores them against the plant's leaks.
    */
   plant?: PlantSpec;
+  /**
+   * Runs only this slice of the fleet (`--shard K/N`, index K-1 of count N): the nodes
+   * `shardNodes()` gives, with the ids, world and seeds they have in the unsplit run, so N
+   * shards together send what the unsplit run sends. The observer counts only the slice's nodes,
+   * and the summary (publishShardSummary) goes to an observer of the whole fleet
+   * (`--observe-only`). Needs an external broker.
+   */
+  shard?: { index: number; count: number };
   /** Device ids of the nodes (default node-001, node-002, ...). */
   deviceIds?: string[];
   /** Keep each node's flash partitions in files in this folder, across runs. */
@@ -106,7 +119,11 @@ export interface SimOptions {
 
 export interface SimSummary {
   engine: 'xs' | 'node';
+  /** Nodes this run ran (a shard's slice with --shard). */
   nodes: number;
+  /** "K/N" with --shard: which slice of a fleet of `fleetNodes` this summary covers. */
+  shard?: string;
+  fleetNodes?: number;
   virtual: boolean;
   seed: number;
   broker: string;
@@ -270,7 +287,7 @@ async function run(
       broker = { address: '127.0.0.1', port: proxy.port };
     }
     // Every node's certificate is there before anything starts (a missing one is a start-up error).
-    if (o.tls) for (let i = 0; i < o.nodes; i++) certificateOf(o.tls.certDir, simDeviceId(i, o.nodes));
+    if (o.tls) for (const i of shardNodes(o.nodes, o.shard)) certificateOf(o.tls.certDir, simDeviceId(i, o.nodes, o.deviceIds));
     observer = await Observer.connect(brokerUrl, 5000, o.tls && { ca: readPem(o.tls.caPath), ...certificateOf(o.tls.certDir, 'station') }).catch((error: Error) => {
       throw error instanceof BrokerUnreachable ? new StartupError(error.message) : error;
     });
@@ -288,6 +305,14 @@ async function run(
     await proxy?.close();
     await embedded?.close();
   }
+}
+
+/** The node indices of shard `index` (from 0) of `count` in a fleet of `nodes`: a contiguous slice. */
+export function shardNodes(nodes: number, shard?: { index: number; count: number }): number[] {
+  if (!shard) return Array.from({ length: nodes }, (_, i) => i);
+  const from = Math.floor((nodes * shard.index) / shard.count);
+  const to = Math.floor((nodes * (shard.index + 1)) / shard.count);
+  return Array.from({ length: to - from }, (_, i) => from + i);
 }
 
 /** The device id of node `i` (from 0) in a run of `nodes` nodes: node-001, ... */
@@ -391,8 +416,11 @@ async function simulate(
   observer.clock = () => wallEpoch + scheduler.now();
   const world: WorldOptions = { seed: o.seed, leakShare: o.leakShare };
   const deviceId = (i: number) => simDeviceId(i, o.nodes, o.deviceIds);
+  const mine = shardNodes(o.nodes, o.shard);
+  if (o.shard) observer.only = new Set(mine.map(deviceId));
   const plant = o.plant ? plantShares(o.plant, o.nodes, o.seed) : undefined;
-  const leaks = plant ? watchIncidents(o, observer, scheduler, deviceId) : undefined;
+  // A shard sees only its slice: incidents need every node's neighbours (a station on the whole fleet runs them).
+  const leaks = plant && !o.shard ? watchIncidents(o, observer, scheduler, deviceId) : undefined;
   if (!leaks) observer.onReading = o.onReading;
   const flashStore = o.flashStore ?? new FlashStore(undefined, o.flashDir);
   // OTA hardware: per node, kept across reboots (it is the node's flash chip and boot ROM).
@@ -400,8 +428,8 @@ async function simulate(
   if (o.ota && otaKey) {
     const image = simImage(SIM_FACTORY_VERSION);
     const manifest = signImage(otaKey.privateKey, image, { version: SIM_FACTORY_VERSION });
-    for (let i = 0; i < o.nodes; i++) {
-      hardware.push(new SimOtaHardware({ publicKey: otaKey.publicKey, board: SIM_BOARD, slotBlocks: o.ota.slotBlocks, factory: { manifest, image } }));
+    for (const i of mine) {
+      hardware[i] = new SimOtaHardware({ publicKey: otaKey.publicKey, board: SIM_BOARD, slotBlocks: o.ota.slotBlocks, factory: { manifest, image } });
     }
   }
   const otaConfig: OtaConfig | undefined = o.ota && otaKey
@@ -441,7 +469,7 @@ async function simulate(
     return boot;
   };
 
-  let fleet: XsFleet | undefined;
+  let fleet: XsPool | undefined;
   const nodes: Array<PipewatchNode | undefined> = [];
   const power: PowerDomain[] = [];
   const startNodeOnNode = (i: number, boot: SimBoot | undefined): void => {
@@ -510,7 +538,7 @@ async function simulate(
   let heapBytesPerNode = 0;
   try {
     if (o.engine === 'xs') {
-      fleet = new XsFleet({
+      fleet = new XsPool(o.xsWorkers ?? 1, {
         scheduler,
         wallNow: () => (o.virtual ? VIRTUAL_EPOCH_MS + scheduler.now() : Date.now()),
         log: o.onLog,
@@ -519,13 +547,13 @@ async function simulate(
         onRestart: (index) => restartSoon(index),
       });
       await fleet.start();
-      for (let i = 0; i < o.nodes; i++) {
+      for (const i of mine) {
         const boot = bootHardware(i);
         if (!boot || boot.outcome.ok) await fleet.addNode(i, configFor(i, boot));
       }
       computronsAtStart = fleet.computrons;
     } else {
-      for (let i = 0; i < o.nodes; i++) startNodeOnNode(i, bootHardware(i));
+      for (const i of mine) startNodeOnNode(i, bootHardware(i));
     }
     for (const outage of o.outages ?? []) {
       scheduler.set(() => {
@@ -539,17 +567,17 @@ async function simulate(
       }, outage.atMs + outage.forMs);
     }
     o.onStatus?.(
-      `${o.nodes} node(s) on ${o.engine === 'xs' ? 'the XS engine' : 'Node'}, ${o.virtual ? 'virtual' : 'real'} time, broker ${brokerUrl}`,
+      `${o.shard ? `shard ${o.shard.index + 1}/${o.shard.count}: ${mine.length} of ${o.nodes}` : o.nodes} node(s) on ${o.engine === 'xs' ? 'the XS engine' : 'Node'}, ${o.virtual ? 'virtual' : 'real'} time, broker ${brokerUrl}`,
     );
-    ready({ broker: brokerUrl, deviceIds: Array.from({ length: o.nodes }, (_, i) => deviceId(i)), otaKey });
+    ready({ broker: brokerUrl, deviceIds: mine.map(deviceId), otaKey });
 
     const idle = () => !fleet?.busy;
     if (!stopRequested()) await scheduler.runUntil(o.durationMs, idle);
     const sampledUntil = scheduler.now();
 
     if (fleet) {
-      heapBytesPerNode = XsFleet.heapBytes(await fleet.measure(), fleet.baseline!) / o.nodes;
-      for (let i = 0; i < o.nodes; i++) await fleet.stopSampling(i);
+      heapBytesPerNode = (await fleet.heapBytes()) / mine.length;
+      for (const i of mine) await fleet.stopSampling(i);
     } else {
       for (const node of nodes) node?.stopSampling();
     }
@@ -582,7 +610,8 @@ async function simulate(
     const pendingOnNodes = final.reduce((sum, s) => sum + s.pending, 0);
     const summary: SimSummary = {
       engine: o.engine,
-      nodes: o.nodes,
+      nodes: mine.length,
+      ...(o.shard ? { shard: `${o.shard.index + 1}/${o.shard.count}`, fleetNodes: o.nodes } : {}),
       virtual: o.virtual,
       seed: o.seed,
       broker: brokerUrl,
@@ -619,6 +648,7 @@ async function simulate(
       heartbeats: observer.heartbeatsReceived,
       heartbeatsRefused: observer.healthMalformed + fleetMetrics.rejected,
     };
+    if (o.shard) await observer.publishShardSummary(o.shard, summary);
     if (fleet) {
       summary.xs = {
         computronsPerReading: generated ? Math.round(computrons / generated) : 0,
@@ -631,7 +661,7 @@ async function simulate(
     stopping = true;
     scheduler.stop();
     if (fleet) {
-      for (let i = 0; i < o.nodes; i++) await fleet.stopNode(i).catch(() => {});
+      for (const i of mine) await fleet.stopNode(i).catch(() => {});
       fleet.close();
     }
     for (const node of nodes) node?.stop();

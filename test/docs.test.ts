@@ -48,6 +48,7 @@ const SKIP: Array<[RegExp, string]> = [
   [/^mosquitto -p 1883 &$/, 'a broker on a fixed port of this shared machine (the test starts its own)'],
   [/^mosquitto_sub -h broker\.example\.net/, 'a field broker'],
   [/^FLEET_NODES=1000 /, 'the 1,000-node fleet metrics check: minutes on 2 cores (the suite runs the same test with 100 nodes)'],
+  [/^npx pipewatch sim --observe-only /, 'waits for shards started in other terminals; test/scale.test.ts runs an observer with two shards'],
 ];
 
 /** Commands run with a change, and why. */

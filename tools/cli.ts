@@ -8,12 +8,14 @@
 import { performance } from 'node:perf_hooks';
 import type { SensorConfig } from '../firmware/sensors/registry';
 import { channelsOf, partNames } from '../firmware/sensors/registry';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { defaultPlant, type PlantSpec } from '../simulator/plant/model';
 import { readPlantFile } from './plant-file';
 import type { Incident } from './fleet/incidents';
 import { startSimulation, parseBroker, simDeviceId, StartupError, type SimOptions, type SimSummary } from '../simulator/run';
 import { isLoopback } from '../simulator/broker';
+import { observeFleet } from '../simulator/observe';
 import type { ObservedReading } from '../simulator/observer';
 import type { SimBoot } from '../simulator/ota/sim-node';
 import { simImage, SIM_BOARD, SIM_FACTORY_VERSION } from '../simulator/ota/keys';
@@ -22,10 +24,13 @@ import { versionText } from '../firmware/ota/manifest';
 
 export { parseDuration, UsageError };
 
-export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; quiet: boolean; station: boolean } {
+export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; quiet: boolean; station: boolean; observeOnly: boolean } {
   const { values } = parseOptions(argv, {
     nodes: { type: 'string' },
     engine: { type: 'string' },
+    'xs-workers': { type: 'string' },
+    shard: { type: 'string' },
+    'observe-only': { type: 'boolean' },
     duration: { type: 'string' },
     virtual: { type: 'boolean' },
     seed: { type: 'string' },
@@ -55,6 +60,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
   if (caPath !== undefined && values.broker === undefined) throw new UsageError('--ca and --cert-dir need --broker mqtts://host:port (the embedded broker is plain MQTT)');
   const engine = values.engine ?? 'xs';
   if (engine !== 'xs' && engine !== 'node') throw new UsageError(`--engine takes xs or node, got "${engine}"`);
+  if (values['xs-workers'] !== undefined && engine !== 'xs') throw new UsageError('--xs-workers is for --engine xs');
   if (values.broker !== undefined) {
     try {
       parseBroker(values.broker as string, caPath !== undefined);
@@ -62,6 +68,18 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
       throw new UsageError((error as Error).message);
     }
   }
+  let shard: SimOptions['shard'];
+  if (values.shard !== undefined) {
+    const m = /^(\d{1,5})\/(\d{1,5})$/.exec(values.shard as string);
+    if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) throw new UsageError(`--shard takes K/N with 1 <= K <= N, like 1/2, got "${values.shard}"`);
+    shard = { index: Number(m[1]) - 1, count: Number(m[2]) };
+  }
+  const observeOnly = values['observe-only'] === true;
+  if ((shard || observeOnly) && values.broker === undefined) {
+    throw new UsageError(`${shard ? '--shard' : '--observe-only'} needs --broker mqtt://host:port: the shards and the observer of one fleet meet at one broker`);
+  }
+  if (shard && observeOnly) throw new UsageError('--shard runs nodes, --observe-only runs none: give one of them');
+  if (shard && values.station === true) throw new UsageError('--station sees one shard only; run `npx pipewatch station --broker URL` for the whole fleet');
   const known = partNames();
   const sensors: SensorConfig[] = ((values.sensor as string[] | undefined) ?? ['tmp117']).map((part) => {
     if (!known.includes(part)) throw new UsageError(`--sensor takes one of ${known.join(', ')}, got "${part}"`);
@@ -97,6 +115,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
   return {
     nodes: plant ? plant.nodes.length : nodes,
     engine,
+    xsWorkers: values['xs-workers'] === undefined ? undefined : parseInteger(values['xs-workers'] as string, '--xs-workers', 1, 64),
     durationMs: duration,
     virtual,
     seed,
@@ -123,10 +142,12 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
             keyPath: values['ota-key'] as string | undefined,
             healthWindowMs: values['ota-health'] === undefined ? undefined : parseDuration(values['ota-health'] as string, '--ota-health'),
           },
+    shard,
     json: values.json === true,
     quiet: values.quiet === true,
     station: values.station === true,
     homeassistant: values.homeassistant === true,
+    observeOnly,
   };
 }
 
@@ -164,6 +185,45 @@ export function summaryLine(s: SimSummary, wallSeconds: number, flashDir: string
   );
 }
 
+/** `pipewatch sim --observe-only`: the summary of a fleet run as shards, counted at the broker. */
+async function observeCommand(options: ReturnType<typeof parseSimOptions>): Promise<number> {
+  const info = (line: string) => (options.json ? process.stderr : process.stdout).write(line + '\n');
+  const tls = options.tls ? { ca: readFileSync(options.tls.caPath, 'utf8'), certificate: readFileSync(join(options.tls.certDir, 'station.crt'), 'utf8'), key: readFileSync(join(options.tls.certDir, 'station.key'), 'utf8') } : undefined;
+  const run = observeFleet({
+    nodes: options.nodes,
+    broker: options.broker!,
+    // Virtual-time shards finish far sooner than their simulated duration; real-time ones after it.
+    timeoutMs: options.durationMs === Infinity ? Infinity : options.durationMs + options.drainMs + 60_000,
+    tls,
+    onStatus: (message) => info(`pipewatch sim: ${message}`),
+  });
+  const onSignal = () => run.stop();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    try {
+      await run.ready;
+    } catch (error) {
+      process.stderr.write(`pipewatch sim: ${String((error as Error).message).split('\n')[0]}\n`);
+      return error instanceof StartupError ? 2 : 1;
+    }
+    info(`pipewatch sim: observing ${options.nodes} node(s) at ${options.broker}; start the shards now (--shard K/N with the same --nodes and --seed)`);
+    const s = await run.done;
+    if (options.json) process.stdout.write(JSON.stringify(s) + '\n');
+    else {
+      info(
+        `pipewatch sim: fleet of ${s.nodes}${s.complete ? '' : ` (only ${s.nodesReported} reported, shards ${s.shards.join(', ') || 'none'})`}: ` +
+          `${s.readingsGenerated} readings generated, ${s.readingsDelivered} delivered, ${s.pendingOnNodes} still held on the nodes, ${s.readingsLost} lost, ` +
+          `${s.duplicates} duplicates, ${s.reconnects} reconnects`,
+      );
+    }
+    return s.complete && s.readingsLost === 0 ? 0 : 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 /** A line for an OTA event a simulated node logged (`ota {json}`), or undefined for none. */
 export function otaLine(dev: string, json: string, lastFailure: Map<string, string>): string | undefined {
   let e: { event?: string; version?: string; running?: string; reason?: string };
@@ -199,6 +259,7 @@ export function bootLine(dev: string, boot: SimBoot, lastFailure: Map<string, st
 
 async function simCommand(argv: string[]): Promise<number> {
   const options = parseSimOptions(argv);
+  if (options.observeOnly) return observeCommand(options);
   const started = performance.now();
   const print = (line: string) => process.stdout.write(line + '\n');
   const info = (line: string) => (options.json ? process.stderr : process.stdout).write(line + '\n');
@@ -286,6 +347,12 @@ Runs simulated nodes on a simulated steam plant, publishing to an MQTT broker; p
 each leak incident as it is raised, and a summary.
   --nodes N                 nodes in the run, 1..10000 (default 1)
   --engine xs|node          run the firmware in the XS engine or in Node (default xs)
+  --xs-workers K            XS engine: K xsnap-worker processes share the nodes (node i in worker
+                            i mod K); one per core for large fleets (default 1)
+  --shard K/N               run only the K-th of N slices of the fleet (the same node ids, world and
+                            seeds as the whole run); needs --broker; its summary covers its slice
+  --observe-only            run no node: count at --broker what a fleet of --nodes N run as shards
+                            delivers, and print the whole fleet's summary (start it before the shards)
   --duration 30s|10m|24h    simulated run length (default: until Ctrl-C)
   --virtual                 virtual time: the clock jumps ahead when the nodes are idle (needs --duration)
   --seed S                  world and node randomness, 0..4294967295 (default 1)

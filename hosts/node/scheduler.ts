@@ -38,6 +38,8 @@ export class Scheduler {
   #realTimer: NodeJS.Timeout | undefined;
   #stopped = false;
   #interrupted = false;
+  /** Virtual mode: writes whose answer never came, so their grace ran out (each held virtual time that long). */
+  graceExpired = 0;
   /** Virtual ms advanced by jumps (virtual mode). */
   jumps = 0;
 
@@ -143,7 +145,14 @@ export class Scheduler {
         this.#now = Math.max(this.#now, untilMs);
         return;
       }
-      this.#fire(this.#pop()!);
+      // Every timer due at this same instant fires before the loop settles again: one settle
+      // per instant instead of one per timer, and with the XS engine a delivery per node queued
+      // into each worker at once, so several workers run in parallel. Still deterministic: the
+      // batch fires in (due, order) order before any I/O of it can be handled. (A node with two
+      // timers at one instant now runs both before the answers to the first one's writes.)
+      const batch = [this.#pop()!];
+      for (let t = this.#peek(); t && t.due === next.due; t = this.#peek()) batch.push(this.#pop()!);
+      for (const timer of batch) this.#fire(timer);
     }
   }
 
@@ -155,7 +164,10 @@ export class Scheduler {
       const t = performance.now();
       let waitMs = 0;
       for (const [token, until] of this.#inflight) {
-        if (until <= t) this.#inflight.delete(token);
+        if (until <= t) {
+          this.#inflight.delete(token);
+          this.graceExpired++;
+        }
         else waitMs = Math.max(waitMs, until === Infinity ? 50 : until - t);
       }
       if (this.#inflight.size > 0 || !idleCheck()) {

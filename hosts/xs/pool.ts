@@ -1,0 +1,79 @@
+/*
+ * Several XS workers for one run: node i runs in worker i mod k, so a fleet uses as many cores
+ * as it has workers. Each worker is an XsFleet (its own xsnap-worker process, its own heap); they
+ * share the scheduler, the sockets' event loop and the flash, as one XsFleet does. The firmware
+ * does the same per node whatever the worker count: a node's timers, sockets and flash are its
+ * own, and virtual time advances only when every worker is idle.
+ */
+import type { NodeStats } from '../../firmware/node';
+import type { GuestNodeConfig } from './guest';
+import { XsFleet, type XsFleetOptions } from './parent';
+import type { Meter } from './worker';
+
+export class XsPool {
+  readonly #workers: XsFleet[];
+
+  constructor(workers: number, options: XsFleetOptions) {
+    if (!Number.isInteger(workers) || workers < 1) throw new Error(`XsPool: workers must be a whole number from 1, got ${workers}`);
+    this.#workers = Array.from({ length: workers }, () => new XsFleet(options));
+  }
+
+  get workers(): number {
+    return this.#workers.length;
+  }
+
+  /** The worker process ids (for a memory reading per process). */
+  get pids(): Array<number | undefined> {
+    return this.#workers.map((w) => w.pid);
+  }
+
+  #of(index: number): XsFleet {
+    return this.#workers[index % this.#workers.length]!;
+  }
+
+  /** Computrons over every worker (deterministic for the same run and worker count). */
+  get computrons(): number {
+    let sum = 0;
+    for (const w of this.#workers) sum += w.computrons;
+    return sum;
+  }
+
+  get busy(): boolean {
+    for (const w of this.#workers) if (w.busy) return true;
+    return false;
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.start()));
+  }
+
+  /** Heap bytes in use beyond each worker's baseline, summed (after a GC in each). */
+  async heapBytes(): Promise<number> {
+    const meters: Meter[] = await Promise.all(this.#workers.map((w) => w.measure()));
+    return meters.reduce((sum, m, i) => sum + XsFleet.heapBytes(m, this.#workers[i]!.baseline!), 0);
+  }
+
+  addNode(index: number, config: GuestNodeConfig): Promise<void> {
+    return this.#of(index).addNode(index, config);
+  }
+
+  async stats(): Promise<NodeStats[]> {
+    return (await Promise.all(this.#workers.map((w) => w.stats()))).flat();
+  }
+
+  stopSampling(index: number): Promise<void> {
+    return this.#of(index).stopSampling(index);
+  }
+
+  stopNode(index: number): Promise<void> {
+    return this.#of(index).stopNode(index);
+  }
+
+  dropNode(index: number): Promise<NodeStats | undefined> {
+    return this.#of(index).dropNode(index);
+  }
+
+  close(): void {
+    for (const w of this.#workers) w.close();
+  }
+}
