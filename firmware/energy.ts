@@ -130,9 +130,10 @@ export class EnergyMeter {
 
   /**
    * Restores counters saved by `save` (after a wake from deep sleep). `link` is what the client
-   * counted so far on this boot, subtracted so that `snapshot` does not count it twice.
+   * counted so far on this boot, subtracted so that `snapshot` does not count it twice; `sleptMs`
+   * (the time since the save) counts in the uptime.
    */
-  restore(view: DataView, offset: number, link: LinkCounts, nowMs: number): void {
+  restore(view: DataView, offset: number, link: LinkCounts, nowMs: number, sleptMs: number): void {
     const c = this.counters;
     for (let i = 0; i < EnergyCounter.COUNT; i++) c[i] = view.getFloat64(offset + i * 8, true);
     c[EnergyCounter.tcpConnectsBefore] = c[EnergyCounter.tcpConnectsBefore]! - link.connects;
@@ -141,6 +142,7 @@ export class EnergyMeter {
     c[EnergyCounter.bytesRxBefore] = c[EnergyCounter.bytesRxBefore]! - link.bytesIn;
     c[EnergyCounter.packetsTxBefore] = c[EnergyCounter.packetsTxBefore]! - link.packetsOut;
     c[EnergyCounter.packetsRxBefore] = c[EnergyCounter.packetsRxBefore]! - link.packetsIn;
+    c[EnergyCounter.uptimeBeforeMs] = c[EnergyCounter.uptimeBeforeMs]! + Math.max(0, sleptMs);
     this.#bootAt = nowMs;
   }
 

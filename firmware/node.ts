@@ -228,6 +228,8 @@ export class PipewatchNode {
     this.#sampling = false;
     this.host.timers.clear(this.#timer);
     this.#timer = undefined;
+    // A duty-cycled node delivers what it holds now instead of at its next report window.
+    this.#power.drain();
   }
 
   stop(): void {

@@ -77,6 +77,7 @@ export class PowerManager {
   #windowTimer: number | undefined;
   /** Deep sleep under way (simulated hosts return from it): the next sample wakes. */
   #asleep = false;
+  #draining = false;
   /** Wakes whose retained state could not be used (another layout, corrupt). */
   restoreFailures = 0;
   /** True when this boot resumed from a deep sleep (retained state restored). */
@@ -114,7 +115,9 @@ export class PowerManager {
     const now = this.#host.clock.monotonic.now();
     if (this.mode !== 'wake-cycle') {
       this.energy.radioOn(now);
-      hooks.connect();
+      const power = this.#host.power;
+      if (power && this.mode === 'light-sleep') power.radioOn(() => hooks.connect());
+      else hooks.connect();
       if (this.mode === 'light-sleep') {
         this.#host.power?.autoLightSleep?.(true);
         this.#windowTimer = this.#host.timers.set(() => this.#lightWindow(), this.reportIntervalMs, this.reportIntervalMs);
@@ -144,8 +147,20 @@ export class PowerManager {
   beforeSample(): void {
     if (!this.#asleep) return;
     this.#asleep = false;
-    this.energy.add(EnergyCounter.deepWakes);
     if (!this.#restore()) this.restoreFailures++;
+    this.energy.add(EnergyCounter.deepWakes);
+  }
+
+  /**
+   * Sampling stopped (the end of a simulated run, a shutdown): a batching node opens a window
+   * now and keeps it open until everything stored is delivered (no `maxWindowMs` limit).
+   */
+  drain(): void {
+    if (!this.#hooks || !this.batching) return;
+    this.#draining = true;
+    if (this.#asleep) this.beforeSample();
+    if (this.mode === 'light-sleep') this.#lightExchange(false);
+    else if (!this.#windowOpen) this.#openWindow(false);
   }
 
   /**
@@ -227,7 +242,7 @@ export class PowerManager {
     }
     if (hooks.connected() && this.#connectedAt < 0) this.#connectedAt = now;
     const done = this.#connectedAt >= 0 && hooks.idle() && now - this.#connectedAt >= this.listenMs;
-    if (done || now - this.#windowAt >= this.maxWindowMs) this.#closeWindow(now);
+    if (done || (!this.#draining && now - this.#windowAt >= this.maxWindowMs)) this.#closeWindow(now);
   }
 
   #closeWindow(now: number): void {
@@ -239,8 +254,9 @@ export class PowerManager {
     this.#hooks!.disconnect();
     this.#host.power?.radioOff();
     this.energy.radioOff(now);
-    // The node sleeps until its next sample (the sampling timer wakes it).
-    this.#sleepDeep(this.#hooks!.untilNextSampleMs());
+    // The node sleeps until its next sample (the sampling timer wakes it); after sampling
+    // stopped, until whatever wakes it (the next power-on).
+    this.#sleepDeep(this.#draining ? 0 : this.#hooks!.untilNextSampleMs());
   }
 
   #sleepDeep(ms: number): void {
@@ -278,7 +294,8 @@ export class PowerManager {
     if (view.getUint32(8, true) !== this.#crc.of(r, HEADER, need - HEADER)) return false;
     if (!hooks.restoreState(view, HEADER + OWN + EnergyMeter.BYTES)) return false;
     this.#nextWindowAt = view.getFloat64(HEADER, true);
-    this.energy.restore(view, HEADER + OWN, hooks.link(), this.#host.clock.monotonic.now());
+    const now = this.#host.clock.monotonic.now();
+    this.energy.restore(view, HEADER + OWN, hooks.link(), now, now - view.getFloat64(HEADER + 8, true));
     return true;
   }
 }

@@ -26,6 +26,9 @@ import { lineSlice, type LeakEvent, type PlantSpec } from './plant/model';
 import { PlantEnv, type NodePlant } from './plant/env';
 import { score } from './plant/score';
 import { Fleet, type Incident } from '../tools/fleet/incidents';
+import type { PowerConfig } from '../firmware/power';
+import type { ReportOptions } from '../firmware/report';
+import { ESP32_POWER_MODEL, fleetEnergy, type FleetEnergy } from './energy';
 
 export interface SimOptions {
   nodes: number;
@@ -89,6 +92,12 @@ export interface SimOptions {
   onBoot?: (node: number, boot: SimBoot) => void;
   /** Awaited once the broker is up, before any node starts (the station attaches here). */
   beforeNodes?: (brokerUrl: string) => Promise<void>;
+  /** Duty-cycle mode of every node (firmware/power.ts, docs/energy.md); default always-connected. */
+  power?: PowerConfig;
+  /** Report by exception on every node (firmware/report.ts); default every sample. */
+  report?: ReportOptions;
+  /** The summary's `energy` has one entry per node (`perNode`). */
+  perNode?: boolean;
 }
 
 export interface SimSummary {
@@ -123,6 +132,10 @@ export interface SimSummary {
   sensorFaults: number;
   droppedByStore: number;
   bytesOnWirePerReading: number;
+  /** Samples the nodes took (each sample of every sensor); `readingsGenerated` counts those they decided to publish. */
+  samples: number;
+  /** Energy figures from the nodes' counters and the ESP32 power model (simulator/energy.ts, docs/energy.md). */
+  energy?: FleetEnergy;
   xs?: { computronsPerReading: number; heapBytesPerNode: number; computrons: number };
   /**
    * With a plant (docs/leaks.md, "Scoring", at incident level): the leaks whose onset fell in
@@ -384,6 +397,7 @@ async function simulate(
     ...(plant ? { plant: plant[i] } : {}),
     flashPartitions: otaConfig ? [...flashStore.partitionNames, 'ota'] : flashStore.partitionNames,
     ...(otaConfig ? { ota: otaConfig, update: true, simFault: boot?.fault } : {}),
+    ...energyConfig(o),
   });
   const retired = new Map<string, NodeStats>();
   let reboots = 0;
@@ -430,6 +444,7 @@ async function simulate(
       log: (level, message) => o.onLog?.(i, level, message),
       onRestart: hw ? () => restartSoon(i) : undefined,
       power: hw ? domain : undefined,
+      radio: config.radio,
     });
     const node = new PipewatchNode(host, { ...config, sensors: board.sensors });
     nodes[i] = node;
@@ -560,6 +575,8 @@ async function simulate(
       sensorFaults: final.reduce((sum, s) => sum + s.sensorFaults, 0),
       droppedByStore: final.reduce((sum, s) => sum + s.dropped, 0),
       bytesOnWirePerReading: generated ? Math.round((bytesOut / generated) * 10) / 10 : 0,
+      samples: final.reduce((sum, s) => sum + s.samples, 0),
+      energy: fleetEnergy(final, computrons, o.perNode),
     };
     if (hardware.length) {
       summary.reboots = reboots;
@@ -586,6 +603,16 @@ async function simulate(
     }
     for (const node of nodes) node?.stop();
   }
+}
+
+/** The node configuration of the energy options: duty cycle, report by exception, and the simulated radio the sleeping modes need. */
+function energyConfig(o: SimOptions): Pick<GuestNodeConfig, 'power' | 'report' | 'radio'> {
+  const sleeping = o.power?.mode !== undefined && o.power.mode !== 'always-connected';
+  return {
+    ...(o.power ? { power: o.power } : {}),
+    ...(o.report ? { report: o.report } : {}),
+    ...(sleeping ? { radio: { joinMs: ESP32_POWER_MODEL.wifiJoinMs } } : {}),
+  };
 }
 
 /** Each node's share of the plant (its line), cut once per line. */
