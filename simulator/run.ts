@@ -96,6 +96,8 @@ export interface SimOptions {
   power?: PowerConfig;
   /** Report by exception on every node (firmware/report.ts); default every sample. */
   report?: ReportOptions;
+  /** Each reading the observer received, with the simulated time (ms from the start) it arrived (the energy bench's alert delay). */
+  onDelivered?: (reading: ObservedReading, simulatedMs: number) => void;
   /** The summary's `energy` has one entry per node (`perNode`). */
   perNode?: boolean;
 }
@@ -367,6 +369,13 @@ async function simulate(
   const plant = o.plant ? plantShares(o.plant, o.nodes, o.seed) : undefined;
   const leaks = plant ? watchIncidents(o, observer, scheduler, deviceId) : undefined;
   if (!leaks) observer.onReading = o.onReading;
+  if (o.onDelivered) {
+    const inner = observer.onReading;
+    observer.onReading = (r) => {
+      o.onDelivered!(r, scheduler.now());
+      inner?.(r);
+    };
+  }
   const flashStore = o.flashStore ?? new FlashStore(undefined, o.flashDir);
   // OTA hardware: per node, kept across reboots (it is the node's flash chip and boot ROM).
   const hardware: SimOtaHardware[] = [];
