@@ -137,6 +137,8 @@ export class PowerManager {
     this.#host.timers.clear(this.#windowTimer);
     this.#poll = undefined;
     this.#windowTimer = undefined;
+    this.#windowOpen = false;
+    if (this.mode === 'wake-cycle') this.#host.power?.radioOff();
     this.energy.radioOff(this.#host.clock.monotonic.now());
   }
 
