@@ -139,3 +139,30 @@ test('sim --power and --report-interval: a bad value is one line and exit 2', as
   t.is(max.code, 2);
   t.regex(max.stderr, /--deadband/);
 });
+
+test('light-sleep on XS: stays associated, readings go out in batches per window, an alert at once', async (t) => {
+  let alertSampleMs = -1;
+  let alertArrivedMs = -1;
+  let batchedReadings = 0;
+  const s = await startSimulation({
+    ...base,
+    engine: 'xs',
+    plant: leakPlant,
+    deviceIds: ['L1-N01'],
+    power: { mode: 'light-sleep', reportIntervalMs: 300_000 },
+    onDelivered: (r, at) => {
+      if (!r.alert && at - ((r.sync ? r.ts - VIRTUAL_EPOCH_MS : r.ts)) > 60_000) batchedReadings++;
+      if (r.alert && alertArrivedMs < 0) {
+        alertArrivedMs = at;
+        alertSampleMs = r.sync ? r.ts - VIRTUAL_EPOCH_MS : r.ts;
+      }
+    },
+  }).done;
+  t.is(s.readingsLost, 0);
+  t.is(s.readingsDelivered, s.readingsGenerated);
+  t.is(s.energy!.wifiJoins, 1, 'one join: associated all along');
+  t.true(batchedReadings > s.readingsGenerated / 2, `${batchedReadings} of ${s.readingsGenerated} waited for a window`);
+  t.is(s.alertsDelivered, 1);
+  t.true(alertArrivedMs - alertSampleMs < 1000, `alert ${alertArrivedMs - alertSampleMs} ms after its sample`);
+  t.true(s.energy!.meanCurrentMilliAmps < 5, String(s.energy!.meanCurrentMilliAmps));
+});
