@@ -142,6 +142,9 @@ export class LeakDetector {
   readonly #operating: Float64Array;
   readonly #recoverySince: Float64Array;
   readonly #recovering: Uint8Array;
+  /** The per-channel state arrays, in `saveState` order. */
+  readonly #stateF64: Float64Array[];
+  readonly #stateU8: Uint8Array[];
   /** Alerts raised, cleared, and faults noted, all channels. */
   alerts = 0;
   clears = 0;
@@ -200,6 +203,88 @@ export class LeakDetector {
     this.#operating = new Float64Array(channels);
     this.#recoverySince = new Float64Array(channels);
     this.#recovering = new Uint8Array(channels);
+    this.#stateF64 = [this.#baseline, this.#cusum, this.#last, this.#lastAlert, this.#operating, this.#recoverySince];
+    this.#stateU8 = [this.#count, this.#next, this.#rateRun, this.#cusumRun, this.#clearRun, this.#guard, this.#alerted, this.#recovering];
+  }
+
+  /**
+   * Bytes `saveState` writes: every channel's state (not the options, which come from the
+   * configuration at each boot). For the retained memory across deep sleep (firmware/power.ts).
+   */
+  get stateBytes(): number {
+    return 16 + this.channels * (MAX_WINDOW * 12 + 8 * 8 + 9);
+  }
+
+  /** Writes the state at `offset` in `view` (stateBytes long). */
+  saveState(view: DataView, offset: number): void {
+    view.setUint32(offset, this.alerts, true);
+    view.setUint32(offset + 4, this.clears, true);
+    view.setUint32(offset + 8, this.faults, true);
+    view.setUint32(offset + 12, this.channels, true);
+    let p = offset + 16;
+    const n = this.channels * MAX_WINDOW;
+    for (let i = 0; i < n; i++, p += 8) view.setFloat64(p, this.#times[i]!, true);
+    for (let i = 0; i < n; i++, p += 4) view.setInt32(p, this.#values[i]!, true);
+    for (let k = 0; k < this.#stateF64.length; k++) {
+      const a = this.#stateF64[k]!;
+      for (let c = 0; c < this.channels; c++, p += 8) view.setFloat64(p, a[c]!, true);
+    }
+    // Two spare doubles per channel keep the layout's size stable for later fields.
+    for (let c = 0; c < this.channels * 2; c++, p += 8) view.setFloat64(p, 0, true);
+    for (let k = 0; k < this.#stateU8.length; k++) {
+      const a = this.#stateU8[k]!;
+      for (let c = 0; c < this.channels; c++, p += 1) view.setUint8(p, a[c]!);
+    }
+    for (let c = 0; c < this.channels; c++, p += 1) view.setUint8(p, 0);
+  }
+
+  /**
+   * Restores a state `saveState` wrote. Returns false (and changes nothing) when it was written
+   * for another channel count or holds values out of range: the caller starts afresh.
+   */
+  restoreState(view: DataView, offset: number): boolean {
+    if (view.getUint32(offset + 12, true) !== this.channels) return false;
+    const counts = offset + 16 + this.channels * (MAX_WINDOW * 12 + 8 * 8);
+    for (let c = 0; c < this.channels; c++) {
+      if (view.getUint8(counts + c) > MAX_WINDOW || view.getUint8(counts + this.channels + c) >= MAX_WINDOW) return false;
+    }
+    this.alerts = view.getUint32(offset, true);
+    this.clears = view.getUint32(offset + 4, true);
+    this.faults = view.getUint32(offset + 8, true);
+    let p = offset + 16;
+    const n = this.channels * MAX_WINDOW;
+    for (let i = 0; i < n; i++, p += 8) this.#times[i] = view.getFloat64(p, true);
+    for (let i = 0; i < n; i++, p += 4) this.#values[i] = view.getInt32(p, true);
+    for (let k = 0; k < this.#stateF64.length; k++) {
+      const a = this.#stateF64[k]!;
+      for (let c = 0; c < this.channels; c++, p += 8) a[c] = view.getFloat64(p, true);
+    }
+    p += this.channels * 2 * 8;
+    for (let k = 0; k < this.#stateU8.length; k++) {
+      const a = this.#stateU8[k]!;
+      for (let c = 0; c < this.channels; c++, p += 1) a[c] = view.getUint8(p);
+    }
+    return true;
+  }
+
+  /** Forgets every channel's state (as after a power cut). */
+  resetState(): void {
+    this.#times.fill(0);
+    this.#values.fill(0);
+    this.#count.fill(0);
+    this.#next.fill(0);
+    this.#baseline.fill(0);
+    this.#cusum.fill(0);
+    this.#last.fill(0);
+    this.#lastAlert.fill(-Infinity);
+    this.#rateRun.fill(0);
+    this.#cusumRun.fill(0);
+    this.#clearRun.fill(0);
+    this.#guard.fill(0);
+    this.#alerted.fill(0);
+    this.#operating.fill(0);
+    this.#recoverySince.fill(0);
+    this.#recovering.fill(0);
   }
 
   /** True while the channel recovers from a shutdown (see above). */

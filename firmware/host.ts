@@ -296,6 +296,42 @@ export interface WiFiInfo {
   rssi(): number | undefined;
 }
 
+/**
+ * Power control, where the host has it (firmware/power.ts drives it; docs/energy.md). ESP32:
+ * hosts/esp32/power.ts over the native sleep module (esp_sleep, esp_wifi); the simulator's hosts:
+ * simulator/power-host.ts, which models the same states and their timing. Absent: the node
+ * stays awake and associated (the `always-connected` mode, today's behaviour).
+ */
+export interface PowerControl {
+  /**
+   * Memory that survives deep sleep but not a power cut (the ESP32's RTC slow memory), fixed
+   * size; zeroed at power-on. The firmware keeps the detector's state and its report filter here.
+   */
+  readonly retained: Uint8Array;
+  /** Why the chip started: 'timer' after a deep sleep it asked for, else 'power-on'. */
+  wakeCause(): 'timer' | 'power-on';
+  /**
+   * Turns the radio on and joins the access point; `onJoined` runs on the event loop once
+   * associated (an IP address held). Calling it while on or joining only waits for that join.
+   */
+  radioOn(onJoined: () => void): void;
+  /** Leaves the access point and powers the radio down. */
+  radioOff(): void;
+  /**
+   * The chip sleeps `ms` in `mode`. 'light': RAM and the association kept (DTIM power save),
+   * returns after the sleep; 'deep': everything but the RTC is powered down. On the ESP32 a deep
+   * sleep does not return (the chip boots again, `wakeCause()` 'timer'); a simulated host
+   * accounts the time and returns, and the firmware treats its RAM as lost all the same (it
+   * restores from `retained`).
+   */
+  sleep(mode: 'light' | 'deep', ms: number): void;
+  /**
+   * Automatic light sleep while associated (ESP-IDF power management with Wi-Fi modem sleep):
+   * the chip sleeps whenever idle and wakes for the access point's DTIM beacons.
+   */
+  autoLightSleep?(on: boolean): void;
+}
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /** What the firmware may construct or call. Optional members are absent on hosts without them. */
@@ -317,6 +353,7 @@ export interface Host {
   update?: UpdateProvider;
   system?: SystemInfo;
   wifi?: WiFiInfo;
+  power?: PowerControl;
   clock: {
     monotonic: MonotonicClock;
     wall: WallClock;

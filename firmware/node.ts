@@ -16,6 +16,9 @@ import { SensorError, SensorErrorCode } from './sensors/errors';
 import { OtaAgent, type OtaConfig } from './ota/agent';
 import { Health } from './health';
 import { checkHomeAssistantConfig, HomeAssistant, type HomeAssistantChannel, type HomeAssistantConfig } from './homeassistant';
+import { EnergyCounter, type EnergyCounts } from './energy';
+import { PowerManager, type PowerConfig } from './power';
+import { ReportFilter, type ReportOptions } from './report';
 
 export interface NodeConfig {
   deviceId: string;
@@ -51,6 +54,10 @@ export interface NodeConfig {
   healthIntervalMs?: number;
   /** Opt-in integrations: Home Assistant MQTT discovery (firmware/homeassistant.ts, docs/payload.md). */
   integrations?: { homeassistant?: HomeAssistantConfig | true | false };
+  /** Duty cycle (firmware/power.ts, docs/energy.md): always-connected (default), light-sleep or wake-cycle. */
+  power?: PowerConfig;
+  /** Report by exception (firmware/report.ts, docs/payload.md): per-channel deadband and longest interval; default every sample. */
+  report?: ReportOptions;
 }
 
 export interface NodeStats {
@@ -74,6 +81,10 @@ export interface NodeStats {
   connected: boolean;
   /** Version of the running image, where the host knows it. */
   firmware?: string;
+  /** What cost energy (firmware/energy.ts): radio time, joins, connections, bytes, sleeps, conversions. */
+  energy?: EnergyCounts;
+  /** Samples report by exception held back (within the deadband): not readings, never stored. */
+  suppressed?: number;
 }
 
 interface SensorSlot {
@@ -102,6 +113,9 @@ export class PipewatchNode {
   readonly #sensors: SensorSlot[] = [];
   readonly #values = new Int32Array(8);
   readonly #detector: LeakDetector | undefined;
+  readonly #filter: ReportFilter;
+  readonly #power: PowerManager;
+  #nextSampleAt = 0;
   readonly #scratch: NewReading = { timeMs: 0, synced: false, channel: 0, kind: 0, value: 0, alert: false };
   readonly #leakTopic: Uint8Array;
   readonly #leakMessage = new AsciiWriter(256);
@@ -145,6 +159,22 @@ export class PipewatchNode {
       }
     }
     this.#detector = detector;
+    let filter: ReportFilter;
+    try {
+      filter = new ReportFilter(channel, config.report);
+    } catch (error) {
+      this.noteConfigError(`report options refused, every sample is published: ${(error as Error).message}`);
+      filter = new ReportFilter(channel);
+    }
+    this.#filter = filter;
+    let power: PowerManager;
+    try {
+      power = new PowerManager(host, config.power);
+    } catch (error) {
+      this.noteConfigError(`power options refused, always-connected: ${(error as Error).message}`);
+      power = new PowerManager(host);
+    }
+    this.#power = power;
     this.uplink = new Uplink(host, this.store, {
       deviceId: config.deviceId,
       address: config.broker.address,
@@ -194,7 +224,7 @@ export class PipewatchNode {
       for (const slot of this.#sensors) if (!slot.driver) this.#open(slot);
     }, 250);
     this.startSampling();
-    this.uplink.start();
+    this.#power.start(this.#powerHooks());
     this.ota?.boot();
     this.health.start();
     this.homeassistant?.start();
@@ -205,6 +235,7 @@ export class PipewatchNode {
     this.#sampling = true;
     const interval = this.config.intervalMs ?? 10_000;
     // First sample soon after boot (sensors need their power-up and first conversion), then every interval.
+    this.#nextSampleAt = this.host.clock.monotonic.now() + Math.min(interval, 2000);
     this.#timer = this.host.timers.set(() => this.sampleNow(), Math.min(interval, 2000), interval);
   }
 
@@ -213,11 +244,14 @@ export class PipewatchNode {
     this.#sampling = false;
     this.host.timers.clear(this.#timer);
     this.#timer = undefined;
+    // A duty-cycled node delivers what it holds now instead of at its next report window.
+    this.#power.drain();
   }
 
   stop(): void {
     this.stopSampling();
     this.health.stop();
+    this.#power.stop();
     this.ota?.close();
     this.uplink.stop();
     this.#closeSensors();
@@ -225,14 +259,21 @@ export class PipewatchNode {
 
   /** Reads every sensor once and stores each valid channel. */
   sampleNow(): void {
+    this.#power.beforeSample();
     this.#samples++;
     const wall = this.host.clock.wall.now();
     const monotonic = this.host.clock.monotonic.now();
+    const interval = this.config.intervalMs ?? 10_000;
+    this.#nextSampleAt = monotonic + interval;
+    const energy = this.#power.energy;
+    const batching = this.#power.batching;
+    let alerted = false;
     const timeMs = wall ?? monotonic;
     for (const sensor of this.#sensors) {
       const driver = sensor.driver ?? this.#open(sensor);
       if (!driver) continue;
       let valid = 0;
+      energy.add(EnergyCounter.sensorConversions);
       try {
         valid = driver.read(this.#values);
       } catch (error) {
@@ -249,11 +290,15 @@ export class PipewatchNode {
           // No alert from a sample next to a fault, a power-on or a stuck value (detect.ts).
           if (kind === ReadingKind.milliCelsius) this.#detector?.fault(channel);
           this.homeassistant?.note(channel, false, 0);
+          this.#filter.forget(channel);
           continue;
         }
         const value = this.#values[c]!;
         const event = kind === ReadingKind.milliCelsius && this.#detector ? this.#detector.update(channel, monotonic, value) : DetectEvent.none;
         const alert = event === DetectEvent.alert;
+        // Report by exception: within the deadband, the sample is not a reading (never stored).
+        if (!this.#filter.decide(channel, monotonic, value, event !== DetectEvent.none)) continue;
+        if (alert) alerted = true;
         const r = this.#scratch;
         r.timeMs = timeMs;
         r.synced = wall !== undefined;
@@ -265,7 +310,9 @@ export class PipewatchNode {
         this.homeassistant?.note(channel, true, value);
         // The newest reading goes out ahead of a backlog (alerts have their own path); this
         // also publishes it when the window has room, so the sample needs no kick of its own.
-        this.uplink.noteStored(seq, r);
+        // Batching modes (light-sleep, wake-cycle) keep readings for the report window.
+        if (!batching) this.uplink.noteStored(seq, r);
+        else if (alert) this.uplink.kick();
         if (event !== DetectEvent.none) this.#reportDetection(event, r, seq);
         if (seq >= 0) {
           this.#generated++;
@@ -281,6 +328,7 @@ export class PipewatchNode {
       }
     }
     this.homeassistant?.publishState();
+    this.#power.afterSample(alerted, interval);
   }
 
   stats(): NodeStats {
@@ -302,6 +350,55 @@ export class PipewatchNode {
       bytesOut: client.bytesOut,
       connected: this.uplink.connected,
       firmware: this.ota?.stats.running,
+      energy: this.#power.energy.snapshot({ ...this.#linkCounts() }, this.host.clock.monotonic.now()),
+      suppressed: this.#filter.suppressed,
+    };
+  }
+
+  /** The duty-cycle mode in force (firmware/power.ts). */
+  get power(): PowerManager {
+    return this.#power;
+  }
+
+  /** The client's counters for the energy meter, in one object reused (a deep sleep saves them after every sample). */
+  readonly #link = { connects: 0, secure: false, bytesOut: 0, bytesIn: 0, packetsOut: 0, packetsIn: 0 };
+
+  #linkCounts() {
+    const c = this.uplink.client.stats;
+    const l = this.#link;
+    l.connects = c.connects;
+    l.secure = this.config.broker.secure !== undefined;
+    l.bytesOut = c.bytesOut;
+    l.bytesIn = c.bytesIn;
+    l.packetsOut = c.packetsOut;
+    l.packetsIn = c.packetsIn;
+    return l;
+  }
+
+  #powerHooks() {
+    const detector = this.#detector;
+    const filter = this.#filter;
+    const detectorBytes = detector ? detector.stateBytes : 0;
+    return {
+      connect: () => this.uplink.start(),
+      disconnect: () => this.uplink.stop(),
+      flush: () => this.uplink.kick(),
+      connected: () => this.uplink.connected,
+      idle: () => this.store.pending === 0 && this.uplink.inflight === 0 && !this.uplink.sideBusy && !this.uplink.healthBusy
+        && (!this.ota || (this.ota.updater.state === 'idle' && !this.ota.stats.trial)),
+      link: () => this.#linkCounts(),
+      untilNextSampleMs: () => Math.max(0, this.#nextSampleAt - this.host.clock.monotonic.now()),
+      stateBytes: filter.byteLength + detectorBytes,
+      saveState: (view: DataView, offset: number) => {
+        filter.save(view, offset);
+        detector?.saveState(view, offset + filter.byteLength);
+      },
+      restoreState: (view: DataView, offset: number) => {
+        // What RAM held is gone after a deep sleep: only what was retained comes back.
+        detector?.resetState();
+        filter.restore(view, offset);
+        return detector ? detector.restoreState(view, offset + filter.byteLength) : true;
+      },
     };
   }
 

@@ -27,6 +27,9 @@ import { PlantEnv, type NodePlant } from './plant/env';
 import { score } from './plant/score';
 import { Fleet, type Incident } from '../tools/fleet/incidents';
 import { FleetMetrics } from '../tools/fleet/metrics';
+import type { PowerConfig } from '../firmware/power';
+import type { ReportOptions } from '../firmware/report';
+import { ESP32_POWER_MODEL, fleetEnergy, type FleetEnergy } from './energy';
 
 export interface SimOptions {
   nodes: number;
@@ -115,6 +118,14 @@ export interface SimOptions {
   onNodeStart?: (node: number, simMs: number) => void;
   /** Home Assistant MQTT discovery on every node (firmware/homeassistant.ts). */
   homeassistant?: boolean;
+  /** Duty-cycle mode of every node (firmware/power.ts, docs/energy.md); default always-connected. */
+  power?: PowerConfig;
+  /** Report by exception on every node (firmware/report.ts); default every sample. */
+  report?: ReportOptions;
+  /** Each reading the observer received, with the simulated time (ms from the start) it arrived (the energy bench's alert delay). */
+  onDelivered?: (reading: ObservedReading, simulatedMs: number) => void;
+  /** The summary's `energy` has one entry per node (`perNode`). */
+  perNode?: boolean;
 }
 
 export interface SimSummary {
@@ -153,6 +164,10 @@ export interface SimSummary {
   sensorFaults: number;
   droppedByStore: number;
   bytesOnWirePerReading: number;
+  /** Samples the nodes took (each sample of every sensor); `readingsGenerated` counts those they decided to publish. */
+  samples: number;
+  /** Energy figures from the nodes' counters and the ESP32 power model (simulator/energy.ts, docs/energy.md). */
+  energy?: FleetEnergy;
   xs?: { computronsPerReading: number; heapBytesPerNode: number; computrons: number };
   /**
    * With a plant (docs/leaks.md, "Scoring", at incident level): the leaks whose onset fell in
@@ -422,6 +437,13 @@ async function simulate(
   // A shard sees only its slice: incidents need every node's neighbours (a station on the whole fleet runs them).
   const leaks = plant && !o.shard ? watchIncidents(o, observer, scheduler, deviceId) : undefined;
   if (!leaks) observer.onReading = o.onReading;
+  if (o.onDelivered) {
+    const inner = observer.onReading;
+    observer.onReading = (r) => {
+      o.onDelivered!(r, scheduler.now());
+      inner?.(r);
+    };
+  }
   const flashStore = o.flashStore ?? new FlashStore(undefined, o.flashDir);
   // OTA hardware: per node, kept across reboots (it is the node's flash chip and boot ROM).
   const hardware: SimOtaHardware[] = [];
@@ -453,6 +475,7 @@ async function simulate(
     flashPartitions: otaConfig ? [...flashStore.partitionNames, 'ota'] : flashStore.partitionNames,
     ...(o.homeassistant ? { integrations: { homeassistant: true as const } } : {}),
     ...(otaConfig ? { ota: otaConfig, update: true, simFault: boot?.fault } : {}),
+    ...energyConfig(o),
   });
   const retired = new Map<string, NodeStats>();
   let reboots = 0;
@@ -499,6 +522,7 @@ async function simulate(
       log: (level, message) => o.onLog?.(i, level, message),
       onRestart: hw ? () => restartSoon(i) : undefined,
       power: hw ? domain : undefined,
+      radio: config.radio,
     });
     const node = new PipewatchNode(host, { ...config, sensors: board.sensors });
     nodes[i] = node;
@@ -630,6 +654,8 @@ async function simulate(
       sensorFaults: final.reduce((sum, s) => sum + s.sensorFaults, 0),
       droppedByStore: final.reduce((sum, s) => sum + s.dropped, 0),
       bytesOnWirePerReading: generated ? Math.round((bytesOut / generated) * 10) / 10 : 0,
+      samples: final.reduce((sum, s) => sum + s.samples, 0),
+      energy: fleetEnergy(final, computrons, o.perNode),
     };
     if (hardware.length) {
       summary.reboots = reboots;
@@ -666,6 +692,16 @@ async function simulate(
     }
     for (const node of nodes) node?.stop();
   }
+}
+
+/** The node configuration of the energy options: duty cycle, report by exception, and the simulated radio the sleeping modes need. */
+function energyConfig(o: SimOptions): Pick<GuestNodeConfig, 'power' | 'report' | 'radio'> {
+  const sleeping = o.power?.mode !== undefined && o.power.mode !== 'always-connected';
+  return {
+    ...(o.power ? { power: o.power } : {}),
+    ...(o.report ? { report: o.report } : {}),
+    ...(sleeping ? { radio: { joinMs: ESP32_POWER_MODEL.wifiJoinMs } } : {}),
+  };
 }
 
 /** Each node's share of the plant (its line), cut once per line. */

@@ -16,6 +16,7 @@ import type { Incident } from './fleet/incidents';
 import { startSimulation, parseBroker, simDeviceId, StartupError, type SimOptions, type SimSummary } from '../simulator/run';
 import { isLoopback } from '../simulator/broker';
 import { observeFleet } from '../simulator/observe';
+import { POWER_MODES, type PowerMode } from '../firmware/power';
 import type { ObservedReading } from '../simulator/observer';
 import type { SimBoot } from '../simulator/ota/sim-node';
 import { simImage, SIM_BOARD, SIM_FACTORY_VERSION } from '../simulator/ota/keys';
@@ -53,7 +54,13 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     'broker-listen': { type: 'string' },
     ca: { type: 'string' },
     'cert-dir': { type: 'string' },
+    power: { type: 'string' },
+    'report-interval': { type: 'string' },
+    deadband: { type: 'string' },
+    'max-interval': { type: 'string' },
+    'per-node': { type: 'boolean' },
   }, 'npx pipewatch sim');
+  const energy = parseEnergyOptions(values);
   const caPath = values.ca as string | undefined;
   const certDir = values['cert-dir'] as string | undefined;
   if ((caPath === undefined) !== (certDir === undefined)) throw new UsageError('--ca and --cert-dir: give both or neither (see npx pipewatch sim --help)');
@@ -143,11 +150,30 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
             healthWindowMs: values['ota-health'] === undefined ? undefined : parseDuration(values['ota-health'] as string, '--ota-health'),
           },
     shard,
+    ...energy,
     json: values.json === true,
     quiet: values.quiet === true,
     station: values.station === true,
     homeassistant: values.homeassistant === true,
     observeOnly,
+  };
+}
+
+/** --power, --report-interval, --deadband, --max-interval, --per-node (docs/energy.md). */
+function parseEnergyOptions(values: Record<string, unknown>): Pick<SimOptions, 'power' | 'report' | 'perNode'> {
+  const mode = values.power as string | undefined;
+  if (mode !== undefined && !(POWER_MODES as readonly string[]).includes(mode)) throw new UsageError(`--power takes ${POWER_MODES.join(', ')}, got "${mode}"`);
+  const interval = values['report-interval'] === undefined ? undefined : parseDuration(values['report-interval'] as string, '--report-interval');
+  if (interval !== undefined && (mode === undefined || mode === 'always-connected')) throw new UsageError('--report-interval is for --power light-sleep or wake-cycle (always-connected publishes at once)');
+  if (interval !== undefined && (interval < 1000 || interval > 86_400_000)) throw new UsageError(`--report-interval takes 1s to 24h, got "${values['report-interval'] as string}"`);
+  const deadband = values.deadband === undefined ? undefined : parseInteger(values.deadband as string, '--deadband', 0, 1_000_000_000);
+  const maxInterval = values['max-interval'] === undefined ? undefined : parseDuration(values['max-interval'] as string, '--max-interval');
+  if (maxInterval !== undefined && deadband === undefined) throw new UsageError('--max-interval is for report by exception: give --deadband too');
+  if (maxInterval !== undefined && (maxInterval < 1000 || maxInterval > 7 * 86_400_000)) throw new UsageError(`--max-interval takes 1s to 7d, got "${values['max-interval'] as string}"`);
+  return {
+    power: mode === undefined ? undefined : { mode: mode as PowerMode, ...(interval !== undefined ? { reportIntervalMs: interval } : {}) },
+    report: deadband === undefined ? undefined : { deadband, ...(maxInterval !== undefined ? { maxIntervalMs: maxInterval } : {}) },
+    perNode: values['per-node'] === true,
   };
 }
 
@@ -369,6 +395,14 @@ each leak incident as it is raised, and a summary.
                             with a plant it scores the incidents: leaksSimulated, leaksDetected,
                             incidents, falseIncidents, medianDetectionDelayS
   --quiet                   do not print each reading
+energy (docs/energy.md):
+  --power MODE              always-connected (default), light-sleep or wake-cycle; the summary's energy
+                            object gives mJ per reading, mean current and battery days (ESP32 model)
+  --report-interval 5m      light-sleep and wake-cycle: time between report windows (default 5m)
+  --deadband N              report by exception: publish a channel when it moved by more than N of its
+                            unit (m°C, m%RH, Pa) since the last published reading (default: every sample)
+  --max-interval 15m        with --deadband: publish at least this often (default 15m)
+  --per-node                the summary's energy object lists every node (perNode)
   --station                 attach the station (docs/station.md): its web view's address is printed first
   --homeassistant           the nodes announce their channels to Home Assistant (MQTT discovery under
                             homeassistant/, state on pipewatch/<dev>/ha; docs/payload.md)

@@ -110,6 +110,8 @@ export interface MqttClientStats {
   bytesOut: number;
   bytesIn: number;
   packetsOut: number;
+  /** MQTT packets received (energy accounting: firmware/energy.ts). */
+  packetsIn: number;
   /** Inbound PUBLISH packets over `maxInboundBytes`, acknowledged and dropped unread. */
   discarded: number;
 }
@@ -184,6 +186,7 @@ export class MqttClient {
     bytesOut: 0,
     bytesIn: 0,
     packetsOut: 0,
+    packetsIn: 0,
     discarded: 0,
   };
 
@@ -386,7 +389,10 @@ export class MqttClient {
       for (;;) {
         const result = this.#decoder.next(this.#inbound);
         if (result === 'more') break;
-        if (result === 'packet') this.#dispatch();
+        if (result === 'packet') {
+          this.stats.packetsIn++;
+          this.#dispatch();
+        }
         else if (result === 'discard') this.#discarded();
         else {
           this.stats.protocolErrors++;

@@ -20,6 +20,8 @@ import type { StatusLed } from './led-digital';
 import { createEsp32Host, type BoardConfig } from './host';
 import { Network } from './network';
 import { esp32Update } from './ota';
+import { Esp32SleepClock, esp32Power } from './power';
+import { POWER_MODES, type PowerMode } from '../../firmware/power';
 import {
   NvsSettingsStore,
   brokerConfig,
@@ -166,6 +168,37 @@ export default function main(): void {
   host.log('info', 'Wi-Fi is pipewatch\'s own (settings in NVS); the SDK\'s "No Wi-Fi SSID" at start-up is expected');
 
   const sensors = planSensors(settings?.sensors ?? String(config.sensors ?? ''));
+  // Duty cycle (docs/energy.md) from the build config: light-sleep and wake-cycle get Host.power
+  // (sleep.c); the radio is then the power manager's to switch, through the Network below.
+  const mode = String(config.powerMode ?? 'always-connected') as PowerMode;
+  const sleeping = settings !== undefined && !refused && mode !== 'always-connected' && POWER_MODES.includes(mode);
+  let network: Network | undefined;
+  if (settings && !refused) {
+    network = new Network({
+      ssid: settings.ssid,
+      password: settings.password,
+      sntpHost: String(config.sntp ?? 'pool.ntp.org'),
+      timers: host.timers,
+      random: host.random,
+      log: (level, message) => host.log(level, message),
+    });
+  }
+  if (sleeping) {
+    const clock = new Esp32SleepClock(host.clock.monotonic);
+    host.clock.monotonic = clock;
+    const net = network!;
+    host.power = esp32Power(clock, {
+      up(onJoined) {
+        net.start();
+        const poll = host.timers.set(() => {
+          if (!net.online) return;
+          host.timers.clear(poll);
+          onJoined();
+        }, 50, 50);
+      },
+      down: () => net.stop(),
+    });
+  }
   const node = new PipewatchNode(host, {
     deviceId,
     broker: settings && !refused ? brokerConfig(settings, buildCa) : { address: '127.0.0.1', port: 1883 },
@@ -176,22 +209,16 @@ export default function main(): void {
     ota: config.otaPublicKey
       ? { publicKey: String(config.otaPublicKey), board: otaBoardId(board.id), maxImageBytes: APP_SLOT_BYTES }
       : undefined,
+    ...(sleeping ? { power: { mode, reportIntervalMs: Number(config.reportIntervalMs ?? 300_000) } } : {}),
   });
   for (const problem of sensors.problems) node.noteConfigError(problem);
   if (refused) node.noteConfigError(`broker refused, not connecting (readings stay in the cache): ${refused}`);
   if (sensors.sensors.length === 0) host.log('warn', 'no usable sensor: connecting without readings (provision --sensors, or an update, fixes it)');
   if (!config.otaPublicKey) host.log('warn', 'OTA updates off: no otaPublicKey in the build config');
-  if (settings && !refused) {
+  if (network) {
     // Wi-Fi first: only the SDK's Wi-Fi module brings up lwIP, which the node's first socket needs.
-    const network = new Network({
-      ssid: settings.ssid,
-      password: settings.password,
-      sntpHost: String(config.sntp ?? 'pool.ntp.org'),
-      timers: host.timers,
-      random: host.random,
-      log: (level, message) => host.log(level, message),
-    });
-    network.start();
+    // (A sleeping mode's power manager starts it for each report window.)
+    if (!sleeping) network.start();
     node.start();
   } else {
     node.startSampling();

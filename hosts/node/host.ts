@@ -7,6 +7,7 @@ import type { FlashProvider, Host, LogLevel, SystemInfo, UpdateProvider } from '
 import { Xoshiro128 } from '../../firmware/util/prng';
 import type { Scheduler } from './scheduler';
 import { socketClasses, type NodeSocket } from './tcp';
+import { createSimPower, guardSockets } from '../../simulator/power-host';
 
 /**
  * What one boot of a simulated node holds on the shared scheduler and the network: `cut()`
@@ -61,6 +62,12 @@ export interface NodeHostOptions {
   onRestart?: () => void;
   /** Tracks this boot's timers and sockets, so that a simulated reboot can cut them. */
   power?: PowerDomain;
+  /**
+   * A simulated radio and sleep control (Host.power, simulator/power-host.ts) whose Wi-Fi join
+   * takes `joinMs`; sockets fail while its radio is off. For the duty-cycle modes; absent:
+   * no Host.power (always-connected, today's behaviour).
+   */
+  radio?: { joinMs: number };
 }
 
 export function createNodeHost(o: NodeHostOptions): Host {
@@ -69,7 +76,7 @@ export function createNodeHost(o: NodeHostOptions): Host {
   const power = o.power;
   const sockets = socketClasses(scheduler, power ? (socket) => power.socket(socket) : undefined);
   const log = o.log ?? (() => {});
-  return {
+  const host: Host = {
     io: { ...sockets, ...o.io },
     flash: o.flash,
     update: o.update,
@@ -112,4 +119,10 @@ export function createNodeHost(o: NodeHostOptions): Host {
     log,
     restart: () => o.onRestart?.(),
   };
+  if (o.radio) {
+    const simPower = createSimPower(host.timers, o.radio.joinMs);
+    host.power = simPower;
+    host.io = { ...host.io, ...guardSockets(host.io, simPower) };
+  }
+  return host;
 }

@@ -13,6 +13,7 @@ import { Xoshiro128 } from '../../firmware/util/prng';
 import { createBoard, type SimBoard } from '../../simulator/board';
 import { PipeEnv, type WorldOptions } from '../../simulator/world';
 import { PlantEnv, type NodePlant } from '../../simulator/plant/env';
+import { createSimPower, guardSockets } from '../../simulator/power-host';
 import { EVENT_HEADER, Event, FLASH_HEADER, FLASH_OK, FlashOp, OP_HEADER, Op, writeHeader } from './protocol';
 
 
@@ -30,6 +31,8 @@ export interface GuestNodeConfig extends NodeConfig {
   system?: { bootCount?: number; resetReason?: string };
   /** Simulator test marker of the booted image (simulator/ota/sim-node.ts): 'sensor' = parts do not answer. */
   simFault?: 'broker' | 'sensor';
+  /** A simulated radio and sleep control (Host.power, simulator/power-host.ts) for the duty-cycle modes. */
+  radio?: { joinMs: number };
 }
 
 const encoder = new TextEncoder();
@@ -239,7 +242,7 @@ function createHost(index: number, config: GuestNodeConfig, board: SimBoard): Ho
   }
   const partitions = config.flashPartitions ?? [];
   const timing = new Float64Array(2);
-  return {
+  const host: Host = {
     io: { ...board.io, TCP: TCPSocket, TLSSocket: TCPSocket as any },
     flash: partitions.length
       ? {
@@ -277,6 +280,12 @@ function createHost(index: number, config: GuestNodeConfig, board: SimBoard): Ho
       call(Op.restart, index, 0);
     },
   };
+  if (config.radio) {
+    const simPower = createSimPower(host.timers, config.radio.joinMs);
+    host.power = simPower;
+    host.io = { ...host.io, ...guardSockets(host.io, simPower) };
+  }
+  return host;
 }
 
 function logFor(index: number, level: LogLevel, message: string): void {

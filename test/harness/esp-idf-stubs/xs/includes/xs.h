@@ -1,5 +1,6 @@
 /* Stub of the XS in C API (xs.h) for the native compile check (see ../../README.md). */
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct xsMachineRecord xsMachine;
