@@ -201,6 +201,8 @@ export interface Simulation {
   ready: Promise<{ broker: string; deviceIds: string[]; otaKey?: SimKey }>;
   /** Ends the run early (Ctrl-C): stops sampling, drains, summarises. */
   stop(): void;
+  /** The run's clock (ms since it started; virtual time in a virtual run), for tools driven alongside it. */
+  now(): number;
 }
 
 export function startSimulation(o: SimOptions): Simulation {
@@ -222,6 +224,7 @@ export function startSimulation(o: SimOptions): Simulation {
       stopRequested = true;
       scheduler?.interrupt();
     },
+    now: () => scheduler?.now() ?? 0,
   };
 }
 
