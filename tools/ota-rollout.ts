@@ -68,6 +68,8 @@ export interface RolloutOptions {
   /** A node seen coming online is offered the update after this (real ms, default 1000: it subscribes after saying online). */
   onlineDelayMs?: number;
   saveEveryMs?: number;
+  /** How long the broker gets to answer the CONNECT (default 10 s). */
+  connectTimeoutMs?: number;
   /** Test hook: after each state file write. */
   onSaved?: (state: RolloutJson) => void;
   /** Test hook: ends the run early (like a kill, but the state on disk is what the last write left). */
@@ -164,7 +166,7 @@ export async function runRollout(o: RolloutOptions): Promise<RolloutResult> {
 
   let client: MqttClient;
   try {
-    client = await mqtt.connectAsync(o.broker, { clientId, clean: false, reconnectPeriod: 1000, connectTimeout: 5000 });
+    client = await mqtt.connectAsync(o.broker, { clientId, clean: false, reconnectPeriod: 1000, connectTimeout: o.connectTimeoutMs ?? 10_000 });
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     throw new BrokerUnreachable(`cannot reach the broker ${o.broker} (${e.code === 'ECONNREFUSED' ? 'connection refused' : e.code ?? String(e.message).split('\n')[0]})`);
@@ -349,7 +351,9 @@ export async function runRollout(o: RolloutOptions): Promise<RolloutResult> {
     out(
       `${summary.complete ? 'done' : summary.stopped ? 'stopped' : 'ended'}: ${c.confirmed} of ${summary.targets} confirmed` +
         (summary.settled - c.confirmed ? `, ${summary.settled - c.confirmed} failed (${Object.entries(summary.failures).map(([k, v]) => `${k} ${v}`).join(', ')})` : '') +
-        (summary.unreached.length ? `, ${summary.unreached.length} not reached (offline or not offered; --resume continues)` : ''),
+        (summary.unreached.length
+          ? summary.stopped ? `, ${summary.unreached.length} not offered (the rollout stopped)` : `, ${summary.unreached.length} not reached (offline; --resume offers it to them when they are back)`
+          : ''),
     );
     // Nothing more to follow: the session keeps no subscription (no messages pile up for it).
     if (summary.complete || summary.stopped) await client.unsubscribeAsync(['pipewatch/+/ota/status', 'pipewatch/+/status']).catch(() => {});

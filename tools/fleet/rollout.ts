@@ -21,8 +21,10 @@
  *   resumes when it is back). After `verified` a node reboots into its trial image, which also
  *   makes the broker publish its will: that is not an outage, the outcome is waited for.
  * - `offlineRetry` nodes do not hold their wave: a wave has settled when each of its nodes is
- *   settled or offline. When an offline node comes back (and the rollout has not stopped) it is
- *   offered the update again, ahead of the next wave's nodes.
+ *   settled or offline (and none is back and waiting for a download slot). But a wave of which
+ *   no node settled (all offline) gave no evidence: the next wave waits until one does. When an
+ *   offline node comes back (and the rollout has not stopped) it is offered the update, ahead
+ *   of the next wave's nodes.
  * - `timedOut`: an offered node that is online (or whose download is over: it reboots into the
  *   trial image) but has reported nothing for `nodeTimeoutMs`.
  * - Stop rule: when a wave has settled and more than `abortAbovePct` % of its settled nodes failed
@@ -30,8 +32,9 @@
  *   have settled and more than `abortAbovePct` % of them failed, nothing more is offered; the
  *   nodes already under way are followed until they settle. `stopReason` says which rule and the
  *   counts.
- * - The rollout is over when it stopped (or every wave has been offered) and nothing is under
- *   way, and no node is offline any more or `offlineWaitMs` has passed since the last wave settled.
+ * - The rollout is over when nothing is under way and it stopped, or every wave has settled and
+ *   no node is offline any more, or `offlineWaitMs` has passed since the last wave settled (or
+ *   since an all-offline wave began to hold the next one). `--resume` goes on from there.
  *
  * The node's reports are the OTA agent's status events (docs/ota.md): `refused` with `busy` or
  * `onTrial` is not an outcome (the node is busy with an update, maybe this one), `sameVersion`
@@ -163,6 +166,8 @@ export class Rollout {
   stopReason: string | undefined;
   /** When the last wave settled (the offline wait starts then). */
   lastWaveSettledMs: number | undefined;
+  /** Since when the current wave, all of it offline, holds the next one (the offline wait runs then too). */
+  waitingSinceMs: number | undefined;
   readonly #byId = new Map<string, NodeRecord>();
   readonly #online = new Set<string>();
 
@@ -285,6 +290,8 @@ export class Rollout {
     n.lastEventMs = now;
     if (reason !== undefined) n.reason = reason;
     else delete n.reason;
+    // The wave rule first when this was the last node of the current wave (the more telling reason).
+    if (n.wave === this.wave && this.#waveSettled(n.wave)) this.#checkWave(n.wave);
     this.#checkOverall();
     return 'settled';
   }
@@ -309,7 +316,10 @@ export class Rollout {
       }
     }
     if (this.wave < 0 && this.waves.length) this.#startWave(0, now);
-    while (!this.stopped && this.wave >= 0 && this.wave < this.waves.length && this.#waveSettled(this.wave)) {
+    while (this.wave >= 0 && this.wave < this.waves.length) {
+      // The wave's nodes that are not online are not offered: they are retried when back.
+      if (!this.stopped) for (const n of this.nodes) if (n.state === 'pending' && n.wave <= this.wave && !this.#online.has(n.id)) n.state = 'offlineRetry';
+      if (this.stopped || !this.#waveSettled(this.wave)) break;
       const w = this.waves[this.wave]!;
       if (w.settledAtMs === undefined) {
         w.settledAtMs = now;
@@ -317,6 +327,12 @@ export class Rollout {
         this.#checkOverall();
       }
       if (this.stopped) break;
+      // A wave whose nodes were all offline gave no evidence: the next waits for them.
+      if (!this.#hasEvidence(this.wave)) {
+        this.waitingSinceMs ??= now;
+        break;
+      }
+      this.waitingSinceMs = undefined;
       if (this.wave + 1 < this.waves.length) this.#startWave(this.wave + 1, now);
       else {
         this.lastWaveSettledMs ??= now;
@@ -325,7 +341,6 @@ export class Rollout {
     }
     const offers: string[] = [];
     if (this.stopped) return offers;
-    for (const n of this.nodes) if (n.state === 'pending' && n.wave <= this.wave && !this.#online.has(n.id)) n.state = 'offlineRetry';
     let free = this.config.maxConcurrent - this.downloading;
     // Offline nodes that are back first (of waves already started), then the current wave's.
     for (const n of this.nodes) {
@@ -366,6 +381,16 @@ export class Rollout {
       if (n.state === 'offlineRetry' && this.#online.has(n.id)) return false;
     }
     return true;
+  }
+
+  #hasEvidence(i: number): boolean {
+    let size = 0;
+    for (const n of this.nodes) {
+      if (n.wave !== i) continue;
+      size++;
+      if (SETTLED[n.state]) return true;
+    }
+    return size === 0;
   }
 
   #checkWave(i: number): void {
@@ -416,6 +441,7 @@ export class Rollout {
   done(now: number): boolean {
     for (const n of this.nodes) if (n.state === 'offered' || n.state === 'downloading') return false;
     if (this.stopped) return true;
+    if (this.waitingSinceMs !== undefined && now - this.waitingSinceMs >= this.config.offlineWaitMs) return true;
     if (this.wave < this.waves.length - 1 || this.lastWaveSettledMs === undefined) return false;
     let offline = 0;
     for (const n of this.nodes) if (n.state === 'offlineRetry' || n.state === 'pending') offline++;
@@ -461,6 +487,7 @@ export class Rollout {
       stopped: this.stopped,
       stopReason: this.stopReason ?? null,
       lastWaveSettledMs: this.lastWaveSettledMs ?? null,
+      waitingSinceMs: this.waitingSinceMs ?? null,
       nodes: this.nodes.map((n) => ({ ...n })),
     };
   }
@@ -490,6 +517,7 @@ export class Rollout {
     r.stopped = j.stopped === true;
     r.stopReason = typeof j.stopReason === 'string' ? j.stopReason : undefined;
     if (typeof j.lastWaveSettledMs === 'number') r.lastWaveSettledMs = now;
+    if (typeof j.waitingSinceMs === 'number') r.waitingSinceMs = now;
     for (const n of j.nodes) {
       if (!n || typeof n.id !== 'string' || !NODE_STATES.includes(n.state) || !(Number.isInteger(n.wave) && n.wave >= 0 && n.wave < r.waves.length)) {
         throw new Error(`rollout state: a bad node record ${JSON.stringify(n)}`);
@@ -542,5 +570,6 @@ export interface RolloutJson {
   stopped: boolean;
   stopReason: string | null;
   lastWaveSettledMs: number | null;
+  waitingSinceMs?: number | null;
   nodes: NodeRecord[];
 }
