@@ -61,6 +61,12 @@ export interface RolloutOptions {
   now?: () => number;
   /** Wall-clock ms for the metrics module's event times (default Date.now). */
   wallNow?: () => number;
+  /**
+   * The first step waits for this (connected and following the statuses meanwhile); `started`
+   * is called once the first offers are out (the simulator holds its virtual clock in between).
+   */
+  startGate?: Promise<void>;
+  started?: () => void;
   /** How often the state machine is stepped (real ms, default 200). */
   tickMs?: number;
   /** How long retained statuses (and events queued for a resumed session) are collected first (real ms, default 1500). */
@@ -176,7 +182,7 @@ export async function runRollout(o: RolloutOptions): Promise<RolloutResult> {
   // Events that arrive before the machine exists (a resumed session's queue): kept in order.
   const early: Array<{ dev: string; event: Record<string, unknown> }> = [];
   let rollout: Rollout | undefined;
-  let dirty = false;
+  let savedChanges = -1;
   const offers: Record<string, number> = {};
   const onlineTimers = new Set<NodeJS.Timeout>();
   const handleEvent = (dev: string, event: Record<string, unknown>) => {
@@ -185,8 +191,7 @@ export async function runRollout(o: RolloutOptions): Promise<RolloutResult> {
       return;
     }
     if (!rollout.node(dev)) return;
-    const r = rollout.event(dev, event as never, now());
-    if (r !== 'ignored') dirty = true;
+    rollout.event(dev, event as never, now());
     if (event.version === undefined || event.version === version) metrics.addOtaStatus(dev, event as never, wallNow());
   };
   client.on('message', (topic, payload, packet) => {
@@ -198,7 +203,7 @@ export async function runRollout(o: RolloutOptions): Promise<RolloutResult> {
       statuses.set(dev, text);
       if (!rollout) return;
       if (text === 'offline') {
-        if (rollout.setOffline(dev, now())) dirty = true;
+        rollout.setOffline(dev, now());
       } else if (packet.retain) rollout.setOnline(dev, now());
       else {
         const timer = setTimeout(() => {
@@ -226,6 +231,7 @@ export async function runRollout(o: RolloutOptions): Promise<RolloutResult> {
   try {
     await client.subscribeAsync({ 'pipewatch/+/ota/status': { qos: 1 }, 'pipewatch/+/status': { qos: 1 } });
     await new Promise((resolve) => setTimeout(resolve, discoverMs));
+    if (o.startGate) await Promise.race([o.startGate, new Promise<void>((resolve) => o.signal?.addEventListener('abort', () => resolve()))]);
 
     if (saved) rollout = Rollout.fromJSON(saved.rollout, now());
     else {
@@ -264,7 +270,7 @@ export async function runRollout(o: RolloutOptions): Promise<RolloutResult> {
       rollout: r.toJSON(),
     });
     const save = () => {
-      dirty = false;
+      savedChanges = r.changes;
       const s = state();
       writeState(o.statePath, s);
       o.onSaved?.(s.rollout);
@@ -318,14 +324,19 @@ export async function runRollout(o: RolloutOptions): Promise<RolloutResult> {
       }
     };
     let lastSave = performance.now();
+    let startedCalled = false;
     await new Promise<void>((resolve) => {
       const step = () => {
         if (o.signal?.aborted) return resolve();
         const t = now();
         const ids = r.step(t);
         offer(ids);
+        if (!startedCalled) {
+          startedCalled = true;
+          o.started?.();
+        }
         report();
-        if (dirty && performance.now() - lastSave >= (o.saveEveryMs ?? 250)) {
+        if (r.changes !== savedChanges && performance.now() - lastSave >= (o.saveEveryMs ?? 250)) {
           save();
           lastSave = performance.now();
         }
@@ -359,10 +370,12 @@ export async function runRollout(o: RolloutOptions): Promise<RolloutResult> {
     if (summary.complete || summary.stopped) await client.unsubscribeAsync(['pipewatch/+/ota/status', 'pipewatch/+/status']).catch(() => {});
     return { code: summary.complete ? 0 : 1, summary, offers, requests: srv.requests };
   } finally {
+    o.started?.();
     if (tick) clearTimeout(tick);
     if (saveTimer) clearTimeout(saveTimer);
     for (const t of onlineTimers) clearTimeout(t);
-    await client.endAsync().catch(() => {});
+    // Ended early (the simulation is over, its broker maybe gone): do not wait for the broker.
+    await client.endAsync(o.signal?.aborted === true).catch(() => {});
     await server?.close();
   }
 }

@@ -109,6 +109,8 @@ export interface StatusEvent {
   reason?: string;
   running?: string;
   trial?: boolean;
+  bytes?: number;
+  total?: number;
 }
 
 /** What a status event did: nothing (ignored), a change, or a node settled. */
@@ -168,6 +170,8 @@ export class Rollout {
   lastWaveSettledMs: number | undefined;
   /** Since when the current wave, all of it offline, holds the next one (the offline wait runs then too). */
   waitingSinceMs: number | undefined;
+  /** Counts every change of the state (a caller saves when it moved). */
+  changes = 0;
   readonly #byId = new Map<string, NodeRecord>();
   readonly #online = new Set<string>();
 
@@ -231,6 +235,7 @@ export class Rollout {
     // Under way and the download not over yet: its slot is freed, it is offered again when back.
     if ((n.state === 'offered' || n.state === 'downloading') && n.stage < 2) {
       n.state = 'offlineRetry';
+      this.changes++;
       return true;
     }
     return false;
@@ -279,6 +284,7 @@ export class Rollout {
   }
 
   #advance(n: NodeRecord, stage: number, now: number): EventResult {
+    this.changes++;
     n.lastEventMs = now;
     if (stage > n.stage) n.stage = stage;
     if (n.state === 'offered' || n.state === 'offlineRetry') n.state = 'downloading';
@@ -286,6 +292,7 @@ export class Rollout {
   }
 
   #settle(n: NodeRecord, state: NodeState, reason: string | undefined, now: number): EventResult {
+    this.changes++;
     n.state = state;
     n.lastEventMs = now;
     if (reason !== undefined) n.reason = reason;
@@ -318,21 +325,28 @@ export class Rollout {
     if (this.wave < 0 && this.waves.length) this.#startWave(0, now);
     while (this.wave >= 0 && this.wave < this.waves.length) {
       // The wave's nodes that are not online are not offered: they are retried when back.
-      if (!this.stopped) for (const n of this.nodes) if (n.state === 'pending' && n.wave <= this.wave && !this.#online.has(n.id)) n.state = 'offlineRetry';
+      if (!this.stopped) for (const n of this.nodes) if (n.state === 'pending' && n.wave <= this.wave && !this.#online.has(n.id)) {
+        n.state = 'offlineRetry';
+        this.changes++;
+      }
       if (this.stopped || !this.#waveSettled(this.wave)) break;
+      // A wave whose nodes were all offline gave no evidence: the next waits for them.
+      if (!this.#hasEvidence(this.wave)) {
+        if (this.waitingSinceMs === undefined) {
+          this.waitingSinceMs = now;
+          this.changes++;
+        }
+        break;
+      }
+      this.waitingSinceMs = undefined;
       const w = this.waves[this.wave]!;
       if (w.settledAtMs === undefined) {
+        this.changes++;
         w.settledAtMs = now;
         this.#checkWave(this.wave);
         this.#checkOverall();
       }
       if (this.stopped) break;
-      // A wave whose nodes were all offline gave no evidence: the next waits for them.
-      if (!this.#hasEvidence(this.wave)) {
-        this.waitingSinceMs ??= now;
-        break;
-      }
-      this.waitingSinceMs = undefined;
       if (this.wave + 1 < this.waves.length) this.#startWave(this.wave + 1, now);
       else {
         this.lastWaveSettledMs ??= now;
@@ -363,12 +377,14 @@ export class Rollout {
   }
 
   #offer(n: NodeRecord, now: number): void {
+    this.changes++;
     n.state = 'offered';
     n.offers++;
     n.offeredAtMs = now;
   }
 
   #startWave(i: number, now: number): void {
+    this.changes++;
     this.wave = i;
     this.waves[i]!.startedAtMs ??= now;
   }
@@ -454,7 +470,9 @@ export class Rollout {
     const c = this.counts(i);
     const size = this.nodes.filter((n) => n.wave === i).length;
     const parts = NODE_STATES.filter((s) => c[s] > 0).map((s) => `${s} ${c[s]}`);
-    const settled = w.settledAtMs !== undefined ? 'settled' : w.startedAtMs !== undefined ? 'under way' : 'not started';
+    const settled = w.settledAtMs !== undefined ? 'settled'
+      : i === this.wave && this.waitingSinceMs !== undefined ? 'every node offline: the next wave waits for them'
+      : w.startedAtMs !== undefined ? 'under way' : 'not started';
     return `wave ${i + 1}/${this.waves.length} (${w.pct} %, ${size} node${size === 1 ? '' : 's'}): ${parts.join(', ') || 'empty'}; ${settled}`;
   }
 

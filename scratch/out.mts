@@ -1,0 +1,14 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from '/work/main/node_modules/mqtt/build/index.js';
+import { startSimulation } from '/work/wt/rollout/simulator/run';
+import { rolloutAlongside } from '/work/wt/rollout/simulator/rollout';
+const cwd = mkdtempSync(join(tmpdir(), 'rollout-'));
+const sim = startSimulation({ nodes: 20, engine: 'node', durationMs: 6 * 3600_000, virtual: true, seed: 5, intervalMs: 30_000, sensors: [{ part: 'tmp117' }], drainMs: 10_000, leakShare: 0, ota: { cwd }, outages: [{ atMs: 30_000, forMs: 2 * 3_600_000 }], onStatus: (m) => console.log(`[sim ${sim.now()}] ${m}`) });
+const { broker } = await sim.ready;
+const c = await mqtt.connectAsync(broker);
+c.on('message', (t, p) => { if (t.startsWith('pipewatch/node-001/')) console.log(`[sim ${sim.now()}] ${t} ${p.toString().slice(0, 80)}`); });
+await c.subscribeAsync(['pipewatch/node-001/status', 'pipewatch/node-001/ota/status', 'pipewatch/node-001/ota']);
+const run = rolloutAlongside(sim, { version: '1.1.0', atMs: 60_000, rules: { waves: [10, 100], abortAbovePct: 5, minNodes: 10, maxConcurrent: 50, nodeTimeoutMs: 1800_000, offlineWaitMs: 4*3600_000 } }, { cwd, out: (l) => console.log(`[sim ${sim.now()}] ${l}`), onSaved: (s) => console.log(`[sim ${sim.now()}] saved ${s.nodes[0].state} ${s.nodes[1].state}`) });
+await run.done; sim.stop(); await sim.done; await c.endAsync();
