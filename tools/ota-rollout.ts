@@ -229,6 +229,18 @@ export async function runRollout(o: RolloutOptions): Promise<RolloutResult> {
   let tick: NodeJS.Timeout | undefined;
   let saveTimer: NodeJS.Timeout | undefined;
   try {
+    // The image server first (on the port of the first run when resuming): a node whose download
+    // was cut by the stop retries it there. Its paths are filled in once the targets are known.
+    const images = new Map<string, Uint8Array>();
+    for (const n of saved?.rollout.nodes ?? []) images.set(`/ota/${n.id}/${version}.bin`, image);
+    const wantPort = o.port ?? saved?.port;
+    try {
+      server = await startImageServer({ images, host: o.host ?? '127.0.0.1', port: wantPort });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || o.port !== undefined) throw error;
+      warn(`pipewatch ota rollout: port ${wantPort} of the first run is in use; the image is served on another (nodes under way resume their download from the new URL)`);
+      server = await startImageServer({ images, host: o.host ?? '127.0.0.1' });
+    }
     await client.subscribeAsync({ 'pipewatch/+/ota/status': { qos: 1 }, 'pipewatch/+/status': { qos: 1 } });
     await new Promise((resolve) => setTimeout(resolve, discoverMs));
     if (o.startGate) await Promise.race([o.startGate, new Promise<void>((resolve) => o.signal?.addEventListener('abort', () => resolve()))]);
@@ -247,16 +259,7 @@ export async function runRollout(o: RolloutOptions): Promise<RolloutResult> {
     for (const [dev, s] of statuses) if (s === 'online') r.setOnline(dev, now());
     for (const e of early.splice(0)) handleEvent(e.dev, e.event);
 
-    const images = new Map<string, Uint8Array>();
     for (const n of r.nodes) images.set(`/ota/${n.id}/${version}.bin`, image);
-    const wantPort = o.port ?? saved?.port;
-    try {
-      server = await startImageServer({ images, host: o.host ?? '127.0.0.1', port: wantPort });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || o.port !== undefined) throw error;
-      warn(`pipewatch ota rollout: port ${wantPort} of the first run is in use; the image is served on another (nodes under way resume their download from the new URL)`);
-      server = await startImageServer({ images, host: o.host ?? '127.0.0.1' });
-    }
     const srv = server;
     const state = (): StateFile => ({
       format: STATE_FORMAT,
