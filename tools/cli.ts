@@ -49,7 +49,8 @@ function simRolloutOption(values: Record<string, unknown>): SimRolloutSpec | und
       minNodes: values['min-nodes'] === undefined ? 10 : parseInteger(values['min-nodes'] as string, '--min-nodes', 1, 10_000_000),
       maxConcurrent: values['max-concurrent'] === undefined ? 50 : parseInteger(values['max-concurrent'] as string, '--max-concurrent', 1, 100_000),
       nodeTimeoutMs: 30 * 60_000,
-      offlineWaitMs: 3_600_000,
+      // Offline nodes are waited for until the run ends.
+      offlineWaitMs: 30 * 86_400_000,
     },
   };
 }
