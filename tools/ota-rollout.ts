@@ -332,6 +332,8 @@ export async function runRollout(o: RolloutOptions): Promise<RolloutResult> {
       const step = () => {
         if (o.signal?.aborted) return resolve();
         const t = now();
+        // Waves that settled on an event: their line as they settled, before this step offers more.
+        report();
         const ids = r.step(t);
         offer(ids);
         if (!startedCalled) {

@@ -123,6 +123,8 @@ export const tests = {
     equal(s.unreached.length, 990);
     equal(s.stopReason, 'wave 1 (1 %): 10 of its 10 settled nodes failed (100.0 % > 5 %): rolledBack 10');
     equal(JSON.stringify(s.failures), '{"rolledBack":10}');
+    equal(r.waveLine(0), 'wave 1/4 (1 %, 10 nodes): rolledBack 10; settled');
+    equal(r.waveLine(1), 'wave 2/4 (10 %, 90 nodes): pending 90; not started');
   },
 
   'the whole-rollout rule stops mid-wave once --min-nodes have settled'() {

@@ -298,7 +298,10 @@ export class Rollout {
     if (reason !== undefined) n.reason = reason;
     else delete n.reason;
     // The wave rule first when this was the last node of the current wave (the more telling reason).
-    if (n.wave === this.wave && this.#waveSettled(n.wave)) this.#checkWave(n.wave);
+    if (n.wave === this.wave && this.#waveSettled(n.wave) && this.#hasEvidence(n.wave) && this.waves[n.wave]!.settledAtMs === undefined) {
+      this.waves[n.wave]!.settledAtMs = now;
+      this.#checkWave(n.wave);
+    }
     this.#checkOverall();
     return 'settled';
   }
@@ -472,7 +475,7 @@ export class Rollout {
     const parts = NODE_STATES.filter((s) => c[s] > 0).map((s) => `${s} ${c[s]}`);
     const settled = w.settledAtMs !== undefined ? 'settled'
       : i === this.wave && this.waitingSinceMs !== undefined ? 'every node offline: the next wave waits for them'
-      : w.startedAtMs !== undefined ? 'under way' : 'not started';
+      : w.startedAtMs !== undefined ? (this.stopped ? 'stopped' : 'under way') : 'not started';
     return `wave ${i + 1}/${this.waves.length} (${w.pct} %, ${size} node${size === 1 ? '' : 's'}): ${parts.join(', ') || 'empty'}; ${settled}`;
   }
 
