@@ -458,15 +458,15 @@ export function signFor(privateKey: KeyObject, image: Uint8Array, o: { version?:
 function signCommand(f: Map<string, string | true>, out: Out): number {
   const versionArg = need(f, 'version');
   if (packVersion(versionArg) < 0) throw new UsageError(`--version takes MAJOR.MINOR.PATCH like 1.2.3 (each 0..255, patch 0..65535), got "${versionArg}"`);
-  const boardArg = need(f, 'board');
-  if (!/^[a-z0-9._-]{1,32}$/.test(boardArg)) throw new UsageError(`--board takes 1 to 32 of a-z 0-9 . _ -, got "${boardArg}"`);
+  const boardArg = f.get('board');
+  if (typeof boardArg === 'string' && !/^[a-z0-9._-]{1,32}$/.test(boardArg)) throw new UsageError(`--board takes 1 to 32 of a-z 0-9 . _ -, got "${boardArg}"`);
   const counterText = f.get('counter');
   const counter = typeof counterText === 'string' ? parseInteger(counterText, '--counter', 0, 0xffffffff) : 0;
   const urlArg = f.get('url');
   if (typeof urlArg === 'string' && !/^https?:\/\/[\x21-\x7e]{1,392}$/.test(urlArg)) throw new UsageError(`--url takes an http:// or https:// URL of at most 400 characters, got "${urlArg}"`);
   const privateKey = loadPrivateKey(f);
   const image = new Uint8Array(readInput(f, 'image'));
-  const { manifest } = signFor(privateKey, image, { version: versionArg, board: boardArg, counter, url: typeof urlArg === 'string' ? urlArg : undefined });
+  const { manifest } = signFor(privateKey, image, { version: versionArg, board: need(f, 'board'), counter, url: typeof urlArg === 'string' ? urlArg : undefined });
   const check = verifySignedManifest(manifest, rawPublicKey(createPublicKey(privateKey)));
   if (!check.ok) throw new Failure(`the signed manifest does not verify (${check.reason})`);
   try {
