@@ -112,7 +112,7 @@ test.serial('a rollout killed mid-wave resumes without offering the update again
     const child = spawn(
       process.execPath,
       ['tools/pipewatch.mjs', 'ota', 'rollout', '--broker', broker, '--image', image, '--key', otaKey!.path, '--board', SIM_BOARD,
-        '--to', `file:${ids}`, '--waves', '10%,100%', '--max-concurrent', '1', '--state', statePath],
+        '--to', `file:${ids}`, '--waves', '10%,100%', '--max-concurrent', '1', '--node-timeout', '20s', '--state', statePath],
       { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let childOut = '';
@@ -153,6 +153,8 @@ test.serial('a rollout killed mid-wave resumes without offering the update again
     })();
     resumedAt = performance.now();
     const r = await run(['rollout', '--resume', '--state', statePath, '--json']);
+    t.log(childOut);
+    t.log([...r.out, ...r.err].join('\n'));
     // Confirmed before the resumed tool could have offered anything (its discovery takes 1.5 s).
     const before = new Set([...confirmed].filter(([, at]) => at < resumedAt + 1000).map(([dev]) => dev));
     t.is(r.code, 0, [...r.out, ...r.err].join('\n'));
