@@ -78,7 +78,7 @@ test.serial('a rollout killed mid-wave resumes without offering the update again
   const sim = startSimulation({
     nodes,
     engine: 'node',
-    durationMs: 24 * 3_600_000,
+    durationMs: Infinity,
     virtual: true,
     seed: 9,
     intervalMs: 30_000,
@@ -116,9 +116,14 @@ test.serial('a rollout killed mid-wave resumes without offering the update again
       { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let childOut = '';
-    child.stdout.on('data', (d) => (childOut += d));
+    // Virtual time waits for the command to start (tsx compiles it first: seconds on a loaded machine).
+    const starting = sim.hold();
+    child.stdout.on('data', (d) => {
+      childOut += d;
+      if (childOut.includes('rolling out')) starting();
+    });
     child.stderr.on('data', (d) => (childOut += d));
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => (starting(), resolve())));
     // Kill once the state file shows wave 2 under way with a few of its nodes confirmed.
     const confirmedInFile = () => {
       if (!existsSync(statePath)) return -1;
