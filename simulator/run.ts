@@ -216,6 +216,12 @@ export interface Simulation {
   ready: Promise<{ broker: string; deviceIds: string[]; otaKey?: SimKey }>;
   /** Ends the run early (Ctrl-C): stops sampling, drains, summarises. */
   stop(): void;
+  /** The run's clock (ms since it started; virtual time in a virtual run), for tools driven alongside it. */
+  now(): number;
+  /** Calls `fn` when the run's clock reaches `ms` (after `ready`). */
+  at(ms: number, fn: () => void): void;
+  /** Holds virtual time (as I/O in flight does) until the returned function is called (after `ready`). */
+  hold(): () => void;
 }
 
 export function startSimulation(o: SimOptions): Simulation {
@@ -236,6 +242,15 @@ export function startSimulation(o: SimOptions): Simulation {
     stop() {
       stopRequested = true;
       scheduler?.interrupt();
+    },
+    now: () => scheduler?.now() ?? 0,
+    at(ms, fn) {
+      scheduler!.set(fn, Math.max(0, ms - scheduler!.now()));
+    },
+    hold() {
+      const token = {};
+      scheduler!.begin(token);
+      return () => scheduler?.done(token);
     },
   };
 }

@@ -91,6 +91,7 @@ const VERBS: Array<[string, (args: string[]) => Promise<Result>]> = [
   ['pipewatch ota sign', (a) => pipewatch('ota', 'sign', ...a)],
   ['pipewatch ota verify', (a) => pipewatch('ota', 'verify', ...a)],
   ['pipewatch ota publish', (a) => pipewatch('ota', 'publish', ...a)],
+  ['pipewatch ota rollout', (a) => pipewatch('ota', 'rollout', ...a)],
   ['npm run build', (a) => capture(() => moddableCommand('build', a))],
   ['npm run flash', (a) => capture(() => moddableCommand('flash', a))],
   ['npm run sim:moddable', (a) => capture(() => moddableCommand('sim', a))],

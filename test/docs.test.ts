@@ -61,6 +61,7 @@ const ADJUST: Array<[RegExp, (command: string, ports: { mosquitto: number; free:
     (c) => `npx pipewatch sim --station --plant test/fixtures/plant-leak.json --engine node --virtual --duration 2h --interval 1m --outage 30m+30m --no-ota --json --flash-dir .pipewatch/fleet-demo-docs > /dev/null && ${c.replace('fleet-demo/', 'fleet-demo-docs/')}`,
     'after the simulator run that writes its database (the line before in docs/fleet.md; commands run in parallel here, so in a folder of its own)',
   ],
+  [/--nodes 1000 .*--rollout /, (c) => c.replace('--nodes 1000', '--nodes 100'), 'a rollout to 100 nodes instead of 1,000 (two minutes of wall time; test/rollout-sim.test.ts covers the waves)'],
   [/--broker-port 1883 --broker-listen 0\.0\.0\.0/, (c, p) => c.replace('--broker-port 1883', `--broker-port ${p.free}`).replace('0.0.0.0', '127.0.0.1'), 'a free port, and loopback only on this shared machine'],
 ];
 

@@ -22,10 +22,41 @@ import type { SimBoot } from '../simulator/ota/sim-node';
 import { simImage, SIM_BOARD, SIM_FACTORY_VERSION } from '../simulator/ota/keys';
 import { parseDuration, parseInteger, parseOptions, runVerb, UsageError, version } from './args';
 import { versionText } from '../firmware/ota/manifest';
+import { parseRolloutSpec, rolloutAlongside, type SimRolloutSpec } from '../simulator/rollout';
+import { parsePercent, parseWaves } from './fleet/rollout';
 
 export { parseDuration, UsageError };
 
-export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; quiet: boolean; station: boolean; observeOnly: boolean } {
+/** `--rollout VERSION[:FAULT]` and its rules (simulator/rollout.ts); the rules alone are a usage error. */
+function simRolloutOption(values: Record<string, unknown>): SimRolloutSpec | undefined {
+  const rules = ['rollout-at', 'waves', 'abort-above', 'min-nodes', 'max-concurrent'].filter((k) => values[k] !== undefined);
+  if (values.rollout === undefined) {
+    if (rules.length) throw new UsageError(`--${rules[0]} is a rule of --rollout VERSION; give --rollout too`);
+    return undefined;
+  }
+  const spec = parseRolloutSpec(values.rollout as string);
+  if (typeof spec === 'string') throw new UsageError(spec);
+  const waves = parseWaves((values.waves as string | undefined) ?? '1%,10%,50%,100%');
+  if (typeof waves === 'string') throw new UsageError(`--waves: ${waves}`);
+  const abortText = (values['abort-above'] as string | undefined) ?? '5%';
+  const abortAbovePct = parsePercent(abortText);
+  if (abortAbovePct === undefined) throw new UsageError(`--abort-above takes a percentage from 0% to 100%, like 5%, got "${abortText}"`);
+  return {
+    ...spec,
+    atMs: values['rollout-at'] === undefined ? 120_000 : parseDuration(values['rollout-at'] as string, '--rollout-at'),
+    rules: {
+      waves,
+      abortAbovePct,
+      minNodes: values['min-nodes'] === undefined ? 10 : parseInteger(values['min-nodes'] as string, '--min-nodes', 1, 10_000_000),
+      maxConcurrent: values['max-concurrent'] === undefined ? 50 : parseInteger(values['max-concurrent'] as string, '--max-concurrent', 1, 100_000),
+      nodeTimeoutMs: 30 * 60_000,
+      // Offline nodes are waited for until the run ends.
+      offlineWaitMs: 30 * 86_400_000,
+    },
+  };
+}
+
+export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; quiet: boolean; station: boolean; observeOnly: boolean; rollout?: SimRolloutSpec } {
   const { values } = parseOptions(argv, {
     nodes: { type: 'string' },
     engine: { type: 'string' },
@@ -59,7 +90,15 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     deadband: { type: 'string' },
     'max-interval': { type: 'string' },
     'per-node': { type: 'boolean' },
+    rollout: { type: 'string' },
+    'rollout-at': { type: 'string' },
+    waves: { type: 'string' },
+    'abort-above': { type: 'string' },
+    'min-nodes': { type: 'string' },
+    'max-concurrent': { type: 'string' },
   }, 'npx pipewatch sim');
+  const rollout = simRolloutOption(values);
+  if (rollout && values['no-ota'] === true) throw new UsageError('--rollout needs OTA on the nodes; leave out --no-ota');
   const energy = parseEnergyOptions(values);
   const caPath = values.ca as string | undefined;
   const certDir = values['cert-dir'] as string | undefined;
@@ -156,6 +195,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     station: values.station === true,
     homeassistant: values.homeassistant === true,
     observeOnly,
+    ...(rollout ? { rollout } : {}),
   };
 }
 
@@ -326,6 +366,12 @@ async function simCommand(argv: string[]): Promise<number> {
     };
   }
   const sim = startSimulation(options);
+  // --rollout: the run ends when the rollout has (or at --duration, which ends the rollout where it is).
+  const rollout = options.rollout ? rolloutAlongside(sim, options.rollout, { out: (l) => info(`pipewatch sim: rollout: ${l}`), warn: (l) => info(l) }) : undefined;
+  rollout?.done.then(() => sim.stop(), (error: Error) => {
+    info(`pipewatch sim: rollout: ${String(error.message).split('\n')[0]}`);
+    sim.stop();
+  });
   const onSignal = () => {
     info('pipewatch sim: stopping (draining what the nodes hold)...');
     sim.stop();
@@ -357,6 +403,11 @@ async function simCommand(argv: string[]): Promise<number> {
     } catch (error) {
       process.stderr.write(`pipewatch sim: ${String((error as Error).message).split('\n')[0]}\n`);
       return 1;
+    }
+    if (rollout) {
+      rollout.abort();
+      const result = await rollout.done.catch(() => undefined);
+      if (result) Object.assign(summary, { rollout: result.summary });
     }
     if (options.json) print(JSON.stringify(summary));
     else info(summaryLine(summary, (performance.now() - started) / 1000, options.flashDir));
@@ -421,6 +472,14 @@ updates (docs/ota.md):
                             (default: a throwaway .pipewatch/sim-ota.pem, created)
   --ota-health 120s         health window of a trial image
   --no-ota                  no A/B slots and no updates
+  --rollout 1.1.0[:sensor|:broker]
+                            a staged rollout of a simulated image of that version (with a simulated
+                            fault: its sensors do not answer, or it cannot reach the broker) to every
+                            node, as npx pipewatch ota rollout does it; the run ends when the rollout
+                            has (or at --duration); the summary gains "rollout"
+  --rollout-at 2m           when the rollout starts (default 2m of run time)
+  --waves 1%,10%,50%,100% --abort-above 5% --min-nodes 10 --max-concurrent 50
+                            the rollout's rules (as for ota rollout)
 Exit codes: 0 nothing lost, 1 readings lost, 2 bad options or a start-up error (one line on stderr).`;
 
 const BENCH_USAGE = `usage: npx pipewatch bench [--json] [AREA ...]   (npm run bench -- ... is the same)
@@ -431,7 +490,7 @@ Measures speed and memory figures: the slice (one node on XS, a simulated hour) 
 const usage = `usage: npx pipewatch <command> [options]     (npm link once puts pipewatch on PATH)
   sim              run simulated nodes (npm start is npx pipewatch sim)
   drivers check    driver conformance check against a connected sensor or its simulated device
-  ota keygen|sign|verify|publish   signed firmware updates
+  ota keygen|sign|verify|publish|rollout   signed firmware updates, staged rollouts
   provision --port /dev/ttyUSB0   Wi-Fi settings over USB serial (Improv Wi-Fi); prints the node's URL
   bench            speed and memory figures
   detect           replay a trace through the leak detector and the fleet incidents (--trace FILE.csv)

@@ -14,6 +14,9 @@
  *   ota verify --pub <hex|file> --manifest fw.manifest [--image fw.bin] [--board B]
  *   ota publish --broker mqtt://HOST:PORT --manifest F --image F (--node ID ... | --group all)
  *               [--host 127.0.0.1] [--timeout 10m]      (tools/ota-publish.ts)
+ *   ota rollout --broker URL --image F (--key K --board B | --manifest F) --to all|line:L|file:IDS
+ *               [--waves ..] [--abort-above ..] [--min-nodes ..] [--max-concurrent ..] [--state F]
+ *               [--resume] [--json]                     (tools/ota-rollout.ts, tools/fleet/rollout.ts)
  *
  * Exit codes: 0 success; 1 the operation failed (verification failed; a node refused, failed,
  * rolled back or timed out); 2 usage errors and what stops the command before it starts (a file
@@ -21,13 +24,14 @@
  * Results go to stdout; errors and failed checks are one line on stderr (tools/args.ts).
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isIP } from 'node:net';
-import { attachSignature, encodeUnsignedManifest, packVersion, verifySignedManifest, versionText } from '../firmware/ota/manifest';
+import { attachSignature, encodeUnsignedManifest, packVersion, parseManifest, verifySignedManifest, versionText } from '../firmware/ota/manifest';
 import { isLoopback } from '../simulator/broker';
-import { Failure, oneLine, parseInteger, UsageError, wantsHelp } from './args';
+import { Failure, oneLine, parseDuration, parseInteger, UsageError, wantsHelp } from './args';
+import { readPlantFile } from './plant-file';
 import { sha256 } from '../firmware/crypto/sha256';
 import { fromHex, toHex } from '../firmware/crypto/hex';
 import { checkAppHead, chipName, chipOfBoard, readAppHead, ESP_IMAGE_MAGIC } from '../firmware/ota/esp-image';
@@ -73,9 +77,44 @@ Offers a signed update to nodes over MQTT, serves its image over HTTP and draws 
 Exit 0 every node confirmed; 1 a node refused, failed, rolled back or timed out; 2 bad options or
 the broker cannot be reached.`,
   },
+  rollout: {
+    options: {
+      broker: 'value', image: 'value', key: 'value', board: 'value', version: 'value', counter: 'value', manifest: 'value',
+      to: 'value', plant: 'value', registry: 'value', waves: 'value', 'abort-above': 'value', 'min-nodes': 'value',
+      'max-concurrent': 'value', 'node-timeout': 'value', 'offline-wait': 'value', state: 'value', resume: 'flag', json: 'flag',
+      host: 'value', port: 'value',
+    },
+    usage: `usage: npx pipewatch ota rollout --broker mqtt://HOST:PORT --image FILE (--key KEY --board BOARD | --manifest F)
+                           --to all|line:L|file:IDS [--waves 1%,10%,50%,100%] [--abort-above 5%] [--min-nodes 10]
+                           [--max-concurrent 50] [--state FILE] [--json]
+       npx pipewatch ota rollout --resume [--state FILE] [--broker URL] [--image FILE] [--json]
+Offers a signed update wave by wave, serves its image over HTTP (range requests) and stops by itself
+when too many nodes fail (docs/ota.md, "Staged rollouts").
+  --image FILE        the ESP-IDF app image
+  --key KEY --board B the private key (ota keygen) and board id to sign it with ([--version V], default the
+                      image's app descriptor version; [--counter N]); or --manifest F, one signed already
+  --to all            every node with a retained status at the broker (online or offline)
+  --to line:L         the nodes of line L in --plant FILE (a plant file) or --registry FILE
+                      ([{"id":"pipe-7","line":"L1"},...], as the fleet metrics take it)
+  --to file:IDS       the device ids in the file IDS, one per line (# comments); in that order
+  --waves LIST        cumulative shares of the targets per wave (default 1%,10%,50%,100%); the next wave
+                      starts when every node of the current one confirmed, rolled back, failed, timed out
+                      or is offline (offline nodes get the offer when they are back)
+  --abort-above P     stop when more than P of a settled wave failed, or of the whole rollout once
+                      --min-nodes N have settled (defaults 5% and 10)
+  --max-concurrent N  most nodes downloading at once (default 50)
+  --node-timeout D    an offered node that is online and silent this long has timed out (default 30m)
+  --offline-wait D    how long offline nodes are waited for after the last wave (default 1h)
+  --state FILE        the rollout's state (default .pipewatch/rollout-VERSION.json); --resume continues
+                      it after the tool was stopped, without offering the update again to a settled node
+  --host ADDR, --port N   the image server's address and port (as for ota publish)
+  --json              print a JSON summary as the last line
+Exit 0 every target confirmed; 1 the rollout stopped itself, or nodes failed to be reached; 2 bad options,
+a state file that cannot be used, or the broker cannot be reached.`,
+  },
 };
 
-const OTA_USAGE = `usage: npx pipewatch ota <keygen|sign|verify|publish> [options]   (each answers --help)
+const OTA_USAGE = `usage: npx pipewatch ota <keygen|sign|verify|publish|rollout> [options]   (each answers --help)
 ${Object.values(VERBS).map((v) => v.usage.split('\n')[0]!.replace('usage: ', '  ')).join('\n')}`;
 
 function flags(argv: string[], verb: string): Map<string, string | true> {
@@ -126,19 +165,12 @@ function parseTimeout(text: string): number {
 }
 
 async function publishCommand(f: Map<string, string | true>, out: Out, err: Out): Promise<number> {
-  const broker = need(f, 'broker');
-  if (!/^mqtts?:\/\/[^/]+$/.test(broker.replace(/\/$/, ''))) throw new UsageError(`--broker takes mqtt://host:port, got "${broker}"`);
+  const broker = checkBroker(need(f, 'broker'));
   const node = f.get('node');
   const group = f.get('group');
   if ((typeof node === 'string') === (group !== undefined)) throw new UsageError('give --node ID (one or more) or --group all');
   if (group !== undefined && group !== 'all') throw new UsageError(`--group takes all, got "${group}"`);
-  const host = f.get('host') ?? '127.0.0.1';
-  if (typeof host !== 'string' || !(isIP(host) || host === 'localhost') || host === '0.0.0.0' || host === '::') {
-    throw new UsageError(`--host takes the IP address the nodes reach this machine on, like 127.0.0.1 or 192.168.1.20, got "${host}"`);
-  }
-  if (!isLoopback(host)) {
-    err(`pipewatch ota publish: warning: --host ${host}: the image is served over plain HTTP to anyone who reaches this address (the nodes check its signed SHA-256 before using it)`);
-  }
+  const host = checkHost(f, err, 'publish');
   const portText = f.get('port');
   const port = typeof portText === 'string' ? parseInteger(portText, '--port', 1, 65535) : undefined;
   const timeout = f.get('timeout');
@@ -163,6 +195,148 @@ async function publishCommand(f: Map<string, string | true>, out: Out, err: Out)
     if (error instanceof BrokerUnreachable) throw new UsageError(error.message);
     throw new Failure(oneLine(error));
   }
+}
+
+function checkBroker(broker: string): string {
+  if (!/^mqtts?:\/\/[^/]+$/.test(broker.replace(/\/$/, ''))) throw new UsageError(`--broker takes mqtt://host:port, got "${broker}"`);
+  return broker;
+}
+
+function checkHost(f: Map<string, string | true>, err: Out, verb: string): string {
+  const host = f.get('host') ?? '127.0.0.1';
+  if (typeof host !== 'string' || !(isIP(host) || host === 'localhost') || host === '0.0.0.0' || host === '::') {
+    throw new UsageError(`--host takes the IP address the nodes reach this machine on, like 127.0.0.1 or 192.168.1.20, got "${host}"`);
+  }
+  if (!isLoopback(host)) {
+    err(`pipewatch ota ${verb}: warning: --host ${host}: the image is served over plain HTTP to anyone who reaches this address (the nodes check its signed SHA-256 before using it)`);
+  }
+  return host;
+}
+
+/** `--to all|line:L|file:IDS` as device ids (or 'all'). */
+function resolveTargets(to: string, f: Map<string, string | true>): string[] | 'all' {
+  if (to === 'all') return 'all';
+  if (to.startsWith('file:')) {
+    const path = to.slice(5);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (error) {
+      throw new UsageError(`--to file:${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? oneLine(error)})`);
+    }
+    const ids = text.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '');
+    for (const id of ids) if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new UsageError(`--to file:${path}: "${id}" is not a device id (1 to 64 of A-Z a-z 0-9 _ . -)`);
+    if (new Set(ids).size !== ids.length) throw new UsageError(`--to file:${path}: a device id is listed twice`);
+    if (ids.length === 0) throw new UsageError(`--to file:${path}: no device id in it`);
+    return ids;
+  }
+  if (to.startsWith('line:') && to.length > 5) {
+    const line = to.slice(5);
+    const plant = f.get('plant');
+    const registry = f.get('registry');
+    let entries: Array<{ id: string; line: string }>;
+    if (typeof plant === 'string') {
+      entries = readPlantFile(plant).nodes;
+    } else if (typeof registry === 'string') {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(readFileSync(registry, 'utf8'));
+      } catch (error) {
+        throw new UsageError(`--registry ${registry}: ${oneLine(error)}`);
+      }
+      if (!Array.isArray(parsed) || !parsed.every((e) => e && typeof e.id === 'string' && typeof e.line === 'string')) {
+        throw new UsageError(`--registry ${registry}: takes a JSON list of {"id":"pipe-7","line":"L1"}`);
+      }
+      entries = parsed as Array<{ id: string; line: string }>;
+    } else throw new UsageError('--to line:L needs --plant FILE or --registry FILE (which node is on which line)');
+    const ids = entries.filter((e) => e.line === line).map((e) => e.id);
+    if (ids.length === 0) throw new UsageError(`--to line:${line}: no node on line ${line} (lines: ${[...new Set(entries.map((e) => e.line))].join(', ')})`);
+    return ids;
+  }
+  throw new UsageError(`--to takes all, line:L or file:IDS, got "${to}"`);
+}
+
+async function rolloutCommand(f: Map<string, string | true>, out: Out, err: Out): Promise<number> {
+  const resume = f.get('resume') === true;
+  const json = f.get('json') === true;
+  const host = checkHost(f, err, 'rollout');
+  const portText = f.get('port');
+  const port = typeof portText === 'string' ? parseInteger(portText, '--port', 1, 65535) : undefined;
+  const { runRollout, StateError, readState } = await import('./ota-rollout');
+  const { parseWaves, parsePercent } = await import('./fleet/rollout');
+  let options: Parameters<typeof runRollout>[0];
+  if (resume) {
+    for (const name of ['key', 'manifest', 'to', 'waves', 'abort-above', 'min-nodes', 'max-concurrent', 'board', 'version', 'counter', 'plant', 'registry']) {
+      if (f.has(name)) throw new UsageError(`--resume continues the rollout of the state file as it was started; --${name} cannot change it`);
+    }
+    const statePath = typeof f.get('state') === 'string' ? (f.get('state') as string) : latestState();
+    let broker: string;
+    try {
+      broker = typeof f.get('broker') === 'string' ? checkBroker(f.get('broker') as string) : readState(statePath).broker;
+    } catch (error) {
+      if (error instanceof StateError) throw new UsageError(error.message);
+      throw error;
+    }
+    const image = typeof f.get('image') === 'string' ? new Uint8Array(readInput(f, 'image')) : undefined;
+    options = { broker, statePath, resume: true, image, imagePath: typeof f.get('image') === 'string' ? (f.get('image') as string) : undefined, host, port };
+  } else {
+    const broker = checkBroker(need(f, 'broker'));
+    const to = need(f, 'to');
+    const targets = resolveTargets(to, f);
+    const waves = parseWaves(typeof f.get('waves') === 'string' ? (f.get('waves') as string) : '1%,10%,50%,100%');
+    if (typeof waves === 'string') throw new UsageError(`--waves: ${waves}`);
+    const abortText = typeof f.get('abort-above') === 'string' ? (f.get('abort-above') as string) : '5%';
+    const abortAbovePct = parsePercent(abortText);
+    if (abortAbovePct === undefined) throw new UsageError(`--abort-above takes a percentage from 0% to 100%, like 5%, got "${abortText}"`);
+    const minNodes = typeof f.get('min-nodes') === 'string' ? parseInteger(f.get('min-nodes') as string, '--min-nodes', 1, 10_000_000) : 10;
+    const maxConcurrent = typeof f.get('max-concurrent') === 'string' ? parseInteger(f.get('max-concurrent') as string, '--max-concurrent', 1, 100_000) : 50;
+    const nodeTimeoutMs = typeof f.get('node-timeout') === 'string' ? parseDuration(f.get('node-timeout') as string, '--node-timeout') : 30 * 60_000;
+    const offlineWaitMs = typeof f.get('offline-wait') === 'string' ? parseDuration(f.get('offline-wait') as string, '--offline-wait') : 3_600_000;
+    const image = new Uint8Array(readInput(f, 'image'));
+    let manifest: Uint8Array;
+    if (f.has('manifest')) {
+      if (f.has('key') || f.has('board') || f.has('version') || f.has('counter')) throw new UsageError('give --manifest F (signed already) or --key KEY --board BOARD, not both');
+      manifest = new Uint8Array(readInput(f, 'manifest'));
+    } else {
+      if (!f.has('key')) throw new UsageError('give --key KEY --board BOARD (to sign the image) or --manifest F (signed already)');
+      const board = need(f, 'board');
+      const counterText = f.get('counter');
+      const counter = typeof counterText === 'string' ? parseInteger(counterText, '--counter', 0, 0xffffffff) : 0;
+      manifest = signFor(loadPrivateKey(f), image, { version: typeof f.get('version') === 'string' ? (f.get('version') as string) : undefined, board, counter }).manifest;
+    }
+    const parsed = parseManifest(manifest);
+    if (!parsed.ok) throw new Failure(`--manifest: it does not parse (${parsed.reason})`);
+    const statePath = typeof f.get('state') === 'string' ? (f.get('state') as string) : join('.pipewatch', `rollout-${versionText(parsed.manifest.version)}.json`);
+    if (existsSync(statePath)) {
+      throw new UsageError(`the state file ${statePath} exists: continue that rollout with --resume${f.has('state') ? ` --state ${statePath}` : ''}, or give another --state`);
+    }
+    options = {
+      broker, manifest, image, imagePath: need(f, 'image'), targets, to, statePath, host, port,
+      rules: { waves, abortAbovePct, minNodes, maxConcurrent, nodeTimeoutMs, offlineWaitMs },
+    };
+  }
+  const { BrokerUnreachable } = await import('./ota-publish');
+  try {
+    const result = await runRollout({ ...options, out, warn: err, tty: json ? false : undefined });
+    if (json) out(JSON.stringify(result.summary));
+    return result.code;
+  } catch (error) {
+    if (error instanceof BrokerUnreachable || error instanceof StateError) throw new UsageError(error.message);
+    throw new Failure(oneLine(error));
+  }
+}
+
+/** The newest .pipewatch/rollout-*.json (for --resume without --state). */
+function latestState(): string {
+  let names: string[] = [];
+  try {
+    names = readdirSync('.pipewatch').filter((n) => /^rollout-.*\.json$/.test(n));
+  } catch {
+    // no folder: no state
+  }
+  if (names.length === 0) throw new UsageError('--resume: no .pipewatch/rollout-*.json here; give --state FILE');
+  names.sort((a, b) => statSync(join('.pipewatch', b)).mtimeMs - statSync(join('.pipewatch', a)).mtimeMs);
+  return join('.pipewatch', names[0]!);
 }
 
 function need(f: Map<string, string | true>, name: string): string {
@@ -255,6 +429,32 @@ function loadPrivateKey(f: Map<string, string | true>): KeyObject {
   return key;
 }
 
+/**
+ * Signs `image` for `board` as `version` (default: the image's app descriptor version); throws a
+ * UsageError for bad arguments and a Failure for an image that must not be signed.
+ */
+export function signFor(privateKey: KeyObject, image: Uint8Array, o: { version?: string; board: string; counter?: number; url?: string }): { manifest: Uint8Array; version: string } {
+  const versionArg = o.version ?? readAppHead(image)?.version?.replace(/^v/, '');
+  if (versionArg === undefined) throw new Failure('the image is not an ESP-IDF app image (no app descriptor version); nothing signed');
+  if (packVersion(versionArg) < 0) throw new UsageError(`--version takes MAJOR.MINOR.PATCH like 1.2.3 (each 0..255, patch 0..65535), got "${versionArg}"`);
+  if (!/^[a-z0-9._-]{1,32}$/.test(o.board)) throw new UsageError(`--board takes 1 to 32 of a-z 0-9 . _ -, got "${o.board}"`);
+  const unsigned = encodeUnsignedManifest({
+    version: versionArg,
+    board: o.board,
+    securityCounter: o.counter ?? 0,
+    imageBytes: image.length,
+    imageSha256: sha256(image),
+    url: o.url ?? '',
+  });
+  const version = versionText(packVersion(versionArg));
+  const refusal = imageRefusal(image, o.board, version);
+  if (refusal !== undefined) throw new Failure(`${refusal}; nothing signed`);
+  const manifest = attachSignature(unsigned, new Uint8Array(sign(null, unsigned, privateKey)));
+  const check = verifySignedManifest(manifest, rawPublicKey(createPublicKey(privateKey)));
+  if (!check.ok) throw new Failure(`the signed manifest does not verify (${check.reason})`);
+  return { manifest, version };
+}
+
 function signCommand(f: Map<string, string | true>, out: Out): number {
   const versionArg = need(f, 'version');
   if (packVersion(versionArg) < 0) throw new UsageError(`--version takes MAJOR.MINOR.PATCH like 1.2.3 (each 0..255, patch 0..65535), got "${versionArg}"`);
@@ -266,19 +466,8 @@ function signCommand(f: Map<string, string | true>, out: Out): number {
   if (typeof urlArg === 'string' && !/^https?:\/\/[\x21-\x7e]{1,392}$/.test(urlArg)) throw new UsageError(`--url takes an http:// or https:// URL of at most 400 characters, got "${urlArg}"`);
   const privateKey = loadPrivateKey(f);
   const image = new Uint8Array(readInput(f, 'image'));
-  const unsigned = encodeUnsignedManifest({
-    version: need(f, 'version'),
-    board: need(f, 'board'),
-    securityCounter: counter,
-    imageBytes: image.length,
-    imageSha256: sha256(image),
-    url: typeof f.get('url') === 'string' ? (f.get('url') as string) : '',
-  });
-  const refusal = imageRefusal(image, need(f, 'board'), versionText(packVersion(need(f, 'version'))));
-  if (refusal !== undefined) throw new Failure(`${refusal}; nothing signed`);
-  const manifest = attachSignature(unsigned, new Uint8Array(sign(null, unsigned, privateKey)));
-  const publicKey = rawPublicKey(createPublicKey(privateKey));
-  const check = verifySignedManifest(manifest, publicKey);
+  const { manifest } = signFor(privateKey, image, { version: versionArg, board: need(f, 'board'), counter, url: typeof urlArg === 'string' ? urlArg : undefined });
+  const check = verifySignedManifest(manifest, rawPublicKey(createPublicKey(privateKey)));
   if (!check.ok) throw new Failure(`the signed manifest does not verify (${check.reason})`);
   try {
     writeFileSync(need(f, 'out'), manifest);
@@ -317,15 +506,16 @@ export async function otaCommand(
   const prefix = `pipewatch ota${sub && VERBS[sub] ? ` ${sub}` : ''}`;
   const help = (text: string) => (out(text), 0);
   try {
-    if (sub === undefined) throw new UsageError(`give a verb: keygen, sign, verify or publish (see npx pipewatch ota --help)`);
+    if (sub === undefined) throw new UsageError(`give a verb: keygen, sign, verify, publish or rollout (see npx pipewatch ota --help)`);
     if (sub === '--help' || sub === '-h' || sub === 'help') return help(OTA_USAGE);
     const verb = VERBS[sub];
-    if (!verb) throw new UsageError(`unknown verb "${sub}": give keygen, sign, verify or publish (see npx pipewatch ota --help)`);
+    if (!verb) throw new UsageError(`unknown verb "${sub}": give keygen, sign, verify, publish or rollout (see npx pipewatch ota --help)`);
     if (wantsHelp(rest)) return help(verb.usage);
     const f = flags(rest, sub);
     if (sub === 'keygen') return keygen(f, out);
     if (sub === 'sign') return signCommand(f, out);
     if (sub === 'verify') return verifyCommand(f, out);
+    if (sub === 'rollout') return await rolloutCommand(f, out, err);
     return await publishCommand(f, out, err);
   } catch (error) {
     if (error instanceof UsageError) {
