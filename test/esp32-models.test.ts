@@ -267,9 +267,15 @@ test('flash encryption: partitions flagged encrypted take 16-byte aligned writes
   t.deepEqual(cache.status(), { size: 0x80000, blockLength: 4096, blocks: 0x80 });
   throwsLike(t, () => cache.write(new Uint8Array(4), 0), Error, 'write failed');
   throwsLike(t, () => cache.write(new Uint8Array(16), 8), Error, 'write failed');
+  // The first encrypted boot encrypted the (erased) partition in place: it reads 0xFF, but every
+  // unit is written, so a write garbles it until the block is erased.
+  t.true(new Uint8Array(cache.read(16, 32)).every((b) => b === 0xff), 'encrypted in place: reads what it held');
+  const data = new Uint8Array(16).map((_, i) => i + 1);
+  cache.write(data, 4096 + 32);
+  t.notDeepEqual(new Uint8Array(cache.read(16, 4096 + 32)), data, 'a unit encrypted in place does not take a write');
+  cache.eraseBlock(0);
   const erased = new Uint8Array(cache.read(16, 32));
   t.false(erased.every((b) => b === 0xff), 'erased flash decrypts to noise');
-  const data = new Uint8Array(16).map((_, i) => i + 1);
   cache.write(data, 32);
   t.deepEqual(new Uint8Array(cache.read(16, 32)), data);
   cache.write(new Uint8Array(16).fill(0), 32);

@@ -211,6 +211,18 @@ export class SimFlash implements Flash {
     return new SimFlash(geometry, new Chip(checkGeometry(geometry), undefined, undefined, undefined, storage));
   }
 
+  /**
+   * Encrypted mode: the chip after the bootloader's first boot with flash encryption, which
+   * encrypts a flagged partition in place, every sector (ESP-IDF bootloader_support
+   * flash_encrypt.c, encrypt_partition): `storage` keeps its plaintext, and every unit is written,
+   * erased ones included (they read back as the erase value, and a write to them garbles them).
+   */
+  static encryptedInPlace(geometry: SimFlashGeometry, storage: Uint8Array): SimFlash {
+    const g = checkGeometry({ ...geometry, encrypted: true });
+    const units = new Uint8Array(storage.byteLength / ENCRYPTED_UNIT).fill(WRITTEN);
+    return new SimFlash(g, new Chip(g, storage.slice(), undefined, units, storage));
+  }
+
   static fromSnapshot(snapshot: FlashSnapshot): SimFlash {
     return new SimFlash(snapshot.geometry, new Chip(checkGeometry(snapshot.geometry), snapshot.bytes, snapshot.eraseCounts, snapshot.units));
   }

@@ -12,7 +12,9 @@
  * (simulator/flash): esp_partition_write of an offset or length that is not a multiple of 16
  * returns ESP_ERR_INVALID_ARG (esp_flash_write_encrypted), so xs_flashstorage_write throws
  * "write failed"; a 16-byte unit written twice reads back as garbage; erased flash reads back as
- * noise (esp_partition_read decrypts it). Without flash encryption the flag changes nothing.
+ * noise (esp_partition_read decrypts it). The model starts such a partition as the bootloader's
+ * first encrypted boot leaves it: encrypted in place, every unit written (erased sectors read
+ * 0xFF until erased again). Without flash encryption the flag changes nothing.
  */
 import { readFileSync } from 'node:fs';
 import { SimFlash } from '../../../simulator/flash/index';
@@ -84,7 +86,9 @@ export function storageModels(partitions: Partition[], ota: OtaState, flashEncry
   if (flashEncryption) {
     for (const p of partitions) {
       if (p.type === 'data' && p.encryptedFlag && !p.encrypted) {
-        p.encrypted = SimFlash.onStorage({ blockLength: ERASE_SIZE, blocks: p.size / ERASE_SIZE, encrypted: true }, p.bytes);
+        // The first boot with flash encryption encrypts flagged partitions in place, erased sectors
+        // too: every unit starts written (it reads back as what it held, 0xFF when it was erased).
+        p.encrypted = SimFlash.encryptedInPlace({ blockLength: ERASE_SIZE, blocks: p.size / ERASE_SIZE }, p.bytes);
       }
     }
   }
