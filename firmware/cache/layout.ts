@@ -73,7 +73,7 @@ export const Entry = Object.freeze({
 export const ACK_ENTRY = 0x4b41; // "AK"
 export const DEAD_ENTRY = 0x4444; // "DD"
 /** Encrypted mode: log entries beyond one per slot, for writes that did not read back. */
-export const LOG_SPARE = 4;
+export const LOG_SPARE = 8;
 /** Acknowledge bitmaps A and B, then the dead bitmap (FORMAT.md "Bitmaps"). */
 export const BITMAPS = 3;
 

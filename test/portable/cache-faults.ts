@@ -18,7 +18,7 @@ import { newReading, type NewReading, type Reading } from '../../firmware/store'
 import { PowerCut, SimFlash, type SimFlashGeometry } from '../../simulator/flash/index';
 
 const PLAIN: SimFlashGeometry = { blockLength: 256, blocks: 6, writeAlign: 4 };
-/** The encrypted-partition mode: 512-byte blocks hold 5 records in it, as 256-byte blocks do in plain mode. */
+/** The encrypted-partition mode: 512-byte blocks hold 4 records in it (256-byte blocks hold 5 in plain mode). */
 const ENCRYPTED: SimFlashGeometry = { blockLength: 512, blocks: 6, encrypted: true };
 const OPTIONS = { alertBlocks: 2 };
 

@@ -139,7 +139,7 @@ export class Life {
         this.#inFlight = { kind: 'append', seq: cache.nextSeq, reading };
         const seq = cache.append(reading);
         this.#alive();
-        if (seq <= this.#maxSeqReturned) fail(`append returned seq ${seq}, not above ${this.#maxSeqReturned}`);
+        if (seq <= this.#maxSeqReturned) fail(`append returned seq ${seq}, not above ${this.#maxSeqReturned} (${cache.stats.lastFault})`);
         if (seq !== this.#inFlight.seq) fail(`append returned ${seq}, nextSeq said ${this.#inFlight.seq}`);
         this.#held.set(seq, reading);
         this.#maxSeqReturned = seq;
@@ -286,8 +286,8 @@ export class Life {
 
 export const SMALL_GEOMETRY: SimFlashGeometry = { blockLength: 256, blocks: 6, writeAlign: 4 };
 /**
- * The encrypted-partition mode's small ring: 512-byte blocks hold 5 records in it (as 256-byte
- * blocks do in plain mode), so the same scenario wraps both rings.
+ * The encrypted-partition mode's small ring: 512-byte blocks hold 4 records in it (256-byte
+ * blocks hold 5 in plain mode), so the same scenario wraps both rings.
  */
 export const ENCRYPTED_GEOMETRY: SimFlashGeometry = { blockLength: 512, blocks: 6, encrypted: true };
 export const SMALL_OPTIONS: FlashCacheOptions = { alertBlocks: 2 };

@@ -430,7 +430,7 @@ export const tests = {
     let cache = new FlashCache(aligned, { alertBlocks: 2 });
     equal(cache.encrypted, true);
     equal(cache.layout.writeAlign, 16);
-    equal(cache.layout.slotsPerBlock, 80, '4 KB block: 80 records of 32 bytes and 84 log entries');
+    equal(cache.layout.slotsPerBlock, 78, '4 KB block: 78 records of 32 bytes and 86 log entries');
     const n = cache.layout.slotsPerBlock;
     let appended = 0;
     const acked = new Set<number>();
@@ -489,7 +489,7 @@ export const tests = {
     const flash = new SimFlash({ blockLength: 1024, blocks: 4, encrypted: true });
     let cache = new FlashCache(flash, { alertBlocks: 0 });
     const n = cache.layout.slotsPerBlock;
-    equal(cache.layout.logEntries, n + 4);
+    equal(cache.layout.logEntries, n + 8);
     const first: number[] = [];
     for (let i = 0; i < n; i++) first.push(cache.append(reading(i)));
     // Every other one singly, backwards (no range merges), then the rest through the last.
