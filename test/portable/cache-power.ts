@@ -11,9 +11,9 @@ import type { SimFlashGeometry } from '../../simulator/flash/index';
 const TOTAL = scenarioOperations(scenario());
 /** Encrypted partition (the cache's encrypted mode): the flash model's torn writes leave each
  * 16-byte unit whole, untouched or garbage (a torn unit decrypts to noise). */
-const TOTAL_ENCRYPTED = scenarioOperations(scenario(), ENCRYPTED_GEOMETRY);
+export const TOTAL_ENCRYPTED = scenarioOperations(scenario(), ENCRYPTED_GEOMETRY);
 
-function part(index: number, parts: number, geometry: SimFlashGeometry = SMALL_GEOMETRY): () => void {
+export function part(index: number, parts: number, geometry: SimFlashGeometry = SMALL_GEOMETRY): () => void {
   return () => {
     const total = geometry.encrypted ? TOTAL_ENCRYPTED : TOTAL;
     const from = Math.floor((total * index) / parts);
@@ -27,7 +27,7 @@ function part(index: number, parts: number, geometry: SimFlashGeometry = SMALL_G
  * Per-bit torn cuts: a torn erase leaves a few cells of every structure erased (issue 11, item 7).
  * Encrypted: each unit the cut operation was changing lands whole only if all its bits did.
  */
-function scattered(index: number, parts: number, scatter: number, geometry: SimFlashGeometry = SMALL_GEOMETRY): () => void {
+export function scattered(index: number, parts: number, scatter: number, geometry: SimFlashGeometry = SMALL_GEOMETRY): () => void {
   return () => {
     const total = geometry.encrypted ? TOTAL_ENCRYPTED : TOTAL;
     const from = Math.floor((total * index) / parts);
@@ -55,23 +55,5 @@ export const tests = {
   },
   '150 random cuts, writeAlign 16, erase value 0, shared ring'() {
     randomCuts(150, 99, { blockLength: 512, blocks: 5, writeAlign: 16, eraseValue: 0 }, { alertBlocks: 0 });
-  },
-  'encrypted partition: the scenario wraps both rings and has enough operations'() {
-    ok(TOTAL_ENCRYPTED > 100, `scenario has ${TOTAL_ENCRYPTED} flash operations`);
-  },
-  'encrypted partition: exhaustive cuts, part 1 of 4': part(0, 4, ENCRYPTED_GEOMETRY),
-  'encrypted partition: exhaustive cuts, part 2 of 4': part(1, 4, ENCRYPTED_GEOMETRY),
-  'encrypted partition: exhaustive cuts, part 3 of 4': part(2, 4, ENCRYPTED_GEOMETRY),
-  'encrypted partition: exhaustive cuts, part 4 of 4': part(3, 4, ENCRYPTED_GEOMETRY),
-  'encrypted partition: exhaustive per-unit torn cuts (1 bit in 100 lands), part 1 of 2': scattered(0, 2, 0.01, ENCRYPTED_GEOMETRY),
-  'encrypted partition: exhaustive per-unit torn cuts (1 bit in 100 lands), part 2 of 2': scattered(1, 2, 0.01, ENCRYPTED_GEOMETRY),
-  'encrypted partition: exhaustive per-unit torn cuts (half the bits land)': scattered(0, 1, 0.5, ENCRYPTED_GEOMETRY),
-  'encrypted partition: exhaustive per-unit torn cuts (every bit lands: torn units all whole)': scattered(0, 1, 1, ENCRYPTED_GEOMETRY),
-  'encrypted partition: 300 random torn cuts, small ring'() {
-    const stats = randomCuts(300, 4321, ENCRYPTED_GEOMETRY);
-    ok(stats.maxDroppedSeen > 0, 'the random life dropped readings');
-  },
-  'encrypted partition: 150 random cuts, 1 KB blocks, shared ring'() {
-    randomCuts(150, 77, { blockLength: 1024, blocks: 5, encrypted: true }, { alertBlocks: 0 });
   },
 };

@@ -11,6 +11,7 @@ void fxString(xsMachine *the, xsSlot *slot, xsStringValue value);
 void fxSetAt(xsMachine *the, xsSlot *object, xsIdentifier id, xsSlot *value);
 void fxGetAt(xsMachine *the, xsSlot *result, xsSlot *object, xsIdentifier id);
 xsIntegerValue fxToInteger(xsMachine *the, xsSlot *slot);
+xsStringValue fxToString(xsMachine *the, xsSlot *slot);
 
 #define xsmcVars(_COUNT) fxVars(the, _COUNT)
 #define xsmcSetNewObject(_SLOT) fxNewObject(the, &(_SLOT))
@@ -21,3 +22,4 @@ xsIntegerValue fxToInteger(xsMachine *the, xsSlot *slot);
 #define xsmcSet(_THIS, _ID, _SLOT) fxSetAt(the, &(_THIS), _ID, &(_SLOT))
 #define xsmcGet(_SLOT, _THIS, _ID) fxGetAt(the, &(_SLOT), &(_THIS), _ID)
 #define xsmcToInteger(_SLOT) fxToInteger(the, &(_SLOT))
+#define xsmcToString(_SLOT) fxToString(the, &(_SLOT))
