@@ -34,6 +34,10 @@
  *   harmless, as on the chip. Every second write is counted (`counters.unitRewrites`) so tests can
  *   require none.
  * - the plaintext "program only 1 -> 0" rule does not apply (ciphertext bits are unrelated).
+ * - the unit is 16 bytes on every chip: the original ESP32's engine writes 32-byte rows, but
+ *   esp_flash_write_encrypted (ESP-IDF spi_flash/esp_flash_api.c) fills the other half of a row
+ *   with its own contents read back decrypted, which re-encrypts to the ciphertext already there
+ *   (0xFF over an erased half): programming it again changes nothing.
  * - an erased unit reads back as garbage too (0xff ciphertext decrypts to noise, esp_partition_read
  *   decrypts whatever is there): software cannot test "erased" by reading.
  * - a torn write or erase leaves each unit it was changing whole (all its bits landed), untouched
