@@ -198,6 +198,14 @@ export class Ring {
   readonly #appended: Reading = newReading();
   #appendedBlock = -1;
   #appendedSlot = 0;
+  /**
+   * Encrypted mode: the replay of one block's acknowledge log (bitmaps as #replayLog leaves them)
+   * and its next free entry, kept as this instance last read or wrote it, until that block is
+   * erased; a log write this instance makes updates it, a write that throws forgets it.
+   */
+  readonly #logMemo: Uint8Array;
+  #logMemoBlock = -1;
+  #logMemoFree = 0;
   /** Slots [0, #ackedBelow) of block #ackedBlock are known acknowledged (-1: no block). */
   #ackedBlock = -1;
   #ackedBelow = 0;
@@ -222,6 +230,7 @@ export class Ring {
     this.first = first;
     this.count = count;
     this.#iterBitmap = new Uint8Array(3 * layout.bitmapLength);
+    this.#logMemo = new Uint8Array(layout.encrypted ? 3 * layout.bitmapLength : 0);
     this.#chain = new Uint16Array(count);
     this.#bad = new Uint8Array(count);
     this.#memo.fill(-1);
@@ -1019,6 +1028,7 @@ export class Ring {
     this.#gen++;
     if (block === this.#ackedBlock) this.#ackedBlock = -1;
     if (block === this.#appendedBlock) this.#appendedBlock = -1;
+    if (block === this.#logMemoBlock) this.#logMemoBlock = -1;
     this.#flash.eraseBlock(block);
   }
 
@@ -1182,6 +1192,12 @@ export class Ring {
    * the last valid one (Scratch.logFree, for this block).
    */
   #replayLog(bitmaps: Uint8Array, block: number, epoch: number): void {
+    if (block === this.#logMemoBlock) {
+      bitmaps.set(this.#logMemo);
+      this.#s.logBlock = bitmaps === this.#s.bitmap ? block : -1;
+      this.#s.logFree = this.#logMemoFree;
+      return;
+    }
     const L = this.#layout;
     const buffer = this.#s.log;
     const view = this.#s.logView;
@@ -1205,6 +1221,9 @@ export class Ring {
     }
     this.#s.logBlock = bitmaps === this.#s.bitmap ? block : -1;
     this.#s.logFree = free;
+    this.#logMemo.set(bitmaps);
+    this.#logMemoBlock = block;
+    this.#logMemoFree = free;
   }
 
   /**
@@ -1220,8 +1239,10 @@ export class Ring {
     const entry = buffer.subarray(0, Entry.bytes);
     const back = buffer.subarray(Entry.bytes, 2 * Entry.bytes);
     let p = this.#s.logFree;
-    // Until the entry is on flash, Scratch.bitmap no longer matches it.
+    // Until the entry is on flash, Scratch.bitmap and the log memo no longer match it.
     this.#s.logBlock = -1;
+    const memo = block === this.#logMemoBlock;
+    this.#logMemoBlock = -1;
     while (p < L.logEntries) {
       entry.fill(0);
       view.setUint16(Entry.kind, kind, true);
@@ -1237,6 +1258,11 @@ export class Ring {
       if (same) {
         this.#s.logBlock = block;
         this.#s.logFree = p;
+        if (memo) {
+          this.#programBits(this.#logMemo, from, to, kind === DEAD_ENTRY);
+          this.#logMemoBlock = block;
+          this.#logMemoFree = p;
+        }
         return;
       }
       this.#s.note(`E_CACHE_READBACK: log entry ${p - 1} of block ${block} did not read back`);
