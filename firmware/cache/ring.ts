@@ -108,8 +108,8 @@ export class Scratch {
    * Encrypted mode: a chunk of acknowledge-log entries being replayed (LOG_CHUNK entries) and one
    * unit for read-backs after it; empty in plain mode.
    */
-  readonly log: Uint8Array;
-  readonly logView: DataView;
+  readonly log!: Uint8Array;
+  readonly logView!: DataView;
   /** The block whose log was last replayed into `bitmap`, and its next free entry (-1: none). */
   logBlock = -1;
   logFree = 0;
@@ -120,8 +120,11 @@ export class Scratch {
     this.slot = new Uint8Array(layout.slotLength);
     this.slotView = new DataView(this.slot.buffer);
     this.bitmap = new Uint8Array(3 * layout.bitmapLength);
-    this.log = new Uint8Array(layout.encrypted ? (LOG_CHUNK + 1) * Entry.bytes : 0);
-    this.logView = new DataView(this.log.buffer);
+    if (layout.encrypted) {
+      // Encrypted mode only: plain mode's RAM stays as it was.
+      this.log = new Uint8Array((LOG_CHUNK + 1) * Entry.bytes);
+      this.logView = new DataView(this.log.buffer);
+    }
   }
 
   note(message: string): void {
@@ -203,7 +206,7 @@ export class Ring {
    * and its next free entry, kept as this instance last read or wrote it, until that block is
    * erased; a log write this instance makes updates it, a write that throws forgets it.
    */
-  readonly #logMemo: Uint8Array;
+  readonly #logMemo!: Uint8Array;
   #logMemoBlock = -1;
   #logMemoFree = 0;
   /** Slots [0, #ackedBelow) of block #ackedBlock are known acknowledged (-1: no block). */
@@ -230,7 +233,7 @@ export class Ring {
     this.first = first;
     this.count = count;
     this.#iterBitmap = new Uint8Array(3 * layout.bitmapLength);
-    this.#logMemo = new Uint8Array(layout.encrypted ? 3 * layout.bitmapLength : 0);
+    if (layout.encrypted) this.#logMemo = new Uint8Array(3 * layout.bitmapLength);
     this.#chain = new Uint16Array(count);
     this.#bad = new Uint8Array(count);
     this.#memo.fill(-1);
