@@ -248,6 +248,59 @@ test('flash: path required, partitions by name, mode r | r+, NOR writes only cle
   throwsLike(t, () => settings.read(1, 0), Error, 'closed');
 });
 
+// esp_partition_write → esp_flash_write_encrypted for a partition with esp_partition_t.encrypted
+test('flash encryption: partitions flagged encrypted take 16-byte aligned writes only, a unit written twice garbles, erased reads as noise', (t) => {
+  const plain = nodemcu();
+  const PlainFlash = plain.modules['embedded:storage/flash'] as { open(o: Record<string, unknown>): any };
+  const native = plain.storage.natives.xs_pipewatch_partition_encrypted!;
+  t.is(native('cache'), false, 'flagged, but flash encryption is off');
+  PlainFlash.open({ path: 'cache' }).write(Uint8Array.of(0), 3);
+
+  const m = nodemcu({ flashEncryption: true });
+  const encrypted = m.storage.natives.xs_pipewatch_partition_encrypted!;
+  t.is(encrypted('cache'), true);
+  t.is(encrypted('ota'), true);
+  t.is(encrypted('settings'), false, 'not flagged');
+  t.is(encrypted('nope'), false);
+  const Flash = m.modules['embedded:storage/flash'] as { open(o: Record<string, unknown>): any };
+  const cache = Flash.open({ path: 'cache' });
+  t.deepEqual(cache.status(), { size: 0x80000, blockLength: 4096, blocks: 0x80 });
+  throwsLike(t, () => cache.write(new Uint8Array(4), 0), Error, 'write failed');
+  throwsLike(t, () => cache.write(new Uint8Array(16), 8), Error, 'write failed');
+  // The first encrypted boot encrypted the (erased) partition in place: it reads 0xFF, but every
+  // unit is written, so a write garbles it until the block is erased.
+  t.true(new Uint8Array(cache.read(16, 32)).every((b) => b === 0xff), 'encrypted in place: reads what it held');
+  const data = new Uint8Array(16).map((_, i) => i + 1);
+  cache.write(data, 4096 + 32);
+  t.notDeepEqual(new Uint8Array(cache.read(16, 4096 + 32)), data, 'a unit encrypted in place does not take a write');
+  cache.eraseBlock(0);
+  const erased = new Uint8Array(cache.read(16, 32));
+  t.false(erased.every((b) => b === 0xff), 'erased flash decrypts to noise');
+  cache.write(data, 32);
+  t.deepEqual(new Uint8Array(cache.read(16, 32)), data);
+  cache.write(new Uint8Array(16).fill(0), 32);
+  t.notDeepEqual(new Uint8Array(cache.read(16, 32)), new Uint8Array(16), 'a second write does not clear bits: the unit is garbage');
+  t.notDeepEqual(new Uint8Array(cache.read(16, 32)), data);
+  cache.eraseBlock(0);
+  cache.write(data, 32);
+  t.deepEqual(new Uint8Array(cache.read(16, 32)), data, 'after an erase the unit takes one write again');
+  // The settings partition is not flagged: plain NOR.
+  Flash.open({ path: 'settings' }).write(Uint8Array.of(0x0f), 1);
+});
+
+test('hosts/esp32/host.ts: an encrypted partition reports writeAlign 16 and encrypted; the others writeAlign 1', async (t) => {
+  for (const flashEncryption of [false, true]) {
+    const m = nodemcu({ flashEncryption });
+    const { createEsp32Host } = await loadOnBoard<{ createEsp32Host(o: unknown): Host }>(m, 'hosts/esp32/host.ts');
+    const host = createEsp32Host({ board: (m.config as { board: unknown }).board, restart: () => {} });
+    const cache = host.flash!.open({ path: 'cache' }).status();
+    const settings = host.flash!.open({ path: 'settings' }).status();
+    t.deepEqual(settings, { blockLength: 4096, blocks: 2, writeAlign: 1, eraseValue: 0xff });
+    if (flashEncryption) t.deepEqual(cache, { blockLength: 4096, blocks: 0x80, writeAlign: 16, eraseValue: 0xff, encrypted: true });
+    else t.deepEqual(cache, { blockLength: 4096, blocks: 0x80, writeAlign: 1, eraseValue: 0xff });
+  }
+});
+
 test('update: needs a writable flash partition, mode a | w, "a" takes no offset, an image without the ESP magic is refused at complete', (t) => {
   const m = nodemcu();
   const Flash = m.modules['embedded:storage/flash'] as { open(o: Record<string, unknown>): any };

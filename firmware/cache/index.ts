@@ -33,6 +33,10 @@
  * A block whose erase fails twice is marked bad and skipped (`stats.badBlocks`, FORMAT.md).
  * Under a simulated power cut every later call fails the same way: the instance is then dropped
  * and a new one mounted, as after a real one.
+ *
+ * Encrypted partitions (`status().encrypted`, ESP32 flash encryption): the same guarantees in a
+ * mode whose every write is a 16-byte aligned multiple of 16 written once per erase, with
+ * acknowledgements appended to a per-block log and every write read back (FORMAT.md).
  */
 import type { Flash } from '../host';
 import { copyReading, type NewReading, type Reading, type ReadingStore, type StoreStats } from '../store';
@@ -99,13 +103,10 @@ export class FlashCache implements ReadingStore {
   readonly stats: CacheStats;
 
   constructor(flash: Flash, options: FlashCacheOptions = {}) {
+    // An encrypted partition (ESP32 flash encryption, `status().encrypted`) gets the encrypted
+    // mode: every 16-byte unit written once per erase, acknowledgements appended to a log, nothing
+    // told from erased contents (FORMAT.md "Encrypted partitions").
     const status = flash.status();
-    if (status.encrypted) {
-      // Format 2 programs acknowledge and dead bits into units already written and tells erased
-      // slots by reading them: under flash encryption the first garbles a whole 16-byte unit and
-      // the second reads noise (FORMAT.md "Encrypted partitions"). Refuse rather than corrupt.
-      throw new RangeError('E_CACHE_ENCRYPTED: format 2 cannot run on an encrypted partition (FORMAT.md "Encrypted partitions")');
-    }
     const layout = computeLayout(status);
     if (!layout) {
       throw new RangeError(
@@ -191,6 +192,11 @@ export class FlashCache implements ReadingStore {
 
   get layout(): Layout {
     return this.#layout;
+  }
+
+  /** The partition is encrypted and the cache runs in its encrypted mode (FORMAT.md). */
+  get encrypted(): boolean {
+    return this.#layout.encrypted;
   }
 
   append(reading: NewReading): number {

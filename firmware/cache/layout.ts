@@ -8,6 +8,14 @@ import type { FlashStatus } from '../host';
 
 export const FORMAT_MAGIC = 0x31435750; // "PWC1" read as a little-endian u32
 export const FORMAT_VERSION = 2;
+/**
+ * Version byte of the encrypted-partition mode (FORMAT.md "Encrypted partitions"): format 2's
+ * structures, written once per 16-byte unit. A mount of the other mode re-formats (the version
+ * byte differs) instead of misreading.
+ */
+export const ENCRYPTED_VERSION = 0x82;
+/** Bytes of one AES-XTS unit of ESP32 flash encryption: the encrypted mode's write alignment. */
+export const UNIT = 16;
 /** Version 1 headers: same fields up to slotsPerBlock, CRC-32 of bytes 0..27 at 28, 32 bytes. */
 export const V1 = Object.freeze({ version: 1, crc: 28 } as const);
 
@@ -47,6 +55,25 @@ export const Note = Object.freeze({
 export const NOTE_BYTES = Note.bytes;
 export const LOST_NOTE = 0x4c4c;
 export const CLOSE_NOTES = 3;
+/** Encrypted mode: close notes per block (a note torn by a cut cannot be written again). */
+export const ENCRYPTED_CLOSE_NOTES = 6;
+
+/**
+ * Encrypted mode: an entry of a block's acknowledge log (FORMAT.md "Encrypted partitions"),
+ * one 16-byte unit. Slots [from, to) acknowledged (or dead: skipped as corrupt, and acknowledged).
+ */
+export const Entry = Object.freeze({
+  kind: 0, // u16: ACK_ENTRY or DEAD_ENTRY
+  from: 2, // u16: first slot
+  to: 4, // u16: one past the last slot
+  // 6..11 reserved (0)
+  crc: 12, // u32 CRC-32 of bytes 0..11, XOR the block's epoch
+  bytes: 16,
+} as const);
+export const ACK_ENTRY = 0x4b41; // "AK"
+export const DEAD_ENTRY = 0x4444; // "DD"
+/** Encrypted mode: log entries beyond one per slot, for writes that did not read back. */
+export const LOG_SPARE = 8;
 /** Acknowledge bitmaps A and B, then the dead bitmap (FORMAT.md "Bitmaps"). */
 export const BITMAPS = 3;
 
@@ -95,6 +122,13 @@ export interface Layout {
   /** Length of one bitmap; there are BITMAPS of them. */
   bitmapLength: number;
   recordsOffset: number;
+  /** Encrypted-partition mode (FORMAT.md "Encrypted partitions"): every 16-byte unit written once. */
+  encrypted: boolean;
+  /** Close notes per block (CLOSE_NOTES, or ENCRYPTED_CLOSE_NOTES). */
+  notes: number;
+  /** Encrypted mode: offset and entry count of the acknowledge log (0 in plain mode). */
+  logOffset: number;
+  logEntries: number;
 }
 
 export function roundUp(n: number, align: number): number {
@@ -114,6 +148,7 @@ export function computeLayout(status: FlashStatus): Layout | undefined {
     blocks >= 2 &&
     (eraseValue === 0xff || eraseValue === 0);
   if (!ok) return undefined;
+  if (status.encrypted) return encryptedLayout(status);
   const slotLength = roundUp(Record.bytes, writeAlign);
   const headerLength = roundUp(Header.bytes, writeAlign);
   const closeOffset = 2 * headerLength;
@@ -138,5 +173,49 @@ export function computeLayout(status: FlashStatus): Layout | undefined {
     bitmapOffset,
     bitmapLength,
     recordsOffset: bitmapOffset + BITMAPS * bitmapLength,
+    encrypted: false,
+    notes: CLOSE_NOTES,
+    logOffset: 0,
+    logEntries: 0,
+  };
+}
+
+/**
+ * Encrypted mode: header copies and close notes as in format 2, then the acknowledge log (one
+ * entry per slot plus LOG_SPARE), then the records, everything in whole 16-byte units. The
+ * bitmaps exist only in RAM (replayed from the log), `bitmapLength` sizes them.
+ */
+function encryptedLayout(status: FlashStatus): Layout | undefined {
+  const { blockLength, blocks, eraseValue } = status;
+  const align = Math.max(UNIT, status.writeAlign);
+  if (blockLength % align !== 0 || align % UNIT !== 0) return undefined;
+  const slotLength = roundUp(Record.bytes, align);
+  const headerLength = roundUp(Header.bytes, align);
+  const closeOffset = 2 * headerLength;
+  const noteLength = roundUp(NOTE_BYTES, align);
+  const closeLength = ENCRYPTED_CLOSE_NOTES * noteLength;
+  const logOffset = closeOffset + closeLength;
+  const entryLength = roundUp(Entry.bytes, align);
+  const slots = Math.floor((blockLength - logOffset - LOG_SPARE * entryLength) / (slotLength + entryLength));
+  if (slots < 2 || slots > 0xffff || slotLength > 0xffff || entryLength !== Entry.bytes) return undefined;
+  const logEntries = slots + LOG_SPARE;
+  return {
+    blockLength,
+    blocks,
+    writeAlign: align,
+    eraseValue,
+    slotLength,
+    slotsPerBlock: slots,
+    headerLength,
+    closeOffset,
+    noteLength,
+    closeLength,
+    bitmapOffset: logOffset,
+    bitmapLength: Math.ceil(slots / 8),
+    recordsOffset: logOffset + logEntries * entryLength,
+    encrypted: true,
+    notes: ENCRYPTED_CLOSE_NOTES,
+    logOffset,
+    logEntries,
   };
 }

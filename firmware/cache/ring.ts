@@ -28,7 +28,11 @@ import type { Flash } from '../host';
 import { copyReading, newReading, type Reading, type ReadingKindValue } from '../store';
 import type { Crc32 } from './crc32';
 import {
+  ACK_ENTRY,
   CLOSE_NOTES,
+  DEAD_ENTRY,
+  ENCRYPTED_VERSION,
+  Entry,
   FORMAT_MAGIC,
   FORMAT_VERSION,
   Header,
@@ -56,6 +60,8 @@ const enum Close {
 }
 
 const TWO_POW_32 = 4294967296;
+/** Encrypted mode: log entries read per flash read when a block's log is replayed. */
+const LOG_CHUNK = 8;
 
 /**
  * What both rings of one FlashCache use only within a single call (so one copy serves both: RAM):
@@ -98,12 +104,27 @@ export class Scratch {
   faults = 0;
   lastFault = '';
 
+  /**
+   * Encrypted mode: a chunk of acknowledge-log entries being replayed (LOG_CHUNK entries) and one
+   * unit for read-backs after it; empty in plain mode.
+   */
+  readonly log!: Uint8Array;
+  readonly logView!: DataView;
+  /** The block whose log was last replayed into `bitmap`, and its next free entry (-1: none). */
+  logBlock = -1;
+  logFree = 0;
+
   constructor(layout: Layout) {
     this.hdr = new Uint8Array(layout.closeOffset + layout.closeLength);
     this.hdrView = new DataView(this.hdr.buffer);
     this.slot = new Uint8Array(layout.slotLength);
     this.slotView = new DataView(this.slot.buffer);
     this.bitmap = new Uint8Array(3 * layout.bitmapLength);
+    if (layout.encrypted) {
+      // Encrypted mode only: plain mode's RAM stays as it was.
+      this.log = new Uint8Array((LOG_CHUNK + 1) * Entry.bytes);
+      this.logView = new DataView(this.log.buffer);
+    }
   }
 
   note(message: string): void {
@@ -116,6 +137,8 @@ export class Ring {
   readonly #flash: Flash;
   readonly #layout: Layout;
   readonly #crc: Crc32;
+  /** Encrypted-partition mode (FORMAT.md "Encrypted partitions"). */
+  readonly #enc: boolean;
   readonly first: number;
   readonly count: number;
   readonly id: number;
@@ -178,6 +201,14 @@ export class Ring {
   readonly #appended: Reading = newReading();
   #appendedBlock = -1;
   #appendedSlot = 0;
+  /**
+   * Encrypted mode: the replay of one block's acknowledge log (bitmaps as #replayLog leaves them)
+   * and its next free entry, kept as this instance last read or wrote it, until that block is
+   * erased; a log write this instance makes updates it, a write that throws forgets it.
+   */
+  readonly #logMemo!: Uint8Array;
+  #logMemoBlock = -1;
+  #logMemoFree = 0;
   /** Slots [0, #ackedBelow) of block #ackedBlock are known acknowledged (-1: no block). */
   #ackedBlock = -1;
   #ackedBelow = 0;
@@ -189,16 +220,20 @@ export class Ring {
   #iterLower = 0;
   #iterUpper = 0;
   #iterAlertsOnly = false;
+  /** Encrypted mode: the epoch the iterated block's records are bound to (0 in plain mode). */
+  #iterBind = 0;
 
   constructor(flash: Flash, layout: Layout, crc: Crc32, scratch: Scratch, id: number, first: number, count: number) {
     this.#flash = flash;
     this.#s = scratch;
     this.#layout = layout;
+    this.#enc = layout.encrypted;
     this.#crc = crc;
     this.id = id;
     this.first = first;
     this.count = count;
     this.#iterBitmap = new Uint8Array(3 * layout.bitmapLength);
+    if (layout.encrypted) this.#logMemo = new Uint8Array(3 * layout.bitmapLength);
     this.#chain = new Uint16Array(count);
     this.#bad = new Uint8Array(count);
     this.#memo.fill(-1);
@@ -265,7 +300,10 @@ export class Ring {
         continue;
       }
       if (!ok) {
-        if (!this.#s.hBlank) this.uncertain++;
+        // Encrypted mode: a block never opened reads as noise, not blank. Numbers may hide in a block
+        // with an intact header of another layout or mode, and in the block after the head, which
+        // #countLostHead looks at.
+        if (this.#enc ? this.#s.hIntactSeq >= 0 : !this.#s.hBlank) this.uncertain++;
         if (this.#s.hV1) this.formatOneReadings += this.#countFormatOne(this.first + i);
         continue;
       }
@@ -344,8 +382,13 @@ export class Ring {
       this.#corruptBase = (headCorrupt + L.slotsPerBlock) >>> 0;
     }
 
-    // Write position: one past the last slot that is not blank.
     const abs = this.first + best;
+    if (this.#enc) {
+      this.#mountChain(length, this.#mountHeadEncrypted(abs, headSeqFirst, bestEpoch));
+      if (!closeLost) this.#countLostHead(headSeqFirst);
+      return;
+    }
+    // Write position: one past the last slot that is not blank.
     let w = 0;
     for (let s = L.slotsPerBlock - 1; s >= 0; s--) {
       this.#readSlot(abs, s);
@@ -369,21 +412,71 @@ export class Ring {
         continue;
       }
       badSinceLast++;
-      if (!this.#isAcked(this.#s.bitmap, s)) this.#ackSlots(abs, s, s + 1, true);
+      if (!this.#isAcked(this.#s.bitmap, s)) this.#ackSlots(abs, s, s + 1, true, 0);
     }
     // A bad slot after the last good one may have carried the newest number: one per slot here,
     // and FlashCache reserves a gap (the other ring may have taken numbers in between).
     if (badSinceLast > 0) this.uncertain++;
     last += badSinceLast;
     if (last > this.maxSeqSeen) this.maxSeqSeen = last;
+    this.#mountChain(length, w);
+    if (!closeLost) this.#countLostHead(headSeqFirst);
+  }
 
-    // Pending count, dead slots and the cursor: one read of the bitmaps per chain block.
+  /**
+   * Encrypted mode: the head's write slot, found without reading erased flash: one past the last
+   * valid record or dead slot. The slots after it read as noise whether erased or torn; the next
+   * append writes there and reads back. A flipped bit in the newest record could hide its number
+   * there: the mount reserves numbers (`uncertain`) whenever such slots remain.
+   */
+  #mountHeadEncrypted(abs: number, headSeqFirst: number, epoch: number): number {
+    const L = this.#layout;
+    const n = L.slotsPerBlock;
+    const bitmap = this.#s.bitmap;
+    this.#replayLog(bitmap, abs, epoch);
+    // Invalid slots, as bits of the iterator's buffer (free during a mount).
+    const invalid = this.#iterBitmap;
+    invalid.fill(0);
+    let lower = headSeqFirst;
+    let last = headSeqFirst - 1;
+    let lastValid = -1;
+    let lastDead = -1;
+    for (let s = 0; s < n; s++) {
+      if ((((bitmap[2 * L.bitmapLength + (s >> 3)]! ^ L.eraseValue) >> (s & 7)) & 1) === 1) lastDead = s;
+      this.#readSlot(abs, s);
+      if (this.#decode(this.#s.probe, lower, MAX_SEQ, epoch) === Slot.valid) {
+        lower = this.#s.probe.seq + 1;
+        last = this.#s.probe.seq;
+        lastValid = s;
+      } else {
+        invalid[s >> 3]! |= 1 << (s & 7);
+      }
+    }
+    const w = (lastValid > lastDead ? lastValid : lastDead) + 1;
+    for (let s = 0; s < w; s++) {
+      if (((invalid[s >> 3]! >> (s & 7)) & 1) === 1 && !this.#isAcked(this.#s.bitmap, s)) {
+        if (this.#s.logBlock !== abs) this.#replayLog(bitmap, abs, epoch);
+        this.#ackSlots(abs, s, s + 1, true, epoch, true);
+      }
+    }
+    const hidden = w - 1 - lastValid + (w < n ? 1 : 0);
+    if (hidden > 0) this.uncertain++;
+    last += hidden;
+    if (last > this.maxSeqSeen) this.maxSeqSeen = last;
+    return w;
+  }
+
+  /** Pending count, dead slots and the cursor: one read of the bitmaps (or log) per chain block. */
+  #mountChain(length: number, w: number): void {
+    const L = this.#layout;
+    this.#writeSlot = w;
     let pending = 0;
     let dead = 0;
     let cursor = -1;
     for (let d = 0; d < length; d++) {
       const block = this.#abs(d);
-      this.#flash.read(this.#s.bitmap, block * L.blockLength + L.bitmapOffset);
+      if (this.#enc) this.#replayLog(this.#s.bitmap, block, this.#epochAt(d));
+      else this.#flash.read(this.#s.bitmap, block * L.blockLength + L.bitmapOffset);
       const used = d === length - 1 ? w : L.slotsPerBlock;
       const unacked = used - this.#ackedCount(this.#s.bitmap, used);
       pending += unacked;
@@ -394,7 +487,6 @@ export class Ring {
     this.#corruptLive = dead;
     this.#cursor = cursor < 0 ? length - 1 : cursor;
     this.usable = true;
-    if (!closeLost) this.#countLostHead(headSeqFirst);
   }
 
   /**
@@ -411,14 +503,22 @@ export class Ring {
     if (next < 0 || next === this.#tailIndex) return;
     const block = this.first + next;
     if (this.#parseHeader(block) || this.#s.hBad || this.#s.hBlank) return;
-    this.#flash.read(this.#s.bitmap, block * L.blockLength + L.bitmapOffset);
+    // Encrypted mode: its records and log entries were bound to the epoch after the head's.
+    const epoch = this.#enc ? (this.#headEpoch + 1) >>> 0 : 0;
+    if (this.#enc) this.#replayLog(this.#s.bitmap, block, epoch);
+    else this.#flash.read(this.#s.bitmap, block * L.blockLength + L.bitmapOffset);
     let lost = 0;
+    let found = false;
     for (let s = 0; s < L.slotsPerBlock; s++) {
       this.#readSlot(block, s);
-      if (this.#decode(this.#s.probe, headSeqFirst, MAX_SEQ) !== Slot.valid) continue;
+      if (this.#decode(this.#s.probe, headSeqFirst, MAX_SEQ, epoch) !== Slot.valid) continue;
+      found = true;
       if (this.#s.probe.seq > this.maxSeqSeen) this.maxSeqSeen = this.#s.probe.seq;
       if (!this.#isAcked(this.#s.bitmap, s)) lost++;
     }
+    // Encrypted mode: what of it cannot be read may hide newer numbers (plain mode counted every
+    // non-blank block without a header at the header scan).
+    if (this.#enc && found) this.uncertain++;
     if (lost === 0 || this.#headFreeNote < 0) return;
     this.#corruptBase = (this.#corruptBase + lost) >>> 0;
     try {
@@ -473,7 +573,10 @@ export class Ring {
     // Readings a format-1 partition still held are lost with it: counted (FORMAT.md "Format history").
     this.#corruptBase = (this.#corruptBase + this.formatOneReadings) >>> 0;
     this.formatOneReadings = 0;
-    this.#writeHeader(this.first + at, epoch, nextSeq, this.dropped, this.#corruptBase, 1);
+    if (!this.#writeHeader(this.first + at, epoch, nextSeq, this.dropped, this.#corruptBase, 1)) {
+      this.#markBad(at);
+      throw new Error(`E_CACHE_HEADER: the header of block ${this.first + at} did not read back`);
+    }
     this.#chain[0] = at;
     this.#chainStart = 0;
     this.#headIndex = at;
@@ -498,6 +601,10 @@ export class Ring {
    */
   append(reading: Reading, seq: number, nextSeq: number): void {
     if (!this.usable) this.format(nextSeq);
+    if (this.#enc) {
+      this.#appendEncrypted(reading, seq, nextSeq);
+      return;
+    }
     if (this.#writeSlot >= this.#layout.slotsPerBlock) this.#openNext(nextSeq);
     const L = this.#layout;
     this.#encode(reading, seq);
@@ -513,7 +620,7 @@ export class Ring {
       if (this.#isBlank()) throw error;
       if (this.#decode(this.#s.probe, seq, seq) !== Slot.valid || !sameReading(this.#s.probe, reading)) {
         const slot = this.#writeSlot++;
-        this.#ackSlots(block, slot, slot + 1, true);
+        this.#ackSlots(block, slot, slot + 1, true, 0);
         throw error;
       }
       this.#fault(error);
@@ -524,6 +631,46 @@ export class Ring {
     this.#appendedSlot = this.#writeSlot;
     this.#writeSlot++;
     this.pending++;
+  }
+
+  /**
+   * Encrypted mode: the record is written into the next slot and read back (the slot may hold what
+   * a torn write left, which no read tells from erased flash). A slot that does not read back the
+   * record is marked dead and the next one used; three in a row fail the append.
+   */
+  #appendEncrypted(reading: Reading, seq: number, nextSeq: number): void {
+    const L = this.#layout;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (this.#writeSlot >= L.slotsPerBlock) this.#openNext(nextSeq);
+      const epoch = this.#headEpoch;
+      this.#encode(reading, seq, epoch);
+      const block = this.first + this.#headIndex;
+      const at = block * L.blockLength + L.recordsOffset + this.#writeSlot * L.slotLength;
+      this.#appendedBlock = -1;
+      let failure: unknown = undefined;
+      try {
+        this.#flash.write(this.#s.slot, at);
+      } catch (error) {
+        failure = error;
+      }
+      this.#flash.read(this.#s.slot, at);
+      if (this.#decode(this.#s.probe, seq, seq, epoch) === Slot.valid && sameReading(this.#s.probe, reading)) {
+        if (failure !== undefined) this.#fault(failure);
+        copyReading(this.#appended, reading);
+        this.#appended.seq = seq;
+        this.#appendedBlock = block;
+        this.#appendedSlot = this.#writeSlot;
+        this.#writeSlot++;
+        this.pending++;
+        return;
+      }
+      // Not stored: the slot is used up (a second write of its units would garble them).
+      const slot = this.#writeSlot++;
+      this.#ackSlots(block, slot, slot + 1, true, epoch);
+      if (failure !== undefined) throw failure;
+      this.#s.note(`E_CACHE_READBACK: record at block ${block} slot ${slot} did not read back`);
+    }
+    throw new Error('E_CACHE_READBACK: three record slots in a row did not read back');
   }
 
   #openNext(nextSeq: number): void {
@@ -537,7 +684,8 @@ export class Ring {
       const victim = this.first + victimIndex;
       if (this.#chainLength > 1 && victimIndex === this.#tailIndex) {
         // The ring is full: the tail goes. Its counts are durable (close note) before its records go.
-        this.#flash.read(this.#s.bitmap, victim * L.blockLength + L.bitmapOffset);
+        if (this.#enc) this.#replayLog(this.#s.bitmap, victim, this.#epochAt(0));
+        else this.#flash.read(this.#s.bitmap, victim * L.blockLength + L.bitmapOffset);
         const unacked = L.slotsPerBlock - this.#ackedCount(this.#s.bitmap, L.slotsPerBlock);
         const dead = this.#deadCount(this.#s.bitmap);
         const dropped = (this.dropped + unacked) >>> 0;
@@ -555,15 +703,18 @@ export class Ring {
       }
       const oldCount = this.#parseHeader(victim) ? this.#s.hEraseCount : 0;
       const eraseCount = oldCount > 0 ? oldCount + 1 : Math.max(1, this.#headEraseCount);
-      if (!this.#eraseVerified(victimIndex)) {
-        // Skipped for this open; for good when the bad-block mark could be written.
+      const skipped = (victimIndex - this.#headIndex - 1 + n) % n;
+      if (
+        !this.#eraseVerified(victimIndex) ||
+        !this.#writeHeader(victim, this.#headEpoch + 1, nextSeq, this.dropped, this.#corruptBase, eraseCount, skipped)
+      ) {
+        // Skipped for this open; for good when the bad-block mark could be written. (Encrypted
+        // mode: an erase is verified by the header written after it reading back.)
         this.#markBad(victimIndex);
         this.#rescanWear();
         from = victimIndex;
         continue;
       }
-      const skipped = (victimIndex - this.#headIndex - 1 + n) % n;
-      this.#writeHeader(victim, this.#headEpoch + 1, nextSeq, this.dropped, this.#corruptBase, eraseCount, skipped);
       this.#chain[(this.#chainStart + this.#chainLength) % n] = victimIndex;
       this.#chainLength++;
       this.#headIndex = victimIndex;
@@ -607,6 +758,8 @@ export class Ring {
   }
 
   #readsErased(block: number): boolean {
+    // Encrypted mode: erased flash reads as noise; the header written next is read back instead.
+    if (this.#enc) return true;
     const L = this.#layout;
     const buffer = this.#s.hdr;
     const view = this.#s.hdrView;
@@ -635,6 +788,11 @@ export class Ring {
     this.#gen++;
     try {
       this.#flash.write(mark, (this.first + index) * L.blockLength);
+      if (this.#enc) {
+        // A unit written before (a header that did not read back) garbles instead of taking the mark.
+        this.#parseHeader(this.first + index);
+        if (!this.#s.hBad) throw new Error(`E_CACHE_MARK: the bad-block mark of block ${this.first + index} did not read back`);
+      }
     } catch (error) {
       this.#fault(error);
       return;
@@ -679,10 +837,12 @@ export class Ring {
         this.#iterUsed = used;
         const next = isHead ? -1 : this.#seqFirst(this.#abs(this.#iterD + 1));
         this.#iterUpper = next >= 0 ? next - 1 : MAX_SEQ;
+        this.#iterBind = this.#enc ? this.#epochAt(this.#iterD) : 0;
         // The acknowledged prefix: known from the memo, else read off the bitmaps (and memoized).
         let first = this.#knownAcked(block, used);
         if (first < used) {
-          this.#flash.read(this.#iterBitmap, block * L.blockLength + L.bitmapOffset);
+          if (this.#enc) this.#replayLog(this.#iterBitmap, block, this.#iterBind);
+          else this.#flash.read(this.#iterBitmap, block * L.blockLength + L.bitmapOffset);
           first = this.#firstUnacked(this.#iterBitmap, first, used);
           this.#remember(block, first);
         }
@@ -697,8 +857,8 @@ export class Ring {
           this.#iterSlot++;
           continue;
         }
-        if (this.#load(this.current, block, s, this.#iterLower, this.#iterUpper) !== Slot.valid) {
-          this.#markDead(block, s);
+        if (this.#load(this.current, block, s, this.#iterLower, this.#iterUpper, this.#iterBind) !== Slot.valid) {
+          this.#markDead(block, s, this.#iterBind);
           this.#iterSlot++;
           continue;
         }
@@ -736,14 +896,16 @@ export class Ring {
     // Acknowledged slots never move the lower bound: starting after the known prefix changes nothing.
     let start = this.#knownAcked(block, used);
     if (start >= used) return false;
-    this.#flash.read(this.#s.bitmap, block * L.blockLength + L.bitmapOffset);
+    const bind = this.#enc ? this.#epochAt(found) : 0;
+    if (this.#enc) this.#replayLog(this.#s.bitmap, block, bind);
+    else this.#flash.read(this.#s.bitmap, block * L.blockLength + L.bitmapOffset);
     start = this.#firstUnacked(this.#s.bitmap, start, used);
     this.#remember(block, start);
     for (let s = start; s < used; s++) {
       if (this.#isAcked(this.#s.bitmap, s)) continue;
-      if (this.#load(this.#s.probe, block, s, lower, MAX_SEQ) !== Slot.valid) continue;
+      if (this.#load(this.#s.probe, block, s, lower, MAX_SEQ, bind) !== Slot.valid) continue;
       if (this.#s.probe.seq === seq) {
-        this.pending -= this.#ackSlots(block, s, s + 1, false, true);
+        this.pending -= this.#ackSlots(block, s, s + 1, false, bind, true);
         return true;
       }
       if (this.#s.probe.seq > seq) return false;
@@ -765,25 +927,27 @@ export class Ring {
       const isHead = d === this.#chainLength - 1;
       const used = isHead ? this.#writeSlot : L.slotsPerBlock;
       const next = isHead ? -1 : this.#seqFirst(this.#abs(d + 1));
+      const bind = this.#enc ? this.#epochAt(d) : 0;
       if (next >= 0 && next - 1 <= seq) {
-        this.pending -= this.#ackSlots(block, 0, used, false);
+        this.pending -= this.#ackSlots(block, 0, used, false, bind);
         continue;
       }
       // The block holding the boundary: skip the acknowledged prefix, then find the first seq > target.
       let start = this.#knownAcked(block, used);
       if (start >= used) return;
-      this.#flash.read(this.#s.bitmap, block * L.blockLength + L.bitmapOffset);
+      if (this.#enc) this.#replayLog(this.#s.bitmap, block, bind);
+      else this.#flash.read(this.#s.bitmap, block * L.blockLength + L.bitmapOffset);
       start = this.#firstUnacked(this.#s.bitmap, start, used);
       this.#remember(block, start);
       let end = start;
       for (let s = start; s < used; s++) {
-        if (this.#load(this.#s.probe, block, s, lower, MAX_SEQ) === Slot.valid) {
+        if (this.#load(this.#s.probe, block, s, lower, MAX_SEQ, bind) === Slot.valid) {
           if (this.#s.probe.seq > seq) break;
           lower = this.#s.probe.seq + 1;
         }
         end = s + 1;
       }
-      if (end > start) this.pending -= this.#ackSlots(block, start, end, false, true);
+      if (end > start) this.pending -= this.#ackSlots(block, start, end, false, bind, true);
       return;
     }
   }
@@ -792,6 +956,11 @@ export class Ring {
 
   #abs(distance: number): number {
     return this.first + this.#chain[(this.#chainStart + distance) % this.count]!;
+  }
+
+  /** Epoch of the chain block at `distance` from the tail (the chain's epochs are consecutive). */
+  #epochAt(distance: number): number {
+    return (this.#headEpoch - (this.#chainLength - 1 - distance)) >>> 0;
   }
 
   #readSlot(block: number, slot: number): void {
@@ -803,14 +972,14 @@ export class Ring {
    * Reads a slot and validates it into `into` (see #decode). The slot this instance appended last
    * is taken as written when its seq is within the bounds: reading it back would give the same.
    */
-  #load(into: Reading, block: number, slot: number, lower: number, upper: number): Slot {
+  #load(into: Reading, block: number, slot: number, lower: number, upper: number, bind = 0): Slot {
     const appended = this.#appended;
     if (block === this.#appendedBlock && slot === this.#appendedSlot && appended.seq >= lower && appended.seq <= upper) {
       copyReading(into, appended);
       return Slot.valid;
     }
     this.#readSlot(block, slot);
-    return this.#decode(into, lower, upper);
+    return this.#decode(into, lower, upper, bind);
   }
 
   #isBlank(): boolean {
@@ -862,6 +1031,7 @@ export class Ring {
     this.#gen++;
     if (block === this.#ackedBlock) this.#ackedBlock = -1;
     if (block === this.#appendedBlock) this.#appendedBlock = -1;
+    if (block === this.#logMemoBlock) this.#logMemoBlock = -1;
     this.#flash.eraseBlock(block);
   }
 
@@ -920,7 +1090,8 @@ export class Ring {
    * Programs the acknowledge bits of slots [from, to) in bitmap A, then B (and with `dead`, the
    * dead bits): read-modify-write of the changed words only. Returns the slots newly acknowledged.
    */
-  #ackSlots(block: number, from: number, to: number, dead: boolean, fresh = false): number {
+  #ackSlots(block: number, from: number, to: number, dead: boolean, bind: number, fresh = false): number {
+    if (this.#enc) return this.#ackSlotsEncrypted(block, from, to, dead, bind, fresh);
     const L = this.#layout;
     const bitmaps = this.#s.bitmap;
     const length = L.bitmapLength;
@@ -966,8 +1137,144 @@ export class Ring {
     return newly;
   }
 
-  #markDead(block: number, slot: number): void {
-    const newly = this.#ackSlots(block, slot, slot + 1, true);
+  /**
+   * Encrypted mode: acknowledges (with `dead`: marks dead) slots [from, to) by appending one
+   * entry to the block's log, covering the slots newly acknowledged. Returns how many.
+   */
+  #ackSlotsEncrypted(block: number, from: number, to: number, dead: boolean, epoch: number, fresh: boolean): number {
+    const L = this.#layout;
+    const bitmaps = this.#s.bitmap;
+    const length = L.bitmapLength;
+    if (!fresh || this.#s.logBlock !== block) this.#replayLog(bitmaps, block, epoch);
+    let first = -1;
+    let last = -1;
+    let newlyDead = 0;
+    let newly = 0;
+    for (let s = from; s < to; s++) {
+      if (this.#isAcked(bitmaps, s)) continue;
+      if (first < 0) first = s;
+      last = s;
+      newly++;
+    }
+    if (newly > 0) {
+      // One entry [first, last]: slots in between that were acknowledged already stay so. A dead
+      // entry is only ever written for one slot, so it never marks an acknowledged slot dead.
+      if (dead) {
+        for (let s = first; s <= last; s++) if ((((bitmaps[2 * length + (s >> 3)]! ^ L.eraseValue) >> (s & 7)) & 1) === 0) newlyDead++;
+      }
+      this.#appendEntry(block, epoch, dead ? DEAD_ENTRY : ACK_ENTRY, first, last + 1);
+      this.#corruptLive += newlyDead;
+      this.#programBits(bitmaps, first, last + 1, dead);
+    }
+    if (block === this.#ackedBlock && this.#ackedBelow >= from && this.#ackedBelow < to) {
+      this.#ackedBelow = this.#firstUnacked(bitmaps, this.#ackedBelow, L.slotsPerBlock);
+    }
+    return newly;
+  }
+
+  /** Programs (in RAM) the acknowledge bits of slots [from, to), and with `dead` their dead bits. */
+  #programBits(bitmaps: Uint8Array, from: number, to: number, dead: boolean): void {
+    const L = this.#layout;
+    const length = L.bitmapLength;
+    const erase = L.eraseValue;
+    for (let s = from; s < to; s++) {
+      const i = s >> 3;
+      const bit = 1 << (s & 7);
+      bitmaps[i] = erase === 0 ? bitmaps[i]! | bit : bitmaps[i]! & ~bit;
+      bitmaps[length + i] = erase === 0 ? bitmaps[length + i]! | bit : bitmaps[length + i]! & ~bit;
+      if (dead) bitmaps[2 * length + i] = erase === 0 ? bitmaps[2 * length + i]! | bit : bitmaps[2 * length + i]! & ~bit;
+    }
+  }
+
+  /**
+   * Encrypted mode: replays the block's acknowledge log into `bitmaps` (acknowledge A = B, dead),
+   * in the plain layout's bit convention so that the bitmap helpers serve both modes. Entries are
+   * valid when kind, range and CRC (bound to the block's epoch) check; the others (erased noise,
+   * torn units, entries of an earlier life of the block) are ignored. Every entry is read: one that
+   * did not read back leaves an unknown unit between valid ones. The next free entry is one past
+   * the last valid one (Scratch.logFree, for this block).
+   */
+  #replayLog(bitmaps: Uint8Array, block: number, epoch: number): void {
+    if (block === this.#logMemoBlock) {
+      bitmaps.set(this.#logMemo);
+      this.#s.logBlock = bitmaps === this.#s.bitmap ? block : -1;
+      this.#s.logFree = this.#logMemoFree;
+      return;
+    }
+    const L = this.#layout;
+    const buffer = this.#s.log;
+    const view = this.#s.logView;
+    const base = block * L.blockLength + L.logOffset;
+    bitmaps.fill(L.eraseValue);
+    let free = 0;
+    for (let e = 0; e < L.logEntries; e += LOG_CHUNK) {
+      const count = L.logEntries - e < LOG_CHUNK ? L.logEntries - e : LOG_CHUNK;
+      this.#flash.read(buffer.subarray(0, count * Entry.bytes), base + e * Entry.bytes);
+      for (let k = 0; k < count; k++) {
+        const at = k * Entry.bytes;
+        const kind = view.getUint16(at + Entry.kind, true);
+        if (kind !== ACK_ENTRY && kind !== DEAD_ENTRY) continue;
+        const from = view.getUint16(at + Entry.from, true);
+        const to = view.getUint16(at + Entry.to, true);
+        if (!(from < to && to <= L.slotsPerBlock)) continue;
+        if (((view.getUint32(at + Entry.crc, true) ^ epoch) >>> 0) !== this.#crc.of(buffer, at, Entry.crc)) continue;
+        this.#programBits(bitmaps, from, to, kind === DEAD_ENTRY);
+        free = e + k + 1;
+      }
+    }
+    this.#s.logBlock = bitmaps === this.#s.bitmap ? block : -1;
+    this.#s.logFree = free;
+    this.#logMemo.set(bitmaps);
+    this.#logMemoBlock = block;
+    this.#logMemoFree = free;
+  }
+
+  /**
+   * Encrypted mode: writes one log entry at the block's next free entry (Scratch.logFree, from the
+   * replay just done) and reads it back; an entry that does not read back (its unit held a torn
+   * write) uses the next one. Throws when the log is full (the acknowledgement is not done: the
+   * readings stay pending and are sent again).
+   */
+  #appendEntry(block: number, epoch: number, kind: number, from: number, to: number): void {
+    const L = this.#layout;
+    const buffer = this.#s.log;
+    const view = this.#s.logView;
+    const entry = buffer.subarray(0, Entry.bytes);
+    const back = buffer.subarray(Entry.bytes, 2 * Entry.bytes);
+    let p = this.#s.logFree;
+    // Until the entry is on flash, Scratch.bitmap and the log memo no longer match it.
+    this.#s.logBlock = -1;
+    const memo = block === this.#logMemoBlock;
+    this.#logMemoBlock = -1;
+    while (p < L.logEntries) {
+      entry.fill(0);
+      view.setUint16(Entry.kind, kind, true);
+      view.setUint16(Entry.from, from, true);
+      view.setUint16(Entry.to, to, true);
+      view.setUint32(Entry.crc, (this.#crc.of(entry, 0, Entry.crc) ^ epoch) >>> 0, true);
+      const at = block * L.blockLength + L.logOffset + p * Entry.bytes;
+      this.#flash.write(entry, at);
+      this.#flash.read(back, at);
+      p++;
+      let same = true;
+      for (let i = 0; i < Entry.bytes && same; i++) if (back[i] !== entry[i]) same = false;
+      if (same) {
+        this.#s.logBlock = block;
+        this.#s.logFree = p;
+        if (memo) {
+          this.#programBits(this.#logMemo, from, to, kind === DEAD_ENTRY);
+          this.#logMemoBlock = block;
+          this.#logMemoFree = p;
+        }
+        return;
+      }
+      this.#s.note(`E_CACHE_READBACK: log entry ${p - 1} of block ${block} did not read back`);
+    }
+    throw new Error(`E_CACHE_LOG_FULL: the acknowledge log of block ${block} is full`);
+  }
+
+  #markDead(block: number, slot: number, bind = 0): void {
+    const newly = this.#ackSlots(block, slot, slot + 1, true, bind);
     this.pending -= newly;
     if (this.pending < 0) this.pending = 0;
   }
@@ -987,7 +1294,8 @@ export class Ring {
     this.#s.hV1 = false;
     const programmed = L.eraseValue ^ 0xff;
     this.#s.hBad = hdr[0] === programmed && hdr[1] === programmed && hdr[2] === programmed && hdr[3] === programmed;
-    let blank = true;
+    // Encrypted mode: erased flash reads as noise, so no block is known blank.
+    let blank = !this.#enc;
     for (let i = 0; i < L.closeOffset && blank; i++) if (hdr[i] !== L.eraseValue) blank = false;
     this.#s.hBlank = blank;
     if (this.#s.hBad || blank) return false;
@@ -995,7 +1303,7 @@ export class Ring {
     for (let copy = 0; copy < 2 && at < 0; copy++) {
       const c = copy * L.headerLength;
       if (view.getUint32(c + Header.magic, true) !== FORMAT_MAGIC) continue;
-      if (hdr[c + Header.version] === V1.version && c + V1.crc + 4 <= L.closeOffset) {
+      if (hdr[c + Header.version] === V1.version && !this.#enc && c + V1.crc + 4 <= L.closeOffset) {
         // Format 1: only its high-water mark is used (FORMAT.md "Format history").
         if (view.getUint32(c + V1.crc, true) === this.#crc.of(hdr, c, V1.crc)) {
           this.#s.hIntactSeq = view.getUint32(c + Header.seqFirst, true);
@@ -1006,7 +1314,7 @@ export class Ring {
       if (view.getUint32(c + Header.crc, true) !== this.#crc.of(hdr, c, Header.crc)) continue;
       this.#s.hIntactSeq = view.getUint32(c + Header.seqFirst, true);
       if (
-        hdr[c + Header.version] === FORMAT_VERSION &&
+        hdr[c + Header.version] === (this.#enc ? ENCRYPTED_VERSION : FORMAT_VERSION) &&
         hdr[c + Header.ringId] === this.id &&
         view.getUint16(c + Header.ringBlocks, true) === this.count &&
         view.getUint16(c + Header.slotLength, true) === L.slotLength &&
@@ -1025,6 +1333,10 @@ export class Ring {
     // Close notes: the newest valid one counts; a torn one is skipped and the next erased one used.
     this.#s.hClose = Close.erased;
     this.#s.hFreeNote = -1;
+    if (this.#enc) {
+      this.#parseNotesEncrypted();
+      return true;
+    }
     for (let n = CLOSE_NOTES - 1; n >= 0; n--) {
       const at = L.closeOffset + n * L.noteLength;
       let erased = true;
@@ -1049,9 +1361,38 @@ export class Ring {
     return true;
   }
 
+  /**
+   * Encrypted mode: the notes of the header just parsed. Valid ones are bound to its epoch; the
+   * newest valid one counts; the next note is written after it (an unwritten note reads as noise,
+   * as does a torn one, which the write after it skips: the erase it announced never started).
+   */
+  #parseNotesEncrypted(): void {
+    const L = this.#layout;
+    const hdr = this.#s.hdr;
+    const view = this.#s.hdrView;
+    const epoch = this.#s.hEpoch;
+    let newest = -1;
+    for (let n = 0; n < L.notes; n++) {
+      const at = L.closeOffset + n * L.noteLength;
+      const victim = view.getUint16(at + Note.victim, true);
+      if (victim >= this.count || ((view.getUint32(at + Note.crc, true) ^ epoch) >>> 0) !== this.#crc.of(hdr, at, Note.crc)) continue;
+      newest = n;
+      this.#s.hClose = Close.valid;
+      this.#s.hCloseDropped = view.getUint32(at + Note.dropped, true);
+      this.#s.hCloseCorrupt = view.getUint32(at + Note.corrupt, true);
+      this.#s.hCloseVictim = victim;
+      this.#s.hCloseLost = view.getUint16(at + Note.kind, true) === LOST_NOTE;
+    }
+    this.#s.hFreeNote = newest + 1 < L.notes ? newest + 1 : -1;
+  }
+
   /** Writes the next free close note of the head (its drop and corrupt counts, and the victim). */
   #writeNote(head: number, dropped: number, corrupt: number, victim: number, lost = false): void {
     const L = this.#layout;
+    if (this.#enc) {
+      this.#writeNoteEncrypted(head, dropped, corrupt, victim, lost);
+      return;
+    }
     const index = this.#headFreeNote;
     // The note slot is used whatever the write does (a torn note is skipped at mount).
     this.#headFreeNote = index + 1 < CLOSE_NOTES ? index + 1 : -1;
@@ -1068,14 +1409,48 @@ export class Ring {
     this.#flash.write(note, head * L.blockLength + at);
   }
 
-  /** Writes both header copies in one write (a torn write leaves at least copy A or nothing valid). */
-  #writeHeader(block: number, epoch: number, seqFirst: number, dropped: number, corrupt: number, eraseCount: number, skipped = 0): void {
+  /**
+   * Encrypted mode: writes the note into the next free note and reads it back, using the next one
+   * when it did not read back. When none is left the recycling goes on without a note, as in plain
+   * mode (FORMAT.md "Encrypted partitions", limits).
+   */
+  #writeNoteEncrypted(head: number, dropped: number, corrupt: number, victim: number, lost: boolean): void {
+    const L = this.#layout;
+    const view = this.#s.hdrView;
+    const back = this.#s.log.subarray(0, L.noteLength);
+    const epoch = this.#headEpoch;
+    while (this.#headFreeNote >= 0) {
+      const index = this.#headFreeNote;
+      this.#headFreeNote = index + 1 < L.notes ? index + 1 : -1;
+      const at = L.closeOffset + index * L.noteLength;
+      const note = this.#s.hdr.subarray(at, at + L.noteLength);
+      note.fill(0);
+      view.setUint32(at + Note.dropped, dropped >>> 0, true);
+      view.setUint32(at + Note.corrupt, corrupt >>> 0, true);
+      view.setUint16(at + Note.victim, victim, true);
+      view.setUint16(at + Note.kind, lost ? LOST_NOTE : 0, true);
+      view.setUint32(at + Note.crc, (this.#crc.of(this.#s.hdr, at, Note.crc) ^ epoch) >>> 0, true);
+      this.#gen++;
+      this.#flash.write(note, head * L.blockLength + at);
+      this.#flash.read(back, head * L.blockLength + at);
+      let same = true;
+      for (let i = 0; i < L.noteLength && same; i++) if (back[i] !== note[i]) same = false;
+      if (same) return;
+      this.#s.note(`E_CACHE_READBACK: close note ${index} of block ${head} did not read back`);
+    }
+  }
+
+  /**
+   * Writes both header copies in one write (a torn write leaves at least copy A or nothing valid).
+   * Encrypted mode: reads it back; false when no copy is valid (the block is then passed over).
+   */
+  #writeHeader(block: number, epoch: number, seqFirst: number, dropped: number, corrupt: number, eraseCount: number, skipped = 0): boolean {
     const L = this.#layout;
     const hdr = this.#s.hdr.subarray(0, L.closeOffset);
     const view = this.#s.hdrView;
     hdr.fill(L.eraseValue);
     view.setUint32(Header.magic, FORMAT_MAGIC, true);
-    hdr[Header.version] = FORMAT_VERSION;
+    hdr[Header.version] = this.#enc ? ENCRYPTED_VERSION : FORMAT_VERSION;
     hdr[Header.ringId] = this.id;
     view.setUint16(Header.ringBlocks, this.count, true);
     view.setUint32(Header.epoch, epoch >>> 0, true);
@@ -1090,8 +1465,13 @@ export class Ring {
     hdr.copyWithin(L.headerLength, 0, L.headerLength);
     this.#gen++;
     this.#flash.write(hdr, block * L.blockLength);
+    if (this.#enc && !(this.#parseHeader(block) && this.#s.hEpoch === epoch >>> 0 && this.#s.hSeqFirst === seqFirst >>> 0)) {
+      this.#s.note(`E_CACHE_READBACK: the header of block ${block} did not read back`);
+      return false;
+    }
     // Written and returned: the header is on flash as written.
     this.#memoize(block, seqFirst >>> 0);
+    return true;
   }
 
   /** Erase counts from the headers (blocks without a valid header count as 0: unknown). */
@@ -1117,7 +1497,8 @@ export class Ring {
     this.eraseTotal = total;
   }
 
-  #encode(reading: Reading, seq: number): void {
+  /** `bind`: encrypted mode, the block's epoch, XORed into the CRC (0 in plain mode). */
+  #encode(reading: Reading, seq: number, bind = 0): void {
     const slot = this.#s.slot;
     const view = this.#s.slotView;
     slot.fill(this.#layout.eraseValue);
@@ -1132,19 +1513,20 @@ export class Ring {
     view.setUint32(Record.timeLow, reading.timeMs - high * TWO_POW_32, true);
     view.setUint32(Record.seq, seq, true);
     view.setInt32(Record.value, reading.value, true);
-    view.setUint32(Record.crc, this.#crc.of(slot, 0, Record.crc), true);
+    view.setUint32(Record.crc, (this.#crc.of(slot, 0, Record.crc) ^ bind) >>> 0, true);
   }
 
   /** Validates the slot buffer and decodes it into `into` (only when valid). */
-  #decode(into: Reading, lower: number, upper: number): Slot {
-    if (this.#isBlank()) return Slot.blank;
+  #decode(into: Reading, lower: number, upper: number, bind = 0): Slot {
+    // Encrypted mode: erased slots read as noise, which the marker and the CRC reject.
+    if (!this.#enc && this.#isBlank()) return Slot.blank;
     const slot = this.#s.slot;
     const view = this.#s.slotView;
     const flags = slot[Record.flags]!;
     if ((flags & RecordFlags.markerMask) !== RecordFlags.marker) return Slot.corrupt;
     const kind = flags >> RecordFlags.kindShift;
     if (kind > MAX_KIND) return Slot.corrupt;
-    if (view.getUint32(Record.crc, true) !== this.#crc.of(slot, 0, Record.crc)) return Slot.corrupt;
+    if (((view.getUint32(Record.crc, true) ^ bind) >>> 0) !== this.#crc.of(slot, 0, Record.crc)) return Slot.corrupt;
     const seq = view.getUint32(Record.seq, true);
     if (seq < lower || seq > upper) return Slot.corrupt;
     into.seq = seq;

@@ -98,15 +98,21 @@ const resolve: Resolver = (name, callback) => {
 
 /**
  * An ECMA-419 flash partition of the SDK, with the NOR geometry its `status()` does not report
- * (ESP32 SPI flash: bytes can be written at any alignment, erased bytes read 0xFF). A wrapper,
- * not a patched instance: the SDK's prototypes are frozen.
+ * (ESP32 SPI flash: bytes can be written at any alignment, erased bytes read 0xFF). A partition
+ * flagged `encrypted` on a chip with flash encryption enabled (esp_partition_t.encrypted, from
+ * ota-state.c) reports `encrypted` and writeAlign 16: esp_partition_write encrypts in 16-byte
+ * AES-XTS units and refuses other alignments, a unit written twice garbles, erased flash reads
+ * as noise (firmware/host.ts FlashStatus). A wrapper, not a patched instance: the SDK's
+ * prototypes are frozen.
  */
 class Partition implements HostFlash {
   readonly #native: NativeFlash;
+  readonly #encrypted: boolean;
   #closed = false;
 
-  constructor(native: NativeFlash) {
+  constructor(native: NativeFlash, encrypted: boolean) {
     this.#native = native;
+    this.#encrypted = encrypted;
   }
 
   read(byteLength: number, byteOffset: number): ArrayBuffer;
@@ -126,6 +132,7 @@ class Partition implements HostFlash {
 
   status(): FlashStatus {
     const s = this.#native.status();
+    if (this.#encrypted) return { blockLength: s.blockLength, blocks: s.blocks, writeAlign: 16, eraseValue: 0xff, encrypted: true };
     return { blockLength: s.blockLength, blocks: s.blocks, writeAlign: 1, eraseValue: 0xff };
   }
 
@@ -144,9 +151,15 @@ interface NativeFlash {
   close(): void;
 }
 
+/** esp_partition_t.encrypted of a data partition (ota-state.c). */
+function partitionEncrypted(name: string): boolean {
+  return native('xs_pipewatch_partition_encrypted').call(undefined, name) === true;
+}
+
 const flash: FlashProvider = Object.freeze({
   open(options: { path: string }) {
-    return new Partition(Flash.open({ path: options.path, mode: 'r+' } as never) as unknown as NativeFlash);
+    const native = Flash.open({ path: options.path, mode: 'r+' } as never) as unknown as NativeFlash;
+    return new Partition(native, partitionEncrypted(options.path));
   },
 });
 

@@ -1,5 +1,6 @@
 /*
- * Running OTA slot and rollback state for hosts/esp32/ota.ts (ESP-IDF app_update component).
+ * Running OTA slot and rollback state for hosts/esp32/ota.ts (ESP-IDF app_update component),
+ * and whether a data partition is encrypted, for hosts/esp32/host.ts (esp_partition).
  */
 #include "xsmc.h"
 #include "xsHost.h"
@@ -43,4 +44,16 @@ void xs_pipewatch_ota_confirm(xsMachine *the)
 		return;
 	if (ESP_OK != esp_ota_mark_app_valid_cancel_rollback())
 		xsUnknownError("OTA confirm failed");
+}
+
+/*
+ * esp_partition_t.encrypted of the data partition named by the argument: true when the
+ * partition table flags it `encrypted` and flash encryption is enabled (then esp_partition_read
+ * decrypts and esp_partition_write encrypts in 16-byte units). The SDK's embedded:storage/flash
+ * status() does not report it. False when there is no such partition.
+ */
+void xs_pipewatch_partition_encrypted(xsMachine *the)
+{
+	const esp_partition_t *partition = esp_partition_find_first(ESP_PARTITION_TYPE_DATA, ESP_PARTITION_SUBTYPE_ANY, xsmcToString(xsArg(0)));
+	xsmcSetBoolean(xsResult, (partition != NULL) && partition->encrypted);
 }

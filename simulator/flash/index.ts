@@ -34,6 +34,10 @@
  *   harmless, as on the chip. Every second write is counted (`counters.unitRewrites`) so tests can
  *   require none.
  * - the plaintext "program only 1 -> 0" rule does not apply (ciphertext bits are unrelated).
+ * - the unit is 16 bytes on every chip: the original ESP32's engine writes 32-byte rows, but
+ *   esp_flash_write_encrypted (ESP-IDF spi_flash/esp_flash_api.c) fills the other half of a row
+ *   with its own contents read back decrypted, which re-encrypts to the ciphertext already there
+ *   (0xFF over an erased half): programming it again changes nothing.
  * - an erased unit reads back as garbage too (0xff ciphertext decrypts to noise, esp_partition_read
  *   decrypts whatever is there): software cannot test "erased" by reading.
  * - a torn write or erase leaves each unit it was changing whole (all its bits landed), untouched
@@ -209,6 +213,18 @@ export class SimFlash implements Flash {
    */
   static onStorage(geometry: SimFlashGeometry, storage: Uint8Array): SimFlash {
     return new SimFlash(geometry, new Chip(checkGeometry(geometry), undefined, undefined, undefined, storage));
+  }
+
+  /**
+   * Encrypted mode: the chip after the bootloader's first boot with flash encryption, which
+   * encrypts a flagged partition in place, every sector (ESP-IDF bootloader_support
+   * flash_encrypt.c, encrypt_partition): `storage` keeps its plaintext, and every unit is written,
+   * erased ones included (they read back as the erase value, and a write to them garbles them).
+   */
+  static encryptedInPlace(geometry: SimFlashGeometry, storage: Uint8Array): SimFlash {
+    const g = checkGeometry({ ...geometry, encrypted: true });
+    const units = new Uint8Array(storage.byteLength / ENCRYPTED_UNIT).fill(WRITTEN);
+    return new SimFlash(g, new Chip(g, storage.slice(), undefined, units, storage));
   }
 
   static fromSnapshot(snapshot: FlashSnapshot): SimFlash {

@@ -107,6 +107,11 @@ export const tests: Record<string, () => void> = {
     differential(7, { blockLength: 512, blocks: 4, writeAlign: 16, eraseValue: 0 }, { alertBlocks: 0 }, 400);
   },
 
+  'a warm instance answers as a cold mount of the same flash, encrypted partition (log replay, read-backs)'() {
+    differential(21, { blockLength: 512, blocks: 6, encrypted: true }, { alertBlocks: 2 }, 200);
+    differential(22, { blockLength: 512, blocks: 2, encrypted: true }, { alertBlocks: 0 }, 120);
+  },
+
   'a warm instance answers as a cold mount of the same flash, rings of two blocks'() {
     // Two blocks: both headers are in the memo when one of them is recycled.
     differential(11, { blockLength: 256, blocks: 2, writeAlign: 4 }, { alertBlocks: 0 }, 400);

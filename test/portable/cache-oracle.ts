@@ -139,7 +139,7 @@ export class Life {
         this.#inFlight = { kind: 'append', seq: cache.nextSeq, reading };
         const seq = cache.append(reading);
         this.#alive();
-        if (seq <= this.#maxSeqReturned) fail(`append returned seq ${seq}, not above ${this.#maxSeqReturned}`);
+        if (seq <= this.#maxSeqReturned) fail(`append returned seq ${seq}, not above ${this.#maxSeqReturned} (${cache.stats.lastFault})`);
         if (seq !== this.#inFlight.seq) fail(`append returned ${seq}, nextSeq said ${this.#inFlight.seq}`);
         this.#held.set(seq, reading);
         this.#maxSeqReturned = seq;
@@ -285,6 +285,11 @@ export class Life {
 }
 
 export const SMALL_GEOMETRY: SimFlashGeometry = { blockLength: 256, blocks: 6, writeAlign: 4 };
+/**
+ * The encrypted-partition mode's small ring: 512-byte blocks hold 4 records in it (256-byte
+ * blocks hold 5 in plain mode), so the same scenario wraps both rings.
+ */
+export const ENCRYPTED_GEOMETRY: SimFlashGeometry = { blockLength: 512, blocks: 6, encrypted: true };
 export const SMALL_OPTIONS: FlashCacheOptions = { alertBlocks: 2 };
 
 /** The fixed scenario of the exhaustive test: wrap-arounds, both acknowledge kinds, reboots. */
@@ -309,8 +314,14 @@ export function scenario(): Op[] {
  * Runs `ops` once; cuts the power at mutating flash operation `cutAt` (torn with `tearSeed`;
  * with `scatter`, each bit the cut operation was changing lands with that probability).
  */
-export function runWithCut(ops: Op[], cutAt: number, tearSeed: number | undefined, scatter = 0): Life {
-  const life = new Life(SMALL_GEOMETRY, SMALL_OPTIONS, { after: cutAt, tear: tearSeed !== undefined, seed: tearSeed ?? 1, scatter });
+export function runWithCut(
+  ops: Op[],
+  cutAt: number,
+  tearSeed: number | undefined,
+  scatter = 0,
+  geometry: SimFlashGeometry = SMALL_GEOMETRY,
+): Life {
+  const life = new Life(geometry, SMALL_OPTIONS, { after: cutAt, tear: tearSeed !== undefined, seed: tearSeed ?? 1, scatter });
   for (const op of ops) {
     if (!life.step(op)) life.recover();
   }
@@ -318,10 +329,14 @@ export function runWithCut(ops: Op[], cutAt: number, tearSeed: number | undefine
   return life;
 }
 
-/** Counts the mutating flash operations of the scenario without cuts. */
-export function scenarioOperations(ops: Op[]): number {
-  const life = new Life(SMALL_GEOMETRY, SMALL_OPTIONS);
+/**
+ * Counts the mutating flash operations of the scenario without cuts. Without cuts no 16-byte unit
+ * of an encrypted partition is ever written twice (a second write would garble it).
+ */
+export function scenarioOperations(ops: Op[], geometry: SimFlashGeometry = SMALL_GEOMETRY): number {
+  const life = new Life(geometry, SMALL_OPTIONS);
   for (const op of ops) if (!life.step(op)) fail('cut without a cut armed');
+  if (life.flash.counters.unitRewrites !== 0) fail(`${life.flash.counters.unitRewrites} units written twice without a cut`);
   return life.flash.operations;
 }
 
@@ -329,16 +344,22 @@ export function scenarioOperations(ops: Op[]): number {
  * Cuts the scenario at every operation from `from` (inclusive) to `to` (exclusive), plain and
  * torn (with `scatter`: torn bit by bit, see runWithCut, and not plain).
  */
-export function exhaustive(from: number, to: number, tearSeeds: number[], scatter = 0): number {
+export function exhaustive(
+  from: number,
+  to: number,
+  tearSeeds: number[],
+  scatter = 0,
+  geometry: SimFlashGeometry = SMALL_GEOMETRY,
+): number {
   const ops = scenario();
   let runs = 0;
   for (let cut = from; cut < to; cut++) {
     if (scatter === 0) {
-      runWithCut(ops, cut, undefined);
+      runWithCut(ops, cut, undefined, 0, geometry);
       runs++;
     }
     for (const seed of tearSeeds) {
-      runWithCut(ops, cut, seed * 7919 + cut, scatter);
+      runWithCut(ops, cut, seed * 7919 + cut, scatter, geometry);
       runs++;
     }
   }

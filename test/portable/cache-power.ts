@@ -5,25 +5,34 @@
  * random cuts on Node and tools/soak-cache.ts as many as asked.
  */
 import { ok } from '../harness/assert';
-import { exhaustive, randomCuts, scenario, scenarioOperations } from './cache-oracle';
+import { ENCRYPTED_GEOMETRY, exhaustive, randomCuts, scenario, scenarioOperations, SMALL_GEOMETRY } from './cache-oracle';
+import type { SimFlashGeometry } from '../../simulator/flash/index';
 
 const TOTAL = scenarioOperations(scenario());
+/** Encrypted partition (the cache's encrypted mode): the flash model's torn writes leave each
+ * 16-byte unit whole, untouched or garbage (a torn unit decrypts to noise). */
+export const TOTAL_ENCRYPTED = scenarioOperations(scenario(), ENCRYPTED_GEOMETRY);
 
-function part(index: number, parts: number): () => void {
+export function part(index: number, parts: number, geometry: SimFlashGeometry = SMALL_GEOMETRY): () => void {
   return () => {
-    const from = Math.floor((TOTAL * index) / parts);
-    const to = Math.floor((TOTAL * (index + 1)) / parts);
-    const runs = exhaustive(from, to + (index === parts - 1 ? 2 : 0), [1]);
+    const total = geometry.encrypted ? TOTAL_ENCRYPTED : TOTAL;
+    const from = Math.floor((total * index) / parts);
+    const to = Math.floor((total * (index + 1)) / parts);
+    const runs = exhaustive(from, to + (index === parts - 1 ? 2 : 0), [1], 0, geometry);
     ok(runs >= 2 * (to - from));
   };
 }
 
-/** Per-bit torn cuts: a torn erase leaves a few cells of every structure erased (issue 11, item 7). */
-function scattered(index: number, parts: number, scatter: number): () => void {
+/**
+ * Per-bit torn cuts: a torn erase leaves a few cells of every structure erased (issue 11, item 7).
+ * Encrypted: each unit the cut operation was changing lands whole only if all its bits did.
+ */
+export function scattered(index: number, parts: number, scatter: number, geometry: SimFlashGeometry = SMALL_GEOMETRY): () => void {
   return () => {
-    const from = Math.floor((TOTAL * index) / parts);
-    const to = Math.floor((TOTAL * (index + 1)) / parts);
-    const runs = exhaustive(from, to, [3], scatter);
+    const total = geometry.encrypted ? TOTAL_ENCRYPTED : TOTAL;
+    const from = Math.floor((total * index) / parts);
+    const to = Math.floor((total * (index + 1)) / parts);
+    const runs = exhaustive(from, to, [3], scatter, geometry);
     ok(runs >= to - from);
   };
 }

@@ -9,6 +9,9 @@
  * - per-operation cost in XS computrons in the steady state of the node (80 x 4 KB blocks, one
  *   reading appended, peeked and acknowledged at a time): append, peek of the oldest record,
  *   alerts-only peek, acknowledge; each the mean over enough readings to cross block boundaries.
+ * The same figures for an encrypted partition (ESP32 flash encryption: the cache's encrypted
+ * mode on the flash model's 16-byte write-once units), as `cache.encrypted.*`, beside the plain
+ * mode's; and both with every reading acknowledged on its own (what the uplink does per PUBACK).
  */
 import { fileURLToPath } from 'node:url';
 import { computeLayout, FlashCache } from '../../firmware/cache/index';
@@ -18,6 +21,7 @@ import { SimFlash } from '../../simulator/flash/index';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const GEOMETRY = { blockLength: 4096, blocks: 64, writeAlign: 4 };
+const ENCRYPTED = { blockLength: 4096, blocks: 64, encrypted: true };
 const READINGS = 50_000;
 const CYCLES = 100_000;
 
@@ -25,15 +29,18 @@ function reading(i: number) {
   return { timeMs: 1_700_000_000_000 + i * 1000, synced: true, channel: 0, kind: 0 as const, value: 20_000 + (i % 100), alert: false };
 }
 
-function steady(ackEvery: number): { bytesPerReading: number; erasesPer10k: number; lifetimeYears: number } {
-  const flash = new SimFlash(GEOMETRY);
+/** `ackEvery` > 0: acknowledgeThrough every that many readings; -1: each reading acknowledged on its own. */
+function steady(ackEvery: number, geometry: typeof GEOMETRY | typeof ENCRYPTED = GEOMETRY): { bytesPerReading: number; erasesPer10k: number; lifetimeYears: number } {
+  const flash = new SimFlash(geometry);
   const cache = new FlashCache(flash);
   const start = flash.counters;
   for (let i = 0; i < READINGS; i++) {
     const seq = cache.append(reading(i));
     if (ackEvery > 0 && i % ackEvery === ackEvery - 1) cache.acknowledgeThrough(seq);
+    if (ackEvery < 0) cache.acknowledge(seq);
   }
   const end = flash.counters;
+  if (end.unitRewrites !== 0 || cache.stats.faults !== 0) throw new Error(`bench: ${end.unitRewrites} units written twice, ${cache.stats.faults} faults`);
   const erasesPerReading = (end.erases - start.erases) / READINGS;
   const blocks = GEOMETRY.blocks - Math.max(2, Math.floor(GEOMETRY.blocks / 16));
   // At 1 reading/s each of the main ring's blocks is erased erasesPerReading / blocks times a second.
@@ -53,7 +60,7 @@ let keep;
 globalThis.handleCommand = (bytes) => {
   const c = new Uint8Array(bytes);
   if (c[0] === 1) {
-    flash = new SimFlash({ blockLength: 4096, blocks: c[1], writeAlign: 4 });
+    flash = new SimFlash(c[2] === 1 ? { blockLength: 4096, blocks: c[1], encrypted: true } : { blockLength: 4096, blocks: c[1], writeAlign: 4 });
     const cache = new FlashCache(flash);
     const n = cache.capacity + 3000;
     for (let i = 0; i < n; i++) cache.append({ timeMs: 1700000000000 + i * 1000, synced: true, channel: 0, kind: 0, value: i, alert: i % 97 === 0 });
@@ -84,7 +91,7 @@ let i = 0;
 const out = [newReading()];
 globalThis.handleCommand = (bytes) => {
   const c = new Uint8Array(bytes);
-  if (c[0] === 1) cache = new FlashCache(new SimFlash({ blockLength: 4096, blocks: 80, writeAlign: 4 }));
+  if (c[0] === 1) cache = new FlashCache(new SimFlash(c[1] === 1 ? { blockLength: 4096, blocks: 80, encrypted: true } : { blockLength: 4096, blocks: 80, writeAlign: 4 }));
   else if (c[0] === 2) { seq = cache.append({ timeMs: 1700000000000 + i * 60000, synced: true, channel: 0, kind: 0, value: 20000 + (i % 100), alert: false }); i++; }
   else if (c[0] === 3) { if (cache.peek(out, 1) !== 1 || out[0].seq !== seq) throw new Error('peek'); }
   else if (c[0] === 4) { if (cache.peek(out, 1, true) !== 0) throw new Error('alerts peek'); }
@@ -94,17 +101,17 @@ globalThis.handleCommand = (bytes) => {
 `;
 
 /** Mean computrons of append, peek of the oldest, alerts-only peek and acknowledge, one reading at a time. */
-async function xsOperations(): Promise<Record<string, number>> {
+async function xsOperations(encrypted = false): Promise<Record<string, number>> {
   const code = await bundleForXs({ contents: xsOpsSource, resolveDir: root });
   const worker = new XsWorker();
-  const slotsPerBlock = computeLayout({ blockLength: 4096, blocks: 80, writeAlign: 4, eraseValue: 0xff })!.slotsPerBlock;
+  const slotsPerBlock = computeLayout({ blockLength: 4096, blocks: 80, writeAlign: 4, eraseValue: 0xff, encrypted })!.slotsPerBlock;
   // Warm-up laps the first block; the measured readings then cross two block boundaries.
   const warm = slotsPerBlock + 17;
   const measured = 2 * slotsPerBlock;
   const sums = [0, 0, 0, 0, 0];
   try {
     await worker.evaluate(code);
-    await worker.deliver(new Uint8Array([1]));
+    await worker.deliver(new Uint8Array([1, encrypted ? 1 : 0]));
     for (let r = 0; r < warm + measured; r++) {
       for (let op = 0; op <= 4; op++) {
         const { meter } = await worker.deliver(new Uint8Array([op === 0 ? 0 : op + 1]));
@@ -117,22 +124,23 @@ async function xsOperations(): Promise<Record<string, number>> {
   // An empty crank (command 0) is the dispatch overhead, subtracted from every figure.
   const empty = sums[0]! / measured;
   const mean = (op: number) => sums[op]! / measured - empty;
+  const prefix = encrypted ? 'cache.encrypted.xs.' : 'cache.xs.';
   return {
-    'cache.xs.appendComputrons': mean(1),
-    'cache.xs.peekOldestComputrons': mean(2),
-    'cache.xs.peekAlertsOnlyComputrons': mean(3),
-    'cache.xs.acknowledgeComputrons': mean(4),
+    [`${prefix}appendComputrons`]: mean(1),
+    [`${prefix}peekOldestComputrons`]: mean(2),
+    [`${prefix}peekAlertsOnlyComputrons`]: mean(3),
+    [`${prefix}acknowledgeComputrons`]: mean(4),
   };
 }
 
-async function xsFigures(): Promise<Record<string, number>> {
+async function xsFigures(encrypted = false): Promise<Record<string, number>> {
   const code = await bundleForXs({ contents: xsSource, resolveDir: root });
   const figures: Record<string, number> = {};
   for (const blocks of [64, 16]) {
     const worker = new XsWorker();
     try {
       await worker.evaluate(code);
-      await worker.deliver(new Uint8Array([1, blocks]));
+      await worker.deliver(new Uint8Array([1, blocks, encrypted ? 1 : 0]));
       if ((await worker.deliver(new Uint8Array([4]))).result[0] !== 1) throw new Error('xsnap has no gc()');
       await worker.deliver(new Uint8Array([3]));
       const before = worker.lastMeter;
@@ -143,9 +151,10 @@ async function xsFigures(): Promise<Record<string, number>> {
       await worker.deliver(new Uint8Array([3]));
       const one = await worker.deliver(new Uint8Array([5]));
       if (one.result[0] !== 1) throw new Error('the full partition mounted empty');
-      figures[`cache.bootRecoveryComputronsFull${blocks * 4}KB`] = one.meter.compute;
-      figures[`cache.ramSlots${blocks}Blocks`] = heapSlots;
-      figures[`cache.ramBytes${blocks}Blocks`] = heapSlots * XS_SLOT_BYTES + chunkBytes;
+      const prefix = encrypted ? 'cache.encrypted.' : 'cache.';
+      figures[`${prefix}bootRecoveryComputronsFull${blocks * 4}KB`] = one.meter.compute;
+      figures[`${prefix}ramSlots${blocks}Blocks`] = heapSlots;
+      figures[`${prefix}ramBytes${blocks}Blocks`] = heapSlots * XS_SLOT_BYTES + chunkBytes;
     } finally {
       worker.close();
     }
@@ -156,18 +165,34 @@ async function xsFigures(): Promise<Record<string, number>> {
 export async function bench(): Promise<Record<string, number>> {
   const online = steady(10);
   const offline = steady(0);
-  const flash = new SimFlash(GEOMETRY);
-  const cache = new FlashCache(flash);
+  const each = steady(-1);
+  const cache = new FlashCache(new SimFlash(GEOMETRY));
+  const encOnline = steady(10, ENCRYPTED);
+  const encOffline = steady(0, ENCRYPTED);
+  const encEach = steady(-1, ENCRYPTED);
+  const enc = new FlashCache(new SimFlash(ENCRYPTED));
   return {
     'cache.recordBytes': cache.layout.slotLength,
     'cache.capacityReadings256KB': cache.capacity,
     'cache.flashBytesPerReading': online.bytesPerReading,
     'cache.writeAmplification': online.bytesPerReading / cache.layout.slotLength,
     'cache.flashBytesPerReadingOffline': offline.bytesPerReading,
+    'cache.flashBytesPerReadingAckEach': each.bytesPerReading,
     'cache.erasesPer10kReadings': online.erasesPer10k,
+    'cache.erasesPer10kReadingsAckEach': each.erasesPer10k,
     'cache.lifetimeYearsAt1Hz100kCycles': online.lifetimeYears,
+    'cache.encrypted.recordBytes': enc.layout.slotLength,
+    'cache.encrypted.capacityReadings256KB': enc.capacity,
+    'cache.encrypted.flashBytesPerReading': encOnline.bytesPerReading,
+    'cache.encrypted.flashBytesPerReadingOffline': encOffline.bytesPerReading,
+    'cache.encrypted.flashBytesPerReadingAckEach': encEach.bytesPerReading,
+    'cache.encrypted.erasesPer10kReadings': encOnline.erasesPer10k,
+    'cache.encrypted.erasesPer10kReadingsAckEach': encEach.erasesPer10k,
+    'cache.encrypted.lifetimeYearsAt1Hz100kCycles': encOnline.lifetimeYears,
     ...(await xsFigures()),
     ...(await xsOperations()),
+    ...(await xsFigures(true)),
+    ...(await xsOperations(true)),
   };
 }
 

@@ -196,6 +196,8 @@ export interface BootOptions {
    * wrote there, e.g. in `prepare`, is what the node reads).
    */
   nvs?: NvsState;
+  /** The chip's flash encryption is enabled (eFuses): partitions flagged `encrypted` are encrypted. */
+  flashEncryption?: boolean;
 }
 
 
@@ -237,7 +239,7 @@ export function modelBoard(o: BootOptions): ModelledBoard {
   const partitions = o.partitions ?? loadPartitions(join(root, 'manifests/esp32/partitions.csv'));
   o.prepare?.(partitions);
   const ota: OtaState = { running: 0, boot: 0, trial: false, version: '0.1.0', ...o.ota };
-  const storage = storageModels(partitions, ota);
+  const storage = storageModels(partitions, ota, o.flashEncryption ?? false);
   let nvs = o.nvs;
   let nvsProblems: string[] = [];
   if (!nvs) {

@@ -5,8 +5,19 @@
  * natives for the running slot (hosts/esp32/ota-state.c), with ESP-IDF's esp_partition and
  * app_update behaviour behind them: NOR flash (erase sets 0xFF, a write can only clear bits),
  * 4 KB erase blocks, reads and writes bounded by the partition.
+ *
+ * Flash encryption (`flashEncryption: true`, the eFuse state of a production chip): a data
+ * partition whose Flags column says `encrypted` has esp_partition_t.encrypted, and its reads and
+ * writes go through ESP-IDF's encrypted path, modelled by the project's strict encrypted flash
+ * (simulator/flash): esp_partition_write of an offset or length that is not a multiple of 16
+ * returns ESP_ERR_INVALID_ARG (esp_flash_write_encrypted), so xs_flashstorage_write throws
+ * "write failed"; a 16-byte unit written twice reads back as garbage; erased flash reads back as
+ * noise (esp_partition_read decrypts it). The model starts such a partition as the bootloader's
+ * first encrypted boot leaves it: encrypted in place, every unit written (erased sectors read
+ * 0xFF until erased again). Without flash encryption the flag changes nothing.
  */
 import { readFileSync } from 'node:fs';
+import { SimFlash } from '../../../simulator/flash/index';
 import { toInteger } from './chip';
 
 type Options = Record<string, unknown>;
@@ -25,6 +36,10 @@ export interface Partition {
   bytes: Uint8Array;
   /** Bits a write tried to set (1 over 0): NOR cannot, the data is corrupt. */
   overwrites: number;
+  /** The partition table's Flags column says `encrypted`. */
+  encryptedFlag: boolean;
+  /** With flash encryption on: the encrypted flash behind an `encrypted` data partition. */
+  encrypted?: SimFlash;
 }
 
 /** Parses manifests/esp32/partitions.csv. */
@@ -33,10 +48,20 @@ export function loadPartitions(path: string): Partition[] {
   for (const raw of readFileSync(path, 'utf8').split('\n')) {
     const line = raw.trim();
     if (!line || line.startsWith('#')) continue;
-    const [name, type, subtype, offset, size] = line.split(',').map((f) => f.trim());
+    const [name, type, subtype, offset, size, flags] = line.split(',').map((f) => f.trim());
     const bytes = Number(size);
+    const encryptedFlag = (flags ?? '').split(':').some((f) => f.trim() === 'encrypted');
     // A real part's data partitions would hold whatever was there; the project's image starts them erased.
-    out.push({ name: name!, type: type as 'app' | 'data', subtype: subtype!, offset: Number(offset), size: bytes, bytes: new Uint8Array(type === 'app' ? 0 : bytes).fill(0xff), overwrites: 0 });
+    out.push({
+      name: name!,
+      type: type as 'app' | 'data',
+      subtype: subtype!,
+      offset: Number(offset),
+      size: bytes,
+      bytes: new Uint8Array(type === 'app' ? 0 : bytes).fill(0xff),
+      overwrites: 0,
+      encryptedFlag,
+    });
   }
   return out;
 }
@@ -57,7 +82,16 @@ export interface OtaState {
   version: string;
 }
 
-export function storageModels(partitions: Partition[], ota: OtaState) {
+export function storageModels(partitions: Partition[], ota: OtaState, flashEncryption = false) {
+  if (flashEncryption) {
+    for (const p of partitions) {
+      if (p.type === 'data' && p.encryptedFlag && !p.encrypted) {
+        // The first boot with flash encryption encrypts flagged partitions in place, erased sectors
+        // too: every unit starts written (it reads back as what it held, 0xFF when it was erased).
+        p.encrypted = SimFlash.encryptedInPlace({ blockLength: ERASE_SIZE, blocks: p.size / ERASE_SIZE }, p.bytes);
+      }
+    }
+  }
   const apps = partitions.filter((p) => p.type === 'app' && p.subtype.startsWith('ota_'));
   for (const app of apps) if (app.bytes.length === 0) app.bytes = new Uint8Array(app.size).fill(0xff);
   const slotIndex = (p: Partition): number => Number(p.subtype.slice(4));
@@ -72,7 +106,8 @@ export function storageModels(partitions: Partition[], ota: OtaState) {
       const at = toInteger(offset);
       const into = typeof target === 'number' ? new Uint8Array(toInteger(target)) : bytesOf(target);
       if (at < 0 || at + into.length > h.partition.size) throw new Error('read failed');
-      into.set(h.partition.bytes.subarray(at, at + into.length));
+      if (h.partition.encrypted) h.partition.encrypted.read(into, at);
+      else into.set(h.partition.bytes.subarray(at, at + into.length));
       return typeof target === 'number' ? (into.buffer as ArrayBuffer) : into.length;
     }
     /** xs_flashstorage_write: read-only → "read-only"; out of range → "write failed"; NOR: bits only clear. */
@@ -82,6 +117,12 @@ export function storageModels(partitions: Partition[], ota: OtaState) {
       const at = toInteger(offset);
       const data = bytesOf(buffer);
       if (at < 0 || at + data.length > h.partition.size) throw new Error('write failed');
+      if (h.partition.encrypted) {
+        // esp_flash_write_encrypted: ESP_ERR_INVALID_ARG unless 16-byte aligned, a multiple of 16.
+        if (at % 16 !== 0 || data.length % 16 !== 0) throw new Error('write failed');
+        h.partition.encrypted.write(data, at);
+        return;
+      }
       const bytes = h.partition.bytes;
       for (let i = 0; i < data.length; i++) {
         const old = bytes[at + i]!;
@@ -96,6 +137,10 @@ export function storageModels(partitions: Partition[], ota: OtaState) {
       const first = toInteger(start);
       const end = stop === undefined ? first + 1 : toInteger(stop);
       if (first < 0 || end <= first || end * ERASE_SIZE > h.partition.size) throw new Error('erase failed');
+      if (h.partition.encrypted) {
+        for (let b = first; b < end; b++) h.partition.encrypted.eraseBlock(b);
+        return;
+      }
       h.partition.bytes.fill(0xff, first * ERASE_SIZE, end * ERASE_SIZE);
     }
     /** xs_flashstorage_status: size, blockLength, blocks. */
@@ -220,6 +265,11 @@ export function storageModels(partitions: Partition[], ota: OtaState) {
     xs_pipewatch_ota_running: () => ({ slot: ota.running, version: ota.version, trial: ota.trial }),
     xs_pipewatch_ota_confirm: () => {
       ota.trial = false;
+    },
+    /** esp_partition_find_first(DATA, ANY, label)->encrypted: flagged and flash encryption on. */
+    xs_pipewatch_partition_encrypted: (label: unknown) => {
+      const p = partitions.find((q) => q.type === 'data' && q.name === String(label));
+      return p !== undefined && p.encryptedFlag && flashEncryption;
     },
   };
 

@@ -16,6 +16,7 @@ xsBooleanValue fxToBoolean(xsMachine *the, xsSlot *slot);
 void fxGetArrayBufferData(xsMachine *the, xsSlot *slot, xsIntegerValue byteOffset, void *data, xsIntegerValue byteLength);
 void fxSetArrayBufferData(xsMachine *the, xsSlot *slot, xsIntegerValue byteOffset, void *data, xsIntegerValue byteLength);
 xsIntegerValue fxGetArrayBufferLength(xsMachine *the, xsSlot *slot);
+xsStringValue fxToString(xsMachine *the, xsSlot *slot);
 
 #define xsmcVars(_COUNT) fxVars(the, _COUNT)
 #define xsmcSetNewObject(_SLOT) fxNewObject(the, &(_SLOT))
@@ -31,3 +32,4 @@ xsIntegerValue fxGetArrayBufferLength(xsMachine *the, xsSlot *slot);
 #define xsmcGetArrayBufferData(_SLOT, _OFFSET, _BUFFER, _SIZE) fxGetArrayBufferData(the, &(_SLOT), _OFFSET, _BUFFER, _SIZE)
 #define xsmcSetArrayBufferData(_SLOT, _OFFSET, _BUFFER, _SIZE) fxSetArrayBufferData(the, &(_SLOT), _OFFSET, _BUFFER, _SIZE)
 #define xsmcGetArrayBufferLength(_SLOT) fxGetArrayBufferLength(the, &(_SLOT))
+#define xsmcToString(_SLOT) fxToString(the, &(_SLOT))
