@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StationStore } from '../tools/station/store';
+import { SqliteStore } from '../tools/station/store-sqlite';
+import type { StationStore } from '../tools/station/store';
 import { handleMessage, TOPICS } from '../tools/station/ingest';
 import { fleetMetrics, parseWhen, readRegistry } from '../tools/station/fleet';
 import { FleetMetrics } from '../tools/fleet/metrics';
@@ -29,7 +30,7 @@ function run(args: string[]) {
 
 /** A database with two devices on two lines over two days, b1 offline 6 h of day 1, and an update. */
 async function filled(file: string): Promise<StationStore> {
-  const store = new StationStore(file);
+  const store = new SqliteStore(file);
   for (let k = 0; k <= 192; k++) {
     await handleMessage(store, 'pipewatch/a1/health', enc(JSON.stringify(hb('a1', k))), DAY0 + k * Q + 50);
     await handleMessage(store, 'pipewatch/b1/health', enc(JSON.stringify(hb('b1', k, k > 24 && k <= 48 ? 0 : Q))), DAY0 + k * Q + 50);
@@ -47,7 +48,7 @@ test('the station subscribes to the health topic', (t) => {
 });
 
 test('a heartbeat is stored once (a resent copy is not added again); a bad one is malformed with its reason', async (t) => {
-  const store = new StationStore(':memory:');
+  const store = new SqliteStore(':memory:');
   const body = JSON.stringify(hb('pipe-7', 1));
   t.is((await handleMessage(store, 'pipewatch/pipe-7/health', enc(body), DAY0)).added, 1);
   t.is((await handleMessage(store, 'pipewatch/pipe-7/health', enc(body), DAY0 + 5)).added, 0, 'resent copy');
@@ -65,21 +66,21 @@ test('a heartbeat is stored once (a resent copy is not added again); a bad one i
   for (const [payload, reason] of bad) {
     const e = await handleMessage(store, 'pipewatch/pipe-7/health', enc(payload), DAY0);
     t.is(e.kind, 'malformed', payload);
-    t.true(store.devices(DAY0).find((d) => d.dev === 'pipe-7')!.last_error!.includes(reason), `${payload}: ${store.devices(DAY0).find((d) => d.dev === 'pipe-7')!.last_error}`);
+    t.true((await store.devices(DAY0)).find((d) => d.dev === 'pipe-7')!.last_error!.includes(reason), `${payload}: ${(await store.devices(DAY0)).find((d) => d.dev === 'pipe-7')!.last_error}`);
   }
   t.is((await handleMessage(store, 'pipewatch/pipe-7/health', new Uint8Array(5000), DAY0)).kind, 'malformed', 'oversized');
-  t.is(store.counters().malformed, bad.length + 1);
+  t.is((await store.counters()).malformed, bad.length + 1);
   t.is((await store.heartbeats(0, Number.MAX_SAFE_INTEGER)).length, 1);
-  store.close();
+  await store.close();
 });
 
 test('OTA status events are kept in arrival order per device', async (t) => {
-  const store = new StationStore(':memory:');
+  const store = new SqliteStore(':memory:');
   for (const e of ['progress', 'verified', 'confirmed']) await handleMessage(store, 'pipewatch/x/ota/status', enc(`{"event":"${e}","version":"1.1.0"}`), DAY0);
   const rows = await store.otaEvents(0, Number.MAX_SAFE_INTEGER);
   t.deepEqual(rows.map((r) => [r.seq, JSON.parse(r.body).event]), [[1, 'progress'], [2, 'verified'], [3, 'confirmed']]);
-  t.is(store.devices(DAY0)[0]!.ota_status, '{"event":"confirmed","version":"1.1.0"}', 'the last one still shown on the device');
-  store.close();
+  t.is((await store.devices(DAY0))[0]!.ota_status, '{"event":"confirmed","version":"1.1.0"}', 'the last one still shown on the device');
+  await store.close();
 });
 
 test('fleetMetrics from the store is the metrics module fed directly; activation ignores the window', async (t) => {
@@ -102,7 +103,7 @@ test('fleetMetrics from the store is the metrics module fed directly; activation
   t.is(day2.activation.activated, 2, 'activation is not limited by --since');
   t.is(day2.uptime.fleet, 1);
   t.deepEqual(Object.keys(day2.uptime.devices.b1!), ['2026-01-02']);
-  store.close();
+  await store.close();
 });
 
 test('--since and --until: durations back from now, ISO dates, all; anything else is a usage error', (t) => {
@@ -195,6 +196,6 @@ test('/api/fleet/metrics: the report as JSON, the plant file\'s nodes as the reg
     t.is((await fetch(new URL('/api/fleet/metrics?since=soon', web.url))).status, 400);
   } finally {
     await web.close();
-    store.close();
+    await store.close();
   }
 });

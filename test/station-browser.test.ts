@@ -59,8 +59,8 @@ browserTest('plant shows every node, a node plots its readings, nodes grey out w
   t.is(summary.readingsLost, 0);
   const total = [...delivered.values()].reduce((n, s) => n + s.size, 0);
   const deadline = Date.now() + 20_000;
-  while (station.store.counters().ingested < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  t.is(station.store.counters().ingested, total);
+  while ((await station.store.counters()).ingested < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  t.is((await station.store.counters()).ingested, total);
 
   mkdirSync(SHOTS, { recursive: true });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'], headless: true });
@@ -138,7 +138,7 @@ browserTest('plant shows every node, a node plots its readings, nodes grey out w
   await page.waitForFunction((n) => document.querySelectorAll('#plant a.node[data-online="true"]').length === n, deviceIds.length, { timeout: 10_000 });
   // A hot alert reading, 15 K above the node's baseline: red, ringed and marked, live (SSE, no reload).
   const hot = deviceIds[5]!;
-  const baseline = station.store.heat().find((h) => h.dev === hot)!.baseline;
+  const baseline = (await station.store.heat()).find((h) => h.dev === hot)!.baseline;
   const seq = Math.max(...delivered.get(hot)!) + 1;
   const alert = `{"dev":"${hot}","seq":${seq},"ts":${Date.now()},"sync":true,"ch":0,"mC":${baseline + 15_000},"alert":true}`;
   await link.publishAsync(`pipewatch/${hot}/alerts`, alert, { qos: 1 });

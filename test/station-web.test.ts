@@ -17,17 +17,23 @@ import { findMosquitto, freePort, startMosquitto } from './harness/mosquitto';
 import { initCa, issueDevice, revokeDevice } from '../tools/certs';
 import { ReadingEncoder } from '../firmware/uplink/payload';
 import type { Reading } from '../firmware/store';
-import { StationStore } from '../tools/station/store';
+import { openStore, type StationStore } from '../tools/station/store';
+import { startPostgres, type PostgresHandle } from './harness/postgres';
 import { StationIncidents, incidentId } from '../tools/station/incidents';
 import { startWeb, healthFields, isLoopbackAddress } from '../tools/station/web';
 import { parseStationOptions, startStation } from '../tools/station/main';
 import type { Plant } from '../tools/station/plant';
 import { UsageError } from '../tools/args';
 
-/** An SQLite store (after the async store interface lands: `openStore(file)`). */
 async function openSqlite(file: string): Promise<StationStore> {
-  return new StationStore(file);
+  return openStore(file);
 }
+
+let postgres: Promise<PostgresHandle> | undefined;
+let databases = 0;
+test.after.always(async () => {
+  if (postgres) await (await postgres).stop();
+});
 
 /**
  * Store backends the store-method tests run on. The PostgreSQL backend (station-pg) adds its
@@ -40,6 +46,14 @@ const BACKENDS: Array<[string, () => Promise<{ store: StationStore; done: () => 
       const dir = mkdtempSync(join(tmpdir(), 'station-web-'));
       const store = await openSqlite(join(dir, 's.db'));
       return { store, done: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); } };
+    },
+  ],
+  [
+    'postgres',
+    async () => {
+      postgres ??= startPostgres({ fsync: false });
+      const store = await openStore(await (await postgres).createDatabase(`web${++databases}`));
+      return { store, done: () => store.close() };
     },
   ],
 ];

@@ -16,7 +16,7 @@ import { ReadingEncoder } from '../firmware/uplink/payload';
 import type { Reading } from '../firmware/store';
 import { escapeHtml } from '../tools/station/web';
 import { startStation, parseStationOptions } from '../tools/station/main';
-import { StationStore } from '../tools/station/store';
+import { SqliteStore } from '../tools/station/store-sqlite';
 import { startIngest } from '../tools/station/ingest';
 import { layoutPlant, readPlant } from '../tools/station/plant';
 import { writeFileSync } from 'node:fs';
@@ -165,8 +165,11 @@ test('hostile device ids and payloads are counted per device, stored nowhere els
   const len = enc.encode(reading(7));
   await client.publishAsync('pipewatch/node-009/readings', Buffer.from(enc.out.bytes.subarray(0, len)), { qos: 1 });
   await client.endAsync();
-  await waitFor(() => station.store.counters().ingested === 1 && station.store.counters().malformed === 4, 10_000, 'the messages');
-  const devices = station.store.devices(Date.now());
+  await waitFor(async () => {
+    const c = await station.store.counters();
+    return c.ingested === 1 && c.malformed === 4;
+  }, 10_000, 'the messages');
+  const devices = await station.store.devices(Date.now());
   const hostile = devices.find((d) => d.dev === evil)!;
   t.is(hostile.malformed, 1);
   t.is(hostile.readings, 0);
@@ -219,8 +222,8 @@ test('a database that fails holds the PUBACK: the broker delivers the message ag
     await broker.stop();
     rmSync(dir, { recursive: true, force: true });
   });
-  class FailingStore extends StationStore {
-    override storeReadings(): { added: number; duplicates: number } {
+  class FailingStore extends SqliteStore {
+    override async storeReadings(): Promise<{ added: number; duplicates: number }> {
       throw new Error('database is locked');
     }
   }
@@ -239,16 +242,16 @@ test('a database that fails holds the PUBACK: the broker delivers the message ag
   first.client.stream.destroy();
   first.client.end(true);
   await first.close();
-  broken.close();
-  const store = new StationStore(join(dir, 'good.db'));
+  await broken.close();
+  const store = new SqliteStore(join(dir, 'good.db'));
   const second = startIngest({ broker: `mqtt://127.0.0.1:${broker.port}`, clientId: 'station-held', store });
   t.teardown(async () => {
     await second.close();
-    store.close();
+    await store.close();
   });
   await second.ready;
-  await waitFor(() => store.counters().ingested === 1, 5000, 'the message delivered again');
-  t.deepEqual(store.readings('node-042', 0, Date.now()).map((r) => r.seq), [1]);
+  await waitFor(async () => (await store.counters()).ingested === 1, 5000, 'the message delivered again');
+  t.deepEqual((await store.readings('node-042', 0, Date.now())).map((r) => r.seq), [1]);
 });
 
 test('pipewatch sim --station (npm start) prints the web view address and stores the run', async (t) => {

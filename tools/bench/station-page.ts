@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import type { Reading } from '../../firmware/store';
-import { StationStore } from '../station/store';
+import { SqliteStore } from '../station/store-sqlite';
 import { startWeb } from '../station/web';
 
 const NODES = 1000;
@@ -20,7 +20,7 @@ const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 export async function bench(): Promise<Record<string, number>> {
   if (!existsSync(CHROMIUM)) throw new Error(`no chromium at ${CHROMIUM} (apt-get install chromium)`);
-  const store = new StationStore(':memory:');
+  const store = new SqliteStore(':memory:');
   const now = Date.now();
   for (let d = 0; d < NODES; d++) {
     const dev = `node-${String(d + 1).padStart(4, '0')}`;

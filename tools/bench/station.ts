@@ -1,7 +1,9 @@
 /*
  * Station ingest rate: readings per second from a local mosquitto into the station's SQLite
- * store (PUBACK after commit, WAL, synchronous=FULL), against a plain MQTT.js subscriber that
- * stores nothing and acknowledges on receipt, in the same run and with the same messages.
+ * store (PUBACK after commit, WAL, synchronous=FULL) and into PostgreSQL (a private Debian
+ * server on loopback, fsync on, synchronous_commit on: the test harness's), against a plain
+ * MQTT.js subscriber that stores nothing and acknowledges on receipt, in the same run and
+ * with the same messages.
  * Two loads: live readings (one single JSON reading per message) and backlog batches (24 per
  * message, JSON). Every reading counted at the receiver; a run that loses one fails.
  */
@@ -13,7 +15,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { startMosquitto } from '../../test/harness/mosquitto';
 import { ReadingEncoder } from '../../firmware/uplink/payload';
 import type { Reading } from '../../firmware/store';
-import { StationStore } from '../station/store';
+import { startPostgres, type PostgresHandle } from '../../test/harness/postgres';
+import { openStore } from '../station/store';
 import { startIngest } from '../station/ingest';
 
 const DEVICES = 20;
@@ -69,9 +72,9 @@ async function plain(port: number, load: Array<[string, Buffer, number]>): Promi
   return r;
 }
 
-async function station(port: number, load: Array<[string, Buffer, number]>, dir: string, name: string): Promise<number> {
+async function station(port: number, load: Array<[string, Buffer, number]>, db: string, name: string): Promise<number> {
   const total = load.reduce((n, [, , k]) => n + k, 0);
-  const store = new StationStore(join(dir, `${name}.db`));
+  const store = await openStore(db);
   let resolve!: (t: number) => void;
   const counted = new Promise<number>((r) => (resolve = r));
   let got = 0;
@@ -87,8 +90,8 @@ async function station(port: number, load: Array<[string, Buffer, number]>, dir:
   await ingest.ready;
   const r = await rate(port, load, counted);
   await ingest.close();
-  const stored = store.counters().ingested;
-  store.close();
+  const stored = (await store.counters()).ingested;
+  await store.close();
   if (stored !== total) throw new Error(`station stored ${stored} of ${total} readings`);
   return r;
 }
@@ -96,16 +99,21 @@ async function station(port: number, load: Array<[string, Buffer, number]>, dir:
 export async function bench(): Promise<Record<string, number>> {
   const broker = await startMosquitto();
   const dir = mkdtempSync(join(tmpdir(), 'station-bench-'));
+  let postgres: PostgresHandle | undefined;
   try {
+    postgres = await startPostgres({ fsync: true });
     const single = messages('single');
     const batch = messages('batch');
     return {
       'station.plainSubscriber.single.readingsPerSecond': await plain(broker.port, single),
-      'station.sqlite.single.readingsPerSecond': await station(broker.port, single, dir, 'single'),
+      'station.sqlite.single.readingsPerSecond': await station(broker.port, single, join(dir, 'single.db'), 'sqlite-single'),
+      'station.postgres.single.readingsPerSecond': await station(broker.port, single, await postgres.createDatabase('single'), 'pg-single'),
       'station.plainSubscriber.batch24.readingsPerSecond': await plain(broker.port, batch),
-      'station.sqlite.batch24.readingsPerSecond': await station(broker.port, batch, dir, 'batch'),
+      'station.sqlite.batch24.readingsPerSecond': await station(broker.port, batch, join(dir, 'batch.db'), 'sqlite-batch'),
+      'station.postgres.batch24.readingsPerSecond': await station(broker.port, batch, await postgres.createDatabase('batch'), 'pg-batch'),
     };
   } finally {
+    await postgres?.stop();
     await broker.stop();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -177,7 +177,7 @@ export async function fleetCommand(argv: string[]): Promise<number> {
   if (sinceMs > untilMs) throw new UsageError('--since is after --until');
   const db = (values.db as string | undefined) ?? '.pipewatch/station.db';
   if (/^postgres(ql)?:/.test(db)) throw new UsageError('--db postgres:// is not supported yet; give the station\'s SQLite file');
-  if (!existsSync(db)) throw new Failure(`--db ${db}: no such database (the station writes .pipewatch/station.db by default; --db FILE)`);
+  if (!/^postgres(ql)?:\/\//.test(db) && !existsSync(db)) throw new Failure(`--db ${db}: no such database (the station writes .pipewatch/station.db by default; --db FILE)`);
   let registry: RegistryEntry[] = [];
   if (values.registry !== undefined) {
     try {
@@ -186,10 +186,10 @@ export async function fleetCommand(argv: string[]): Promise<number> {
       throw new Failure(oneLine(error));
     }
   }
-  const { StationStore } = await import('./store');
+  const { openStore } = await import('./store');
   let store: StationStore;
   try {
-    store = new StationStore(db);
+    store = await openStore(db);
   } catch (error) {
     throw new Failure(`--db ${db}: ${oneLine(error)}`);
   }

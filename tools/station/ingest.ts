@@ -5,8 +5,12 @@
  * packets one at a time and sends the PUBACK from the callback of `client.handleMessage`
  * (its documented back-pressure hook), so a message's acknowledgement never overtakes its
  * commit. (`customHandleAcks` does the same but MQTT.js ignores it under MQTT 3.1.1 and acks on
- * receipt, which brokers such as the simulator's aedes need.) If the commit throws (disk full,
- * database locked), the acknowledgement is held and the commit retried: the broker keeps it.
+ * receipt, which brokers such as the simulator's aedes need.) If the commit fails (disk full,
+ * database locked, PostgreSQL unreachable), the acknowledgement is held and the commit retried:
+ * the broker keeps the message, and the ones after it, until the database is back.
+ *
+ * `share` subscribes through a shared subscription, `$share/<group>/pipewatch/+/...`: the
+ * broker hands each message to one of the group's sessions (several stations on one database).
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { decodeMessage } from '../../firmware/uplink/decode';
@@ -31,6 +35,23 @@ export const SESSION_EXPIRY_S = 7 * 24 * 3600;
 /** How long a failed commit waits before it is tried again (the message stays unacknowledged). */
 export const RETRY_MS = 500;
 
+/** The topic filters subscribed: TOPICS, or each under `$share/<group>/` when sharing. */
+export function topicFilters(share?: string): string[] {
+  return TOPICS.map((t) => (share === undefined ? t : `$share/${share}/${t}`));
+}
+
+/** A shared subscription's group name: no wildcard, separator or empty name (MQTT 5 §4.8.2). */
+export function isShareGroup(name: string): boolean {
+  return /^[A-Za-z0-9_.-]{1,64}$/.test(name);
+}
+
+/** The one line logged when a commit fails; a full disk says so plainly. */
+export function commitErrorLine(error: Error, retryMs: number): string {
+  const full = /disk is full|database or disk is full|No space left on device|could not extend file/i.test(error.message);
+  const what = full ? `database: the disk is full (${error.message}); free space` : `database: ${error.message}`;
+  return `${what}; holding the acknowledgement, retrying in ${retryMs} ms`;
+}
+
 export interface IngestEvent {
   dev: string;
   kind: 'readings' | 'malformed' | 'status' | 'ota' | 'health';
@@ -48,6 +69,10 @@ export interface IngestOptions {
   protocolVersion?: 4 | 5;
   /** The station's own credentials at the broker: user name and password, TLS CA and client certificate (PEM). */
   credentials?: BrokerCredentials;
+  /** Shared subscription group: subscribe `$share/<share>/pipewatch/+/...` (see isShareGroup). */
+  share?: string;
+  /** Wait before a failed commit is tried again (default RETRY_MS). */
+  retryMs?: number;
 }
 
 export interface BrokerCredentials {
@@ -58,10 +83,13 @@ export interface BrokerCredentials {
   key?: string;
 }
 
-/** The device id segment of `pipewatch/<dev>/...` as raw text (may be hostile: escape it to show it). */
+/**
+ * The device id segment of `pipewatch/<dev>/...` as raw text (may be hostile: escape it to show
+ * it), NUL written as `\0` (MQTT forbids NUL in topics; PostgreSQL text cannot hold one).
+ */
 export function topicDevice(topic: string): string {
   const parts = topic.split('/');
-  return parts.length >= 3 && parts[0] === 'pipewatch' ? parts[1]! : topic;
+  return (parts.length >= 3 && parts[0] === 'pipewatch' ? parts[1]! : topic).replace(/\0/g, '\\0');
 }
 
 function latin1(payload: Uint8Array): string {
@@ -102,7 +130,7 @@ export function checkHeartbeat(dev: string, text: string): { error: string } | {
   return { hb: hb as unknown as CheckedHeartbeat };
 }
 
-/** Handles one message: stores what it carries, or counts it as malformed. Throws only if the database does. */
+/** Handles one message: stores what it carries, or counts it as malformed. Rejects only if the database does. */
 export async function handleMessage(store: StationStore, topic: string, payload: Uint8Array, nowMs: number): Promise<IngestEvent> {
   const dev = topicDevice(topic);
   const parts = topic.split('/');
@@ -169,18 +197,19 @@ export function startIngest(o: IngestOptions): Ingest {
   const now = o.now ?? Date.now;
   let closing = false;
   const process = (topic: string, payload: Uint8Array, ack: () => void): void => {
-    const attempt = async (): Promise<void> => {
+    const retryMs = o.retryMs ?? RETRY_MS;
+    const attempt = (): void => {
       if (closing) return;
-      let event: IngestEvent;
-      try {
-        event = await handleMessage(o.store, topic, payload, now());
-      } catch (error) {
-        o.onError?.(`database: ${(error as Error).message}; holding the acknowledgement, retrying in ${RETRY_MS} ms`);
-        setTimeout(() => void attempt(), RETRY_MS);
-        return;
-      }
-      ack();
-      o.onEvent?.(event);
+      handleMessage(o.store, topic, payload, now()).then(
+        (event) => {
+          ack();
+          o.onEvent?.(event);
+        },
+        (error: Error) => {
+          o.onError?.(commitErrorLine(error, retryMs));
+          if (!closing) setTimeout(attempt, retryMs);
+        },
+      );
     };
     void attempt();
   };
@@ -206,7 +235,7 @@ export function startIngest(o: IngestOptions): Ingest {
   const ready = new Promise<void>((resolve, reject) => {
     // Subscribing again to a session that has the subscriptions keeps its queued messages.
     client.once('connect', () => {
-      client.subscribe([...TOPICS], { qos: 1 }, (error) => (error ? reject(error) : resolve()));
+      client.subscribe(topicFilters(o.share), { qos: 1 }, (error) => (error ? reject(error) : resolve()));
     });
   });
   return {

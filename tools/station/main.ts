@@ -6,8 +6,8 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { StationStore } from './store';
-import { startIngest, type BrokerCredentials } from './ingest';
+import { isPostgresUrl, openStore, type Retention, type StationStore } from './store';
+import { isShareGroup, startIngest, type BrokerCredentials } from './ingest';
 import { isLoopbackAddress, startWeb } from './web';
 import { StationIncidents } from './incidents';
 import { readPlant, type Plant } from './plant';
@@ -15,7 +15,12 @@ import { Failure, oneLine, parseDuration, parseInteger, parseOptions, UsageError
 
 export const STATION_USAGE = `usage: npx pipewatch station --broker mqtt://host:port [options]
   --broker URL         the MQTT broker the nodes publish to (mqtt:// or mqtts://)
-  --db FILE            SQLite database file (default .pipewatch/station.db; WAL mode)
+  --db FILE|URL        SQLite database file (default .pipewatch/station.db; WAL mode), or
+                       postgres://user:password@host:port/database for PostgreSQL
+  --retain-days N      keep raw readings N days (default 30)
+  --retain-aggregates-days N  keep one-minute aggregates N days (default 365)
+  --share GROUP        shared subscription $share/GROUP/...: the stations of one group split the
+                       messages (give each its own --client-id and the same database)
   --mqtt VERSION       MQTT protocol: 5 (default) or 3.1.1, for brokers without MQTT 5
   --client-id ID       MQTT client id of the persistent session (default pipewatch-station-<host>)
   --port N             web view port (default 0: a free one, printed at start)
@@ -44,6 +49,8 @@ export interface StationOptions {
   /** The page's access token; required when set. */
   token?: string;
   credentials?: BrokerCredentials;
+  retention?: Retention;
+  share?: string;
 }
 
 /** Tokens main.ts makes for a non-loopback --listen: 128 random bits, hex. */
@@ -58,6 +65,9 @@ function readText(file: string, what: string): string {
     throw new Failure(`cannot read ${what} ${file}: ${oneLine(error)}`);
   }
 }
+
+/** How often the station deletes what retention no longer keeps (and once at start). */
+export const PRUNE_INTERVAL_MS = 10 * 60_000;
 
 export function parseStationOptions(argv: string[]): StationOptions {
   const { values } = parseOptions(
@@ -78,13 +88,28 @@ export function parseStationOptions(argv: string[]): StationOptions {
       ca: { type: 'string' },
       cert: { type: 'string' },
       key: { type: 'string' },
+      'retain-days': { type: 'string' },
+      'retain-aggregates-days': { type: 'string' },
+      share: { type: 'string' },
     },
     'pipewatch station',
   );
   if (!values.broker) throw new UsageError('--broker mqtt://host:port is required (see pipewatch station --help)');
   if (!/^mqtts?:\/\/[^/\s]+$/.test(values.broker)) throw new UsageError(`--broker takes mqtt://host:port or mqtts://host:port, got "${values.broker}"`);
   const db: string = values.db ?? '.pipewatch/station.db';
-  if (/^postgres(ql)?:/.test(db)) throw new UsageError('--db postgres:// is not supported yet; give an SQLite file');
+  if (/^postgres(ql)?:/i.test(db) && !isPostgresUrl(db)) throw new UsageError(`--db takes postgres://user:password@host:port/database, got "${db}"`);
+  if (isPostgresUrl(db)) {
+    try {
+      new URL(db);
+    } catch {
+      throw new UsageError('--db: not a valid postgres:// URL');
+    }
+  }
+  const readingsDays = values['retain-days'] === undefined ? 30 : parseInteger(values['retain-days'], '--retain-days', 1, 100_000);
+  const aggregatesDays =
+    values['retain-aggregates-days'] === undefined ? Math.max(365, readingsDays) : parseInteger(values['retain-aggregates-days'], '--retain-aggregates-days', 1, 100_000);
+  if (aggregatesDays < readingsDays) throw new UsageError(`--retain-aggregates-days (${aggregatesDays}) must be at least --retain-days (${readingsDays})`);
+  if (values.share !== undefined && !isShareGroup(values.share)) throw new UsageError(`--share takes 1 to 64 of A-Z a-z 0-9 _ . -, got "${values.share}"`);
   const clientId: string = values['client-id'] ?? `pipewatch-station-${hostname()}`.slice(0, 64);
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(clientId)) throw new UsageError(`--client-id takes 1 to 64 of A-Z a-z 0-9 _ . -, got "${clientId}"`);
   let plant: Plant | undefined;
@@ -122,6 +147,8 @@ export function parseStationOptions(argv: string[]): StationOptions {
     listen,
     plant,
     offlineAfterMs: values['offline-after'] === undefined ? 60_000 : parseDuration(values['offline-after'], '--offline-after'),
+    retention: { readingsDays, aggregatesDays },
+    share: values.share,
   };
 }
 
@@ -141,8 +168,15 @@ export interface Station {
 export const INCIDENT_REPLAY_MS = 3_600_000;
 
 export async function startStation(o: StationOptions, log: (line: string) => void = () => {}): Promise<Station> {
-  const store = new StationStore(o.db);
-  const web = await startWeb({ store, port: o.port, listen: o.listen, plant: o.plant, offlineAfterMs: o.offlineAfterMs, token: o.token });
+  const store = await openStore(o.db, o.retention, (message) => log(`station: ${message}`));
+  let web: Awaited<ReturnType<typeof startWeb>>;
+  try {
+    web = await startWeb({ store, port: o.port, listen: o.listen, plant: o.plant, offlineAfterMs: o.offlineAfterMs, token: o.token });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const pruner = startPruning(store, Date.now, PRUNE_INTERVAL_MS, log);
   const incidents = o.plant
     ? new StationIncidents({ store, plant: o.plant, onIncident: (row) => web.notifyIncident(row), onError: (message) => log(`station: ${message}`) })
     : undefined;
@@ -153,6 +187,7 @@ export async function startStation(o: StationOptions, log: (line: string) => voi
     clientId: o.clientId,
     protocolVersion: o.protocolVersion,
     credentials: o.credentials,
+    share: o.share,
     store,
     onEvent: (e) => {
       lastEventMs = Date.now();
@@ -173,8 +208,39 @@ export async function startStation(o: StationOptions, log: (line: string) => voi
     close: async () => {
       await ingest.close();
       await incidents?.idle();
+      await pruner.stop();
       await web.close();
-      store.close();
+      await store.close();
+    },
+  };
+}
+
+/**
+ * Runs store.prune(now()) at once and then every intervalMs, one run at a time; a failed run is
+ * logged and tried at the next interval. Readings older than the retention never block ingest
+ * (prune deletes in batches).
+ */
+export function startPruning(store: StationStore, now: () => number, intervalMs: number, log: (line: string) => void): { stop(): Promise<void> } {
+  let running: Promise<void> = Promise.resolve();
+  let stopped = false;
+  const run = (): void => {
+    running = store.prune(now()).then(
+      (p) => {
+        if (p.readings || p.aggregates) log(`station: retention removed ${p.readings} readings and ${p.aggregates} one-minute aggregates`);
+      },
+      (error: Error) => log(`station: retention: ${error.message} (tried again in ${Math.round(intervalMs / 1000)} s)`),
+    );
+  };
+  run();
+  const timer = setInterval(() => {
+    if (!stopped) run();
+  }, intervalMs);
+  timer.unref();
+  return {
+    stop: async () => {
+      stopped = true;
+      clearInterval(timer);
+      await running;
     },
   };
 }
@@ -188,7 +254,7 @@ export async function stationCommand(argv: string[]): Promise<number> {
   } catch (error) {
     throw new Failure(oneLine(error));
   }
-  process.stdout.write(`station: ${station.url} (database ${options.db}, broker ${options.broker})\n`);
+  process.stdout.write(`station: ${station.url} (database ${station.store.where}, broker ${options.broker}${options.share ? `, shared group ${options.share}` : ''})\n`);
   if (options.token !== undefined && !isLoopbackAddress(options.listen)) {
     process.stdout.write(`station: the page and API at ${options.listen} need the access token in that address (or Authorization: Bearer TOKEN); it is printed only here\n`);
   }
