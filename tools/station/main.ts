@@ -221,15 +221,16 @@ export async function startStation(o: StationOptions, log: (line: string) => voi
  * (prune deletes in batches).
  */
 export function startPruning(store: StationStore, now: () => number, intervalMs: number, log: (line: string) => void): { stop(): Promise<void> } {
-  let running: Promise<void> = Promise.resolve();
+  let running: Promise<void> | undefined;
   let stopped = false;
   const run = (): void => {
+    if (running) return; // the previous run is still deleting
     running = store.prune(now()).then(
       (p) => {
         if (p.readings || p.aggregates) log(`station: retention removed ${p.readings} readings and ${p.aggregates} one-minute aggregates`);
       },
       (error: Error) => log(`station: retention: ${error.message} (tried again in ${Math.round(intervalMs / 1000)} s)`),
-    );
+    ).finally(() => (running = undefined));
   };
   run();
   const timer = setInterval(() => {
