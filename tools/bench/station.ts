@@ -5,7 +5,8 @@
  * MQTT.js subscriber that stores nothing and acknowledges on receipt, in the same run and
  * with the same messages.
  * Two loads: live readings (one single JSON reading per message) and backlog batches (24 per
- * message, JSON). Every reading counted at the receiver; a run that loses one fails.
+ * message, JSON). Every reading counted at the receiver; a run that loses one fails. The
+ * publisher keeps at most WINDOW messages ahead of the receiver (mosquitto's queue limit).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,17 +41,48 @@ function messages(shape: 'single' | 'batch'): Array<[string, Buffer, number]> {
   return out;
 }
 
-async function publishAll(port: number, load: Array<[string, Buffer, number]>): Promise<void> {
+/**
+ * At most this many messages published and not yet handled by the receiver: mosquitto queues at
+ * most 1000 QoS 1 messages for a client (max_queued_messages) and drops the rest, so a receiver
+ * slower than the publisher would lose messages and the count would never complete.
+ */
+const WINDOW = 500;
+/** A receiver that handles no message for this long has stalled: the bench fails, it does not hang. */
+const STALL_MS = 30_000;
+
+async function publishAll(port: number, load: Array<[string, Buffer, number]>, handled: () => number): Promise<void> {
   const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: 'bench-publisher' });
-  await Promise.all(load.map(([topic, payload]) => pub.publishAsync(topic, payload, { qos: 1 })));
+  const sent: Array<Promise<unknown>> = [];
+  let last = handled();
+  let lastChange = performance.now();
+  for (const [topic, payload] of load) {
+    while (sent.length - handled() >= WINDOW) {
+      if (handled() !== last) {
+        last = handled();
+        lastChange = performance.now();
+      } else if (performance.now() - lastChange > STALL_MS) throw new Error(`the receiver stalled at ${last} of ${load.length} messages`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    sent.push(pub.publishAsync(topic, payload, { qos: 1 }));
+  }
+  await Promise.all(sent);
   await pub.endAsync();
 }
 
-/** Readings per second received by `counted` (which resolves after `total` readings). */
-async function rate(port: number, load: Array<[string, Buffer, number]>, counted: Promise<number>): Promise<number> {
+/** Readings per second received by `counted` (which resolves after `total` readings); `handled` counts the receiver's messages. */
+async function rate(port: number, load: Array<[string, Buffer, number]>, counted: Promise<number>, handled: () => number): Promise<number> {
   const started = performance.now();
-  await publishAll(port, load);
-  const end = await counted;
+  await publishAll(port, load, handled);
+  const stall = new Promise<never>((_, reject) => {
+    const check = setInterval(() => {
+      if (handled() < load.length && performance.now() - started > STALL_MS * 4) {
+        clearInterval(check);
+        reject(new Error(`the receiver handled ${handled()} of ${load.length} messages`));
+      }
+    }, 1000);
+    void counted.finally(() => clearInterval(check));
+  });
+  const end = await Promise.race([counted, stall]);
   const total = load.reduce((n, [, , k]) => n + k, 0);
   return Math.round(total / ((end - started) / 1000));
 }
@@ -60,14 +92,16 @@ async function plain(port: number, load: Array<[string, Buffer, number]>): Promi
   const sub: MqttClient = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: 'bench-plain', protocolVersion: 5 });
   await sub.subscribeAsync('pipewatch/+/readings', { qos: 1 });
   let got = 0;
+  let messages = 0;
   const counted = new Promise<number>((resolve) => {
     sub.on('message', (_t, payload) => {
+      messages++;
       const text = payload.toString();
       got += text.includes('"r":[') ? (text.match(/\],?/g) ?? []).length - 1 : 1;
       if (got >= total) resolve(performance.now());
     });
   });
-  const r = await rate(port, load, counted);
+  const r = await rate(port, load, counted, () => messages);
   await sub.endAsync();
   return r;
 }
@@ -78,17 +112,19 @@ async function station(port: number, load: Array<[string, Buffer, number]>, db: 
   let resolve!: (t: number) => void;
   const counted = new Promise<number>((r) => (resolve = r));
   let got = 0;
+  let messages = 0;
   const ingest = startIngest({
     broker: `mqtt://127.0.0.1:${port}`,
     clientId: `bench-station-${name}`,
     store,
     onEvent: (e) => {
+      messages++;
       got += e.added ?? 0;
       if (got >= total) resolve(performance.now());
     },
   });
   await ingest.ready;
-  const r = await rate(port, load, counted);
+  const r = await rate(port, load, counted, () => messages);
   await ingest.close();
   const stored = (await store.counters()).ingested;
   await store.close();
