@@ -2,7 +2,8 @@
  * `pipewatch station --db postgres://...` against a real mosquitto and a private Debian
  * PostgreSQL (test/harness/postgres.ts): SIGKILL mid-stream and restart; PostgreSQL stopped and
  * started again mid-stream (ingest pauses with its acknowledgements held, then resumes). Each
- * ends with every reading in the database exactly once. The options of the command line.
+ * ends with every reading in the database exactly once. The web view's JSON, CSV and /metrics
+ * served from PostgreSQL. The options of the command line.
  * (Shared subscriptions: station-share.test.ts.)
  */
 import test from 'ava';
@@ -131,4 +132,42 @@ test('command line: --db postgres URL, --share, --retain-* checked; an unreachab
   t.is(code, 1);
   t.regex(err, /^pipewatch station: PostgreSQL postgres:\/\/pipewatch:\*\*\*@127\.0\.0\.1:\d+\/no_such_database: [^\n]*does not exist\n$/);
   t.false(err.includes('hunter2'));
+});
+
+test.serial('the web view and exports on PostgreSQL: fleet, node, CSV and /metrics from the database', async (t) => {
+  const broker = await startMosquitto();
+  const db = await postgres!.createDatabase(`web${++databases}`);
+  const station = await startStation(parseStationOptions(['--broker', `mqtt://127.0.0.1:${broker.port}`, '--db', db, '--client-id', 'station-pg-web']));
+  t.teardown(async () => {
+    await station.close();
+    await broker.stop();
+  });
+  await station.subscribed;
+  const devs = fleet(2, 'node');
+  const publisher = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { clientId: 'web-publisher' });
+  await publishFleet(publisher, devs, 30, 3);
+  await publisher.publishAsync('pipewatch/node-001/status', 'online', { qos: 1 });
+  await publisher.publishAsync('pipewatch/node-002/readings', '{"bad":', { qos: 1 });
+  await publisher.endAsync();
+  await waitFor(async () => {
+    const c = await station.store.counters();
+    return c.ingested === 60 && c.malformed === 1;
+  }, 20_000, 'the messages');
+  const get = async (path: string): Promise<string> => {
+    const res = await fetch(new URL(path, station.url));
+    t.is(res.status, 200, path);
+    return res.text();
+  };
+  const api = JSON.parse(await get('/api/fleet')) as { nodes: Array<{ dev: string; readings: number; malformed: number; status: string | null; online: boolean }> };
+  t.deepEqual(api.nodes.map((n) => [n.dev, n.readings, n.malformed]), [['node-001', 30, 0], ['node-002', 30, 1]]);
+  t.like(api.nodes[0], { status: 'online', online: true });
+  const node = JSON.parse(await get('/api/node/node-001?from=0')) as { readings: Array<{ seq: number }> };
+  t.deepEqual(node.readings.map((r) => r.seq), Array.from({ length: 30 }, (_, i) => i + 1));
+  const csv = (await get('/api/node/node-002/readings.csv?from=0')).trim().split('\n');
+  t.is(csv.length, 31);
+  t.regex(csv[1]!, /^node-002,1,1767225610000,1,0,mC,60100,0,\d+$/);
+  const metrics = await get('/metrics');
+  t.regex(metrics, /^pipewatch_readings_ingested_total 60$/m);
+  t.regex(metrics, /^pipewatch_malformed_total 1$/m);
+  t.regex(metrics, /^pipewatch_duplicates_dropped_total [1-9]\d*$/m);
 });
