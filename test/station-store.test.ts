@@ -239,6 +239,29 @@ contract('two writers on one database, overlapping messages at once: every readi
   }
 });
 
+contract('heartbeats once per (dev, boot, up_ms, ts), OTA events in arrival order, the device marked seen', async (t, open) => {
+  const s = await open();
+  const hb = (dev: string, up: number, boot?: number) => ({ dev, boot, up_ms: up, ts: T0 + up, sync: true });
+  t.true(await s.storeHeartbeat(hb('pipe-2', 1000, 3), '{"a":1}', T0 + 5));
+  t.false(await s.storeHeartbeat(hb('pipe-2', 1000, 3), '{"a":1}', T0 + 6), 'a resent copy');
+  t.true(await s.storeHeartbeat(hb('pipe-2', 1000), '{"b":2}', T0 + 7), 'boot unknown is its own key');
+  t.true(await s.storeHeartbeat({ dev: 'pipe-1', up_ms: 5, ts: 9, sync: false }, '{"c":3}', T0 + 8));
+  t.deepEqual(await s.heartbeatDevices(), ['pipe-1', 'pipe-2']);
+  // Unsynced: its time is when it arrived.
+  t.deepEqual(await s.heartbeats(T0 + 8, T0 + 8), [{ dev: 'pipe-1', received_ms: T0 + 8, body: '{"c":3}' }]);
+  t.is((await s.heartbeats(0, Number.MAX_SAFE_INTEGER)).length, 3);
+  t.like(await s.device('pipe-2', T0), { last_seen_ms: T0 + 7, readings: 0 });
+  for (const [i, e] of ['progress', 'verified', 'confirmed'].entries()) await s.storeOtaEvent('pipe-2', `{"event":"${e}"}`, T0 + i);
+  await s.storeOtaEvent('pipe-1', '{"event":"failed"}', T0 + 1);
+  t.deepEqual((await s.otaEvents(0, Number.MAX_SAFE_INTEGER)).map((e) => [e.dev, e.seq, e.received_ms]), [
+    ['pipe-1', 1, T0 + 1],
+    ['pipe-2', 1, T0],
+    ['pipe-2', 2, T0 + 1],
+    ['pipe-2', 3, T0 + 2],
+  ]);
+  t.deepEqual((await s.otaEvents(T0 + 2, T0 + 2)).map((e) => e.body), ['{"event":"confirmed"}']);
+});
+
 contract('reopening keeps everything (tables created once, data kept)', async (t, open) => {
   const first = await open();
   await first.storeReadings('node-001', [r(1), r(2)], T0);
