@@ -149,6 +149,21 @@ browserTest('fleet health page: the API\'s figures after an outage, a row per li
   t.is(await page.textContent('#lines tr[data-line=""] td'), '(no line)');
   t.is(await page.$$eval('main img, main script, main iframe', (n) => n.length), 0);
   t.is(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned), undefined);
+  // A burst of heartbeats from ten more devices: shown live, with the report fetched at most once
+  // per 5 s (each fetch reads every heartbeat of the window), plus the page's 15 s redraw.
+  const fetches: number[] = [];
+  page.on('request', (req) => {
+    if (req.url().includes('/api/fleet/metrics')) fetches.push(Date.now());
+  });
+  const burstAt = Date.now();
+  // Paced past the station's 0.5 s SSE flush, so each would be an update of its own.
+  for (let i = 0; i < 10; i++) {
+    await wire.publishAsync(`pipewatch/extra-${i}/health`, JSON.stringify({ ...hb, dev: `extra-${i}` }), { qos: 1 });
+    await new Promise((r) => setTimeout(r, 700));
+  }
+  await page.waitForFunction(() => document.querySelectorAll('#unregistered code').length === 11, undefined, { timeout: 20_000 });
+  const elapsed = Date.now() - burstAt;
+  t.true(fetches.length >= 1 && fetches.length <= Math.floor(elapsed / 5000) + 2, `${fetches.length} fetches in ${elapsed} ms`);
   const withEvil = await api('all');
   t.is(await page.getAttribute('#fig-uptime .value', 'data-value'), String(withEvil.connectivityUptime));
   await page.screenshot({ path: join(SHOTS, 'fleet-health-hostile.png'), fullPage: true });
@@ -157,7 +172,7 @@ browserTest('fleet health page: the API\'s figures after an outage, a row per li
   await page.click('button[data-since="7d"]');
   await page.waitForSelector('button[data-since="7d"][aria-pressed="true"]');
   const week = await api('7d');
-  t.is(week.connectivityUptime, 0.75);
+  t.is(week.connectivityUptime, 0.75, 'the eleven unsynced heartbeats, 45 s of 60 s each');
   t.is(await page.textContent('#fig-uptime .value'), '75.0 %');
   await wire.endAsync();
 
