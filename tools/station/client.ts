@@ -484,8 +484,9 @@ const SINCE_CHOICES = ['7d', '30d', 'all'] as const;
 const STRIP_DAYS = 14;
 /** Unregistered ids listed by name (the rest counted). */
 const IDS_LISTED = 40;
-/** The health page refetches on SSE updates at most this often (and never more than a fifth of the time the last answer took). */
+/** The health page refetches on SSE updates at most this often, and spends at most a fifth of the time waiting on reports (up to a minute apart). */
 const HEALTH_REFRESH_MS = 5000;
+const HEALTH_REFRESH_MAX_MS = 60_000;
 let healthSince: string = (() => {
   const q = new URLSearchParams(location.search).get('since');
   return q !== null && (SINCE_CHOICES as readonly string[]).includes(q) ? q : '30d';
@@ -515,7 +516,7 @@ const scoreFormula = `score = round(100 × (${SCORE_WEIGHTS.uptime} × uptime + 
 /** Redraws the health page after an SSE update, at most every HEALTH_REFRESH_MS (a report reads every heartbeat of the window). */
 function healthSoon(): void {
   if (healthTimer !== undefined) return;
-  const gap = Math.max(HEALTH_REFRESH_MS, 5 * healthTook);
+  const gap = Math.min(HEALTH_REFRESH_MAX_MS, Math.max(HEALTH_REFRESH_MS, 5 * healthTook));
   healthTimer = setTimeout(() => {
     healthTimer = undefined;
     void render();
@@ -738,5 +739,5 @@ events.addEventListener('update', (e) => {
   if (pageName !== 'node' || devs.includes(pageDev)) void render();
 });
 events.addEventListener('incident', () => void render());
-setInterval(() => void render(), 15_000);
+setInterval(() => (pageName === 'health' ? healthSoon() : void render()), 15_000);
 void render();
