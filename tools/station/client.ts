@@ -523,9 +523,11 @@ function healthSoon(): void {
   }, Math.max(0, healthFetchedAt + gap - Date.now()));
 }
 
-function figure(id: string, label: string, value: number | null, text: string, sub: string): HTMLElement {
+function figure(id: string, label: string, value: number | null, text: string, sub: string | Node[]): HTMLElement {
   const box = el('div', undefined, { class: 'figure', id });
-  box.append(el('div', label, { class: 'label' }), el('div', text, { class: 'value', 'data-value': value === null ? '' : String(value) }), el('div', sub, { class: 'sub' }));
+  const below = el('div', typeof sub === 'string' ? sub : undefined, { class: 'sub' });
+  if (typeof sub !== 'string') below.append(...sub);
+  box.append(el('div', label, { class: 'label' }), el('div', text, { class: 'value', 'data-value': value === null ? '' : String(value) }), below);
   return box;
 }
 
@@ -583,7 +585,10 @@ async function healthPage(): Promise<void> {
     figure('fig-activation', 'activation rate', a.rate, percent(a.rate), a.registered > 0 ? `${a.activated} of ${a.registered} registered devices have connected` : 'no registry: start the station with --plant FILE'),
     figure('fig-uptime', 'connectivity uptime', r.connectivityUptime, percent(r.connectivityUptime), 'connected over expected time, every device in the window'),
     figure('fig-ota', 'update success rate', r.otaSuccessRate, percent(r.otaSuccessRate), started > 0 ? `${confirmed} of ${started} started updates confirmed` : 'no update started in the window'),
-    figure('fig-mad', 'monthly active devices', active, active === null ? '—' : String(active), month === undefined ? 'no heartbeat in the window' : `in ${month}${months.length > 1 ? `; before: ${months.slice(0, -1).reverse().slice(0, 3).map(([m, n]) => `${m} ${n}`).join(', ')}` : ''}`),
+    figure('fig-mad', 'monthly active devices', active, active === null ? '—' : String(active), month === undefined ? 'no heartbeat in the window' : [
+      el('span', `in ${month}`, { class: 'nowrap' }),
+      ...months.slice(0, -1).reverse().slice(0, 3).flatMap(([m, n], k) => [document.createTextNode(k ? ', ' : '; before: '), el('span', `${m}: ${n}`, { class: 'nowrap' })]),
+    ]),
   );
   parts.push(figures);
 

@@ -125,7 +125,10 @@ h3{margin:1.1em 0 .35em;font-size:1.05em}
  table.cards td:first-child{grid-column:1/-1;font-weight:600;border-bottom:1px solid #eceff1;padding-bottom:.15em;margin-bottom:.1em}
  table.cards td.wrap{grid-column:1/-1}
  table.cards td::before{content:attr(data-label);display:block;font-size:12px;color:#5f6b73;font-weight:400}
- table.cards td:first-child::before{display:none}}
+ table.cards td:first-child::before{display:none}
+ table.cards td.score{grid-row:1;grid-column:3;text-align:right;font-weight:600;border-bottom:1px solid #eceff1;padding-bottom:.15em;margin-bottom:.1em}
+ table.cards td.score::before{display:inline;margin-right:.4em} #lines.cards td:first-child{grid-column:1/3}}
+.nowrap{white-space:nowrap}
 `;
 
 const NAV: Array<[string, string]> = [['/', 'plant'], ['/fleet', 'fleet'], ['/fleet/health', 'health'], ['/incidents', 'incidents'], ['/metrics', 'metrics']];
