@@ -5,6 +5,7 @@
  * and redraws on the Server-Sent Events of /events ("update": devices changed; "incident").
  */
 import uPlot from 'uplot';
+import { dayOf, SCORE_WEIGHTS } from '../fleet/metrics';
 
 interface FleetNode {
   dev: string;
@@ -275,7 +276,9 @@ async function fleetPage(): Promise<void> {
     table.append(tr);
   }
   const online = nodes.filter((n) => n.online).length;
-  app.replaceChildren(el('p', `${nodes.length} nodes, ${online} online · click a column to sort · firmware, backlog and sensor faults from each node's latest health heartbeat`, { class: 'legend' }), table);
+  const intro = el('p', `${nodes.length} nodes, ${online} online · click a column to sort · firmware, backlog and sensor faults from each node's latest health heartbeat · `, { class: 'legend' });
+  intro.append(el('a', 'fleet health: uptime, updates, score per line', { href: '/fleet/health' }));
+  app.replaceChildren(intro, table);
 }
 
 async function incidentsPage(): Promise<void> {
@@ -439,6 +442,271 @@ function updateFacts(now: number, node: FleetNode): void {
   facts.replaceChildren(...children);
 }
 
+/* The fleet health page (/fleet/health): the metrics of docs/fleet.md from /api/fleet/metrics. */
+interface DaySums {
+  connectedMs: number;
+  expectedMs: number;
+  uptime: number | null;
+}
+interface RolloutMetrics {
+  started: number;
+  confirmed: number;
+  failed: number;
+  pending: number;
+  successRate: number | null;
+  failures: Record<string, number>;
+}
+interface LineHealth {
+  score: number;
+  devices: number;
+  reporting: number;
+  uptime: number | null;
+  faultyShare: number;
+  backlogShare: number;
+  updateFailureRate: number;
+}
+/** What /api/fleet/metrics answers (the report of tools/fleet/metrics.ts; `since` null for all). */
+interface FleetMetricsJson {
+  now: number;
+  since: number | null;
+  until: number | null;
+  activationRate: number | null;
+  connectivityUptime: number | null;
+  otaSuccessRate: number | null;
+  monthlyActiveDevices: Record<string, number>;
+  activation: { registered: number; activated: number; rate: number | null; unregistered: string[] };
+  uptime: { fleet: number | null; lines: Record<string, Record<string, DaySums>> };
+  ota: { successRate: number | null; rollouts: Record<string, RolloutMetrics> };
+  health: Record<string, LineHealth>;
+}
+
+const SINCE_CHOICES = ['7d', '30d', 'all'] as const;
+const STRIP_DAYS = 14;
+/** Unregistered ids listed by name (the rest counted). */
+const IDS_LISTED = 40;
+/** The health page refetches on SSE updates at most this often, and spends at most a fifth of the time waiting on reports (up to a minute apart). */
+const HEALTH_REFRESH_MS = 5000;
+const HEALTH_REFRESH_MAX_MS = 60_000;
+let healthSince: string = (() => {
+  const q = new URLSearchParams(location.search).get('since');
+  return q !== null && (SINCE_CHOICES as readonly string[]).includes(q) ? q : '30d';
+})();
+let healthFetchedAt = 0;
+let healthTook = 0;
+let healthTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** A ratio as a percentage, one decimal (the CLI's `fleet report` shows the same). */
+export function percent(v: number | null): string {
+  return v === null ? '—' : `${(v * 100).toFixed(1)} %`;
+}
+/** Lines by name, numbers in order, devices without a line ("") last. */
+function byLine(a: string, b: string): number {
+  return a === b ? 0 : a === '' ? 1 : b === '' ? -1 : a.localeCompare(b, undefined, { numeric: true });
+}
+function lineName(line: string): string {
+  return line === '' ? '(no line)' : line;
+}
+/** Colour of a day's uptime: red at 50 % and below, through yellow, green at 100 %. */
+export function uptimeColour(uptime: number): string {
+  const t = Math.min(1, Math.max(0, (uptime - 0.5) / 0.5));
+  return `hsl(${(120 * t * t).toFixed(0)},62%,${(46 - 6 * t).toFixed(0)}%)`;
+}
+const scoreFormula = `score = round(100 × (${SCORE_WEIGHTS.uptime} × uptime + ${SCORE_WEIGHTS.faults} × (1 − faulty) + ${SCORE_WEIGHTS.backlog} × (1 − backlog) + ${SCORE_WEIGHTS.updates} × (1 − update failures)))`;
+
+/** Redraws the health page after an SSE update, at most every HEALTH_REFRESH_MS (a report reads every heartbeat of the window). */
+function healthSoon(): void {
+  if (healthTimer !== undefined) return;
+  const gap = Math.min(HEALTH_REFRESH_MAX_MS, Math.max(HEALTH_REFRESH_MS, 5 * healthTook));
+  healthTimer = setTimeout(() => {
+    healthTimer = undefined;
+    void render();
+  }, Math.max(0, healthFetchedAt + gap - Date.now()));
+}
+
+function figure(id: string, label: string, value: number | null, text: string, sub: string | Node[]): HTMLElement {
+  const box = el('div', undefined, { class: 'figure', id });
+  const below = el('div', typeof sub === 'string' ? sub : undefined, { class: 'sub' });
+  if (typeof sub !== 'string') below.append(...sub);
+  box.append(el('div', label, { class: 'label' }), el('div', text, { class: 'value', 'data-value': value === null ? '' : String(value) }), below);
+  return box;
+}
+
+/** The table's cells, labelled for the phone's card layout (web.ts HEALTH_STYLE). */
+function labelled(tr: HTMLTableRowElement, labels: readonly string[]): void {
+  labels.forEach((label, k) => tr.children[k]?.setAttribute('data-label', label));
+}
+
+async function healthPage(): Promise<void> {
+  const t0 = Date.now();
+  const [r, inc] = await Promise.all([
+    getJson<FleetMetricsJson>(`/api/fleet/metrics?since=${encodeURIComponent(healthSince)}`),
+    getJson<{ incidents: IncidentRow[] }>('/api/incidents').catch(() => undefined),
+  ]);
+  healthFetchedAt = Date.now();
+  healthTook = healthFetchedAt - t0;
+  if (inc) showOpen(inc.incidents);
+  const parts: Node[] = [el('h2', 'Fleet health')];
+
+  const bar = el('div', undefined, { class: 'bar since' });
+  bar.append(el('span', 'since:'));
+  for (const choice of SINCE_CHOICES) {
+    const b = el('button', choice === 'all' ? 'all' : `last ${choice}`, { 'data-since': choice, 'aria-pressed': String(choice === healthSince) });
+    b.addEventListener('click', () => {
+      if (choice === healthSince) return;
+      healthSince = choice;
+      history.replaceState(null, '', `${location.pathname}?since=${choice}`);
+      void render();
+    });
+    bar.append(b);
+  }
+  bar.append(
+    el('a', 'JSON', { href: `/api/fleet/metrics?since=${encodeURIComponent(healthSince)}` }),
+    el('span', `updated ${new Date(r.now).toLocaleTimeString()}, redrawn as heartbeats arrive (at most every ${HEALTH_REFRESH_MS / 1000} s)`, { class: 'legend', id: 'health-updated' }),
+  );
+  parts.push(bar);
+
+  const heard = r.activation.activated + r.activation.unregistered.length;
+  const lines = Object.entries(r.health).sort(([a], [b]) => byLine(a, b));
+  if (r.connectivityUptime === null && heard > 0 && healthSince !== 'all') {
+    parts.push(el('p', `No heartbeat in the last ${healthSince}, though ${heard} device${heard === 1 ? ' has' : 's have'} reported before (a simulated run's heartbeats carry simulated time, from 2026-01-01): choose "all".`, { class: 'note', id: 'health-empty' }));
+  } else if (heard === 0) {
+    parts.push(el('p', 'No health heartbeat has arrived yet (pipewatch/<dev>/health, docs/payload.md).', { class: 'note', id: 'health-empty' }));
+  }
+
+  // The four headline figures (the simulator's `fleet` summary, `fleet report --json`).
+  const a = r.activation;
+  const rollouts = Object.entries(r.ota.rollouts);
+  const started = rollouts.reduce((n, [, m]) => n + m.started, 0);
+  const confirmed = rollouts.reduce((n, [, m]) => n + m.confirmed, 0);
+  const months = Object.entries(r.monthlyActiveDevices).sort(([x], [y]) => x.localeCompare(y));
+  const [month, active] = months[months.length - 1] ?? [undefined, null];
+  const figures = el('div', undefined, { class: 'figures' });
+  figures.append(
+    figure('fig-activation', 'activation rate', a.rate, percent(a.rate), a.registered > 0 ? `${a.activated} of ${a.registered} registered devices have connected` : 'no registry: start the station with --plant FILE'),
+    figure('fig-uptime', 'connectivity uptime', r.connectivityUptime, percent(r.connectivityUptime), 'connected over expected time, every device in the window'),
+    figure('fig-ota', 'update success rate', r.otaSuccessRate, percent(r.otaSuccessRate), started > 0 ? `${confirmed} of ${started} started updates confirmed` : 'no update started in the window'),
+    figure('fig-mad', 'monthly active devices', active, active === null ? '—' : String(active), month === undefined ? 'no heartbeat in the window' : [
+      el('span', `in ${month}`, { class: 'nowrap' }),
+      ...months.slice(0, -1).reverse().slice(0, 3).flatMap(([m, n], k) => [document.createTextNode(k ? ', ' : '; before: '), el('span', `${m}: ${n}`, { class: 'nowrap' })]),
+    ]),
+  );
+  parts.push(figures);
+
+  // Per line: the health score and what it is made of.
+  parts.push(el('h3', 'Lines'));
+  if (lines.length === 0) parts.push(el('p', 'No line has a device yet.'));
+  else {
+    const table = el('table', undefined, { id: 'lines', class: 'cards' });
+    const head = el('tr');
+    const labels = ['line', 'devices', 'reporting', 'uptime', 'faulty', 'backlog', 'update failures', 'health score'];
+    const tips = ['', 'registered, or reporting when more', 'with a heartbeat in the window', 'connected / expected time over the window', 'share of reporting devices with a new sensor fault', 'share whose oldest unacknowledged reading is over an hour old', 'failed / started updates', scoreFormula];
+    labels.forEach((label, k) => head.append(el('th', k === labels.length - 1 ? `${label} *` : label, tips[k] ? { scope: 'col', title: tips[k]! } : { scope: 'col' })));
+    table.append(head);
+    for (const [line, h] of lines) {
+      const tr = el('tr', undefined, { 'data-line': line });
+      tr.append(
+        el('td', lineName(line)),
+        el('td', String(h.devices), { class: 'num' }),
+        el('td', String(h.reporting), { class: h.reporting < h.devices ? 'num bad' : 'num' }),
+        el('td', percent(h.uptime), { class: 'num', 'data-value': h.uptime === null ? '' : String(h.uptime) }),
+        el('td', percent(h.faultyShare), { class: h.faultyShare > 0 ? 'num bad' : 'num' }),
+        el('td', percent(h.backlogShare), { class: h.backlogShare > 0 ? 'num bad' : 'num' }),
+        el('td', percent(h.updateFailureRate), { class: h.updateFailureRate > 0 ? 'num bad' : 'num' }),
+        el('td', String(h.score), { class: h.score < 80 ? 'num bad score' : 'num score', title: scoreFormula }),
+      );
+      labelled(tr, labels);
+      table.append(tr);
+    }
+    parts.push(table, el('p', `* ${scoreFormula}, each share over the line's reporting devices (docs/fleet.md). Read it with reporting / devices: a line that never reports scores ${Math.round(100 * (1 - SCORE_WEIGHTS.uptime))}.`, { class: 'legend', id: 'score-formula' }));
+  }
+
+  // Uptime per line per day, the last days of the window as a strip of coloured cells.
+  parts.push(el('h3', `Uptime per line and day`));
+  const stripLines = Object.entries(r.uptime.lines).sort(([x], [y]) => byLine(x, y));
+  const dataDays = [...new Set(stripLines.flatMap(([, perDay]) => Object.keys(perDay)))].sort();
+  if (dataDays.length === 0) parts.push(el('p', 'No heartbeat in the window.'));
+  else {
+    // The days up to the window's end; when none of them has data (an old or simulated
+    // database), up to the latest day that has.
+    const DAY = 86_400_000;
+    let endMs = Math.floor((r.until ?? r.now) / DAY) * DAY;
+    const shown = (end: number) => Array.from({ length: STRIP_DAYS }, (_, k) => end - (STRIP_DAYS - 1 - k) * DAY).filter((t) => r.since === null || t + DAY > r.since);
+    if (!shown(endMs).some((t) => dataDays.includes(dayOf(t)))) endMs = Date.parse(`${dataDays[dataDays.length - 1]}T00:00:00Z`);
+    const days = shown(endMs).map(dayOf);
+    const strip = el('div', undefined, { class: 'strip', id: 'strip', style: `--days:${days.length}` });
+    for (const [line, perDay] of stripLines) {
+      strip.append(el('span', lineName(line), { class: 'name', title: lineName(line) }));
+      for (const day of days) {
+        const d = perDay[day];
+        const u = d?.uptime ?? null;
+        const text = `${lineName(line)}, ${day}: ${u === null ? 'no heartbeat' : `${percent(u)} (${Math.round(d!.connectedMs / 60_000)} of ${Math.round(d!.expectedMs / 60_000)} min)`}`;
+        const cell = el('span', undefined, { class: u === null ? 'cell nodata' : 'cell', title: text, 'aria-label': text, role: 'img', 'data-day': day, 'data-line': line, 'data-value': u === null ? '' : String(u) });
+        if (u !== null) cell.style.background = uptimeColour(u);
+        strip.append(cell);
+      }
+      strip.append(el('span', percent(r.health[line]?.uptime ?? null), { class: 'total', title: 'over the window' }));
+    }
+    strip.append(el('span'), el('span', days[0]!.slice(5), { class: 'axis', style: `grid-column:span ${Math.ceil(days.length / 2)}` }));
+    strip.append(el('span', days[days.length - 1]!.slice(5), { class: 'axis', style: `grid-column:span ${Math.floor(days.length / 2)};text-align:right` }));
+    const legend = el('p', undefined, { class: 'legend bar' });
+    const swatch = (colour: string | undefined, text: string) => {
+      const s = el('span', undefined, { class: colour ? 'swatch-cell' : 'swatch-cell nodata' });
+      if (colour) s.style.background = colour;
+      const item = el('span');
+      item.append(s, document.createTextNode(` ${text}`));
+      return item;
+    };
+    legend.append(
+      el('span', `UTC days ${days[0]} to ${days[days.length - 1]}; the last column is the line over the window:`),
+      swatch(uptimeColour(1), '100 %'),
+      swatch(uptimeColour(0.9), '90 %'),
+      swatch(uptimeColour(0.75), '75 %'),
+      swatch(uptimeColour(0.5), '≤ 50 %'),
+      swatch(undefined, 'no heartbeat'),
+    );
+    parts.push(strip, legend);
+  }
+
+  // Updates per version (a version stands for its rollout, docs/fleet.md).
+  parts.push(el('h3', 'Firmware updates per version'));
+  if (rollouts.length === 0) parts.push(el('p', 'No update started in the window.', { id: 'no-rollouts' }));
+  else {
+    const table = el('table', undefined, { id: 'rollouts', class: 'cards' });
+    const head = el('tr');
+    const labels = ['version', 'started', 'confirmed', 'failed', 'pending', 'success', 'failures by reason'];
+    for (const label of labels) head.append(el('th', label, { scope: 'col' }));
+    table.append(head);
+    for (const [version, m] of rollouts.sort(([x], [y]) => y.localeCompare(x, undefined, { numeric: true }))) {
+      const tr = el('tr', undefined, { 'data-version': version });
+      const reasons = el('td', undefined, { class: 'wrap' });
+      const failures = Object.entries(m.failures).sort(([, x], [, y]) => y - x);
+      if (failures.length === 0) reasons.textContent = '—';
+      failures.forEach(([reason, n], k) => reasons.append(...(k ? [document.createTextNode(', ')] : []), el('span', `${reason} ${n}`, { class: 'bad', 'data-reason': reason })));
+      tr.append(
+        el('td', version),
+        el('td', String(m.started), { class: 'num' }),
+        el('td', String(m.confirmed), { class: 'num ok' }),
+        el('td', String(m.failed), { class: m.failed ? 'num bad' : 'num' }),
+        el('td', String(m.pending), { class: 'num' }),
+        el('td', percent(m.successRate), { class: 'num' }),
+        reasons,
+      );
+      labelled(tr, labels);
+      table.append(tr);
+    }
+    parts.push(table);
+  }
+
+  if (a.unregistered.length > 0) {
+    parts.push(el('h3', `Heard from, not in the registry (${a.unregistered.length})`));
+    const ids = el('p', undefined, { class: 'ids', id: 'unregistered' });
+    for (const id of a.unregistered.slice(0, IDS_LISTED)) ids.append(el('code', id));
+    if (a.unregistered.length > IDS_LISTED) ids.append(document.createTextNode(`and ${a.unregistered.length - IDS_LISTED} more (JSON)`));
+    parts.push(ids, el('p', a.registered > 0 ? 'They count under "(no line)" and not in the activation rate.' : 'Without a registry (--plant FILE) every device counts under "(no line)".', { class: 'legend' }));
+  }
+  app.replaceChildren(...parts);
+}
+
 let busy = false;
 let again = false;
 async function render(): Promise<void> {
@@ -452,6 +720,7 @@ async function render(): Promise<void> {
     else if (pageName === 'fleet') await fleetPage();
     else if (pageName === 'incidents') await incidentsPage();
     else if (pageName === 'node') await nodePage();
+    else if (pageName === 'health') await healthPage();
     document.body.dataset.rendered = String(Number(document.body.dataset.rendered ?? '0') + 1);
   } catch (error) {
     app.replaceChildren(el('p', `could not load: ${(error as Error).message}`, { class: 'bad' }));
@@ -471,8 +740,9 @@ events.addEventListener('error', () => (live.textContent = '○ reconnecting'));
 events.addEventListener('update', (e) => {
   const devs = JSON.parse((e as MessageEvent<string>).data) as string[];
   if (pageName === 'incidents') return;
+  if (pageName === 'health') return healthSoon();
   if (pageName !== 'node' || devs.includes(pageDev)) void render();
 });
 events.addEventListener('incident', () => void render());
-setInterval(() => void render(), 15_000);
+setInterval(() => (pageName === 'health' ? healthSoon() : void render()), 15_000);
 void render();

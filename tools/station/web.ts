@@ -99,12 +99,44 @@ svg text{font:12px system-ui,sans-serif}
  #incidents td::before{content:attr(data-label);display:inline-block;min-width:5.5em;color:#5f6b73}}
 `;
 
-const NAV: Array<[string, string]> = [['/', 'plant'], ['/fleet', 'fleet'], ['/incidents', 'incidents'], ['/metrics', 'metrics']];
+/** The fleet health page (/fleet/health): headline figures, the lines' table (a card per line on a phone), the uptime strip. */
+const HEALTH_STYLE = `
+h3{margin:1.1em 0 .35em;font-size:1.05em}
+.figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(13.5em,1fr));gap:.6em;margin:.5em 0 .6em;max-width:66em}
+.figure{background:#fff;border:1px solid #dde1e4;border-radius:6px;padding:.5em .8em;min-width:0}
+.figure .label{font-size:13px;color:#5f6b73}
+.figure .value{font-size:1.9em;font-weight:600;font-variant-numeric:tabular-nums;line-height:1.25}
+.figure .sub{font-size:13px;color:#4a5258;overflow-wrap:anywhere}
+.since button[aria-pressed="true"]{background:#263238;color:#fff;border-color:#263238;cursor:default}
+.note{background:#fff8e1;border:1px solid #ffe082;padding:.4em .7em;max-width:50em}
+.strip{display:grid;grid-template-columns:minmax(3.5em,max-content) repeat(var(--days),minmax(11px,28px)) max-content;gap:3px 3px;align-items:center;font-size:13px;background:#fff;border:1px solid #dde1e4;padding:.5em .6em;width:fit-content;max-width:100%}
+.strip .name{padding-right:.4em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;max-width:9em}
+.strip .cell{height:20px;border-radius:3px}
+.nodata{background:repeating-linear-gradient(45deg,#dfe3e6 0 3px,#fff 3px 6px);border:1px solid #cfd8dc}
+.swatch-cell{display:inline-block;width:14px;height:14px;border-radius:3px;vertical-align:-2px}
+.strip .total{padding-left:.5em;font-variant-numeric:tabular-nums}
+.strip .axis{font-size:11px;color:#5f6b73;white-space:nowrap}
+.ids{overflow-wrap:anywhere;font-size:13px}
+.ids code{background:#eceff1;padding:0 .3em;margin:0 .25em .2em 0;display:inline-block;border-radius:3px}
+@media (max-width:600px){.figures{grid-template-columns:1fr 1fr;gap:.45em} .figure{padding:.4em .55em} .figure .value{font-size:1.45em}
+ table.cards,table.cards tbody{display:block;width:100%} table.cards tr:first-child{display:none}
+ table.cards tr{display:grid;grid-template-columns:1fr 1fr 1fr;gap:.1em .5em;border:1px solid #dde1e4;margin:0 0 .6em;background:#fff;padding:.3em .6em .4em}
+ table.cards td{display:block;border:0;white-space:normal;text-align:left;max-width:none;padding:0;min-width:0;overflow-wrap:anywhere}
+ table.cards td:first-child{grid-column:1/-1;font-weight:600;border-bottom:1px solid #eceff1;padding-bottom:.15em;margin-bottom:.1em}
+ table.cards td.wrap{grid-column:1/-1}
+ table.cards td::before{content:attr(data-label);display:block;font-size:12px;color:#5f6b73;font-weight:400}
+ table.cards td:first-child::before{display:none}
+ table.cards td.score{grid-row:1;grid-column:3;text-align:right;font-weight:600;border-bottom:1px solid #eceff1;padding-bottom:.15em;margin-bottom:.1em}
+ table.cards td.score::before{display:inline;margin-right:.4em} #lines.cards td:first-child{grid-column:1/3}}
+.nowrap{white-space:nowrap}
+`;
+
+const NAV: Array<[string, string]> = [['/', 'plant'], ['/fleet', 'fleet'], ['/fleet/health', 'health'], ['/incidents', 'incidents'], ['/metrics', 'metrics']];
 
 function page(title: string, pageName: string, dev = ''): string {
   const nav = NAV.map(([href, name]) => `<a href="${href}"${name === pageName ? ' aria-current="page"' : ''}>${name}</a>`).join('');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${escapeHtml(title)} · pipewatch station</title><link rel="stylesheet" href="/uplot.css"><style>${STYLE}</style></head>
+<title>${escapeHtml(title)} · pipewatch station</title><link rel="stylesheet" href="/uplot.css"><style>${STYLE}${pageName === 'health' ? HEALTH_STYLE : ''}</style></head>
 <body><header><b>pipewatch station</b>${nav}<a id="open-incidents" href="/incidents" title="open incidents"></a><span id="live"></span></header>
 <main id="app" data-page="${escapeHtml(pageName)}" data-dev="${escapeHtml(dev)}"></main><script src="/app.js"></script></body></html>`;
 }
@@ -295,6 +327,9 @@ export async function startWeb(o: WebOptions): Promise<Web> {
     const apiLine = /^\/api\/line\/([^/]+)\/readings\.(csv|json)$/.exec(path);
     if (path === '/') return html(res, page('plant', 'plant'));
     if (path === '/fleet') return html(res, page('fleet', 'fleet'));
+    // The fleet metrics (docs/fleet.md) from /api/fleet/metrics: a page of its own, as they cost a
+    // pass over every heartbeat of the window, which the per-node table does not need on each update.
+    if (path === '/fleet/health') return html(res, page('fleet health', 'health'));
     if (path === '/incidents') return html(res, page('incidents', 'incidents'));
     if (nodeMatch) {
       const dev = decodeURIComponent(nodeMatch[1]!);
