@@ -260,6 +260,17 @@ contract('heartbeats once per (dev, boot, up_ms, ts), OTA events in arrival orde
     ['pipe-2', 3, T0 + 2],
   ]);
   t.deepEqual((await s.otaEvents(T0 + 2, T0 + 2)).map((e) => e.body), ['{"event":"confirmed"}']);
+  // A redelivery (DUP) of the last event is that event again; the same event sent anew, or a
+  // redelivered one that is not the last, is kept.
+  await s.storeOtaEvent('pipe-2', '{"event":"confirmed"}', T0 + 3, true);
+  await s.storeOtaEvent('pipe-2', '{"event":"verified"}', T0 + 4, true);
+  await s.storeOtaEvent('pipe-1', '{"event":"failed"}', T0 + 5);
+  await s.storeOtaEvent('pipe-3', '{"event":"booted"}', T0 + 6, true);
+  t.deepEqual((await s.otaEvents(T0 + 3, T0 + 6)).map((e) => [e.dev, e.seq, e.body]), [
+    ['pipe-1', 2, '{"event":"failed"}'],
+    ['pipe-2', 4, '{"event":"verified"}'],
+    ['pipe-3', 1, '{"event":"booted"}'],
+  ]);
 });
 
 contract('reopening keeps everything (tables created once, data kept)', async (t, open) => {

@@ -131,7 +131,13 @@ export function checkHeartbeat(dev: string, text: string): { error: string } | {
 }
 
 /** Handles one message: stores what it carries, or counts it as malformed. Rejects only if the database does. */
-export async function handleMessage(store: StationStore, topic: string, payload: Uint8Array, nowMs: number): Promise<IngestEvent> {
+/**
+ * `redelivered`: the broker's DUP flag (a QoS 1 message sent again, e.g. to a station that
+ * restarted before its PUBACK went out). Readings and heartbeats carry their own keys; an OTA
+ * status event has none, so a redelivered one equal to the device's last stored event is that
+ * event again and is not stored twice.
+ */
+export async function handleMessage(store: StationStore, topic: string, payload: Uint8Array, nowMs: number, redelivered = false): Promise<IngestEvent> {
   const dev = topicDevice(topic);
   const parts = topic.split('/');
   const leaf = parts.slice(2).join('/');
@@ -158,7 +164,7 @@ export async function handleMessage(store: StationStore, topic: string, payload:
       return { dev, kind: 'malformed' };
     }
     await store.storeOtaStatus(dev, text, nowMs);
-    await store.storeOtaEvent(dev, text, nowMs);
+    await store.storeOtaEvent(dev, text, nowMs, redelivered);
     return { dev, kind: 'ota' };
   }
   if (leaf === 'health' && parts.length === 3) {
@@ -174,7 +180,8 @@ export async function handleMessage(store: StationStore, topic: string, payload:
     }
     const added = await store.storeHeartbeat(checked.hb, text, nowMs);
     // The pages show the latest heartbeat's fw, pending and faults (store-web.ts, device_health).
-    if (added) await store.storeHealth(dev, text, nowMs);
+    // Also when not added: a retry after a failed storeHealth finds the heartbeat already stored.
+    await store.storeHealth(dev, text, nowMs);
     return { dev, kind: 'health', added: added ? 1 : 0 };
   }
   const decoded = decodeMessage(topic, payload);
@@ -196,11 +203,11 @@ export interface Ingest {
 export function startIngest(o: IngestOptions): Ingest {
   const now = o.now ?? Date.now;
   let closing = false;
-  const process = (topic: string, payload: Uint8Array, ack: () => void): void => {
+  const process = (topic: string, payload: Uint8Array, redelivered: boolean, ack: () => void): void => {
     const retryMs = o.retryMs ?? RETRY_MS;
     const attempt = (): void => {
       if (closing) return;
-      handleMessage(o.store, topic, payload, now()).then(
+      handleMessage(o.store, topic, payload, now(), redelivered).then(
         (event) => {
           ack();
           o.onEvent?.(event);
@@ -226,7 +233,7 @@ export function startIngest(o: IngestOptions): Ingest {
   // under MQTT 3.1.1 and 5 alike (customHandleAcks is only honoured under 5 and runs before it).
   client.handleMessage = (packet, callback) => {
     if (packet.cmd !== 'publish') return callback();
-    process(packet.topic, packet.payload as Uint8Array, () => callback());
+    process(packet.topic, packet.payload as Uint8Array, packet.dup === true, () => callback());
   };
   client.on('error', (error) => {
     const hint = /protocol version/i.test(error.message) ? ' (the broker may speak MQTT 3.1.1 only: --mqtt 3.1.1)' : '';

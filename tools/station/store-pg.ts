@@ -225,11 +225,12 @@ export class PostgresStore implements StationStore {
     return row!.added > 0;
   }
 
-  async storeOtaEvent(dev: string, body: string, nowMs: number): Promise<void> {
+  async storeOtaEvent(dev: string, body: string, nowMs: number, redelivered = false): Promise<void> {
     await this.#query(
       'store-ota-event',
-      'INSERT INTO ota_events (dev, seq, received_ms, body) SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3 FROM ota_events WHERE dev = $1',
-      [dev, nowMs, body.replace(/\0/g, '\\0')],
+      'INSERT INTO ota_events (dev, seq, received_ms, body) SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3 FROM ota_events WHERE dev = $1 ' +
+        'HAVING NOT ($4::boolean AND EXISTS (SELECT 1 FROM ota_events l WHERE l.dev = $1 AND l.body = $3 AND l.seq = (SELECT MAX(seq) FROM ota_events WHERE dev = $1)))',
+      [dev, nowMs, body.replace(/\0/g, '\\0'), redelivered],
     );
   }
 

@@ -146,7 +146,8 @@ export class SqliteStore implements StationStore {
       'INSERT INTO heartbeats (dev, boot, up_ms, ts, sync, t_ms, received_ms, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dev, boot, up_ms, ts) DO NOTHING',
     );
     this.#otaEvent = db.prepare(
-      'INSERT INTO ota_events (dev, seq, received_ms, body) SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ? FROM ota_events WHERE dev = ?',
+      'INSERT INTO ota_events (dev, seq, received_ms, body) SELECT @dev, COALESCE(MAX(seq), 0) + 1, @now, @body FROM ota_events WHERE dev = @dev ' +
+        'HAVING NOT (@redelivered AND EXISTS (SELECT 1 FROM ota_events l WHERE l.dev = @dev AND l.body = @body AND l.seq = (SELECT MAX(seq) FROM ota_events WHERE dev = @dev)))',
     );
     this.#storeHeartbeat = db.transaction((hb: HeartbeatKey, body: string, nowMs: number) => {
       const added = this.#heartbeat.run(hb.dev, hb.boot ?? -1, hb.up_ms, hb.ts, hb.sync ? 1 : 0, hb.sync ? hb.ts : nowMs, nowMs, body).changes > 0;
@@ -179,8 +180,8 @@ export class SqliteStore implements StationStore {
     return this.#storeHeartbeat.immediate(hb, body, nowMs);
   }
 
-  async storeOtaEvent(dev: string, body: string, nowMs: number): Promise<void> {
-    this.#otaEvent.run(dev, nowMs, body, dev);
+  async storeOtaEvent(dev: string, body: string, nowMs: number, redelivered = false): Promise<void> {
+    this.#otaEvent.run({ dev, now: nowMs, body, redelivered: redelivered ? 1 : 0 });
   }
 
   async heartbeats(fromMs: number, toMs: number): Promise<HeartbeatRow[]> {

@@ -165,7 +165,8 @@ export interface StationStore {
    */
   storeHeartbeat(hb: HeartbeatKey, body: string, nowMs: number): Promise<boolean>;
   /** Appends one OTA status event (a JSON object) to the device's event log. */
-  storeOtaEvent(dev: string, body: string, nowMs: number): Promise<void>;
+  /** Appends an OTA status event; `redelivered` (the broker's DUP): not if it equals the device's last event. */
+  storeOtaEvent(dev: string, body: string, nowMs: number, redelivered?: boolean): Promise<void>;
   /** Heartbeats whose time (t_ms) is in [fromMs, toMs], oldest first (by device, then time). */
   heartbeats(fromMs: number, toMs: number): Promise<HeartbeatRow[]>;
   /** Devices with at least one heartbeat at any time. */
