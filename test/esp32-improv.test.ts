@@ -53,7 +53,7 @@ const unprovisioned = () => ({ broker: `mqtt://127.0.0.1:${aedes.port}`, interva
 
 for (const board of BOARDS) {
   test.serial(`${board}: a new node provisioned over Improv on UART0 (release build) saves the settings, restarts and publishes`, async (t) => {
-    t.timeout(40_000);
+    t.timeout(90_000);
     const wire = wirePart(board, 'tmp117', new LiveEnv());
     const first = await bootEsp32({ board, config: unprovisioned(), ap: AP, mac: MAC, wire });
     let second: Booted | undefined;

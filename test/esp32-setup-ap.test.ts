@@ -54,7 +54,7 @@ function askDns(port: number, name: string): Promise<string | undefined> {
 const config = (extra: Record<string, unknown> = {}) => ({ broker: `mqtt://127.0.0.1:${aedes.port}`, intervalMs: 200, sensors: 'tmp117@0x48', setupApAfterMs: 200, insecure: true, ...extra });
 
 test.serial('nodemcu: no settings, no serial host: the open setup access point, captive DNS, the page, the form, a restart, the first reading', async (t) => {
-  t.timeout(40_000);
+  t.timeout(90_000);
   const wire = wirePart('nodemcu', 'tmp117', new LiveEnv());
   const first = await bootEsp32({ board: 'nodemcu', config: config(), ap: AP, mac: MAC, wire, neighbours: [{ ssid: 'Café', rssi: -70, open: true }] });
   let second: Booted | undefined;
