@@ -30,6 +30,8 @@ import { FleetMetrics } from '../tools/fleet/metrics';
 import type { PowerConfig } from '../firmware/power';
 import type { ReportOptions } from '../firmware/report';
 import { ESP32_POWER_MODEL, fleetEnergy, type FleetEnergy } from './energy';
+import { SIM_ACCESS_POINT, startFirstRun, type FirstRunConfig, type FirstRunHooks, type SimAccessPoint } from './first-run';
+import { Pty } from './pty';
 
 export interface SimOptions {
   nodes: number;
@@ -126,6 +128,15 @@ export interface SimOptions {
   onDelivered?: (reading: ObservedReading, simulatedMs: number) => void;
   /** The summary's `energy` has one entry per node (`perNode`). */
   perNode?: boolean;
+  /**
+   * Nodes power on with no Wi-Fi settings (simulator/first-run.ts): each runs Improv Wi-Fi on a
+   * simulated UART whose other end is a pseudo-terminal (simulator/pty.ts; its path goes to
+   * onSerialPort), joins `ap` when sent its SSID and password, and starts once provisioned.
+   * In virtual time the clock runs no faster than real time while any node waits (a person or
+   * an Improv client is on the port), then jumps as usual.
+   */
+  unprovisioned?: { ap?: SimAccessPoint; stationUrl?: string };
+  onSerialPort?: (node: number, path: string) => void;
 }
 
 export interface SimSummary {
@@ -193,6 +204,15 @@ export interface SimSummary {
     heartbeats: number;
     heartbeatsRefused: number;
   };
+  /**
+   * Power-on to the first reading at the broker (the observer), seconds of simulated time, of the
+   * slowest node; null when a node never got one in. With `unprovisioned`, also the time from the
+   * Wi-Fi settings arriving over Improv to that reading (slowest node), and how many nodes were
+   * provisioned.
+   */
+  firstReadingS: number | null;
+  settingsToReadingS?: number | null;
+  provisioned?: number;
 }
 
 /** `tls`: --ca and --cert-dir were given, so mqtts:// is allowed (and required). */
@@ -459,6 +479,15 @@ async function simulate(
       inner?.(r);
     };
   }
+  // Power-on to first reading at the broker: every node powers on at the start of the run.
+  const firstReadingAt = new Map<string, number>();
+  {
+    const next = observer.onReading;
+    observer.onReading = (r) => {
+      if (!firstReadingAt.has(r.dev)) firstReadingAt.set(r.dev, scheduler.now());
+      next?.(r);
+    };
+  }
   const flashStore = o.flashStore ?? new FlashStore(undefined, o.flashDir);
   // OTA hardware: per node, kept across reboots (it is the node's flash chip and boot ROM).
   const hardware: SimOtaHardware[] = [];
@@ -508,6 +537,7 @@ async function simulate(
   };
 
   let fleet: XsPool | undefined;
+  const first = o.unprovisioned ? await firstRuns(o, scheduler, deviceId) : undefined;
   const nodes: Array<PipewatchNode | undefined> = [];
   const power: PowerDomain[] = [];
   const startNodeOnNode = (i: number, boot: SimBoot | undefined): void => {
@@ -587,10 +617,30 @@ async function simulate(
       });
       await fleet.start();
       for (const i of mine) {
+        if (first) {
+          const xs = fleet;
+          const boot = bootHardware(i);
+          if (boot && !boot.outcome.ok) continue;
+          first.start(
+            i,
+            (hooks) => {
+              xs.onFirstRun(i, hooks);
+              void xs.addNode(i, { ...configFor(i, boot), firstRun: first.config(i) });
+              return { receive: (bytes) => xs.serialIn(i, bytes), close: () => {} };
+            },
+            () => {},
+          );
+          continue;
+        }
         const boot = bootHardware(i);
         if (!boot || boot.outcome.ok) await fleet.addNode(i, configFor(i, boot));
       }
       computronsAtStart = fleet.computrons;
+    } else if (first) {
+      for (const i of mine) {
+        const host = createNodeHost({ scheduler, seed: (o.seed * 1000003 + i) >>> 0, log: (level, message) => o.onLog?.(i, level, message) });
+        first.start(i, (hooks) => startFirstRun(host, first.config(i), hooks), () => startNodeOnNode(i, bootHardware(i)));
+      }
     } else {
       for (const i of mine) startNodeOnNode(i, bootHardware(i));
     }
@@ -671,7 +721,18 @@ async function simulate(
       bytesOnWirePerReading: generated ? Math.round((bytesOut / generated) * 10) / 10 : 0,
       samples: final.reduce((sum, s) => sum + s.samples, 0),
       energy: fleetEnergy(final, computrons, o.perNode),
+      firstReadingS: slowest(Array.from({ length: o.nodes }, (_, i) => firstReadingAt.get(deviceId(i)))),
     };
+    if (first) {
+      summary.provisioned = first.provisioned;
+      summary.settingsToReadingS = slowest(
+        Array.from({ length: o.nodes }, (_, i) => {
+          const at = firstReadingAt.get(deviceId(i));
+          const sent = first.joinAt(i);
+          return at === undefined || sent === undefined ? undefined : at - sent;
+        }),
+      );
+    }
     if (hardware.length) {
       summary.reboots = reboots;
       summary.rollbacks = hardware.reduce((n, hw) => n + hw.bootloader.counters.rollbacks, 0);
@@ -700,6 +761,7 @@ async function simulate(
     return summary;
   } finally {
     stopping = true;
+    first?.close();
     scheduler.stop();
     if (fleet) {
       for (const i of mine) await fleet.stopNode(i).catch(() => {});
@@ -769,6 +831,101 @@ function watchIncidents(o: SimOptions, observer: Observer, scheduler: Scheduler,
         falseIncidents: s.falseDetections,
         medianDetectionDelayS: Number.isNaN(s.medianDelayS) ? null : Math.round(s.medianDelayS * 10) / 10,
       };
+    },
+  };
+}
+
+/** The slowest of the nodes' times (ms) in seconds, or null when a node has none. */
+function slowest(times: Array<number | undefined>): number | null {
+  let max = 0;
+  for (const t of times) {
+    if (t === undefined) return null;
+    max = Math.max(max, t);
+  }
+  return Math.round(max / 100) / 10;
+}
+
+/**
+ * The first runs of `--unprovisioned` nodes: a pseudo-terminal per node (its path to
+ * onSerialPort), the Improv service of each (in Node, or in XS through the fleet), when the
+ * Wi-Fi settings arrived, and the pacing of virtual time while any node waits.
+ */
+async function firstRuns(o: SimOptions, scheduler: Scheduler, deviceId: (i: number) => string) {
+  if (o.shard) throw new StartupError('--unprovisioned runs every node in this process; leave out --shard');
+  const ptys: Pty[] = [];
+  try {
+    for (let i = 0; i < o.nodes; i++) ptys.push(await Pty.open());
+  } catch (error) {
+    for (const pty of ptys) pty.close();
+    throw new StartupError(`--unprovisioned needs a pseudo-terminal per node: ${oneLine(error)}`);
+  }
+  const runs: Array<{ receive(bytes: Uint8Array): void; close(): void } | undefined> = [];
+  const joinAt: Array<number | undefined> = [];
+  let waiting = o.nodes;
+  let provisioned = 0;
+  // Virtual time: while a node waits for its settings, the clock keeps to real time (held while
+  // it is ahead, free to catch up when a loaded machine made it fall behind), so that the person
+  // or client on the port sees the node live. Checked every 100 ms of simulated time.
+  const paceToken = {};
+  const virtualStart = scheduler.now();
+  const realStart = performance.now();
+  const pace = scheduler.virtual
+    ? scheduler.set(() => {
+        if (waiting === 0) return scheduler.clear(pace);
+        const aheadMs = scheduler.now() - virtualStart - (performance.now() - realStart);
+        if (aheadMs > 0) scheduler.begin(paceToken, aheadMs);
+      }, 0, 100)
+    : undefined;
+  for (let i = 0; i < o.nodes; i++) o.onSerialPort?.(i, ptys[i]!.path);
+  return {
+    get provisioned() {
+      return provisioned;
+    },
+    config(i: number): FirstRunConfig {
+      return {
+        ap: o.unprovisioned?.ap ?? SIM_ACCESS_POINT,
+        baud: 115200,
+        name: deviceId(i),
+        chip: 'pipewatch-sim',
+        version: '1.0.0',
+        url: o.unprovisioned?.stationUrl ? `${o.unprovisioned.stationUrl}/node/${encodeURIComponent(deviceId(i))}` : undefined,
+      };
+    },
+    joinAt: (i: number) => joinAt[i],
+    /** Starts node i's first run with `open(hooks)`; `boot()` once it is provisioned (Node engine). */
+    start(
+      i: number,
+      open: (hooks: FirstRunHooks) => { receive(bytes: Uint8Array): void; close(): void },
+      boot: () => void,
+    ): void {
+      const pty = ptys[i]!;
+      const run = open({
+        onSerialOut: (bytes) => pty.write(bytes),
+        onJoin: () => {
+          joinAt[i] = scheduler.now();
+        },
+        onProvisioned: () => {
+          waiting--;
+          provisioned++;
+          if (waiting === 0) scheduler.done(paceToken);
+          try {
+            boot();
+          } catch (error) {
+            o.onLog?.(i, 'error', `the node did not start after provisioning: ${oneLine(error)}`);
+          }
+        },
+      });
+      runs[i] = run;
+      pty.onData = (bytes) => {
+        run.receive(bytes);
+        scheduler.poke();
+      };
+    },
+    close(): void {
+      if (pace !== undefined) scheduler.clear(pace);
+      scheduler.done(paceToken);
+      for (const run of runs) run?.close();
+      for (const pty of ptys) pty.close();
     },
   };
 }

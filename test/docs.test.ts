@@ -49,6 +49,7 @@ const SKIP: Array<[RegExp, string]> = [
   [/^mosquitto_sub -h broker\.example\.net/, 'a field broker'],
   [/^FLEET_NODES=1000 /, 'the 1,000-node fleet metrics check: minutes on 2 cores (the suite runs the same test with 100 nodes)'],
   [/^npx pipewatch sim --observe-only /, 'waits for shards started in other terminals; test/scale.test.ts runs an observer with two shards'],
+  [/^npx pipewatch provision --port \/dev\//, 'needs a node on a serial port: a board, or a running sim --unprovisioned (test/sim-first-run.test.ts runs exactly that)'],
 ];
 
 /** Commands run with a change, and why. */

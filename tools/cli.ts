@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { defaultPlant, type PlantSpec } from '../simulator/plant/model';
 import { readPlantFile } from './plant-file';
 import type { Incident } from './fleet/incidents';
+import { SIM_ACCESS_POINT } from '../simulator/first-run';
 import { startSimulation, parseBroker, simDeviceId, StartupError, type SimOptions, type SimSummary } from '../simulator/run';
 import { isLoopback } from '../simulator/broker';
 import { observeFleet } from '../simulator/observe';
@@ -96,6 +97,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     'abort-above': { type: 'string' },
     'min-nodes': { type: 'string' },
     'max-concurrent': { type: 'string' },
+    unprovisioned: { type: 'boolean' },
   }, 'npx pipewatch sim');
   const rollout = simRolloutOption(values);
   if (rollout && values['no-ota'] === true) throw new UsageError('--rollout needs OTA on the nodes; leave out --no-ota');
@@ -121,6 +123,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     shard = { index: Number(m[1]) - 1, count: Number(m[2]) };
   }
   const observeOnly = values['observe-only'] === true;
+  if (values.unprovisioned === true && (shard || observeOnly)) throw new UsageError('--unprovisioned runs every node in this process (a pseudo-terminal each); leave out --shard and --observe-only');
   if ((shard || observeOnly) && values.broker === undefined) {
     throw new UsageError(`${shard ? '--shard' : '--observe-only'} needs --broker mqtt://host:port: the shards and the observer of one fleet meet at one broker`);
   }
@@ -190,6 +193,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
           },
     shard,
     ...energy,
+    unprovisioned: values.unprovisioned === true ? {} : undefined,
     json: values.json === true,
     quiet: values.quiet === true,
     station: values.station === true,
@@ -245,6 +249,8 @@ export function summaryLine(s: SimSummary, wallSeconds: number, flashDir: string
     `pipewatch sim: ${s.readingsGenerated} readings generated, ${s.readingsDelivered} delivered${held}, ${s.readingsLost} lost, ` +
     `${s.alertsRaised} alerts raised, ${s.alertsDelivered} delivered, ${s.duplicates} duplicates, ${s.reconnects} reconnects, ` +
     `${s.simulatedSeconds} s simulated in ${wallSeconds.toFixed(1)} s` +
+    `; first reading ${s.firstReadingS === null ? 'never arrived' : `${s.firstReadingS} s after power-on`}` +
+    (s.settingsToReadingS === undefined ? '' : s.settingsToReadingS === null ? '' : ` (${s.settingsToReadingS} s after the Wi-Fi settings; ${s.provisioned} node(s) provisioned)`) +
     (s.incidents === undefined ? ''
       : `; leaks: ${s.leaksDetected} of ${s.leaksSimulated} detected${s.medianDetectionDelayS === null ? '' : ` (median ${s.medianDetectionDelayS} s after onset)`}, ${s.incidents} incidents, ${s.falseIncidents} false`) +
     (s.fleet?.connectivityUptime == null ? '' : `; connectivity uptime ${(s.fleet.connectivityUptime * 100).toFixed(1)} % (${s.fleet.heartbeats} heartbeats)`)
@@ -363,6 +369,19 @@ async function simCommand(argv: string[]): Promise<number> {
       const { plantOfRun } = await import('./station/plant');
       station = await attachStation(broker, options.flashDir, options.plant && plantOfRun(options.plant, dev));
       info(`pipewatch sim: the plant's live view: ${station.url}`);
+      if (options.unprovisioned) options.unprovisioned.stationUrl = station.url;
+    };
+  }
+  if (options.unprovisioned) {
+    const ap = SIM_ACCESS_POINT;
+    options.onSerialPort = (node, path) => {
+      info(`serial ${dev(node)}: ${path}`);
+      if (node === 0) {
+        info(
+          `pipewatch sim: the nodes wait for Wi-Fi settings over Improv (simulated network "${ap.ssid}", password "${ap.password}"); in another terminal:\n` +
+            `  npx pipewatch provision --port ${path} --ssid ${ap.ssid} --password ${ap.password}`,
+        );
+      }
     };
   }
   const sim = startSimulation(options);
@@ -457,6 +476,10 @@ energy (docs/energy.md):
   --station                 attach the station (docs/station.md): its web view's address is printed first
   --homeassistant           the nodes announce their channels to Home Assistant (MQTT discovery under
                             homeassistant/, state on pipewatch/<dev>/ha; docs/payload.md)
+  --unprovisioned           nodes start with no Wi-Fi settings and wait for them over Improv Wi-Fi on a
+                            pseudo-terminal each, printed as "serial node-001: /dev/pts/N"
+                            (npx pipewatch provision --port /dev/pts/N); the summary gives
+                            firstReadingS and settingsToReadingS
 broker:
   --broker mqtt://host:port an external broker instead of the embedded one. It must be up at start:
                             a broker that refuses the connection is an error (exit 2), not waited for;

@@ -32,6 +32,9 @@ import {
   validateFields,
   type Settings,
 } from './settings';
+import { startImprov, type ConsoleUart } from './first-run';
+import { startSetupAp } from './setup-ap';
+import type { Improv } from '../../firmware/provision/improv';
 
 /** Size of each app slot in manifests/esp32/partitions.csv (ota_0, ota_1): the largest image (the slot header is not stored on ESP32). */
 const APP_SLOT_BYTES = 0x1b0000;
@@ -224,4 +227,90 @@ export default function main(): void {
     node.startSampling();
   }
   statusLed(host, board, () => node.uplink.connected);
+  const serial = Number(config.improv ?? 0) === 1 ? improv(host, board, settings, deviceId) : undefined;
+  if (!settings && Number(config.setupAp ?? 0) === 1) setupAp(host, deviceId, serial);
+}
+
+/**
+ * The setup access point (hosts/esp32/setup-ap.ts), the fallback for a node with no settings:
+ * opened `setupApAfterMs` after boot unless a serial host has spoken Improv by then.
+ */
+function setupAp(host: Host, deviceId: string, serial: Improv | undefined): void {
+  const name = String(config.deviceId ?? '') || macDeviceId() || deviceId;
+  host.timers.set(() => {
+    if (serial && serial.stats.rpcs > 0) {
+      host.log('info', 'setup access point not opened: a serial host is provisioning over Improv');
+      return;
+    }
+    startSetupAp({
+      host,
+      deviceId: name,
+      password: String(config.setupApPassword ?? ''),
+      timeoutMs: Number(config.setupApMs ?? 180_000),
+      save(form) {
+        const next = settingsFromConfig(config, name);
+        next.ssid = form.ssid;
+        next.password = form.password;
+        if (form.broker) next.broker = form.broker;
+        try {
+          saveSettings(host, next);
+          return undefined;
+        } catch (error) {
+          return (error as Error).message;
+        }
+      },
+    });
+  }, Number(config.setupApAfterMs ?? 10_000));
+}
+
+/** Validates and stores settings from a first-run path (Improv, the setup page); throws when refused. */
+function saveSettings(host: Host, next: Settings): void {
+  validateFields(next);
+  const refused = brokerPolicyProblem(next, insecureBuild(config), next.broker.startsWith('mqtts://') && brokerCA(host) !== undefined);
+  if (refused) throw new Error(`broker refused: ${refused}`);
+  new NvsSettingsStore(Preference).save(next);
+}
+
+/** The firmware version the Improv device info reports (the running image's, else the build's). */
+function firmwareVersion(host: Host): string {
+  try {
+    return host.update?.running().version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/**
+ * Improv Wi-Fi on the console UART (hosts/esp32/first-run.ts). Settings it receives are the
+ * node's settings (or the build's) with the new SSID and password, and the MAC device id when
+ * the node has none; a record the build's config cannot complete (no broker) is refused (Improv
+ * error 0xFF, logged).
+ */
+function improv(host: Host, board: BoardConfig, settings: Settings | undefined, deviceId: string): Improv | undefined {
+  const uart = (board as BoardConfig & { console?: ConsoleUart }).console;
+  if (!uart) {
+    host.log('warn', 'Improv off: no config.board.console UART for this board');
+    return undefined;
+  }
+  const name = settings ? deviceId : String(config.deviceId ?? '') || macDeviceId() || deviceId;
+  return startImprov({
+    host,
+    uart,
+    baud: Number(config.improvBaud ?? 115200),
+    info: { firmware: 'pipewatch', version: firmwareVersion(host), chip: board.id, name },
+    provisioned: settings !== undefined,
+    save(ssid, password) {
+      const next: Settings = settings ? { ...settings } : settingsFromConfig(config, name);
+      next.ssid = ssid;
+      next.password = password;
+      try {
+        saveSettings(host, next);
+        return true;
+      } catch (error) {
+        host.log('error', `Improv: settings not saved: ${(error as Error).message}`);
+        return false;
+      }
+    },
+    url: () => (config.stationUrl ? `${String(config.stationUrl)}/node/${name}` : undefined),
+  });
 }

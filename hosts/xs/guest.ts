@@ -14,6 +14,7 @@ import { createBoard, type SimBoard } from '../../simulator/board';
 import { PipeEnv, type WorldOptions } from '../../simulator/world';
 import { PlantEnv, type NodePlant } from '../../simulator/plant/env';
 import { createSimPower, guardSockets } from '../../simulator/power-host';
+import { startFirstRun, type FirstRun, type FirstRunConfig } from '../../simulator/first-run';
 import { EVENT_HEADER, Event, FLASH_HEADER, FLASH_OK, FlashOp, OP_HEADER, Op, writeHeader } from './protocol';
 
 
@@ -33,6 +34,8 @@ export interface GuestNodeConfig extends NodeConfig {
   simFault?: 'broker' | 'sensor';
   /** A simulated radio and sleep control (Host.power, simulator/power-host.ts) for the duty-cycle modes. */
   radio?: { joinMs: number };
+  /** Powers on unprovisioned: Improv on a simulated UART first, the node once provisioned. */
+  firstRun?: FirstRunConfig;
 }
 
 const encoder = new TextEncoder();
@@ -41,6 +44,7 @@ const levels: LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
 interface GuestNode {
   node: PipewatchNode | undefined;
+  firstRun?: FirstRun;
   timers: Map<number, { callback: () => void; repeat: boolean }>;
   sockets: Map<number, GuestSocket>;
 }
@@ -298,6 +302,21 @@ function logFor(index: number, level: LogLevel, message: string): void {
 
 const empty = new ArrayBuffer(0);
 
+/** Starts node `index`'s firmware (power-on, or once its first run is provisioned). */
+function bootNode(index: number, config: GuestNodeConfig): void {
+  const plantEnv = config.plant ? PlantEnv.of(() => now, config.plant) : undefined;
+  const board = createBoard(
+    config.sensors,
+    (position) => plantEnv ?? new PipeEnv(() => now, config.world.seed, config.nodeIndex, position, config.world),
+    config.seed,
+  );
+  // Simulator test marker: the image's sensor "driver" fails, i.e. no part answers.
+  const io = config.simFault === 'sensor' ? createBoard([], () => undefined as never, config.seed) : board;
+  const node = new PipewatchNode(createHost(index, config, io), { ...config, sensors: board.sensors });
+  nodes.get(index)!.node = node;
+  node.start();
+}
+
 (globalThis as any).handleCommand = (buffer: ArrayBuffer): ArrayBuffer => {
   const frame = new Uint8Array(buffer);
   const view = new DataView(buffer);
@@ -336,22 +355,33 @@ const empty = new ArrayBuffer(0);
       }
       break;
     }
+    case Event.serialIn:
+      try {
+        state?.firstRun?.receive(payload.slice());
+      } catch (error) {
+        logFor(index, 'error', `serial delivery threw: ${(error as Error)?.message ?? String(error)}`);
+      }
+      break;
     case Event.createNode: {
       const config = JSON.parse(decoder.decode(payload)) as GuestNodeConfig;
       nodes.set(index, { node: undefined, timers: new Map(), sockets: new Map() });
-      const plantEnv = config.plant ? PlantEnv.of(() => now, config.plant) : undefined;
-      const board = createBoard(
-        config.sensors,
-        (position) => plantEnv ?? new PipeEnv(() => now, config.world.seed, config.nodeIndex, position, config.world),
-        config.seed,
-      );
-      // Simulator test marker: the image's sensor "driver" fails, i.e. no part answers.
-      const io = config.simFault === 'sensor' ? createBoard([], () => undefined as never, config.seed) : board;
-      const node = new PipewatchNode(createHost(index, config, io), { ...config, sensors: board.sensors });
-      nodes.get(index)!.node = node;
-      node.start();
+      if (config.firstRun) {
+        const { firstRun, ...rest } = config;
+        const host = createHost(index, rest, createBoard([], () => undefined as never, config.seed));
+        nodes.get(index)!.firstRun = startFirstRun(host, firstRun, {
+          onSerialOut: (bytes) => void call(Op.serialOut, index, 0, bytes),
+          onJoin: () => void call(Op.firstRunJoin, index, 0),
+          onProvisioned: (ssid) => {
+            call(Op.firstRunProvisioned, index, 0, encoder.encode(ssid));
+            bootNode(index, rest);
+          },
+        });
+        break;
+      }
+      bootNode(index, config);
       break;
     }
+
     case Event.stats: {
       const all = [...nodes.values()].map((n) => n.node?.stats());
       return encoder.encode(JSON.stringify(all)).buffer as ArrayBuffer;

@@ -11,6 +11,7 @@ import type { Scheduler } from '../node/scheduler';
 import { NodeSocket } from '../node/tcp';
 import { bundleForXs } from './bundle';
 import type { GuestNodeConfig } from './guest';
+import type { FirstRunHooks } from '../../simulator/first-run';
 import { EVENT_HEADER, Event, FLASH_HEADER, FLASH_OK, FlashOp, OP_HEADER, Op, writeHeader } from './protocol';
 import { XS_SLOT_BYTES, XsWorker, type Meter } from './worker';
 
@@ -38,6 +39,7 @@ export class XsFleet {
   readonly #socketNode = new Map<number, number>();
   readonly #targets = new Map<number, Update>();
   readonly #flash = new Map<string, Flash>();
+  readonly #firstRuns = new Map<number, FirstRunHooks>();
   #deliveries = 0;
   baseline: Meter | undefined;
 
@@ -79,6 +81,16 @@ export class XsFleet {
 
   async addNode(index: number, config: GuestNodeConfig): Promise<void> {
     await this.#deliver(Event.createNode, index, 0, encoder.encode(JSON.stringify(config)));
+  }
+
+  /** Where node `index`'s first-run events go (GuestNodeConfig.firstRun). */
+  onFirstRun(index: number, hooks: FirstRunHooks): void {
+    this.#firstRuns.set(index, hooks);
+  }
+
+  /** Bytes from the computer to node `index`'s simulated UART. */
+  serialIn(index: number, bytes: Uint8Array): void {
+    this.#post(Event.serialIn, index, 0, bytes);
   }
 
   async stats(): Promise<NodeStats[]> {
@@ -220,6 +232,15 @@ export class XsFleet {
         return none;
       case Op.restart:
         this.#o.onRestart?.(node);
+        return none;
+      case Op.serialOut:
+        this.#firstRuns.get(node)?.onSerialOut(payload.slice());
+        return none;
+      case Op.firstRunJoin:
+        this.#firstRuns.get(node)?.onJoin();
+        return none;
+      case Op.firstRunProvisioned:
+        this.#firstRuns.get(node)?.onProvisioned(decoder.decode(payload));
         return none;
       case Op.flash:
         return this.#flashRequest(node, payload);

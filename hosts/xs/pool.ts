@@ -6,6 +6,7 @@
  * own, and virtual time advances only when every worker is idle.
  */
 import type { NodeStats } from '../../firmware/node';
+import type { FirstRunHooks } from '../../simulator/first-run';
 import type { GuestNodeConfig } from './guest';
 import { XsFleet, type XsFleetOptions } from './parent';
 import type { Meter } from './worker';
@@ -59,6 +60,16 @@ export class XsPool {
 
   async stats(): Promise<NodeStats[]> {
     return (await Promise.all(this.#workers.map((w) => w.stats()))).flat();
+  }
+
+  /** Where node `index`'s first-run events go (parent.ts onFirstRun). */
+  onFirstRun(index: number, hooks: FirstRunHooks): void {
+    this.#of(index).onFirstRun(index, hooks);
+  }
+
+  /** Bytes from the computer to node `index`'s simulated UART. */
+  serialIn(index: number, bytes: Uint8Array): void {
+    this.#of(index).serialIn(index, bytes);
   }
 
   stopSampling(index: number): Promise<void> {

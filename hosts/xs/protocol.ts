@@ -23,6 +23,10 @@ export const Op = {
   updateWrite: 12, // payload: byteOffset f64 (-1: none given), bytes
   updateComplete: 13,
   updateCancel: 14,
+  // First run (simulator/first-run.ts): bytes the node's simulated UART sent; its Improv events.
+  serialOut: 15, // payload: bytes
+  firstRunJoin: 16,
+  firstRunProvisioned: 17, // payload: ssid utf8
 } as const;
 
 /** Flash requests: read (a = offset, b = length), write (a = offset, data), erase (a = block), status. */
@@ -42,6 +46,7 @@ export const Event = {
   stopNode: 13,
   measure: 14, // runs gc(); reply: empty (the meter says the heap)
   dropNode: 15, // power cut: forget the node at once (no stop(), no DISCONNECT)
+  serialIn: 16, // payload: bytes from the computer to the node's simulated UART
 } as const;
 
 export const OP_HEADER = 7;

@@ -34,6 +34,8 @@ export const STATION_USAGE = `usage: npx pipewatch station --broker mqtt://host:
   --password TEXT      its password (or --password-file FILE, first line)
   --ca FILE            PEM CA the broker's TLS certificate must chain to (mqtts://)
   --cert FILE          the station's TLS client certificate (PEM), with --key FILE
+  --advertise          announce --broker as _mqtt._tcp by mDNS (224.0.0.251:5353), so that nodes
+                       with no broker set find it; --broker's host must be the IPv4 address nodes reach
   -h, --help           this text
 Prints the web view's address first, then runs until interrupted (Ctrl-C).`;
 
@@ -46,6 +48,8 @@ export interface StationOptions {
   plant?: Plant;
   offlineAfterMs: number;
   protocolVersion: 4 | 5;
+  /** Advertise the broker as `_mqtt._tcp` (tools/mdns-advertise.ts); `socket`: multicast-dns options (tests: loopback). */
+  advertise?: { host: string; port: number; socket?: Record<string, unknown> };
   /** The page's access token; required when set. */
   token?: string;
   credentials?: BrokerCredentials;
@@ -91,6 +95,7 @@ export function parseStationOptions(argv: string[]): StationOptions {
       'retain-days': { type: 'string' },
       'retain-aggregates-days': { type: 'string' },
       share: { type: 'string' },
+      advertise: { type: 'boolean' },
     },
     'pipewatch station',
   );
@@ -136,7 +141,14 @@ export function parseStationOptions(argv: string[]): StationOptions {
   if (values.ca !== undefined) credentials.ca = readText(values.ca, '--ca');
   if (values.cert !== undefined) credentials.cert = readText(values.cert, '--cert');
   if (values.key !== undefined) credentials.key = readText(values.key, '--key');
+  let advertise: StationOptions['advertise'];
+  if (values.advertise === true) {
+    const m = /^mqtts?:\/\/(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(values.broker);
+    if (!m) throw new UsageError(`--advertise needs --broker with the IPv4 address the nodes reach (mqtt://192.168.1.10:1883), got "${values.broker}"`);
+    advertise = { host: m[1]!, port: m[2] ? parseInteger(m[2], '--broker port', 1, 65535) : values.broker.startsWith('mqtts') ? 8883 : 1883 };
+  }
   return {
+    advertise,
     token,
     credentials,
     protocolVersion: mqtt === '5' ? 5 : 4,
@@ -182,6 +194,19 @@ export async function startStation(o: StationOptions, log: (line: string) => voi
     : undefined;
   await incidents?.replay(Date.now() - INCIDENT_REPLAY_MS);
   let lastEventMs = Date.now();
+  const { advertiseBroker } = await import('../mdns-advertise');
+  const advertisement = o.advertise
+    ? advertiseBroker({ instance: o.clientId, host: o.clientId.replace(/\./g, '-'), address: o.advertise.host, port: o.advertise.port, socket: o.advertise.socket })
+    : undefined;
+  if (advertisement) {
+    try {
+      await advertisement.ready;
+    } catch (error) {
+      await web.close();
+      store.close();
+      throw error;
+    }
+  }
   const ingest = startIngest({
     broker: o.broker,
     clientId: o.clientId,
@@ -206,6 +231,7 @@ export async function startStation(o: StationOptions, log: (line: string) => voi
       while (Date.now() - lastEventMs < quietMs && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
     },
     close: async () => {
+      await advertisement?.close();
       await ingest.close();
       await incidents?.idle();
       await pruner.stop();
@@ -259,6 +285,7 @@ export async function stationCommand(argv: string[]): Promise<number> {
   if (options.token !== undefined && !isLoopbackAddress(options.listen)) {
     process.stdout.write(`station: the page and API at ${options.listen} need the access token in that address (or Authorization: Bearer TOKEN); it is printed only here\n`);
   }
+  if (options.advertise) process.stdout.write(`station: advertising ${options.advertise.host}:${options.advertise.port} as _mqtt._tcp by mDNS\n`);
   station.subscribed.then(
     () => process.stdout.write(`station: subscribed at ${options.broker} as ${options.clientId}\n`),
     (error: Error) => process.stderr.write(`pipewatch station: subscribing failed: ${oneLine(error)}\n`),

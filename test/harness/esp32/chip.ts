@@ -11,6 +11,8 @@
  * - RMT: SOC_RMT_TX_CANDIDATES_PER_GROUP / SOC_RMT_RX_CANDIDATES_PER_GROUP (ESP32: 8 channels,
  *   each TX or RX; ESP32-S3: 4 TX + 4 RX; ESP32-C3: 2 TX + 2 RX);
  * - ADC pins: modules/io/analog/esp32/_analog.c gADCMap / gADC2Map per chip.
+ * - UARTs: UART_NUM_MAX (modules/io/serial/esp32/serial.c: xs_serial_constructor "invalid port");
+ *   the console UART0 pins of build/devices/esp32/lib/debugger/debugger_uart.c (USE_UART_TX/RX).
  */
 
 export type ChipName = 'esp32' | 'esp32s3' | 'esp32c3';
@@ -27,6 +29,10 @@ export interface Chip {
   adc2: readonly number[];
   /** ADC2 cannot be read while Wi-Fi runs (ESP32: adc_oneshot_read returns ESP_ERR_TIMEOUT). */
   adc2BlockedByWiFi: boolean;
+  /** UART_NUM_MAX. */
+  uarts: number;
+  /** UART0's pins, the console (debugger_uart.c). */
+  consoleUart: { transmit: number; receive: number };
 }
 
 function range(from: number, to: number): number[] {
@@ -48,6 +54,8 @@ export const CHIPS: Readonly<Record<ChipName, Chip>> = Object.freeze({
     adc1: [36, 37, 38, 39, 32, 33, 34, 35],
     adc2: [4, 0, 2, 15, 13, 12, 14, 27, 25, 26],
     adc2BlockedByWiFi: true,
+    uarts: 3,
+    consoleUart: { transmit: 1, receive: 3 },
   },
   esp32s3: {
     name: 'esp32s3',
@@ -59,6 +67,8 @@ export const CHIPS: Readonly<Record<ChipName, Chip>> = Object.freeze({
     adc1: range(1, 10),
     adc2: range(11, 20),
     adc2BlockedByWiFi: false,
+    uarts: 3,
+    consoleUart: { transmit: 43, receive: 44 },
   },
   esp32c3: {
     name: 'esp32c3',
@@ -70,6 +80,8 @@ export const CHIPS: Readonly<Record<ChipName, Chip>> = Object.freeze({
     adc1: range(0, 4),
     adc2: [],
     adc2BlockedByWiFi: false,
+    uarts: 2,
+    consoleUart: { transmit: 21, receive: 20 },
   },
 });
 

@@ -29,6 +29,8 @@ import { ioModels, emptyWiring, type Wiring } from './io';
 import { netModels, type Air } from './net';
 import { storageModels, loadPartitions, type OtaState } from './storage';
 import { NvsState, nvsStateFromImage, preferenceModel } from './preference';
+import { serialModels } from './serial';
+import { serverModels } from './servers';
 import type { ChipName } from './chip';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -112,6 +114,7 @@ const SDK_SPECIFIERS = [
   'embedded:io/spi',
   'embedded:io/digital',
   'embedded:io/analog',
+  'embedded:io/serial',
   'embedded:io/socket/tcp',
   'embedded:io/socket/tcp/tls',
   'embedded:storage/flash',
@@ -126,6 +129,8 @@ const SDK_SPECIFIERS = [
   'neopixel',
   'Resource',
   'preference',
+  'http',
+  'dns/server',
 ];
 
 const bundles = new Map<string, Promise<string>>();
@@ -155,7 +160,11 @@ function bundleEntry(entry: string, ledModule: string): Promise<string> {
               return undefined;
             });
             b.onLoad({ filter: /.*/, namespace: 'sdk' }, (args) => ({
-              contents: `export default __esp32[${JSON.stringify(args.path)}];`,
+              // http.js has a named export (Server) besides its default.
+              contents:
+                args.path === 'http'
+                  ? 'const m = __esp32["http"]; export default m; export const Server = m.Server;'
+                  : `export default __esp32[${JSON.stringify(args.path)}];`,
               loader: 'js',
             }));
           },
@@ -198,6 +207,10 @@ export interface BootOptions {
   nvs?: NvsState;
   /** The chip's flash encryption is enabled (eFuses): partitions flagged `encrypted` are encrypted. */
   flashEncryption?: boolean;
+  /** Built with the debugger (mcconfig -d): the runtime holds UART0 (serial.ts). */
+  debugBuild?: boolean;
+  /** Other networks a Wi-Fi scan finds. */
+  neighbours?: Air['neighbours'];
 }
 
 
@@ -208,6 +221,8 @@ export interface ModelledBoard {
   config: Record<string, unknown>;
   io: ReturnType<typeof ioModels>;
   net: ReturnType<typeof netModels>;
+  serial: ReturnType<typeof serialModels>;
+  servers: ReturnType<typeof serverModels>;
   storage: ReturnType<typeof storageModels>;
   ota: OtaState;
   nvs: NvsState;
@@ -232,10 +247,13 @@ export function modelBoard(o: BootOptions): ModelledBoard {
     dns: new Map(Object.entries(o.dns ?? {})),
     reachable: new Set(['127.0.0.1', ...(o.reachable ?? [])]),
     sntp: o.sntp ?? true,
+    neighbours: o.neighbours,
   };
   const io = ioModels(device, wiring);
   const net = netModels(device, air, o.mac ?? '24:6f:28:a1:b2:c3');
   io.setWifiRunning(net.wifiRunning);
+  const serial = serialModels(device, { debugBuild: o.debugBuild });
+  const servers = serverModels(device, net.wifiRunning);
   const partitions = o.partitions ?? loadPartitions(join(root, 'manifests/esp32/partitions.csv'));
   o.prepare?.(partitions);
   const ota: OtaState = { running: 0, boot: 0, trial: false, version: '0.1.0', ...o.ota };
@@ -267,6 +285,9 @@ export function modelBoard(o: BootOptions): ModelledBoard {
     'embedded:io/spi': io.SPI,
     'embedded:io/digital': io.Digital,
     'embedded:io/analog': io.Analog,
+    'embedded:io/serial': serial.Serial,
+    http: { Server: servers.Server },
+    'dns/server': servers.DNSServer,
     'embedded:io/socket/tcp': net.TCP,
     'embedded:io/socket/tcp/tls': net.TLSSocket,
     'embedded:storage/flash': storage.Flash,
@@ -285,7 +306,7 @@ export function modelBoard(o: BootOptions): ModelledBoard {
   const appGlobal = Object.create(globalThis) as Record<string, unknown>;
   appGlobal.System = { restart: () => device.restart() };
   device.global = appGlobal;
-  return { board: o.board, device, wiring, config, io, net, storage, ota, nvs, nvsProblems, modules, appGlobal };
+  return { board: o.board, device, wiring, config, io, net, serial, servers, storage, ota, nvs, nvsProblems, modules, appGlobal };
 }
 
 /** Loads a hosts/esp32 module (bundled with what it imports) on a modelled board; returns its exports. */

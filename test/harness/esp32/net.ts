@@ -22,6 +22,8 @@ export interface Air {
   reachable: Set<string>;
   /** The SNTP server answers (seconds since 1970 from the test host's clock). */
   sntp: boolean;
+  /** Other networks a scan finds besides `ap` (ssid, dBm, open or not). */
+  neighbours?: Array<{ ssid: string; rssi: number; open: boolean }>;
 }
 
 /** CONFIG_LWIP_TCP_SND_BUF_DEFAULT in the SDK's ESP32 sdkconfig: what tcp_sndbuf reports on an idle socket. */
@@ -59,6 +61,10 @@ export function netModels(device: Esp32Device, air: Air, mac: string) {
   let connectedTo: string | undefined;
   let ip: string | undefined;
   let connecting: ReturnType<typeof setTimeout> | undefined;
+  /** The node's own access point (xs_wifi_accessPoint), while the mode includes AP. */
+  let softAp: { ssid: string; password: string; channel: number; station: boolean } | undefined;
+  /** xs6wifi.c gScan: the scan under way. */
+  let scanning: object | undefined;
   const monitors = new Set<{ notify(message: string, value?: number): void }>();
   const sockets = new Set<{ drop(): void }>();
   const stats = {
@@ -74,6 +80,7 @@ export function netModels(device: Esp32Device, air: Air, mac: string) {
     tlsVerifyFailures: 0,
     /** Certificate dates checked against an unset clock (Date.now() before 2020). */
     tlsUnsetClock: 0,
+    scans: 0,
   };
 
   device.onHalt(() => {
@@ -90,12 +97,23 @@ export function netModels(device: Esp32Device, air: Air, mac: string) {
     for (const m of [...monitors]) device.callback(() => m.notify(message, value));
   };
 
+  /**
+   * xs6wifi.c wifiEventPending: "disconnect" carries gDisconnectReason, not the IDF reason: -1
+   * when the password was rejected (MIC failure, 4-way or group-key handshake timeout), else what
+   * it was (0 after a connect request clears it).
+   */
+  let disconnectReason = 0;
+  const disconnected = (idfReason: number): void => {
+    if ([14, 15, 16, 17, 204].includes(idfReason)) disconnectReason = -1;
+    notifyAll('disconnect', disconnectReason);
+  };
+
   const dropLink = (reason: number): void => {
     const had = connectedTo !== undefined;
     connectedTo = undefined;
     ip = undefined;
     for (const s of [...sockets]) s.drop();
-    if (had) notifyAll('disconnect', reason);
+    if (had) disconnected(reason);
   };
 
   /** esp_wifi_connect: association + DHCP take a little while; no AP or a wrong key → "disconnect". */
@@ -105,8 +123,8 @@ export function netModels(device: Esp32Device, air: Air, mac: string) {
       connecting = undefined;
       if (device.halted) return;
       const ap = air.ap;
-      if (!ap || ap.ssid !== ssid) return notifyAll('disconnect', 201); // WIFI_REASON_NO_AP_FOUND
-      if (ap.password !== password) return notifyAll('disconnect', 15); // WIFI_REASON_4WAY_HANDSHAKE_TIMEOUT
+      if (!ap || ap.ssid !== ssid) return disconnected(201); // WIFI_REASON_NO_AP_FOUND
+      if (ap.password !== password) return disconnected(15); // WIFI_REASON_4WAY_HANDSHAKE_TIMEOUT
       connectedTo = ssid;
       notifyAll('connect');
       setTimeout(() => {
@@ -164,6 +182,7 @@ export function netModels(device: Esp32Device, air: Air, mac: string) {
       if (m < 0 || m > 3) throw new Error('invalid mode');
       initWiFi();
       mode = m;
+      if (m !== 2 && m !== 3) softAp = undefined;
     }
 
     /** xs_wifi_get_mode: -5 (off) before initWiFi. */
@@ -191,11 +210,87 @@ export function netModels(device: Esp32Device, air: Air, mac: string) {
         if (channel < 1 || channel > 13) throw new Error('invalid channel');
       }
       stats.connects++;
+      disconnectReason = 0; // xs_wifi_connect: gDisconnectReason = 0
       associate(String(ssid), password);
     }
 
     static disconnect(): void {
       WiFi.connect();
+    }
+
+    /**
+     * xs_wifi_accessPoint: initWiFi(AP); ssid over 32 bytes "ssid too long - 32 bytes max"; a
+     * `password` key present: over 64 bytes "password too long - 64 bytes max", under 8 bytes —
+     * "" included, the length is checked before emptiness — "password too short - 8 bytes min";
+     * `channel` outside 1..13 "invalid channel"; the mode becomes AP (or AP+STA with `station`)
+     * unless it already includes AP.
+     */
+    static accessPoint(dictionary: Options): void {
+      initWiFi();
+      const ssid = String(dictionary.ssid);
+      if (Buffer.byteLength(ssid) > 32) throw new Error('ssid too long - 32 bytes max');
+      let password = '';
+      if (has(dictionary, 'password')) {
+        password = String(dictionary.password);
+        if (Buffer.byteLength(password) > 64) throw new Error('password too long - 64 bytes max');
+        if (Buffer.byteLength(password) < 8) throw new Error('password too short - 8 bytes min');
+      }
+      let channel = 1;
+      if (has(dictionary, 'channel')) {
+        channel = Number(dictionary.channel) | 0;
+        if (channel < 1 || channel > 13) throw new Error('invalid channel');
+      }
+      const station = has(dictionary, 'station') && Boolean(dictionary.station);
+      if (mode !== 2 && mode !== 3) {
+        mode = station ? 3 : 2;
+        if (!station) dropLink(8);
+      }
+      softAp = { ssid, password, channel, station };
+    }
+
+    /**
+     * xs_wifi_scan: initWiFi(STA); no argument stops a scan; a scan under way is Error "already
+     * scanning"; fewer than 2 arguments or a non-object dictionary Error "invalid". reportScan
+     * then calls back once per access point ({ssid, rssi, channel, hidden, bssid,
+     * authentication}, an exception in it caught by xsTry) and once with null (not caught).
+     */
+    static scan(dictionary?: Options, callback?: (item: Options | null) => void): void {
+      initWiFi();
+      if (dictionary === undefined && callback === undefined) {
+        scanning = undefined;
+        return;
+      }
+      if (scanning) throw new Error('already scanning');
+      if (callback === undefined || dictionary === null || typeof dictionary !== 'object') throw new Error('invalid');
+      const token = {};
+      scanning = token;
+      stats.scans++;
+      setTimeout(() => {
+        if (scanning !== token || device.halted) return;
+        scanning = undefined;
+        device.callback(() => {
+          const found = [
+            ...(air.ap ? [{ ssid: air.ap.ssid, rssi: -48, open: air.ap.password === '' }] : []),
+            ...(air.neighbours ?? []),
+          ];
+          let channel = 1;
+          for (const n of found) {
+            try {
+              callback.call(undefined, {
+                ssid: n.ssid,
+                rssi: n.rssi,
+                channel: channel++,
+                hidden: false,
+                bssid: new ArrayBuffer(6),
+                authentication: n.open ? 'none' : 'wpa2_psk',
+              });
+            } catch {
+              // reportScan: xsCatch {}
+            }
+          }
+          callback.call(undefined, null);
+        });
+      }, 40);
     }
   }
 
@@ -497,6 +592,8 @@ export function netModels(device: Esp32Device, air: Air, mac: string) {
     TLSSocket,
     stats,
     wifiRunning: () => wifiState > 0,
+    /** The node's own access point, while it is up. */
+    accessPoint: () => softAp,
     /** The access point goes away: the station disconnects, lwIP drops every connection. */
     apDown(): void {
       air.ap = undefined;
