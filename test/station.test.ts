@@ -20,6 +20,7 @@ import { SqliteStore } from '../tools/station/store-sqlite';
 import { startIngest } from '../tools/station/ingest';
 import { layoutPlant, readPlant } from '../tools/station/plant';
 import { writeFileSync } from 'node:fs';
+import { publishFleet, reading } from './harness/station-cli';
 
 const CLI = new URL('../tools/pipewatch.mjs', import.meta.url).pathname;
 
@@ -49,39 +50,6 @@ async function connect(port: number, clientId: string): Promise<MqttClient> {
   return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId, reconnectPeriod: 200 });
 }
 
-function reading(seq: number, alert = false): Reading {
-  return { seq, timeMs: 1_767_225_600_000 + seq * 10_000, synced: true, channel: 0, kind: 0, value: 60_000 + (seq % 7) * 100, alert };
-}
-
-/** Publishes device `dev`'s readings 1..count in all three shapes, every message QoS 1. */
-async function publishFleet(client: MqttClient, devs: string[], count: number, resendEvery: number): Promise<void> {
-  for (const dev of devs) {
-    const enc = new ReadingEncoder(dev, 4096);
-    let seq = 1;
-    let shape = 0;
-    while (seq <= count) {
-      const n = Math.min(count - seq + 1, [1, 5, 9][shape % 3]!);
-      const rs = Array.from({ length: n }, (_, i) => reading(seq + i, n === 1 && seq % 11 === 0));
-      let topic: string;
-      let len: number;
-      if (shape % 3 === 0) {
-        len = enc.encode(rs[0]!);
-        topic = rs[0]!.alert ? `pipewatch/${dev}/alerts` : `pipewatch/${dev}/readings`;
-      } else if (shape % 3 === 1) {
-        len = enc.batch(rs, n);
-        topic = `pipewatch/${dev}/readings`;
-      } else {
-        len = enc.binary(rs, n);
-        topic = `pipewatch/${dev}/readings/bin`;
-      }
-      const payload = Buffer.from(enc.out.bytes.subarray(0, len));
-      await client.publishAsync(topic, payload, { qos: 1 });
-      if (shape % resendEvery === 0) await client.publishAsync(topic, payload, { qos: 1 });
-      seq += n;
-      shape++;
-    }
-  }
-}
 
 function countRows(file: string): { rows: number; distinct: number; perDev: Map<string, number[]> } {
   const db = new Database(file, { readonly: true });
