@@ -43,7 +43,7 @@ test('the summary has an energy object: always-connected costs the modem-sleep c
 });
 
 test('the model: charge adds up from the table, and a node that sleeps more lasts longer', (t) => {
-  const counts = { mode: 'wake-cycle', uptimeMs: 86_400_000, radioOnMs: 0, wifiJoins: 0, tcpConnects: 0, tlsHandshakes: 0, bytesTx: 0, bytesRx: 0, packetsTx: 0, packetsRx: 0, lightSleepMs: 0, deepSleepMs: 86_400_000, deepWakes: 0, sensorConversions: 0, windows: 0, alertWindows: 0, exchangeMs: 0 };
+  const counts = { mode: 'wake-cycle', uptimeMs: 86_400_000, radioOnMs: 0, wifiJoins: 0, tcpConnects: 0, tlsHandshakes: 0, bytesTx: 0, bytesRx: 0, packetsTx: 0, packetsRx: 0, lightSleepMs: 0, deepSleepMs: 86_400_000, deepWakes: 0, sensorConversions: 0, windows: 0, alertWindows: 0, exchangeMs: 0, failedWindows: 0 };
   const asleep = nodeEnergy(counts, 0);
   t.is(asleep.meanCurrentMilliAmps, ESP32_POWER_MODEL.deepSleepMicroAmps / 1000);
   const joins = nodeEnergy({ ...counts, wifiJoins: 288, radioOnMs: 288 * 3000 }, 288);
