@@ -72,8 +72,8 @@ export interface PowerHooks {
 const MAGIC = 0x32525750; // "PWR2"
 /** Header: magic, length, CRC-32 of the rest, then the manager's own fields. */
 const HEADER = 12;
-/** Next window, save time, backoff attempts, failed windows in a row, last alert window, alert undelivered. */
-const OWN = 48;
+/** Next window, save time, backoff attempts, failed windows in a row, last alert window, alert undelivered, restore failures. */
+const OWN = 56;
 
 export class PowerManager {
   readonly mode: PowerMode;
@@ -375,6 +375,8 @@ export class PowerManager {
     view.setFloat64(HEADER + 24, this.#failedInRow, true);
     view.setFloat64(HEADER + 32, this.#alertWindowAt, true);
     view.setFloat64(HEADER + 40, this.#alertPending ? 1 : 0, true);
+    // Kept over deep sleep: on an ESP32 each wake is a boot, the count must outlive it.
+    view.setFloat64(HEADER + 48, this.restoreFailures, true);
     this.energy.save(view, HEADER + OWN, hooks.link(), this.#host.clock.monotonic.now());
     hooks.saveState(view, HEADER + OWN + EnergyMeter.BYTES);
     view.setUint32(8, this.#crc.of(r, HEADER, need - HEADER), true);
@@ -396,6 +398,8 @@ export class PowerManager {
     this.#failedInRow = Number.isInteger(failed) && failed >= 0 ? failed : 0;
     this.#alertWindowAt = view.getFloat64(HEADER + 32, true);
     this.#alertPending = view.getFloat64(HEADER + 40, true) === 1;
+    const failures = view.getFloat64(HEADER + 48, true);
+    if (Number.isInteger(failures) && failures > this.restoreFailures) this.restoreFailures = failures;
     const now = this.#host.clock.monotonic.now();
     this.energy.restore(view, HEADER + OWN, hooks.link(), now, now - view.getFloat64(HEADER + 8, true));
     return true;

@@ -78,7 +78,9 @@ for (const engine of ['node', 'xs'] as const) {
     t.is(s.readingsDelivered, s.readingsGenerated);
     const e = s.energy!;
     t.is(e.mode, 'wake-cycle');
-    t.true(e.windows >= 96 && e.windows <= 100, String(e.windows));
+    // 96 windows a day, fewer in the 3 h outage (failed windows back off; docs/energy.md).
+    t.true(e.windows >= 80 && e.windows <= 100, String(e.windows));
+    t.true(e.failedWindows >= 3 && e.failedWindows < 12, `failed windows ${e.failedWindows}`);
     t.true(e.deepWakes > 1300, String(e.deepWakes));
     t.true(e.wifiJoins >= e.windows - 1, 'a join per window');
     const counts = (await startSimulation({ ...base, engine, durationMs: 600_000, perNode: true, power: { mode: 'wake-cycle' } }).done).energy!.perNode![0]!.counts;

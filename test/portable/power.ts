@@ -256,6 +256,14 @@ export const tests = {
     equal(r2.stats().retainedFailures, 1);
     ok(r2.power.windowOpen, 'a window at once, as after a power-on');
     equal(r2.power.resumed, false);
+    // Its window closes, it sleeps (a good block again); the next boot resumes and still shows the count.
+    r.advance(120_000);
+    equal(r2.power.windowOpen, false);
     r2.stop();
+    const r3 = new PipewatchNode({ ...node.host }, node.config);
+    r3.start();
+    equal(r3.power.resumed, true);
+    equal(r3.stats().retainedFailures, 1, 'the count outlives the boot (kept in the retained block)');
+    r3.stop();
   },
 };
