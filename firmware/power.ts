@@ -166,8 +166,10 @@ export class PowerManager {
       return;
     }
     if (this.#host.power?.wakeCause() === 'timer') {
+      // Counted after the restore (it brings the counters back).
+      const restored = this.#restore();
       this.energy.add(EnergyCounter.deepWakes);
-      if (this.#restore()) {
+      if (restored) {
         this.resumed = true;
         return;
       }
@@ -193,8 +195,10 @@ export class PowerManager {
   beforeSample(): void {
     if (!this.#asleep) return;
     this.#asleep = false;
+    // Counted after the restore (it brings the counters back).
+    const restored = this.#restore();
     this.energy.add(EnergyCounter.deepWakes);
-    if (this.#restore()) return;
+    if (restored) return;
     this.#restoreFailed();
     // As after a power-on: a window at this sample (it also reports the error).
     this.#nextWindowAt = this.#host.clock.monotonic.now();
