@@ -39,7 +39,9 @@ export const EnergyCounter = Object.freeze({
   packetsRxBefore: 14,
   /** Time since the node started, summed over boots, ms. */
   uptimeBeforeMs: 15,
-  COUNT: 16,
+  /** Wake-cycle report windows that closed without reaching the broker (an outage; they back off). */
+  failedWindows: 16,
+  COUNT: 17,
 } as const);
 
 /** What a node's stats report (plain numbers; NodeStats.energy). */
@@ -61,6 +63,7 @@ export interface EnergyCounts {
   windows: number;
   alertWindows: number;
   exchangeMs: number;
+  failedWindows: number;
 }
 
 /** What the MQTT client counted on this boot. */
@@ -167,6 +170,7 @@ export class EnergyMeter {
       windows: c[EnergyCounter.windows]!,
       alertWindows: c[EnergyCounter.alertWindows]!,
       exchangeMs: c[EnergyCounter.exchangeMs]!,
+      failedWindows: c[EnergyCounter.failedWindows]!,
     };
   }
 }

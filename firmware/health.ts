@@ -46,6 +46,8 @@ export interface HealthSource {
   storeFailed(): number;
   storeFaults(): number;
   configErrors(): number;
+  /** Wakes whose retained state did not check out (firmware/power.ts); absent: not reported. */
+  retainedFailures?(): number;
   readingsGenerated(): number;
   /** OTA state: trial image, and the agent's last event ('' none). */
   ota(): { trial: boolean; last: string } | undefined;
@@ -240,7 +242,9 @@ export class Health {
     }
     w.text(',"generated":').int(src.readingsGenerated()).text(',"dropped":').int(src.dropped());
     w.text(',"store_failed":').int(src.storeFailed()).text(',"store_faults":').int(src.storeFaults());
-    w.text(',"config_errors":').int(src.configErrors()).text(',"faults":[');
+    w.text(',"config_errors":').int(src.configErrors());
+    if (src.retainedFailures) w.text(',"retained_failed":').int(src.retainedFailures());
+    w.text(',"faults":[');
     let first = true;
     const codes = FAULT_CODES.length;
     for (let c = 0; c < this.#channels; c++) {

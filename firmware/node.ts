@@ -85,6 +85,8 @@ export interface NodeStats {
   energy?: EnergyCounts;
   /** Samples report by exception held back (within the deadband): not readings, never stored. */
   suppressed?: number;
+  /** Wakes from deep sleep whose retained state did not check out (the node started clean; firmware/power.ts). */
+  retainedFailures?: number;
 }
 
 interface SensorSlot {
@@ -201,6 +203,7 @@ export class PipewatchNode {
       storeFailed: () => store.stats.failed,
       storeFaults: () => store.stats.faults ?? 0,
       configErrors: () => this.#configErrors,
+      retainedFailures: () => this.#power.restoreFailures,
       readingsGenerated: () => this.#generated,
       ota: () => (ota ? { trial: ota.stats.trial, last: ota.stats.lastEvent } : undefined),
     }, config.healthIntervalMs);
@@ -352,6 +355,7 @@ export class PipewatchNode {
       firmware: this.ota?.stats.running,
       energy: this.#power.energy.snapshot({ ...this.#linkCounts() }, this.host.clock.monotonic.now()),
       suppressed: this.#filter.suppressed,
+      retainedFailures: this.#power.restoreFailures,
     };
   }
 
@@ -388,6 +392,10 @@ export class PipewatchNode {
         && (!this.ota || (this.ota.updater.state === 'idle' && !this.ota.stats.trial)),
       link: () => this.#linkCounts(),
       untilNextSampleMs: () => Math.max(0, this.#nextSampleAt - this.host.clock.monotonic.now()),
+      resetState: () => {
+        detector?.resetState();
+        filter.reset();
+      },
       stateBytes: filter.byteLength + detectorBytes,
       saveState: (view: DataView, offset: number) => {
         filter.save(view, offset);

@@ -96,6 +96,11 @@ export class ReportFilter {
     if (channel >= 0 && channel < this.channels) this.#have[channel] = 0;
   }
 
+  /** Every channel's next valid reading is published (a clean start; `suppressed` keeps counting). */
+  reset(): void {
+    for (let c = 0; c < this.channels; c++) this.#have[c] = 0;
+  }
+
   /** Bytes `save` writes for this filter. */
   get byteLength(): number {
     return 4 + this.channels * 17;

@@ -151,13 +151,17 @@ export interface FleetEnergy {
   deepWakes: number;
   windows: number;
   alertWindows: number;
+  /** Wake-cycle windows that did not reach the broker (they back off; docs/energy.md). */
+  failedWindows: number;
+  /** Wakes whose retained state did not check out (the node started clean). */
+  retainedFailures: number;
   breakdownMilliAmpSeconds: Record<string, number>;
   model: 'esp32';
   perNode?: NodeEnergy[];
 }
 
 /** The fleet's figures: mean current per node, the battery life of the mean node, mJ per published reading. */
-export function fleetEnergy(nodes: Array<{ deviceId: string; energy?: EnergyCounts; readingsGenerated: number }>, computrons = 0, perNode = false, model: PowerModel = ESP32_POWER_MODEL): FleetEnergy | undefined {
+export function fleetEnergy(nodes: Array<{ deviceId: string; energy?: EnergyCounts; readingsGenerated: number; retainedFailures?: number }>, computrons = 0, perNode = false, model: PowerModel = ESP32_POWER_MODEL): FleetEnergy | undefined {
   const withCounts = nodes.filter((n) => n.energy);
   if (withCounts.length === 0) return undefined;
   const share = computrons / withCounts.length;
@@ -184,8 +188,23 @@ export function fleetEnergy(nodes: Array<{ deviceId: string; energy?: EnergyCoun
     deepWakes: sum('deepWakes'),
     windows: sum('windows'),
     alertWindows: sum('alertWindows'),
+    failedWindows: sum('failedWindows'),
+    retainedFailures: withCounts.reduce((a, n) => a + (n.retainedFailures ?? 0), 0),
     breakdownMilliAmpSeconds: breakdown,
     model: 'esp32',
     ...(perNode ? { perNode: each } : {}),
   };
+}
+
+/**
+ * A node's counters over several boots (an OTA or a crash reboots it: the new boot's counters
+ * start from zero): every count and time summed, the mode the current boot's.
+ */
+export function addEnergyCounts(current: EnergyCounts | undefined, earlier: EnergyCounts | undefined): EnergyCounts | undefined {
+  if (!current || !earlier) return current ?? earlier;
+  const sum = { ...current };
+  for (const k of Object.keys(sum) as Array<keyof EnergyCounts>) {
+    if (k !== 'mode' && typeof earlier[k] === 'number') (sum[k] as number) = (current[k] as number) + (earlier[k] as number);
+  }
+  return sum;
 }

@@ -29,7 +29,7 @@ import { Fleet, type Incident } from '../tools/fleet/incidents';
 import { FleetMetrics } from '../tools/fleet/metrics';
 import type { PowerConfig } from '../firmware/power';
 import type { ReportOptions } from '../firmware/report';
-import { ESP32_POWER_MODEL, fleetEnergy, type FleetEnergy } from './energy';
+import { addEnergyCounts, ESP32_POWER_MODEL, fleetEnergy, type FleetEnergy } from './energy';
 import { SIM_ACCESS_POINT, startFirstRun, type FirstRunConfig, type FirstRunHooks, type SimAccessPoint } from './first-run';
 import { Pty } from './pty';
 
@@ -288,6 +288,8 @@ function addStats(a: NodeStats, b: NodeStats | undefined): NodeStats {
     dropped: a.dropped + b.dropped,
     bytesOut: a.bytesOut + b.bytesOut,
     uplink: { ...a.uplink, reconnects: a.uplink.reconnects + b.uplink.reconnects },
+    energy: addEnergyCounts(a.energy, b.energy),
+    retainedFailures: (a.retainedFailures ?? 0) + (b.retainedFailures ?? 0),
   };
 }
 

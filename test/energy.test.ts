@@ -43,7 +43,7 @@ test('the summary has an energy object: always-connected costs the modem-sleep c
 });
 
 test('the model: charge adds up from the table, and a node that sleeps more lasts longer', (t) => {
-  const counts = { mode: 'wake-cycle', uptimeMs: 86_400_000, radioOnMs: 0, wifiJoins: 0, tcpConnects: 0, tlsHandshakes: 0, bytesTx: 0, bytesRx: 0, packetsTx: 0, packetsRx: 0, lightSleepMs: 0, deepSleepMs: 86_400_000, deepWakes: 0, sensorConversions: 0, windows: 0, alertWindows: 0, exchangeMs: 0 };
+  const counts = { mode: 'wake-cycle', uptimeMs: 86_400_000, radioOnMs: 0, wifiJoins: 0, tcpConnects: 0, tlsHandshakes: 0, bytesTx: 0, bytesRx: 0, packetsTx: 0, packetsRx: 0, lightSleepMs: 0, deepSleepMs: 86_400_000, deepWakes: 0, sensorConversions: 0, windows: 0, alertWindows: 0, exchangeMs: 0, failedWindows: 0 };
   const asleep = nodeEnergy(counts, 0);
   t.is(asleep.meanCurrentMilliAmps, ESP32_POWER_MODEL.deepSleepMicroAmps / 1000);
   const joins = nodeEnergy({ ...counts, wifiJoins: 288, radioOnMs: 288 * 3000 }, 288);
@@ -78,7 +78,9 @@ for (const engine of ['node', 'xs'] as const) {
     t.is(s.readingsDelivered, s.readingsGenerated);
     const e = s.energy!;
     t.is(e.mode, 'wake-cycle');
-    t.true(e.windows >= 96 && e.windows <= 100, String(e.windows));
+    // 96 windows a day, fewer in the 3 h outage (failed windows back off; docs/energy.md).
+    t.true(e.windows >= 80 && e.windows <= 100, String(e.windows));
+    t.true(e.failedWindows >= 3 && e.failedWindows < 12, `failed windows ${e.failedWindows}`);
     t.true(e.deepWakes > 1300, String(e.deepWakes));
     t.true(e.wifiJoins >= e.windows - 1, 'a join per window');
     const counts = (await startSimulation({ ...base, engine, durationMs: 600_000, perNode: true, power: { mode: 'wake-cycle' } }).done).energy!.perNode![0]!.counts;

@@ -14,6 +14,12 @@
  * - what-ifs on the wake-cycle 5 min counts: `optimizedBoot` (a 40 ms wake, ESP Techpedia's
  *   optimised start-up), `sample30s` (sampling every 30 s instead of 10 s), and `tls`
  *   (every connection a TLS handshake).
+ * - `energy.outage24h.<noOutage|fixedWindows|backoff>.*`: wake-cycle at 5 min, 26 h with a 24 h
+ *   broker outage from the first hour (none for `noOutage`); `fixedWindows` without the window
+ *   backoff (`maxBackoffMs: 0`, a 60 s window every 5 min), `backoff` with the default (full
+ *   jitter, 1 h cap): the run's mJ, the outage's extra mJ over `noOutage`, failed windows, and
+ *   the time from the outage's end to the first reading delivered after it (the backlog goes out
+ *   in that window); every reading is delivered by the end (the run throws otherwise).
  */
 import { VIRTUAL_EPOCH_MS } from '../../hosts/node/host';
 import { ESP32_POWER_MODEL, nodeEnergy, type PowerModel } from '../../simulator/energy';
@@ -105,8 +111,40 @@ function days(counts: EnergyCounts, readings: number, model: PowerModel): number
   return nodeEnergy(counts, readings, model).batteryDays18650;
 }
 
+/** A 24 h outage in wake-cycle at 5 min (see the header): with and without the window backoff. */
+async function outage(figures: Record<string, number>): Promise<void> {
+  const HOUR = 3_600_000;
+  const o: Partial<SimOptions> = { report, durationMs: 26 * HOUR, drainMs: 3 * HOUR };
+  const runs: Array<[string, Partial<SimOptions>]> = [
+    ['noOutage', { power: { mode: 'wake-cycle', reportIntervalMs: 300_000 } }],
+    ['fixedWindows', { power: { mode: 'wake-cycle', reportIntervalMs: 300_000, maxBackoffMs: 0 }, outages: [{ atMs: HOUR, forMs: 24 * HOUR }] }],
+    ['backoff', { power: { mode: 'wake-cycle', reportIntervalMs: 300_000 }, outages: [{ atMs: HOUR, forMs: 24 * HOUR }] }],
+  ];
+  let quiet = 0;
+  for (const [name, extra] of runs) {
+    let firstAfter = -1;
+    const s = await startSimulation({
+      ...base, ...o, ...extra, perNode: true,
+      onDelivered: (_r, at) => {
+        if (at >= 25 * HOUR && firstAfter < 0) firstAfter = at;
+      },
+    }).done;
+    if (s.readingsLost !== 0 || s.pendingOnNodes !== 0 || s.readingsDelivered !== s.readingsGenerated) {
+      throw new Error(`energy bench, outage ${name}: ${s.readingsDelivered} of ${s.readingsGenerated} delivered`);
+    }
+    const e = s.energy!;
+    if (name === 'noOutage') quiet = e.mJ;
+    figures[`energy.outage24h.${name}.mJ`] = Math.round(e.mJ);
+    figures[`energy.outage24h.${name}.outageExtraMJ`] = Math.round(e.mJ - quiet);
+    figures[`energy.outage24h.${name}.failedWindows`] = e.failedWindows;
+    figures[`energy.outage24h.${name}.meanCurrentMilliAmps`] = e.meanCurrentMilliAmps;
+    if (name !== 'noOutage') figures[`energy.outage24h.${name}.firstDeliveryAfterOutageS`] = Math.round((firstAfter - 25 * HOUR) / 1000);
+  }
+}
+
 export async function bench(): Promise<Record<string, number>> {
   const figures: Record<string, number> = {};
+  await outage(figures);
   put(figures, 'baseline', await energyRun({}), await alertDelays({}));
   put(figures, 'always-connected', await energyRun({ report }), await alertDelays({ report }));
   const radio: Record<string, number> = {};
