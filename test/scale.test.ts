@@ -4,11 +4,11 @@
  * xsnap-worker processes sends, node by node, the same packets as in one worker and as on Node.
  */
 import test from 'ava';
-import net from 'node:net';
 import { observeFleet } from '../simulator/observe';
 import { shardNodes, startSimulation, type SimOptions } from '../simulator/run';
 import { parseSimOptions, UsageError } from '../tools/cli';
 import { startMosquitto } from './harness/mosquitto';
+import { recordingProxy } from './harness/recording-proxy';
 
 const base: SimOptions = {
   nodes: 6,
@@ -95,41 +95,6 @@ test('observe-only: a shard summary from an earlier run (retained) or of another
   t.is(fleet.readingsGenerated, 0);
   t.is(fleet.malformed, 2);
 });
-
-/** A pass-through proxy that records what each client sends, by its MQTT client id. */
-async function recordingProxy(target: number) {
-  const streams: Buffer[][] = [];
-  const server = net.createServer({ noDelay: true }, (client) => {
-    const sent: Buffer[] = [];
-    streams.push(sent);
-    const upstream = net.connect({ port: target, host: '127.0.0.1', noDelay: true });
-    client.on('data', (chunk) => {
-      sent.push(Buffer.from(chunk));
-      upstream.write(chunk);
-    });
-    upstream.on('data', (chunk) => client.write(chunk));
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    /** Each node's bytes, over all its connections in order (the observer's left out). */
-    byNode(): Map<string, Buffer> {
-      const out = new Map<string, Buffer>();
-      for (const sent of streams) {
-        const bytes = Buffer.concat(sent);
-        const id = /node-\d{3}/.exec(bytes.subarray(0, 64).toString('latin1'))?.[0];
-        if (!id) continue;
-        out.set(id, Buffer.concat([out.get(id) ?? Buffer.alloc(0), bytes]));
-      }
-      return out;
-    },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
 
 test('XS in two workers: each node sends the same packets as in one worker and as on Node', async (t) => {
   const broker = await startMosquitto();

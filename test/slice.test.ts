@@ -4,9 +4,9 @@
  * observer subscribed at the broker.
  */
 import test from 'ava';
-import net from 'node:net';
 import { startSimulation, type SimOptions } from '../simulator/run';
 import { startMosquitto } from './harness/mosquitto';
+import { recordingProxy } from './harness/recording-proxy';
 
 const base: SimOptions = {
   nodes: 1,
@@ -50,39 +50,6 @@ test('XS engine against a real mosquitto on loopback', async (t) => {
   t.is(s.readingsDelivered, s.readingsGenerated);
   t.is(s.readingsLost, 0);
 });
-
-/** A pass-through proxy that records what the firmware sends, per connection. */
-async function recordingProxy(target: number) {
-  const streams: Buffer[][] = [];
-  const closed: Promise<void>[] = [];
-  const server = net.createServer({ noDelay: true }, (client) => {
-    const sent: Buffer[] = [];
-    streams.push(sent);
-    closed.push(new Promise((resolve) => client.once('close', () => resolve())));
-    const upstream = net.connect({ port: target, host: '127.0.0.1', noDelay: true });
-    client.on('data', (chunk) => {
-      sent.push(Buffer.from(chunk));
-      upstream.write(chunk);
-    });
-    upstream.on('data', (chunk) => client.write(chunk));
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    /** What the nodes sent; the observer's own connection is left out. */
-    bytes: () =>
-      Buffer.concat(streams.filter((sent) => !Buffer.concat(sent).includes('pipewatch-observer')).flat()),
-    /** Resolves once every connection the nodes opened has closed (their last bytes are in). */
-    close: async () => {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all(closed);
-    },
-  };
-}
 
 test('same seed, same MQTT packets from the firmware (XS twice, and Node)', async (t) => {
   const broker = await startMosquitto();
