@@ -6,6 +6,7 @@
  */
 import uPlot from 'uplot';
 import { dayOf, SCORE_WEIGHTS } from '../fleet/metrics';
+import type { IncidentRow } from './store-web';
 
 interface FleetNode {
   dev: string;
@@ -38,19 +39,6 @@ interface ReadingRow {
   alert: number;
   received_ms: number;
 }
-interface IncidentRow {
-  id: string;
-  line: string;
-  node: string;
-  t_ms: number;
-  pos_m: number;
-  rule: string;
-  relative_mc: number;
-  raised_ms: number;
-  acked_ms: number | null;
-  acked_by: string | null;
-}
-
 const SVG = 'http://www.w3.org/2000/svg';
 const app = document.getElementById('app')!;
 const pageName = app.dataset.page;
