@@ -179,7 +179,13 @@ export interface SimSummary {
   samples: number;
   /** Energy figures from the nodes' counters and the ESP32 power model (simulator/energy.ts, docs/energy.md). */
   energy?: FleetEnergy;
-  xs?: { computronsPerReading: number; heapBytesPerNode: number; computrons: number };
+  /**
+   * XS engine: computrons (deterministic), `heapBytesPerNode` = live slots and chunks per node
+   * after a full collection, beyond the engine with the guest loaded and no node;
+   * `heapReservedBytesPerNode` = slot heaps and chunk blocks the machine grew to, per node
+   * (XS grows them in 4 MiB steps and keeps its peak: free space included).
+   */
+  xs?: { computronsPerReading: number; heapBytesPerNode: number; heapReservedBytesPerNode: number; computrons: number };
   /**
    * With a plant (docs/leaks.md, "Scoring", at incident level): the leaks whose onset fell in
    * the run, those an incident found (within two positions, within 30 minutes), the incidents
@@ -607,6 +613,7 @@ async function simulate(
   };
   let computronsAtStart = 0;
   let heapBytesPerNode = 0;
+  let heapReservedBytesPerNode = 0;
   try {
     if (o.engine === 'xs') {
       fleet = new XsPool(o.xsWorkers ?? 1, {
@@ -667,7 +674,9 @@ async function simulate(
     const sampledUntil = scheduler.now();
 
     if (fleet) {
-      heapBytesPerNode = (await fleet.heapBytes()) / mine.length;
+      const heap = await fleet.heapBytes();
+      heapBytesPerNode = heap.live / mine.length;
+      heapReservedBytesPerNode = heap.reserved / mine.length;
       for (const i of mine) await fleet.stopSampling(i);
     } else {
       for (const node of nodes) node?.stopSampling();
@@ -757,6 +766,7 @@ async function simulate(
       summary.xs = {
         computronsPerReading: generated ? Math.round(computrons / generated) : 0,
         heapBytesPerNode: Math.round(heapBytesPerNode),
+        heapReservedBytesPerNode: Math.round(heapReservedBytesPerNode),
         computrons,
       };
     }

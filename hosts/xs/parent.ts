@@ -13,7 +13,7 @@ import { bundleForXs } from './bundle';
 import type { GuestNodeConfig } from './guest';
 import type { FirstRunHooks } from '../../simulator/first-run';
 import { EVENT_HEADER, Event, FLASH_HEADER, FLASH_OK, FlashOp, OP_HEADER, Op, writeHeader } from './protocol';
-import { XS_SLOT_BYTES, XsWorker, type Meter } from './worker';
+import { XsWorker, type LiveHeap, type Meter } from './worker';
 
 const levels: LogLevel[] = ['debug', 'info', 'warn', 'error'];
 const encoder = new TextEncoder();
@@ -41,7 +41,8 @@ export class XsFleet {
   readonly #flash = new Map<string, Flash>();
   readonly #firstRuns = new Map<number, FirstRunHooks>();
   #deliveries = 0;
-  baseline: Meter | undefined;
+  /** The live heap and meter once the guest is loaded and no node runs (see heapBytes). */
+  baseline: { live: LiveHeap; meter: Meter } | undefined;
 
   constructor(options: XsFleetOptions) {
     this.#o = options;
@@ -66,17 +67,22 @@ export class XsFleet {
   async start(): Promise<void> {
     const code = await bundleForXs({ entry: fileURLToPath(new URL('./guest.ts', import.meta.url)) });
     await this.#worker.evaluate(code);
-    this.baseline = await this.measure();
+    this.baseline = await this.heap();
   }
 
-  /** Collects garbage in the engine and returns its meter (heap slots and chunk bytes). */
-  async measure(): Promise<Meter> {
-    return (await this.#deliver(Event.measure, 0, 0)).meter;
+  /**
+   * What the engine holds: `live` = live slots and chunks after a full collection (from a
+   * snapshot, worker.ts liveHeap), `meter.allocate` = slot heaps and chunk blocks the machine has
+   * reserved (XS grows them in 4 MiB steps and never gives them back).
+   */
+  async heap(): Promise<{ live: LiveHeap; meter: Meter }> {
+    const { meter } = await this.#deliver(Event.measure, 0, 0);
+    return { live: await this.#worker.liveHeap(), meter };
   }
 
-  /** Heap bytes in use beyond the baseline: slots x slot size plus chunk space. */
-  static heapBytes(meter: Meter, baseline: Meter): number {
-    return (meter.currentHeapCount - baseline.currentHeapCount) * XS_SLOT_BYTES + (meter.allocate - baseline.allocate);
+  /** Live heap bytes (slots + chunks, after GC) beyond the baseline. */
+  static heapBytes(now: LiveHeap, baseline: LiveHeap): number {
+    return now.slotBytes - baseline.slotBytes + (now.chunkBytes - baseline.chunkBytes);
   }
 
   async addNode(index: number, config: GuestNodeConfig): Promise<void> {

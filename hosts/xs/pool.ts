@@ -9,7 +9,6 @@ import type { NodeStats } from '../../firmware/node';
 import type { FirstRunHooks } from '../../simulator/first-run';
 import type { GuestNodeConfig } from './guest';
 import { XsFleet, type XsFleetOptions } from './parent';
-import type { Meter } from './worker';
 
 export class XsPool {
   readonly #workers: XsFleet[];
@@ -48,10 +47,21 @@ export class XsPool {
     await Promise.all(this.#workers.map((w) => w.start()));
   }
 
-  /** Heap bytes in use beyond each worker's baseline, summed (after a GC in each). */
-  async heapBytes(): Promise<number> {
-    const meters: Meter[] = await Promise.all(this.#workers.map((w) => w.measure()));
-    return meters.reduce((sum, m, i) => sum + XsFleet.heapBytes(m, this.#workers[i]!.baseline!), 0);
+  /**
+   * Over every worker, beyond its baseline (the guest loaded, no node): `live` = live slot and
+   * chunk bytes after a full collection; `reserved` = slot heaps and chunk blocks the machines
+   * grew to (the meter's `allocate`: includes free space and the peak's growth).
+   */
+  async heapBytes(): Promise<{ live: number; reserved: number }> {
+    const heaps = await Promise.all(this.#workers.map((w) => w.heap()));
+    let live = 0;
+    let reserved = 0;
+    heaps.forEach((h, i) => {
+      const base = this.#workers[i]!.baseline!;
+      live += XsFleet.heapBytes(h.live, base.live);
+      reserved += h.meter.allocate - base.meter.allocate;
+    });
+    return { live, reserved };
   }
 
   addNode(index: number, config: GuestNodeConfig): Promise<void> {

@@ -11,8 +11,9 @@
  * (bytes of chunk space the machine holds) and `currentHeapCount` (slots in use).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 
@@ -20,6 +21,17 @@ export interface Meter {
   compute: number;
   allocate: number;
   currentHeapCount: number;
+}
+
+/**
+ * What the machine holds live, from a snapshot (which collects garbage and compacts first):
+ * `slotBytes` = live slots x slot size, `chunkBytes` = live chunks (strings, array buffers,
+ * closures' and arrays' storage) with their headers. Free slots, free chunk space and the
+ * blocks XS grew to hold its peak are not counted (the meter's `allocate` counts them).
+ */
+export interface LiveHeap {
+  slotBytes: number;
+  chunkBytes: number;
 }
 
 export interface CrankResult {
@@ -111,6 +123,25 @@ export class XsWorker {
     return this.#enqueue(frame);
   }
 
+  /**
+   * The live heap after a full collection: writes an XS snapshot ("w" command) to a temporary
+   * file and reads the sizes of its chunk ("BLOC") and slot ("HEAP") sections.
+   */
+  async liveHeap(): Promise<LiveHeap> {
+    const dir = mkdtempSync(join(tmpdir(), 'pipewatch-xs-'));
+    const path = join(dir, 'heap.xss');
+    try {
+      const body = Buffer.from(path, 'utf8');
+      const frame = new Uint8Array(body.length + 1);
+      frame[0] = 0x77; // 'w'
+      frame.set(body, 1);
+      await this.#enqueue(frame);
+      return parseSnapshotSizes(readFileSync(path));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
   get busy(): boolean {
     return this.#current !== undefined || this.#queue.length > 0;
   }
@@ -190,4 +221,22 @@ export class XsWorker {
     }
     this.#pump();
   }
+}
+
+/** Section sizes of an XS snapshot (xsSnapshot.c fxWriteSnapshot: "XS_M", then atoms of size u32 BE + tag). */
+export function parseSnapshotSizes(bytes: Uint8Array): LiveHeap {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const tag = (at: number) => String.fromCharCode(bytes[at]!, bytes[at + 1]!, bytes[at + 2]!, bytes[at + 3]!);
+  if (bytes.length < 8 || tag(4) !== 'XS_M') throw new Error('not an XS snapshot');
+  const sizes = new Map<string, number>();
+  for (let at = 8; at + 8 <= bytes.length; ) {
+    const size = view.getUint32(at);
+    if (size < 8) throw new Error('XS snapshot: bad section size');
+    sizes.set(tag(at + 4), size - 8);
+    at += size;
+  }
+  const chunkBytes = sizes.get('BLOC');
+  const slotBytes = sizes.get('HEAP');
+  if (chunkBytes === undefined || slotBytes === undefined) throw new Error('XS snapshot: no BLOC or HEAP section');
+  return { slotBytes, chunkBytes };
 }
