@@ -151,6 +151,11 @@ export interface SimSummary {
   broker: string;
   simulatedSeconds: number;
   wallSeconds: number;
+  /**
+   * Real time only: the worst lateness of a timer over the run, ms from its due time to when
+   * the scheduler fired it (scheduler.ts timerLagMaxMs). A fleet that keeps up stays low and flat.
+   */
+  timerLagMaxMs?: number;
   readingsGenerated: number;
   readingsDelivered: number;
   /**
@@ -717,6 +722,7 @@ async function simulate(
       broker: brokerUrl,
       simulatedSeconds: Math.round(sampledUntil / 10) / 100,
       wallSeconds: Math.round((performance.now() - wallStart) / 10) / 100,
+      ...(o.virtual ? {} : { timerLagMaxMs: scheduler.timerLagMaxMs }),
       readingsGenerated: generated,
       readingsDelivered: observer.delivered,
       readingsLost: Math.max(0, generated - observer.delivered - pendingOnNodes),

@@ -81,3 +81,17 @@ test('virtual scheduler: while the engine is busy it sleeps until poked, it does
   const bound = 10 + 2 * Math.ceil(elapsed / 50);
   t.true(checks <= bound, `idleCheck asked ${checks} times in ${Math.round(elapsed)} ms (bound ${bound})`);
 });
+
+test('real-time scheduler: timerLagMaxMs is the worst lateness of a timer', async (t) => {
+  const scheduler = new Scheduler({ virtual: false });
+  t.is(scheduler.timerLagMaxMs, 0);
+  let fired = 0;
+  scheduler.set(() => fired++, 10);
+  // Hold the event loop well past the timer's due time: it fires at least 150 ms late.
+  const until = performance.now() + 170;
+  while (performance.now() < until);
+  await new Promise<void>((resolve) => scheduler.set(resolve, 0));
+  t.is(fired, 1);
+  t.true(scheduler.timerLagMaxMs >= 150, `lag ${scheduler.timerLagMaxMs}`);
+  scheduler.stop();
+});

@@ -44,6 +44,11 @@ export class Scheduler {
   graceExpired = 0;
   /** Virtual ms advanced by jumps (virtual mode). */
   jumps = 0;
+  /**
+   * Real time: the worst lateness of a timer, ms from when it was due to when it fired (the
+   * event loop busy, a worker's reply awaited). Virtual time: 0 (timers fire at their instant).
+   */
+  timerLagMaxMs = 0;
   /** Virtual mode: times the settle slept waiting for I/O or a busy engine (each ended by an event or a recheck). */
   settleWaits = 0;
 
@@ -221,6 +226,8 @@ export class Scheduler {
       for (;;) {
         const t = this.#peek();
         if (!t || t.due > now) break;
+        const lag = this.now() - t.due;
+        if (lag > this.timerLagMaxMs) this.timerLagMaxMs = lag;
         this.#fire(this.#pop()!);
       }
       this.#armReal();
