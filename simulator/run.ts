@@ -190,7 +190,17 @@ export interface SimSummary {
    * `heapReservedBytesPerNode` = slot heaps and chunk blocks the machine grew to, per node
    * (XS grows them in 4 MiB steps and keeps its peak: free space included).
    */
-  xs?: { computronsPerReading: number; heapBytesPerNode: number; heapReservedBytesPerNode: number; computrons: number };
+  xs?: {
+    computronsPerReading: number;
+    /** The same, split by what the crank ran: timer callbacks (sampling, the per-reading path), socket events, other (stats, stop). */
+    computronsPerReadingByEvent: { timers: number; sockets: number; other: number };
+    /** Deliveries into XS and synchronous calls out of it (timers, sockets, flash, log), per reading. */
+    cranksPerReading: number;
+    bridgeCallsPerReading: number;
+    heapBytesPerNode: number;
+    heapReservedBytesPerNode: number;
+    computrons: number;
+  };
   /**
    * With a plant (docs/leaks.md, "Scoring", at incident level): the leaks whose onset fell in
    * the run, those an incident found (within two positions, within 30 minutes), the incidents
@@ -617,6 +627,7 @@ async function simulate(
     });
   };
   let computronsAtStart = 0;
+  let countsAtStart: XsPool['counts'] | undefined;
   let heapBytesPerNode = 0;
   let heapReservedBytesPerNode = 0;
   try {
@@ -650,6 +661,7 @@ async function simulate(
         if (!boot || boot.outcome.ok) await fleet.addNode(i, configFor(i, boot));
       }
       computronsAtStart = fleet.computrons;
+      countsAtStart = fleet.counts;
     } else if (first) {
       for (const i of mine) {
         const host = createNodeHost({ scheduler, seed: (o.seed * 1000003 + i) >>> 0, log: (level, message) => o.onLog?.(i, level, message) });
@@ -771,6 +783,7 @@ async function simulate(
     if (fleet) {
       summary.xs = {
         computronsPerReading: generated ? Math.round(computrons / generated) : 0,
+        ...perReading(fleet.counts, countsAtStart!, generated),
         heapBytesPerNode: Math.round(heapBytesPerNode),
         heapReservedBytesPerNode: Math.round(heapReservedBytesPerNode),
         computrons,
@@ -945,5 +958,16 @@ async function firstRuns(o: SimOptions, scheduler: Scheduler, deviceId: (i: numb
       for (const run of runs) run?.close();
       for (const pty of ptys) pty.close();
     },
+/** The XS cost counters of a run (after the nodes started) per reading. */
+function perReading(now: XsPool['counts'], start: XsPool['counts'], readings: number) {
+  const per = (a: number, b: number) => (readings ? Math.round(((a - b) / readings) * 10) / 10 : 0);
+  return {
+    computronsPerReadingByEvent: {
+      timers: Math.round(per(now.computrons.timer, start.computrons.timer)),
+      sockets: Math.round(per(now.computrons.socket, start.computrons.socket)),
+      other: Math.round(per(now.computrons.other, start.computrons.other)),
+    },
+    cranksPerReading: per(now.cranks, start.cranks),
+    bridgeCallsPerReading: per(now.calls, start.calls),
   };
 }

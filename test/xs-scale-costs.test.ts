@@ -95,3 +95,20 @@ test('real-time scheduler: timerLagMaxMs is the worst lateness of a timer', asyn
   t.true(scheduler.timerLagMaxMs >= 150, `lag ${scheduler.timerLagMaxMs}`);
   scheduler.stop();
 });
+
+test('XS summary: live heap per node and the per-reading costs split by event', async (t) => {
+  const { startSimulation } = await import('../simulator/run');
+  const s = await startSimulation({
+    nodes: 2, engine: 'xs', durationMs: 3 * 60_000, virtual: true, seed: 5, intervalMs: 10_000,
+    sensors: [{ part: 'tmp117' }], drainMs: 30_000, leakShare: 0,
+  }).done;
+  t.is(s.readingsLost, 0);
+  const xs = s.xs!;
+  // The live set of one node (firmware, its simulated board, the guest's bookkeeping), after GC.
+  t.true(xs.heapBytesPerNode > 50_000 && xs.heapBytesPerNode < 400_000, `heap ${xs.heapBytesPerNode}`);
+  t.true(xs.heapReservedBytesPerNode >= 0);
+  const by = xs.computronsPerReadingByEvent;
+  t.true(Math.abs(by.timers + by.sockets + by.other - xs.computronsPerReading) <= 3, JSON.stringify(xs));
+  t.true(by.timers > by.other, 'sampling and the per-reading path run in timer cranks');
+  t.true(xs.cranksPerReading >= 1 && xs.bridgeCallsPerReading >= 1, JSON.stringify(xs));
+});

@@ -41,6 +41,8 @@ export class XsFleet {
   readonly #flash = new Map<string, Flash>();
   readonly #firstRuns = new Map<number, FirstRunHooks>();
   #deliveries = 0;
+  /** Deterministic cost counters: cranks (deliveries into XS) and computrons per event kind, bridge calls from XS. */
+  readonly counts = { cranks: 0, calls: 0, computrons: { timer: 0, socket: 0, other: 0 } };
   /** The live heap and meter once the guest is loaded and no node runs (see heapBytes). */
   baseline: { live: LiveHeap; meter: Meter } | undefined;
 
@@ -147,7 +149,12 @@ export class XsFleet {
     view.setFloat64(15, this.#o.wallNow() ?? -1);
     if (payload) frame.set(payload, EVENT_HEADER);
     this.#deliveries++;
-    return this.#worker.deliver(frame).finally(() => {
+    this.counts.cranks++;
+    const kind = event === Event.timer ? 'timer' : event <= Event.tcpError ? 'socket' : 'other';
+    return this.#worker.deliver(frame).then((result) => {
+      this.counts.computrons[kind] += result.meter.compute;
+      return result;
+    }).finally(() => {
       this.#deliveries--;
       this.#o.scheduler.poke();
     });
@@ -162,6 +169,7 @@ export class XsFleet {
   #onCommand(frame: Uint8Array): Uint8Array {
     const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
     const op = view.getUint8(0);
+    this.counts.calls++;
     const node = view.getUint16(1);
     const id = view.getUint32(3);
     const payload = frame.subarray(OP_HEADER);
