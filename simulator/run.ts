@@ -641,6 +641,7 @@ async function simulate(
         onRestart: (index) => restartSoon(index),
       });
       await fleet.start();
+      await fleet.reserveFor(mine);
       for (const i of mine) {
         if (first) {
           const xs = fleet;

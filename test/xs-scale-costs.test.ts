@@ -112,3 +112,19 @@ test('XS summary: live heap per node and the per-reading costs split by event', 
   t.true(by.timers > by.other, 'sampling and the per-reading path run in timer cranks');
   t.true(xs.cranksPerReading >= 1 && xs.bridgeCallsPerReading >= 1, JSON.stringify(xs));
 });
+
+test('XsFleet.reserve: grows the heap by free room that the live set does not count', async (t) => {
+  const { XsFleet } = await import('../hosts/xs/parent');
+  const fleet = new XsFleet({ scheduler: new Scheduler({ virtual: true }), wallNow: () => undefined });
+  try {
+    await fleet.start();
+    const before = await fleet.heap();
+    await fleet.reserve(400_000, 8 * 1024 * 1024);
+    const after = await fleet.heap();
+    // 400 Ki slots of 32 bytes: the slot heap grows by whole 4 MiB steps past its free room.
+    t.true(after.meter.allocate - before.meter.allocate >= 8 * 1024 * 1024, `reserved ${after.meter.allocate - before.meter.allocate}`);
+    t.true(Math.abs(XsFleet.heapBytes(after.live, before.live)) < 64 * 1024, `live ${XsFleet.heapBytes(after.live, before.live)}`);
+  } finally {
+    fleet.close();
+  }
+});

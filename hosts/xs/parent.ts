@@ -87,6 +87,15 @@ export class XsFleet {
     return now.slotBytes - baseline.slotBytes + (now.chunkBytes - baseline.chunkBytes);
   }
 
+  /** Grows the engine's heap by free room for `slots` slots and `chunkBytes` of chunks (guest.ts Event.reserve). */
+  async reserve(slots: number, chunkBytes: number): Promise<void> {
+    const payload = new Uint8Array(8);
+    const view = new DataView(payload.buffer);
+    view.setUint32(0, Math.min(0xffffffff, Math.max(0, Math.round(slots))));
+    view.setUint32(4, Math.min(0xffffffff, Math.max(0, Math.round(chunkBytes))));
+    await this.#deliver(Event.reserve, 0, 0, payload);
+  }
+
   async addNode(index: number, config: GuestNodeConfig): Promise<void> {
     await this.#deliver(Event.createNode, index, 0, encoder.encode(JSON.stringify(config)));
   }

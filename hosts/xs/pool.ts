@@ -10,6 +10,9 @@ import type { FirstRunHooks } from '../../simulator/first-run';
 import type { GuestNodeConfig } from './guest';
 import { XsFleet, type XsFleetOptions } from './parent';
 
+/** Heap room reserved per node: about 1.5 times a node's live slots (docs/scale.md, "XS heap per node"). */
+export const XS_RESERVE_PER_NODE = { slots: 6144, chunkBytes: 64 * 1024 };
+
 export class XsPool {
   readonly #workers: XsFleet[];
 
@@ -75,6 +78,17 @@ export class XsPool {
       reserved += h.meter.allocate - base.meter.allocate;
     });
     return { live, reserved };
+  }
+
+  /**
+   * Before the nodes are added: gives each worker free heap for the nodes it will run (node i
+   * in worker i mod k), about 1.5 times a node's live slots each (XS_RESERVE_PER_NODE), so the engine
+   * collects garbage in proportion to its live set instead of every fixed growth step.
+   */
+  async reserveFor(indices: number[]): Promise<void> {
+    const per = new Array<number>(this.#workers.length).fill(0);
+    for (const i of indices) per[i % this.#workers.length]!++;
+    await Promise.all(this.#workers.map((w, k) => w.reserve(per[k]! * XS_RESERVE_PER_NODE.slots, per[k]! * XS_RESERVE_PER_NODE.chunkBytes)));
   }
 
   addNode(index: number, config: GuestNodeConfig): Promise<void> {
