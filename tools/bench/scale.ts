@@ -1,0 +1,135 @@
+/*
+ * Scale figures (issue 19): `pipewatch sim` runs in virtual time (OTA on, the default; seed 1)
+ * for 1, 100 and 1,000 nodes on each engine, on XS with --xs-workers 1 and 2 (1,000 nodes with
+ * short virtual durations, so the section takes minutes). Each run is a child process, so its
+ * CPU time (user + system, the xsnap-worker processes included) is exact whatever else runs on
+ * the machine; wall-clock figures are not, on a loaded machine.
+ *   scale.<engine>.<n>nodes.nodeSecondsPerWallSecond   simulated node-seconds per wall second
+ *   scale.<engine>.<n>nodes.nodeSecondsPerCpuSecond    ... per CPU second (the figure to compare)
+ *   scale.<engine>.<n>nodes.rssBytesPerNode            peak resident memory of the run's
+ *                                                      processes (sampled every 250 ms) / nodes
+ *   scale.xs*.<n>nodes.heapBytesPerNode                XS live heap per node (summary xs.heapBytesPerNode)
+ *   scale.xs*.<n>nodes.computronsPerReading            XS computrons per reading (deterministic)
+ * <engine> is node, xs.w1 or xs.w2. Each figure measured before the changes of issue 19's
+ * scale work is printed beside it as `<figure>.previous` (PREVIOUS below: a recorded baseline,
+ * not a result of this run). Linux only (CPU from /proc/self/stat, memory from /proc/<pid>/status).
+ * PIPEWATCH_BENCH_SCALE_ROOT=<checkout> runs another checkout's CLI (how PREVIOUS was measured).
+ */
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const root = process.env.PIPEWATCH_BENCH_SCALE_ROOT ?? fileURLToPath(new URL('../../', import.meta.url));
+
+interface Run {
+  engine: 'node' | 'xs';
+  workers?: number;
+  nodes: number;
+  duration: string;
+}
+
+const RUNS: Run[] = [
+  { engine: 'node', nodes: 1, duration: '6h' },
+  { engine: 'node', nodes: 100, duration: '1h' },
+  { engine: 'node', nodes: 1000, duration: '5m' },
+  { engine: 'xs', workers: 1, nodes: 1, duration: '1h' },
+  { engine: 'xs', workers: 1, nodes: 100, duration: '10m' },
+  { engine: 'xs', workers: 1, nodes: 1000, duration: '2m' },
+  { engine: 'xs', workers: 2, nodes: 100, duration: '10m' },
+  { engine: 'xs', workers: 2, nodes: 1000, duration: '2m' },
+];
+
+/**
+ * Baseline: this section run on main at efd51bc (before the scale work of this branch: XS heap
+ * counted from `allocate`, the virtual scheduler spinning while XS cranks), 2026-12-02, on this
+ * machine (2 cores, load average 15-20 from other work). A recorded measurement, not a result.
+ */
+export const PREVIOUS: { date: string; commit: string; figures: Record<string, number> } = {
+  date: '2026-12-02',
+  commit: 'efd51bc',
+  figures: {},
+};
+
+function name(run: Run): string {
+  return `scale.${run.engine === 'node' ? 'node' : `xs.w${run.workers}`}.${run.nodes}nodes`;
+}
+
+const ticks = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU seconds of this process's children that have ended (and theirs). */
+function childrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After the command: state is field 3; cutime and cstime are fields 16 and 17.
+  return (Number(fields[13]) + Number(fields[14])) / ticks;
+}
+
+function rssOfTree(pid: number): number {
+  let sum = 0;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const m = /VmRSS:\s+(\d+) kB/.exec(status);
+    if (m) sum += Number(m[1]) * 1024;
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      for (const child of children ? children.split(' ') : []) sum += rssOfTree(Number(child));
+    }
+  } catch {
+    // the process ended meanwhile
+  }
+  return sum;
+}
+
+async function measure(run: Run): Promise<Record<string, number>> {
+  const args = [
+    'tools/pipewatch.mjs', 'sim', '--nodes', String(run.nodes), '--engine', run.engine,
+    ...(run.engine === 'xs' ? ['--xs-workers', String(run.workers ?? 1)] : []),
+    '--virtual', '--duration', run.duration, '--seed', '1', '--quiet', '--json',
+  ];
+  const cpuBefore = childrenCpuSeconds();
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  let peakRss = 0;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssOfTree(child.pid!))), 250);
+  const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+  clearInterval(sampler);
+  const cpu = childrenCpuSeconds() - cpuBefore;
+  if (code !== 0) throw new Error(`${args.join(' ')} exited ${code}: ${err.slice(-500)}`);
+  const s = JSON.parse(out) as { simulatedSeconds: number; wallSeconds: number; readingsLost: number; xs?: { heapBytesPerNode: number; computronsPerReading: number } };
+  if (s.readingsLost !== 0) throw new Error(`${name(run)}: ${s.readingsLost} readings lost`);
+  const nodeSeconds = s.simulatedSeconds * run.nodes;
+  const key = name(run);
+  const figures: Record<string, number> = {
+    [`${key}.nodeSecondsPerWallSecond`]: Math.round(nodeSeconds / s.wallSeconds),
+    [`${key}.nodeSecondsPerCpuSecond`]: Math.round(nodeSeconds / cpu),
+    [`${key}.cpuSeconds`]: Math.round(cpu * 10) / 10,
+    [`${key}.rssBytesPerNode`]: Math.round(peakRss / run.nodes),
+  };
+  if (s.xs) {
+    figures[`${key}.heapBytesPerNode`] = s.xs.heapBytesPerNode;
+    figures[`${key}.computronsPerReading`] = s.xs.computronsPerReading;
+  }
+  return figures;
+}
+
+export async function bench(): Promise<Record<string, number>> {
+  if (!existsSync('/proc/self/stat')) throw new Error('the scale section needs Linux (/proc)');
+  const figures: Record<string, number> = {};
+  for (const run of RUNS) {
+    for (const [key, value] of Object.entries(await measure(run))) {
+      figures[key] = value;
+      const previous = PREVIOUS.figures[key];
+      if (previous !== undefined) figures[`${key}.previous`] = previous;
+    }
+  }
+  return figures;
+}
