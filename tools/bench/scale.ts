@@ -40,14 +40,47 @@ export const RUNS: Run[] = [
 ];
 
 /**
- * Baseline: this section run on main at efd51bc (before the scale work of this branch: XS heap
+ * Baseline (recorded, not measured by this run): this section run on main at efd51bc (before the scale work of this branch: XS heap
  * counted from `allocate`, the virtual scheduler spinning while XS cranks), 2026-12-02, on this
  * machine (2 cores, load average 15-20 from other work). A recorded measurement, not a result.
  */
 export const PREVIOUS: { date: string; commit: string; figures: Record<string, number> } = {
   date: '2026-12-02',
   commit: 'efd51bc',
-  figures: {},
+  // The 1,000-node XS runs are not in it: on that code 1,000 nodes x 2 min on one worker had
+  // not ended after 15.5 minutes and 270 CPU seconds (it was stopped), so the baseline was taken without them.
+  figures: {
+    'scale.node.1nodes.nodeSecondsPerWallSecond': 12067,
+    'scale.node.1nodes.nodeSecondsPerCpuSecond': 12414,
+    'scale.node.1nodes.cpuSeconds': 1.7,
+    'scale.node.1nodes.rssBytesPerNode': 142311424,
+    'scale.node.100nodes.nodeSecondsPerWallSecond': 26866,
+    'scale.node.100nodes.nodeSecondsPerCpuSecond': 56693,
+    'scale.node.100nodes.cpuSeconds': 6.4,
+    'scale.node.100nodes.rssBytesPerNode': 2167726,
+    'scale.node.1000nodes.nodeSecondsPerWallSecond': 5293,
+    'scale.node.1000nodes.nodeSecondsPerCpuSecond': 19468,
+    'scale.node.1000nodes.cpuSeconds': 15.4,
+    'scale.node.1000nodes.rssBytesPerNode': 833524,
+    'scale.xs.w1.1nodes.nodeSecondsPerWallSecond': 472,
+    'scale.xs.w1.1nodes.nodeSecondsPerCpuSecond': 1184,
+    'scale.xs.w1.1nodes.cpuSeconds': 3,
+    'scale.xs.w1.1nodes.rssBytesPerNode': 232771584,
+    'scale.xs.w1.1nodes.heapBytesPerNode': 117984,
+    'scale.xs.w1.1nodes.computronsPerReading': 25774,
+    'scale.xs.w1.100nodes.nodeSecondsPerWallSecond': 1097,
+    'scale.xs.w1.100nodes.nodeSecondsPerCpuSecond': 2766,
+    'scale.xs.w1.100nodes.cpuSeconds': 21.7,
+    'scale.xs.w1.100nodes.rssBytesPerNode': 2906563,
+    'scale.xs.w1.100nodes.heapBytesPerNode': 217716,
+    'scale.xs.w1.100nodes.computronsPerReading': 25318,
+    'scale.xs.w2.100nodes.nodeSecondsPerWallSecond': 1606,
+    'scale.xs.w2.100nodes.nodeSecondsPerCpuSecond': 3947,
+    'scale.xs.w2.100nodes.cpuSeconds': 15.2,
+    'scale.xs.w2.100nodes.rssBytesPerNode': 3592724,
+    'scale.xs.w2.100nodes.heapBytesPerNode': 133836,
+    'scale.xs.w2.100nodes.computronsPerReading': 25315,
+  },
 };
 
 function name(run: Run): string {
