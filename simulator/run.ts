@@ -156,6 +156,8 @@ export interface SimSummary {
    * the scheduler fired it (scheduler.ts timerLagMaxMs). A fleet that keeps up stays low and flat.
    */
   timerLagMaxMs?: number;
+  /** Real time on XS: the longest a delivery (a timer, socket data, a node to create) waited for its worker, ms. */
+  xsQueueWaitMaxMs?: number;
   readingsGenerated: number;
   readingsDelivered: number;
   /**
@@ -735,7 +737,7 @@ async function simulate(
       broker: brokerUrl,
       simulatedSeconds: Math.round(sampledUntil / 10) / 100,
       wallSeconds: Math.round((performance.now() - wallStart) / 10) / 100,
-      ...(o.virtual ? {} : { timerLagMaxMs: scheduler.timerLagMaxMs }),
+      ...(o.virtual ? {} : { timerLagMaxMs: scheduler.timerLagMaxMs, ...(fleet ? { xsQueueWaitMaxMs: Math.round(fleet.queueWaitMaxMs) } : {}) }),
       readingsGenerated: generated,
       readingsDelivered: observer.delivered,
       readingsLost: Math.max(0, generated - observer.delivered - pendingOnNodes),

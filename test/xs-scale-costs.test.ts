@@ -128,3 +128,17 @@ test('XsFleet.reserve: grows the heap by free room that the live set does not co
     fleet.close();
   }
 });
+
+test('XsWorker.queueWaitMaxMs: how long a crank waited behind the one running', async (t) => {
+  const w = new XsWorker();
+  try {
+    await w.evaluate(`globalThis.handleCommand = (b) => { const n = new Uint8Array(b)[0]; const end = performance.now() + n * 10; while (performance.now() < end); return new ArrayBuffer(0); };`);
+    t.true(w.queueWaitMaxMs < 1000);
+    const first = w.queueWaitMaxMs;
+    // The second crank is queued while the first runs for 150 ms of the engine's time.
+    await Promise.all([w.deliver(new Uint8Array([15])), w.deliver(new Uint8Array([0]))]);
+    t.true(w.queueWaitMaxMs >= 140 && w.queueWaitMaxMs > first, `waited ${w.queueWaitMaxMs} ms`);
+  } finally {
+    w.close();
+  }
+});

@@ -61,6 +61,11 @@ export class XsFleet {
     return this.#worker.computrons;
   }
 
+  /** The longest a delivery waited for the engine, ms (see XsWorker.queueWaitMaxMs). */
+  get queueWaitMaxMs(): number {
+    return this.#worker.queueWaitMaxMs;
+  }
+
   /** True while a delivery into the engine is queued or running. */
   get busy(): boolean {
     return this.#deliveries > 0;

@@ -54,6 +54,11 @@ export class XsPool {
     return sum;
   }
 
+  /** The longest any delivery waited for its worker, ms. */
+  get queueWaitMaxMs(): number {
+    return Math.max(...this.#workers.map((w) => w.queueWaitMaxMs));
+  }
+
   get busy(): boolean {
     for (const w of this.#workers) if (w.busy) return true;
     return false;

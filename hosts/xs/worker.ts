@@ -70,12 +70,14 @@ interface Pending {
 export class XsWorker {
   readonly #child: ChildProcess;
   readonly #toXs: Writable;
-  readonly #queue: Array<{ frame: Uint8Array; pending: Pending }> = [];
+  readonly #queue: Array<{ frame: Uint8Array; pending: Pending; queuedAt: number }> = [];
   #current: Pending | undefined;
   #rx: Buffer = Buffer.alloc(0);
   #closed = false;
   #exitError: Error | undefined;
   onCommand: CommandHandler = () => new Uint8Array(0);
+  /** The longest a crank waited in the queue before it ran, ms (real time: the engine keeping up or not). */
+  queueWaitMaxMs = 0;
   /** Sum of computrons over every crank so far. */
   computrons = 0;
   lastMeter: Meter = { compute: 0, allocate: 0, currentHeapCount: 0 };
@@ -159,7 +161,7 @@ export class XsWorker {
   #enqueue(frame: Uint8Array): Promise<CrankResult> {
     if (this.#closed) return Promise.reject(this.#exitError ?? new Error('xsnap-worker closed'));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ frame, pending: { resolve, reject } });
+      this.#queue.push({ frame, pending: { resolve, reject }, queuedAt: performance.now() });
       this.#pump();
     });
   }
@@ -167,6 +169,8 @@ export class XsWorker {
   #pump(): void {
     if (this.#current || this.#queue.length === 0) return;
     const next = this.#queue.shift()!;
+    const waited = performance.now() - next.queuedAt;
+    if (waited > this.queueWaitMaxMs) this.queueWaitMaxMs = waited;
     this.#current = next.pending;
     this.#send(next.frame);
   }
