@@ -964,6 +964,9 @@ async function firstRuns(o: SimOptions, scheduler: Scheduler, deviceId: (i: numb
       for (const run of runs) run?.close();
       for (const pty of ptys) pty.close();
     },
+  };
+}
+
 /** The XS cost counters of a run (after the nodes started) per reading. */
 function perReading(now: XsPool['counts'], start: XsPool['counts'], readings: number) {
   const per = (a: number, b: number) => (readings ? Math.round(((a - b) / readings) * 10) / 10 : 0);
