@@ -151,6 +151,13 @@ export interface SimSummary {
   broker: string;
   simulatedSeconds: number;
   wallSeconds: number;
+  /**
+   * Real time only: the worst lateness of a timer while the nodes sampled (from the start to
+   * --duration), ms from its due time to when the scheduler fired it (scheduler.ts timerLagMaxMs).
+   */
+  timerLagMaxMs?: number;
+  /** Real time on XS: the longest a delivery (a timer, socket data, a node to create) waited for its worker while the nodes sampled, ms. */
+  xsQueueWaitMaxMs?: number;
   readingsGenerated: number;
   readingsDelivered: number;
   /**
@@ -179,7 +186,23 @@ export interface SimSummary {
   samples: number;
   /** Energy figures from the nodes' counters and the ESP32 power model (simulator/energy.ts, docs/energy.md). */
   energy?: FleetEnergy;
-  xs?: { computronsPerReading: number; heapBytesPerNode: number; computrons: number };
+  /**
+   * XS engine: computrons (deterministic), `heapBytesPerNode` = live slots and chunks per node
+   * after a full collection, beyond the engine with the guest loaded and no node;
+   * `heapReservedBytesPerNode` = slot heaps and chunk blocks the machine grew to, per node
+   * (XS grows them in 4 MiB steps and keeps its peak: free space included).
+   */
+  xs?: {
+    computronsPerReading: number;
+    /** The same, split by what the crank ran: timer callbacks (sampling, the per-reading path), socket events, other (stats, stop). */
+    computronsPerReadingByEvent: { timers: number; sockets: number; other: number };
+    /** Deliveries into XS and synchronous calls out of it (timers, sockets, flash, log), per reading. */
+    cranksPerReading: number;
+    bridgeCallsPerReading: number;
+    heapBytesPerNode: number;
+    heapReservedBytesPerNode: number;
+    computrons: number;
+  };
   /**
    * With a plant (docs/leaks.md, "Scoring", at incident level): the leaks whose onset fell in
    * the run, those an incident found (within two positions, within 30 minutes), the incidents
@@ -606,7 +629,9 @@ async function simulate(
     });
   };
   let computronsAtStart = 0;
+  let countsAtStart: XsPool['counts'] | undefined;
   let heapBytesPerNode = 0;
+  let heapReservedBytesPerNode = 0;
   try {
     if (o.engine === 'xs') {
       fleet = new XsPool(o.xsWorkers ?? 1, {
@@ -618,6 +643,7 @@ async function simulate(
         onRestart: (index) => restartSoon(index),
       });
       await fleet.start();
+      await fleet.reserveFor(mine);
       for (const i of mine) {
         if (first) {
           const xs = fleet;
@@ -638,6 +664,7 @@ async function simulate(
         if (!boot || boot.outcome.ok) await fleet.addNode(i, configFor(i, boot));
       }
       computronsAtStart = fleet.computrons;
+      countsAtStart = fleet.counts;
     } else if (first) {
       for (const i of mine) {
         const host = createNodeHost({ scheduler, seed: (o.seed * 1000003 + i) >>> 0, log: (level, message) => o.onLog?.(i, level, message) });
@@ -665,9 +692,14 @@ async function simulate(
     const idle = () => !fleet?.busy;
     if (!stopRequested()) await scheduler.runUntil(o.durationMs, idle);
     const sampledUntil = scheduler.now();
+    // Keeping up is judged over the sampling time, before the end's heap snapshot and drain.
+    const timerLagMaxMs = scheduler.timerLagMaxMs;
+    const xsQueueWaitMaxMs = fleet ? Math.round(fleet.queueWaitMaxMs) : undefined;
 
     if (fleet) {
-      heapBytesPerNode = (await fleet.heapBytes()) / mine.length;
+      const heap = await fleet.heapBytes();
+      heapBytesPerNode = heap.live / mine.length;
+      heapReservedBytesPerNode = heap.reserved / mine.length;
       for (const i of mine) await fleet.stopSampling(i);
     } else {
       for (const node of nodes) node?.stopSampling();
@@ -708,6 +740,7 @@ async function simulate(
       broker: brokerUrl,
       simulatedSeconds: Math.round(sampledUntil / 10) / 100,
       wallSeconds: Math.round((performance.now() - wallStart) / 10) / 100,
+      ...(o.virtual ? {} : { timerLagMaxMs, ...(xsQueueWaitMaxMs !== undefined ? { xsQueueWaitMaxMs } : {}) }),
       readingsGenerated: generated,
       readingsDelivered: observer.delivered,
       readingsLost: Math.max(0, generated - observer.delivered - pendingOnNodes),
@@ -756,7 +789,9 @@ async function simulate(
     if (fleet) {
       summary.xs = {
         computronsPerReading: generated ? Math.round(computrons / generated) : 0,
+        ...perReading(fleet.counts, countsAtStart!, generated),
         heapBytesPerNode: Math.round(heapBytesPerNode),
+        heapReservedBytesPerNode: Math.round(heapReservedBytesPerNode),
         computrons,
       };
     }
@@ -929,5 +964,19 @@ async function firstRuns(o: SimOptions, scheduler: Scheduler, deviceId: (i: numb
       for (const run of runs) run?.close();
       for (const pty of ptys) pty.close();
     },
+  };
+}
+
+/** The XS cost counters of a run (after the nodes started) per reading. */
+function perReading(now: XsPool['counts'], start: XsPool['counts'], readings: number) {
+  const per = (a: number, b: number) => (readings ? Math.round(((a - b) / readings) * 10) / 10 : 0);
+  return {
+    computronsPerReadingByEvent: {
+      timers: Math.round(per(now.computrons.timer, start.computrons.timer)),
+      sockets: Math.round(per(now.computrons.socket, start.computrons.socket)),
+      other: Math.round(per(now.computrons.other, start.computrons.other)),
+    },
+    cranksPerReading: per(now.cranks, start.cranks),
+    bridgeCallsPerReading: per(now.calls, start.calls),
   };
 }

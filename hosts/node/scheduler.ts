@@ -24,6 +24,8 @@ interface Timer {
  * write into a stalled link) not to slow a run much. Fault-heavy runs may choose less.
  */
 const ANSWER_GRACE_MS = 1000;
+/** Virtual mode, busy but nothing in flight: the longest sleep before idleCheck is asked again (a poke ends it sooner). */
+const BUSY_RECHECK_MS = 50;
 
 export class Scheduler {
   readonly virtual: boolean;
@@ -42,6 +44,13 @@ export class Scheduler {
   graceExpired = 0;
   /** Virtual ms advanced by jumps (virtual mode). */
   jumps = 0;
+  /**
+   * Real time: the worst lateness of a timer, ms from when it was due to when it fired (the
+   * event loop busy, a worker's reply awaited). Virtual time: 0 (timers fire at their instant).
+   */
+  timerLagMaxMs = 0;
+  /** Virtual mode: times the settle slept waiting for I/O or a busy engine (each ended by an event or a recheck). */
+  settleWaits = 0;
 
   readonly #answerGraceMs: number;
   readonly #onError: (error: unknown) => void;
@@ -172,13 +181,15 @@ export class Scheduler {
       }
       if (this.#inflight.size > 0 || !idleCheck()) {
         quiet = 0;
-        if (this.#inflight.size > 0) {
-          await new Promise<void>((resolve) => {
-            this.#wake = resolve;
-            setTimeout(resolve, Math.min(waitMs || 1, 50));
-          });
-          this.#wake = undefined;
-        }
+        // Sleep until something happens: an answer (done), a delivery into an XS worker ending
+        // (poke), or a grace running out. Spinning on setImmediate here instead burnt a core
+        // while the workers cranked, and on a busy machine took CPU from the workers themselves.
+        this.settleWaits++;
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          setTimeout(resolve, this.#inflight.size > 0 ? Math.min(waitMs || 1, 50) : BUSY_RECHECK_MS);
+        });
+        this.#wake = undefined;
         continue;
       }
       quiet++;
@@ -215,6 +226,8 @@ export class Scheduler {
       for (;;) {
         const t = this.#peek();
         if (!t || t.due > now) break;
+        const lag = this.now() - t.due;
+        if (lag > this.timerLagMaxMs) this.timerLagMaxMs = lag;
         this.#fire(this.#pop()!);
       }
       this.#armReal();

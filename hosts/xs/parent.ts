@@ -13,7 +13,7 @@ import { bundleForXs } from './bundle';
 import type { GuestNodeConfig } from './guest';
 import type { FirstRunHooks } from '../../simulator/first-run';
 import { EVENT_HEADER, Event, FLASH_HEADER, FLASH_OK, FlashOp, OP_HEADER, Op, writeHeader } from './protocol';
-import { XS_SLOT_BYTES, XsWorker, type Meter } from './worker';
+import { XsWorker, type LiveHeap, type Meter } from './worker';
 
 const levels: LogLevel[] = ['debug', 'info', 'warn', 'error'];
 const encoder = new TextEncoder();
@@ -41,7 +41,10 @@ export class XsFleet {
   readonly #flash = new Map<string, Flash>();
   readonly #firstRuns = new Map<number, FirstRunHooks>();
   #deliveries = 0;
-  baseline: Meter | undefined;
+  /** Deterministic cost counters: cranks (deliveries into XS) and computrons per event kind, bridge calls from XS. */
+  readonly counts = { cranks: 0, calls: 0, computrons: { timer: 0, socket: 0, other: 0 } };
+  /** The live heap and meter once the guest is loaded and no node runs (see heapBytes). */
+  baseline: { live: LiveHeap; meter: Meter } | undefined;
 
   constructor(options: XsFleetOptions) {
     this.#o = options;
@@ -58,6 +61,11 @@ export class XsFleet {
     return this.#worker.computrons;
   }
 
+  /** The longest a delivery waited for the engine, ms (see XsWorker.queueWaitMaxMs). */
+  get queueWaitMaxMs(): number {
+    return this.#worker.queueWaitMaxMs;
+  }
+
   /** True while a delivery into the engine is queued or running. */
   get busy(): boolean {
     return this.#deliveries > 0;
@@ -66,17 +74,31 @@ export class XsFleet {
   async start(): Promise<void> {
     const code = await bundleForXs({ entry: fileURLToPath(new URL('./guest.ts', import.meta.url)) });
     await this.#worker.evaluate(code);
-    this.baseline = await this.measure();
+    this.baseline = await this.heap();
   }
 
-  /** Collects garbage in the engine and returns its meter (heap slots and chunk bytes). */
-  async measure(): Promise<Meter> {
-    return (await this.#deliver(Event.measure, 0, 0)).meter;
+  /**
+   * What the engine holds: `live` = live slots and chunks after a full collection (from a
+   * snapshot, worker.ts liveHeap), `meter.allocate` = slot heaps and chunk blocks the machine has
+   * reserved (XS grows them in 4 MiB steps and never gives them back).
+   */
+  async heap(): Promise<{ live: LiveHeap; meter: Meter }> {
+    const { meter } = await this.#deliver(Event.measure, 0, 0);
+    return { live: await this.#worker.liveHeap(), meter };
   }
 
-  /** Heap bytes in use beyond the baseline: slots x slot size plus chunk space. */
-  static heapBytes(meter: Meter, baseline: Meter): number {
-    return (meter.currentHeapCount - baseline.currentHeapCount) * XS_SLOT_BYTES + (meter.allocate - baseline.allocate);
+  /** Live heap bytes (slots + chunks, after GC) beyond the baseline. */
+  static heapBytes(now: LiveHeap, baseline: LiveHeap): number {
+    return now.slotBytes - baseline.slotBytes + (now.chunkBytes - baseline.chunkBytes);
+  }
+
+  /** Grows the engine's heap by free room for `slots` slots and `chunkBytes` of chunks (guest.ts Event.reserve). */
+  async reserve(slots: number, chunkBytes: number): Promise<void> {
+    const payload = new Uint8Array(8);
+    const view = new DataView(payload.buffer);
+    view.setUint32(0, Math.min(0xffffffff, Math.max(0, Math.round(slots))));
+    view.setUint32(4, Math.min(0xffffffff, Math.max(0, Math.round(chunkBytes))));
+    await this.#deliver(Event.reserve, 0, 0, payload);
   }
 
   async addNode(index: number, config: GuestNodeConfig): Promise<void> {
@@ -141,7 +163,12 @@ export class XsFleet {
     view.setFloat64(15, this.#o.wallNow() ?? -1);
     if (payload) frame.set(payload, EVENT_HEADER);
     this.#deliveries++;
-    return this.#worker.deliver(frame).finally(() => {
+    this.counts.cranks++;
+    const kind = event === Event.timer ? 'timer' : event <= Event.tcpError ? 'socket' : 'other';
+    return this.#worker.deliver(frame).then((result) => {
+      this.counts.computrons[kind] += result.meter.compute;
+      return result;
+    }).finally(() => {
       this.#deliveries--;
       this.#o.scheduler.poke();
     });
@@ -156,6 +183,7 @@ export class XsFleet {
   #onCommand(frame: Uint8Array): Uint8Array {
     const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
     const op = view.getUint8(0);
+    this.counts.calls++;
     const node = view.getUint16(1);
     const id = view.getUint32(3);
     const payload = frame.subarray(OP_HEADER);

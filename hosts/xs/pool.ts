@@ -9,7 +9,9 @@ import type { NodeStats } from '../../firmware/node';
 import type { FirstRunHooks } from '../../simulator/first-run';
 import type { GuestNodeConfig } from './guest';
 import { XsFleet, type XsFleetOptions } from './parent';
-import type { Meter } from './worker';
+
+/** Heap room reserved per node: about 1.5 times a node's live slots (docs/scale.md, "XS heap per node"). */
+export const XS_RESERVE_PER_NODE = { slots: 6144, chunkBytes: 64 * 1024 };
 
 export class XsPool {
   readonly #workers: XsFleet[];
@@ -39,6 +41,24 @@ export class XsPool {
     return sum;
   }
 
+  /** Cranks, bridge calls and computrons per event kind, summed over the workers (deterministic). */
+  get counts(): { cranks: number; calls: number; computrons: { timer: number; socket: number; other: number } } {
+    const sum = { cranks: 0, calls: 0, computrons: { timer: 0, socket: 0, other: 0 } };
+    for (const w of this.#workers) {
+      sum.cranks += w.counts.cranks;
+      sum.calls += w.counts.calls;
+      sum.computrons.timer += w.counts.computrons.timer;
+      sum.computrons.socket += w.counts.computrons.socket;
+      sum.computrons.other += w.counts.computrons.other;
+    }
+    return sum;
+  }
+
+  /** The longest any delivery waited for its worker, ms. */
+  get queueWaitMaxMs(): number {
+    return Math.max(...this.#workers.map((w) => w.queueWaitMaxMs));
+  }
+
   get busy(): boolean {
     for (const w of this.#workers) if (w.busy) return true;
     return false;
@@ -48,10 +68,32 @@ export class XsPool {
     await Promise.all(this.#workers.map((w) => w.start()));
   }
 
-  /** Heap bytes in use beyond each worker's baseline, summed (after a GC in each). */
-  async heapBytes(): Promise<number> {
-    const meters: Meter[] = await Promise.all(this.#workers.map((w) => w.measure()));
-    return meters.reduce((sum, m, i) => sum + XsFleet.heapBytes(m, this.#workers[i]!.baseline!), 0);
+  /**
+   * Over every worker, beyond its baseline (the guest loaded, no node): `live` = live slot and
+   * chunk bytes after a full collection; `reserved` = slot heaps and chunk blocks the machines
+   * grew to (the meter's `allocate`: includes free space and the peak's growth).
+   */
+  async heapBytes(): Promise<{ live: number; reserved: number }> {
+    const heaps = await Promise.all(this.#workers.map((w) => w.heap()));
+    let live = 0;
+    let reserved = 0;
+    heaps.forEach((h, i) => {
+      const base = this.#workers[i]!.baseline!;
+      live += XsFleet.heapBytes(h.live, base.live);
+      reserved += h.meter.allocate - base.meter.allocate;
+    });
+    return { live, reserved };
+  }
+
+  /**
+   * Before the nodes are added: gives each worker free heap for the nodes it will run (node i
+   * in worker i mod k), about 1.5 times a node's live slots each (XS_RESERVE_PER_NODE), so the engine
+   * collects garbage in proportion to its live set instead of every fixed growth step.
+   */
+  async reserveFor(indices: number[]): Promise<void> {
+    const per = new Array<number>(this.#workers.length).fill(0);
+    for (const i of indices) per[i % this.#workers.length]!++;
+    await Promise.all(this.#workers.map((w, k) => w.reserve(per[k]! * XS_RESERVE_PER_NODE.slots, per[k]! * XS_RESERVE_PER_NODE.chunkBytes)));
   }
 
   addNode(index: number, config: GuestNodeConfig): Promise<void> {

@@ -47,6 +47,7 @@ export const Event = {
   measure: 14, // runs gc(); reply: empty (the meter says the heap)
   dropNode: 15, // power cut: forget the node at once (no stop(), no DISCONNECT)
   serialIn: 16, // payload: bytes from the computer to the node's simulated UART
+  reserve: 17, // payload: slots u32, chunk bytes u32: grow the heap by that much free space (see guest.ts)
 } as const;
 
 export const OP_HEADER = 7;

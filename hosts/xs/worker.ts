@@ -11,8 +11,9 @@
  * (bytes of chunk space the machine holds) and `currentHeapCount` (slots in use).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 
@@ -20,6 +21,17 @@ export interface Meter {
   compute: number;
   allocate: number;
   currentHeapCount: number;
+}
+
+/**
+ * What the machine holds live, from a snapshot (which collects garbage and compacts first):
+ * `slotBytes` = live slots x slot size, `chunkBytes` = live chunks (strings, array buffers,
+ * closures' and arrays' storage) with their headers. Free slots, free chunk space and the
+ * blocks XS grew to hold its peak are not counted (the meter's `allocate` counts them).
+ */
+export interface LiveHeap {
+  slotBytes: number;
+  chunkBytes: number;
 }
 
 export interface CrankResult {
@@ -58,12 +70,14 @@ interface Pending {
 export class XsWorker {
   readonly #child: ChildProcess;
   readonly #toXs: Writable;
-  readonly #queue: Array<{ frame: Uint8Array; pending: Pending }> = [];
+  readonly #queue: Array<{ frame: Uint8Array; pending: Pending; queuedAt: number }> = [];
   #current: Pending | undefined;
   #rx: Buffer = Buffer.alloc(0);
   #closed = false;
   #exitError: Error | undefined;
   onCommand: CommandHandler = () => new Uint8Array(0);
+  /** The longest a crank waited in the queue before it ran, ms (real time: the engine keeping up or not). */
+  queueWaitMaxMs = 0;
   /** Sum of computrons over every crank so far. */
   computrons = 0;
   lastMeter: Meter = { compute: 0, allocate: 0, currentHeapCount: 0 };
@@ -111,6 +125,25 @@ export class XsWorker {
     return this.#enqueue(frame);
   }
 
+  /**
+   * The live heap after a full collection: writes an XS snapshot ("w" command) to a temporary
+   * file and reads the sizes of its chunk ("BLOC") and slot ("HEAP") sections.
+   */
+  async liveHeap(): Promise<LiveHeap> {
+    const dir = mkdtempSync(join(tmpdir(), 'pipewatch-xs-'));
+    const path = join(dir, 'heap.xss');
+    try {
+      const body = Buffer.from(path, 'utf8');
+      const frame = new Uint8Array(body.length + 1);
+      frame[0] = 0x77; // 'w'
+      frame.set(body, 1);
+      await this.#enqueue(frame);
+      return parseSnapshotSizes(readFileSync(path));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
   get busy(): boolean {
     return this.#current !== undefined || this.#queue.length > 0;
   }
@@ -128,7 +161,7 @@ export class XsWorker {
   #enqueue(frame: Uint8Array): Promise<CrankResult> {
     if (this.#closed) return Promise.reject(this.#exitError ?? new Error('xsnap-worker closed'));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ frame, pending: { resolve, reject } });
+      this.#queue.push({ frame, pending: { resolve, reject }, queuedAt: performance.now() });
       this.#pump();
     });
   }
@@ -136,6 +169,8 @@ export class XsWorker {
   #pump(): void {
     if (this.#current || this.#queue.length === 0) return;
     const next = this.#queue.shift()!;
+    const waited = performance.now() - next.queuedAt;
+    if (waited > this.queueWaitMaxMs) this.queueWaitMaxMs = waited;
     this.#current = next.pending;
     this.#send(next.frame);
   }
@@ -190,4 +225,22 @@ export class XsWorker {
     }
     this.#pump();
   }
+}
+
+/** Section sizes of an XS snapshot (xsSnapshot.c fxWriteSnapshot: "XS_M", then atoms of size u32 BE + tag). */
+export function parseSnapshotSizes(bytes: Uint8Array): LiveHeap {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const tag = (at: number) => String.fromCharCode(bytes[at]!, bytes[at + 1]!, bytes[at + 2]!, bytes[at + 3]!);
+  if (bytes.length < 8 || tag(4) !== 'XS_M') throw new Error('not an XS snapshot');
+  const sizes = new Map<string, number>();
+  for (let at = 8; at + 8 <= bytes.length; ) {
+    const size = view.getUint32(at);
+    if (size < 8) throw new Error('XS snapshot: bad section size');
+    sizes.set(tag(at + 4), size - 8);
+    at += size;
+  }
+  const chunkBytes = sizes.get('BLOC');
+  const slotBytes = sizes.get('HEAP');
+  if (chunkBytes === undefined || slotBytes === undefined) throw new Error('XS snapshot: no BLOC or HEAP section');
+  return { slotBytes, chunkBytes };
 }
