@@ -24,13 +24,13 @@ import type { Uplink } from './uplink/uplink';
 import { SensorErrorCode } from './sensors/errors';
 
 /** Reset reasons a host may report (SystemInfo.resetReason); anything else is sent as "unknown". */
-export const RESET_REASONS = ['power-on', 'software', 'watchdog', 'panic', 'brownout', 'deep-sleep', 'external', 'unknown'] as const;
+export const RESET_REASONS = Object.freeze(['power-on', 'software', 'watchdog', 'panic', 'brownout', 'deep-sleep', 'external', 'unknown'] as const);
 
 /** Fault codes counted per channel: every SensorErrorCode but E_NOT_READY, and E_DRIVER (a driver's read threw). */
-export const FAULT_CODES: readonly string[] = [
+export const FAULT_CODES: readonly string[] = Object.freeze([
   ...Object.values(SensorErrorCode).filter((c) => c !== SensorErrorCode.NOT_READY),
   'E_DRIVER',
-];
+]);
 
 export const DEFAULT_HEALTH_INTERVAL_MS = 15 * 60_000;
 /** RSSI is sampled this often (where the host has a radio), min and mean over each period. */
