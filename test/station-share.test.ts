@@ -47,6 +47,8 @@ for (const backend of ['postgres', 'sqlite'] as const) {
     const perDev = 240;
     const total = devs.length * perDev;
     const publisher = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { clientId: 'share-publisher' });
+    // A failed assertion must not leave the publisher reconnecting for ever (the file would never end).
+    t.teardown(() => publisher.end(true));
     // Half the fleet publishes before the kill, the other half after it (so there is always a
     // stream left for station b, however fast the first half went).
     const first = publishFleet(publisher, devs.slice(0, devs.length / 2), perDev, 5);
