@@ -180,8 +180,12 @@ test('the documented commands that need no hardware run as written', async (t) =
     // when it printed its summary, which is checked below.
     if (o.interrupted && o.code === null) t.is(o.signal, 'SIGINT', what);
     else t.is(o.code, 0, what);
-    // A simulator run (not its --help, not a chain that ends with another command's output).
-    if (/^npm start/.test(run) || (/^npx pipewatch sim /.test(run) && !/ (--help|-h)\b|&&|;/.test(run))) {
+    // Unprovisioned nodes wait for Wi-Fi settings: the run shows each node's serial port and
+    // ends with nothing lost (and nothing sent).
+    if (/^npx pipewatch sim --unprovisioned /.test(run)) {
+      t.regex(o.stdout, /^serial node-001: \/dev\/pts\/\d+$/m, what);
+      t.regex(o.stdout, /pipewatch sim: \d+ readings generated, \d+ delivered.*, 0 lost/, what);
+    } else if (/^npm start/.test(run) || (/^npx pipewatch sim /.test(run) && !/ (--help|-h)\b|&&|;/.test(run))) {
       if (run.includes('--json')) {
         const summary = JSON.parse(o.stdout.trim().split('\n').at(-1)!) as { readingsLost: number; readingsGenerated: number };
         t.is(summary.readingsLost, 0, what);
