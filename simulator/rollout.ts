@@ -59,6 +59,9 @@ export function rolloutAlongside(
       rules: spec.rules,
       statePath,
       now: () => sim.now(),
+      // A node that says it is back is offered the update a second later on the run's clock (a
+      // real-time second is hours of virtual time: the rollout ended before it came).
+      after: (ms, fn) => sim.at(sim.now() + ms, fn),
       // The clock stops at atMs until the first offers are out: the nodes' statuses are those of that moment.
       startGate: new Promise<void>((resolve) => sim.at(spec.atMs, () => {
         release = sim.hold();

@@ -73,6 +73,11 @@ export interface RolloutOptions {
   discoverMs?: number;
   /** A node seen coming online is offered the update after this (real ms, default 1000: it subscribes after saying online). */
   onlineDelayMs?: number;
+  /**
+   * Runs `fn` after `ms` on the rollout's clock (`now`): the simulator's, whose virtual time can
+   * run hours ahead of a real-time timer. Default: a real-time timer.
+   */
+  after?: (ms: number, fn: () => void) => void;
   saveEveryMs?: number;
   /** How long the broker gets to answer the CONNECT (default 10 s). */
   connectTimeoutMs?: number;
@@ -185,6 +190,7 @@ export async function runRollout(o: RolloutOptions): Promise<RolloutResult> {
   let savedChanges = -1;
   const offers: Record<string, number> = {};
   const onlineTimers = new Set<NodeJS.Timeout>();
+  let ended = false;
   const handleEvent = (dev: string, event: Record<string, unknown>) => {
     if (!rollout) {
       early.push({ dev, event });
@@ -205,7 +211,11 @@ export async function runRollout(o: RolloutOptions): Promise<RolloutResult> {
       if (text === 'offline') {
         rollout.setOffline(dev, now());
       } else if (packet.retain) rollout.setOnline(dev, now());
-      else {
+      else if (o.after) {
+        o.after(o.onlineDelayMs ?? 1000, () => {
+          if (!ended && statuses.get(dev) === 'online') rollout?.setOnline(dev, now());
+        });
+      } else {
         const timer = setTimeout(() => {
           onlineTimers.delete(timer);
           if (statuses.get(dev) === 'online') rollout?.setOnline(dev, now());
@@ -378,6 +388,7 @@ export async function runRollout(o: RolloutOptions): Promise<RolloutResult> {
     o.started?.();
     if (tick) clearTimeout(tick);
     if (saveTimer) clearTimeout(saveTimer);
+    ended = true;
     for (const t of onlineTimers) clearTimeout(t);
     // Ended early (the simulation is over, its broker maybe gone): do not wait for the broker.
     await client.endAsync(o.signal?.aborted === true).catch(() => {});
