@@ -139,8 +139,8 @@ export class Observer {
   }
 
   #onMessage(topic: string, payload: Buffer): void {
-    if (this.only && !this.only.has(topic.split('/')[1] ?? '')) return;
     const parts = topic.split('/');
+    if (this.only && !this.only.has(parts[1] ?? '')) return;
     if (parts.length === 3 && parts[2] === 'health') return this.#onHealth(parts[1]!, payload);
     if (parts.length === 4 && parts[2] === 'ota' && parts[3] === 'status') return this.#onOtaStatus(parts[1]!, payload);
     this.messages++;
