@@ -83,14 +83,16 @@ for (const mqttVersion of ['5', '3.1.1']) test(`MQTT ${mqttVersion}: SIGKILL mid
   const devs = Array.from({ length: 6 }, (_, i) => `node-${String(i + 1).padStart(3, '0')}`);
   const perDev = 400;
   const publisher = await connect(broker.port, 'fleet-publisher');
-  const publishing = publishFleet(publisher, devs, perDev, 4);
-  // Kill the station once it has stored some but not all.
+  // Kill the station once it has stored some but not all: half the fleet publishes before the
+  // kill, the other half after it, so the kill lands mid-stream however fast the first half went.
+  const publishing = publishFleet(publisher, devs.slice(0, devs.length / 2), perDev, 4);
   await waitFor(() => countRows(db).rows > 300, 30_000, 'the first readings');
   first.child.kill('SIGKILL');
   await once(first.child, 'exit');
   const atKill = countRows(db).rows;
   t.true(atKill < devs.length * perDev, `killed mid-stream (${atKill} stored)`);
   await publishing;
+  await publishFleet(publisher, devs.slice(devs.length / 2), perDev, 4);
   await publisher.endAsync();
   const second = spawnStation(args);
   t.teardown(() => void second.child.kill('SIGKILL'));

@@ -155,6 +155,9 @@ export async function startPostgres(options: { fsync?: boolean } = {}): Promise<
     halt,
     async start() {
       if (stopped) throw new Error('postgres harness: start() after stop()');
+      // Already running: a second server on the same data folder would fail on its lock file,
+      // and (before) took the running one's place here, which then outlived the test file.
+      if (child && child.exitCode === null && child.signalCode === null) return;
       await spawnServer();
     },
     async stop() {
