@@ -61,8 +61,9 @@ export class SimSerialLink {
   readonly #rx: number[] = [];
   readonly #tx: number[] = [];
   #port: SimSerialPort | undefined;
-  /** Time the wire towards the node is free again. */
-  #toNodeFreeAt = 0;
+  /** Slices on their way to the node, in order; one timer at a time carries the first. */
+  #toNode: number[][] = [];
+  #toNodeTimer = false;
   #draining = false;
 
   constructor(clock: SimSerialClock, options: { baud?: number } = {}) {
@@ -91,16 +92,32 @@ export class SimSerialLink {
   }
 
   /** The computer sends bytes: they reach the node's FIFO after their wire time, in order. */
+  // Each slice is timed from the arrival of the one before (on virtual time the same instants as
+  // timing them all from the send). On real timers a late event loop then delays the rest of the
+  // transfer instead of landing every overdue slice at once, ahead of the node's read callback:
+  // that overflowed the 128-byte FIFO of a node that was never slow on its own clock (a loaded
+  // test machine turned an Improv packet into error 0x01).
   send(bytes: ArrayLike<number>): void {
-    const now = this.#clock.now();
-    let at = Math.max(now, this.#toNodeFreeAt);
     for (let start = 0; start < bytes.length; start += SLICE_BYTES) {
       const slice: number[] = [];
       for (let i = start; i < Math.min(bytes.length, start + SLICE_BYTES); i++) slice.push(bytes[i]! & 0xff);
-      at += slice.length * this.#byteMs;
-      this.#clock.set(() => this.#arrive(slice), at - now);
+      this.#toNode.push(slice);
     }
-    this.#toNodeFreeAt = at;
+    if (!this.#toNodeTimer) this.#carry();
+  }
+
+  #carry(): void {
+    const slice = this.#toNode[0];
+    if (!slice) {
+      this.#toNodeTimer = false;
+      return;
+    }
+    this.#toNodeTimer = true;
+    this.#clock.set(() => {
+      this.#toNode.shift();
+      this.#arrive(slice);
+      this.#carry();
+    }, slice.length * this.#byteMs);
   }
 
   /** Takes and clears what the computer received so far. */
