@@ -48,7 +48,7 @@ test('a test file that leaves a child process and a timer open: named and failed
   if (alive(leaked)) process.kill(leaked, 'SIGKILL');
   t.true(ended, `ava ended by itself: ${out}`);
   t.regex(out, /^ok 1 - leaves a child process and a timer open$/m);
-  t.regex(out, /# test\/fixtures\/leaky\/leaky\.fixture\.ts: still running 5 s after its last test: open [^;]*ProcessWrap[^;]*Timeout; child processes \d+ \(sleep 300\)/);
+  t.regex(out, /# test\/fixtures\/leaky\/leaky\.fixture\.ts: still running 10 s after its last test: open [^;]*ProcessWrap[^;]*Timeout; child processes \d+ \(sleep 300\)/);
   t.false(alive(leaked), 'the leaked child was ended');
   // The leak is a failure of that file, not a pass.
   t.regex(out, /^not ok \d+ - test\/fixtures\/leaky\/leaky\.fixture\.ts exited with a non-zero exit code: 1$/m);

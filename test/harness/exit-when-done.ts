@@ -10,7 +10,7 @@
 import test, { registerCompletionHandler } from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
 
-const GRACE_MS = 5_000;
+const GRACE_MS = 10_000;
 
 /** PIDs whose parent is this process (Linux /proc; empty elsewhere). */
 export function childPids(parent = process.pid): number[] {
