@@ -62,8 +62,7 @@ export class SimSerialLink {
   readonly #tx: number[] = [];
   #port: SimSerialPort | undefined;
   /** Slices on their way to the node, in order; one timer at a time carries the first. */
-  #toNode: number[][] = [];
-  #toNodeTimer = false;
+  readonly #toNode: number[][] = [];
   #draining = false;
 
   constructor(clock: SimSerialClock, options: { baud?: number } = {}) {
@@ -91,28 +90,29 @@ export class SimSerialLink {
     return { Serial: Port };
   }
 
-  /** The computer sends bytes: they reach the node's FIFO after their wire time, in order. */
-  // Each slice is timed from the arrival of the one before (on virtual time the same instants as
-  // timing them all from the send). On real timers a late event loop then delays the rest of the
-  // transfer instead of landing every overdue slice at once, ahead of the node's read callback:
-  // that overflowed the 128-byte FIFO of a node that was never slow on its own clock (a loaded
-  // test machine turned an Improv packet into error 0x01).
+  /**
+   * The computer sends bytes: they reach the node's FIFO after their wire time, in order. Each
+   * slice is timed from the arrival of the one before (on virtual time the same instants as timing
+   * them all from the send). On real timers a late event loop then delays the rest of the transfer
+   * instead of landing every overdue slice at once, ahead of the node's read callback: that
+   * overflowed the 128-byte FIFO of a node that was never slow on its own clock (a loaded test
+   * machine turned an Improv packet into error 0x01). On real timers the firmware runs at the
+   * host's speed, not the chip's, so a real-time run never judged the node's read latency.
+   */
   send(bytes: ArrayLike<number>): void {
+    const idle = this.#toNode.length === 0;
     for (let start = 0; start < bytes.length; start += SLICE_BYTES) {
       const slice: number[] = [];
       for (let i = start; i < Math.min(bytes.length, start + SLICE_BYTES); i++) slice.push(bytes[i]! & 0xff);
       this.#toNode.push(slice);
     }
-    if (!this.#toNodeTimer) this.#carry();
+    if (idle) this.#carry();
   }
 
+  /** One timer carries the first slice waiting; while slices wait, one is always under way. */
   #carry(): void {
     const slice = this.#toNode[0];
-    if (!slice) {
-      this.#toNodeTimer = false;
-      return;
-    }
-    this.#toNodeTimer = true;
+    if (!slice) return;
     this.#clock.set(() => {
       this.#toNode.shift();
       this.#arrive(slice);

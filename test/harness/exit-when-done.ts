@@ -47,13 +47,15 @@ export default function exitWhenDone(): void {
       const file = test.meta.file.replace(/^file:\/\//, '').replace(process.cwd() + '/', '');
       const open = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
       // tsx's esbuild service is a child of every worker and ends with it: not a leak.
-      const children = childPids().filter((p) => !/esbuild.*--service/.test(command(p)));
+      const children = childPids()
+        .map((pid) => ({ pid, command: command(pid) }))
+        .filter((c) => !/esbuild.*--service/.test(c.command));
       process.stderr.write(
         `# ${file}: still running ${GRACE_MS / 1000} s after its last test: open ${open.join(', ') || 'nothing listed'}` +
-          (children.length ? `; child processes ${children.map((p) => `${p} (${command(p)})`).join(', ')}` : '') +
+          (children.length ? `; child processes ${children.map((c) => `${c.pid} (${c.command})`).join(', ')}` : '') +
           '; ending them and exiting\n',
       );
-      for (const pid of children) {
+      for (const { pid } of children) {
         try {
           process.kill(pid, 'SIGKILL');
         } catch {}
