@@ -148,6 +148,32 @@ export interface TCPConstructor {
   new (options: TCPOptions): TCP;
 }
 
+/**
+ * UDP socket (ECMA-419 §10.4, `embedded:io/socket/udp`), format "buffer". Rules of Moddable's
+ * lwIP version (modules/io/socket/lwip/udp.c) that firmware must respect:
+ * - the constructor throws without a network interface ("no network"); `port` is an integer
+ *   0..65535, 0 or absent for an ephemeral port (a RangeError otherwise);
+ * - `write(buffer, address, port)`: `address` is a dotted IPv4 literal (names throw), and a
+ *   failed send throws;
+ * - `read()` returns the next waiting datagram, an ArrayBuffer with the sender's `address` and
+ *   `port` as properties, or undefined when none waits;
+ * - `onReadable(count)` fires when datagrams wait, `count` of them.
+ * Callbacks run on the event loop, never inside a call the firmware made.
+ */
+export interface UDPOptions {
+  port?: number;
+  onReadable?(count: number): void;
+}
+export type UDPDatagram = ArrayBuffer & { address: string; port: number };
+export interface UDP {
+  read(): UDPDatagram | undefined;
+  write(buffer: Bytes, address: string, port: number): void;
+  close(): void;
+}
+export interface UDPConstructor {
+  new (options: UDPOptions): UDP;
+}
+
 /** TLS socket: a TCP socket with the ECMA-419 `secure` options (CA, client certificate). */
 export interface TLSOptions extends TCPOptions {
   secure: {
@@ -345,6 +371,8 @@ export interface Host {
     OneWire?: OneWireConstructor;
     TCP: TCPConstructor;
     TLSSocket?: TLSSocketConstructor;
+    /** Datagrams on the node's network (the mDNS broker search, firmware/provision/mdns.ts). */
+    UDP?: UDPConstructor;
     /** The console UART where a serial host (Improv Wi-Fi) talks to the node. */
     Serial?: SerialConstructor;
   };

@@ -19,6 +19,7 @@ import { checkHomeAssistantConfig, HomeAssistant, type HomeAssistantChannel, typ
 import { EnergyCounter, type EnergyCounts } from './energy';
 import { PowerManager, type PowerConfig } from './power';
 import { ReportFilter, type ReportOptions } from './report';
+import { BrokerSearch } from './provision/mdns';
 
 export interface NodeConfig {
   deviceId: string;
@@ -30,6 +31,12 @@ export interface NodeConfig {
     /** Binary data: bytes as given, or a string as UTF-8 (firmware/uplink/utf8.ts). */
     password?: string | Uint8Array;
     keepaliveSec?: number;
+    /**
+     * Look for the broker by mDNS (`_mqtt._tcp`, firmware/provision/mdns.ts) before connecting,
+     * over the host's UDP socket; `address` and `port` are then the default when none answers
+     * ('' for none: the node searches again after its backoff).
+     */
+    discover?: boolean;
   };
   /** Sampling period, ms (default 10 s). */
   intervalMs?: number;
@@ -185,6 +192,7 @@ export class PipewatchNode {
       username: config.broker.username,
       password: config.broker.password,
       keepaliveSec: config.broker.keepaliveSec,
+      locate: config.broker.discover ? new BrokerSearch(host) : undefined,
       ...config.uplink,
     });
     let ota: OtaAgent | undefined;

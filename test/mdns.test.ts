@@ -30,7 +30,7 @@ test('the query decodes with dns-packet as one PTR question; dns-packet response
       { name: 'station.local', type: 'A', data: '10.1.2.3' },
     ],
   });
-  t.deepEqual(parseMqttAnswer(response), { instance: 'plant-station._mqtt._tcp.local', address: '10.1.2.3', port: 11883 });
+  t.deepEqual(parseMqttAnswer(response), { instance: 'plant-station._mqtt._tcp.local', address: '10.1.2.3', port: 11883, target: 'station.local' });
 });
 
 test('the advertiser answers the firmware\'s BrokerFinder over loopback UDP', async (t) => {
@@ -48,7 +48,7 @@ test('the advertiser answers the firmware\'s BrokerFinder over loopback UDP', as
       const finder = new BrokerFinder({ host: { timers }, send: (q) => node.send(q, port, '127.0.0.1'), done: resolve });
       node.on('message', (m) => finder.receive(new Uint8Array(m)));
     });
-    t.deepEqual(found, { instance: 'pipewatch-station._mqtt._tcp.local', address: '127.0.0.1', port: 1883 });
+    t.deepEqual(found, { instance: 'pipewatch-station._mqtt._tcp.local', address: '127.0.0.1', port: 1883, target: 'station.local' });
     t.true(ad.answered >= 1);
   } finally {
     node.close();
@@ -80,7 +80,7 @@ test('pipewatch station --advertise: the station announces its broker; a finder 
       const finder = new BrokerFinder({ host: { timers }, send: (q) => node.send(q, port, '127.0.0.1'), done: resolve });
       node.on('message', (m) => finder.receive(new Uint8Array(m)));
     });
-    t.deepEqual(found, { instance: 'plant.station._mqtt._tcp.local', address: '127.0.0.1', port: aedes.port });
+    t.deepEqual(found, { instance: 'plant.station._mqtt._tcp.local', address: '127.0.0.1', port: aedes.port, target: 'plant-station.local' });
   } finally {
     node.close();
     await station.close();

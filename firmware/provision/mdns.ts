@@ -11,7 +11,7 @@
  * past the message, or a message that is not a response makes the message count as malformed;
  * nothing in it is used.
  */
-import type { Host, TimerId } from '../host';
+import type { Host, TimerId, UDP } from '../host';
 
 export const MQTT_SERVICE = '_mqtt._tcp.local';
 const TYPE_A = 1;
@@ -25,6 +25,8 @@ export interface FoundBroker {
   /** Dotted IPv4 when the answer carried the target's A record, else the target host name. */
   address: string;
   port: number;
+  /** The SRV target, the broker's host name ("station.local"): the name its TLS certificate must carry. */
+  target: string;
 }
 
 /** Writes the query (one PTR question, QU bit clear) into `out`; returns its length (34 bytes). */
@@ -121,7 +123,7 @@ export function parseMqttAnswer(message: Uint8Array): FoundBroker | 'none' | 'ma
   const service = srv.find((s) => same(s.name, instance!));
   if (!service || service.port === 0) return 'none';
   const host = a.find((r) => same(r.name, service.target));
-  return { instance, address: host ? host.address : service.target, port: service.port };
+  return { instance, address: host ? host.address : service.target, port: service.port, target: service.target };
 }
 
 export interface BrokerFinderOptions {
@@ -193,6 +195,123 @@ export class BrokerFinder {
       this.#o.done(found);
     } catch {
       // the caller's callback must not throw into a timer
+    }
+  }
+}
+
+/** The mDNS group and port (RFC 6762 §3). */
+export const MDNS_ADDRESS = '224.0.0.251';
+export const MDNS_PORT = 5353;
+
+export interface BrokerSearchStats extends BrokerFinderStats {
+  /** Searches started, and those that ended with no usable answer. */
+  searches: number;
+  notFound: number;
+  /** Searches that could not run: no UDP socket on this host, or its constructor threw (no network). */
+  socketErrors: number;
+}
+
+/**
+ * Runs `BrokerFinder` searches over the host's UDP socket: each `find` opens a socket on an
+ * ephemeral port, sends the query to the mDNS group (224.0.0.251:5353) and reads the answers.
+ * From a port other than 5353 the query is a one-shot query (RFC 6762 §5.1), so responders send
+ * a unicast reply to that port (§6.7), and the node needs no group membership. One search at a
+ * time; `done` runs once per `find`, later, never inside the call; nothing throws into a timer.
+ * Security: mDNS answers are not authenticated. Over TLS with the plant CA pinned, a rogue
+ * answer costs a failed handshake, not a reading (docs/moddable.md).
+ */
+export class BrokerSearch {
+  readonly stats: BrokerSearchStats = { searches: 0, notFound: 0, socketErrors: 0, queries: 0, messages: 0, malformed: 0, sendErrors: 0 };
+  readonly #host: Pick<Host, 'io' | 'timers'>;
+  readonly #timeoutMs: number | undefined;
+  #socket: UDP | undefined;
+  #finder: BrokerFinder | undefined;
+
+  constructor(host: Pick<Host, 'io' | 'timers'>, timeoutMs?: number) {
+    this.#host = host;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  get searching(): boolean {
+    return this.#finder !== undefined;
+  }
+
+  find(done: (found: FoundBroker | undefined) => void): void {
+    this.stop();
+    this.stats.searches++;
+    const UDPClass = this.#host.io.UDP;
+    let socket: UDP | undefined;
+    try {
+      if (UDPClass) {
+        socket = new UDPClass({
+          onReadable: (count: number) => {
+            for (let i = 0; i < count; i++) {
+              let datagram: ArrayBuffer | undefined;
+              try {
+                datagram = this.#socket?.read();
+              } catch {
+                datagram = undefined;
+              }
+              if (!datagram) break;
+              this.#finder?.receive(new Uint8Array(datagram));
+            }
+          },
+        });
+      }
+    } catch {
+      socket = undefined;
+    }
+    if (!socket) {
+      this.stats.socketErrors++;
+      this.stats.notFound++;
+      this.#host.timers.set(() => {
+        try {
+          done(undefined);
+        } catch {
+          // the caller's callback must not throw into a timer
+        }
+      }, 0);
+      return;
+    }
+    this.#socket = socket;
+    const finder = new BrokerFinder({
+      host: this.#host,
+      timeoutMs: this.#timeoutMs,
+      send: (query) => socket.write(query, MDNS_ADDRESS, MDNS_PORT),
+      done: (found) => {
+        this.#add(finder.stats);
+        this.#close();
+        if (!found) this.stats.notFound++;
+        done(found);
+      },
+    });
+    this.#finder = finder;
+  }
+
+  /** Ends a search in progress (its `done` is not called). */
+  stop(): void {
+    const finder = this.#finder;
+    if (!finder) return;
+    finder.stop();
+    this.#add(finder.stats);
+    this.#close();
+  }
+
+  #add(s: BrokerFinderStats): void {
+    this.stats.queries += s.queries;
+    this.stats.messages += s.messages;
+    this.stats.malformed += s.malformed;
+    this.stats.sendErrors += s.sendErrors;
+  }
+
+  #close(): void {
+    this.#finder = undefined;
+    const socket = this.#socket;
+    this.#socket = undefined;
+    try {
+      socket?.close();
+    } catch {
+      // closing a failed socket must not throw into the caller
     }
   }
 }

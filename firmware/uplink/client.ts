@@ -213,6 +213,17 @@ export class MqttClient {
     };
   }
 
+  /**
+   * Points the next `open()` at another broker (one found by the mDNS search); `serverName`, the
+   * broker's host name, is what a TLS connection checks its certificate against. While idle only.
+   */
+  setBroker(address: string, port: number, serverName?: string): void {
+    if (this.#state !== ClientState.idle) return;
+    this.#o.address = address;
+    this.#o.port = port;
+    if (this.#o.secure && serverName !== undefined) this.#o.secure = { ...this.#o.secure, serverName };
+  }
+
   /** Largest PUBLISH remaining length read into memory; larger ones are dropped. */
   get maxInboundBytes(): number {
     return this.#o.maxInboundBytes;

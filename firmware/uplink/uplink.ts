@@ -54,7 +54,7 @@
 import type { Host, TLSOptions } from '../host';
 import { copyReading, newReading, type NewReading, type Reading, type ReadingStore } from '../store';
 import { asciiBytes, bytesToAscii } from './ascii';
-import { MqttClient, connectOptionsProblem } from './client';
+import { ClientState, MqttClient, connectOptionsProblem } from './client';
 import { encodePublishHeader, publishHeaderSize } from './packets';
 import { ReadingEncoder, type PayloadFormat } from './payload';
 import {
@@ -115,10 +115,28 @@ export const MAX_OFFER_PAYLOAD_BYTES = 952;
  */
 export const DEFAULT_MAX_INBOUND_BYTES = 2 + 'pipewatch/'.length + 64 + '/ota'.length + 2 + MAX_OFFER_PAYLOAD_BYTES;
 
+/**
+ * Finds the broker for a node that was given none (firmware/provision/mdns.ts `BrokerSearch`):
+ * `done` runs once per `find`, later.
+ */
+export interface BrokerLocator {
+  find(done: (found: { address: string; port: number; target: string } | undefined) => void): void;
+  stop(): void;
+}
+
+/** Consecutive failed connections to a found broker after which the uplink searches again (it may have moved). */
+export const SEARCH_AGAIN_AFTER = 3;
+
 export interface UplinkOptions extends UplinkTuning {
   deviceId: string;
+  /**
+   * The broker. With `locate`, this is the build's default, used when a search finds none; ''
+   * for none (the uplink then searches again after its backoff).
+   */
   address: string;
   port: number;
+  /** Searches for the broker before the first connection and after SEARCH_AGAIN_AFTER failures in a row. */
+  locate?: BrokerLocator;
   secure?: TLSOptions['secure'];
   /** MQTT user name (UTF-8, §1.5.3). */
   username?: string;
@@ -184,6 +202,10 @@ export interface UplinkStats {
   attempts: number;
   disconnects: number;
   lastCloseReason: string;
+  /** Broker searches (with `locate`), those that found one, and connections made to the default instead. */
+  searches: number;
+  brokersFound: number;
+  defaultBroker: number;
 }
 
 const Slot = Object.freeze({ free: 0, backlog: 1, live: 2, alert: 3 } as const);
@@ -234,6 +256,12 @@ export class Uplink {
   #retryTimer: number | undefined;
   #running = false;
   #everConnected = false;
+  readonly #locate: BrokerLocator | undefined;
+  readonly #defaultAddress: string;
+  readonly #defaultPort: number;
+  /** With `locate`: a broker is known (found, or the default after a search found none). */
+  #located = false;
+  #missesAtBroker = 0;
   onCommand: ((topic: string, payload: Uint8Array) => void) | undefined;
   onConnect: (() => void) | undefined;
   onAcked: ((readings: number) => void) | undefined;
@@ -264,6 +292,9 @@ export class Uplink {
     attempts: 0,
     disconnects: 0,
     lastCloseReason: '',
+    searches: 0,
+    brokersFound: 0,
+    defaultBroker: 0,
   };
   onHealthAcked: (() => void) | undefined;
   #healthId = 0;
@@ -312,6 +343,9 @@ export class Uplink {
     this.#cmdTopic = asciiBytes(this.#cmdName);
     this.#otaTopic = asciiBytes(this.#otaName);
     this.onCommand = o.onCommand;
+    this.#locate = o.locate;
+    this.#defaultAddress = o.address;
+    this.#defaultPort = o.port;
     this.#backoff =
       o.fixedRetryMs !== undefined
         ? createFixedInterval({ intervalMs: o.fixedRetryMs })
@@ -376,6 +410,7 @@ export class Uplink {
     this.#running = false;
     this.#host.timers.clear(this.#retryTimer);
     this.#retryTimer = undefined;
+    this.#locate?.stop();
     if (this.#client.connected) this.#client.publish(this.#statusTopic, this.#offline, this.#offline.length, 0, 0, false, true);
     this.#client.close();
   }
@@ -481,8 +516,34 @@ export class Uplink {
   }
 
   #open(): void {
+    if (this.#locate && !this.#located) {
+      this.#search(this.#locate);
+      return;
+    }
     this.stats.attempts++;
     this.#client.open();
+  }
+
+  /** Looks for the broker; connects to what it finds, else to the default, else backs off and looks again. */
+  #search(locate: BrokerLocator): void {
+    this.stats.searches++;
+    locate.find((found) => {
+      if (!this.#running || this.#client.state !== ClientState.idle) return;
+      if (found) {
+        this.stats.brokersFound++;
+        this.#client.setBroker(found.address, found.port, found.target);
+      } else if (this.#defaultAddress !== '') {
+        this.stats.defaultBroker++;
+        this.#client.setBroker(this.#defaultAddress, this.#defaultPort);
+      } else {
+        this.#onClosed('no-broker');
+        return;
+      }
+      this.#located = true;
+      this.#missesAtBroker = 0;
+      this.stats.attempts++;
+      this.#client.open();
+    });
   }
 
   #resendHealth(): void {
@@ -500,6 +561,7 @@ export class Uplink {
   #onConnected(): void {
     const now = this.#host.clock.monotonic.now();
     noteConnected(this.#backoff, now);
+    this.#missesAtBroker = 0;
     this.#connectedSince = now;
     if (this.#everConnected) this.stats.reconnects++;
     this.#everConnected = true;
@@ -534,8 +596,9 @@ export class Uplink {
     if (!this.#running) return;
     const now = this.#host.clock.monotonic.now();
     noteDisconnected(this.#backoff, now, this.#stableMs);
-    if (reason === 'socket' || reason === 'timeout' || reason === 'dns' || reason.startsWith('refused')) {
+    if (reason === 'socket' || reason === 'timeout' || reason === 'dns' || reason === 'no-broker' || reason.startsWith('refused')) {
       this.stats.connectFailures++;
+      if (this.#located && ++this.#missesAtBroker >= SEARCH_AGAIN_AFTER) this.#located = false;
     }
     const delay = nextBackoffDelay(this.#backoff, this.#host.random.next());
     this.#retryTimer = this.#host.timers.set(() => {

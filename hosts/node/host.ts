@@ -7,6 +7,7 @@ import type { FlashProvider, Host, LogLevel, SystemInfo, UpdateProvider } from '
 import { Xoshiro128 } from '../../firmware/util/prng';
 import type { Scheduler } from './scheduler';
 import { socketClasses, type NodeSocket } from './tcp';
+import { udpClass, type UdpRoute } from './udp';
 import { createSimPower, guardSockets } from '../../simulator/power-host';
 
 /**
@@ -16,7 +17,7 @@ import { createSimPower, guardSockets } from '../../simulator/power-host';
  */
 export class PowerDomain {
   readonly #timers = new Set<number>();
-  readonly #sockets = new Set<NodeSocket>();
+  readonly #sockets = new Set<{ abort(): void }>();
   #off = false;
 
   get off(): boolean {
@@ -32,7 +33,7 @@ export class PowerDomain {
     if (id !== undefined) this.#timers.delete(id);
   }
 
-  socket(socket: NodeSocket): void {
+  socket(socket: { abort(): void }): void {
     if (this.#off) socket.abort();
     else this.#sockets.add(socket);
   }
@@ -68,6 +69,8 @@ export interface NodeHostOptions {
    * no Host.power (always-connected, today's behaviour).
    */
   radio?: { joinMs: number };
+  /** Where datagrams to a destination go instead ("224.0.0.251:5353" → a loopback mDNS advertiser). */
+  udpRedirect?: ReadonlyMap<string, UdpRoute>;
 }
 
 export function createNodeHost(o: NodeHostOptions): Host {
@@ -77,7 +80,7 @@ export function createNodeHost(o: NodeHostOptions): Host {
   const sockets = socketClasses(scheduler, power ? (socket) => power.socket(socket) : undefined);
   const log = o.log ?? (() => {});
   const host: Host = {
-    io: { ...sockets, ...o.io },
+    io: { ...sockets, UDP: udpClass(scheduler, o.udpRedirect, power ? (socket) => power.socket(socket) : undefined), ...o.io },
     flash: o.flash,
     update: o.update,
     system: o.system,

@@ -64,8 +64,8 @@ export const tests = {
     deepEqual(Array.from(out.subarray(0, n)), [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, ...name('_mqtt._tcp.local'), 0, 12, 0, 1]);
   },
   'answer: PTR, SRV and A with compressed names give address and port'() {
-    deepEqual(parseMqttAnswer(response()), { instance: 'station._mqtt._tcp.local', address: '192.168.1.20', port: 1883 });
-    deepEqual(parseMqttAnswer(response({ withA: false, port: 8883 })), { instance: 'station._mqtt._tcp.local', address: 'station.local', port: 8883 });
+    deepEqual(parseMqttAnswer(response()), { instance: 'station._mqtt._tcp.local', address: '192.168.1.20', port: 1883, target: 'station.local' });
+    deepEqual(parseMqttAnswer(response({ withA: false, port: 8883 })), { instance: 'station._mqtt._tcp.local', address: 'station.local', port: 8883, target: 'station.local' });
   },
   'answer: no PTR for the service, or an SRV with port 0, is none'() {
     const other = Uint8Array.from([0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, ...record(name('_http._tcp.local'), 12, name('x.local'))]);
@@ -95,7 +95,7 @@ export const tests = {
     finder.receive(Uint8Array.from([1, 2, 3]));
     equal(finder.stats.malformed, 1);
     finder.receive(response());
-    deepEqual(found, [{ instance: 'station._mqtt._tcp.local', address: '192.168.1.20', port: 1883 }]);
+    deepEqual(found, [{ instance: 'station._mqtt._tcp.local', address: '192.168.1.20', port: 1883, target: 'station.local' }]);
     timers.advance(10_000);
     deepEqual(sent, [0, 1000], 'no query after the answer');
     equal(found.length, 1);
