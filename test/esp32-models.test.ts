@@ -227,6 +227,48 @@ test('TCP: write before the connection is up is "not ready"; reads beyond what a
   server.close();
 });
 
+// modules/io/socket/lwip/udp.c
+test('UDP: "no network" before Wi-Fi; port, timeToLive and format checked; writes to IPv4 literals only, "UDP send failed" without an address; datagrams read one at a time; nothing after close', async (t) => {
+  const { createSocket } = await import('node:dgram');
+  const echo = createSocket('udp4');
+  await new Promise<void>((resolve) => echo.bind(0, '127.0.0.1', () => resolve()));
+  echo.on('message', (m, from) => {
+    echo.send(m, from.port, from.address);
+    echo.send(Buffer.from('second'), from.port, from.address);
+  });
+  const m = nodemcu({ ap: { ssid: 'ap', password: 'password1' }, mdnsPort: echo.address().port });
+  const { WiFi, UDP } = m.net as unknown as { WiFi: { connect(o: Record<string, unknown>): void; mode: number }; UDP: Ctor };
+  throwsLike(t, () => new UDP({}), Error, 'no network');
+  WiFi.mode = 1;
+  throwsLike(t, () => new UDP({ port: 70000 }), RangeError, 'invalid port');
+  throwsLike(t, () => new UDP({ port: -1 }), RangeError, 'invalid port');
+  throwsLike(t, () => new UDP({ timeToLive: 0 }), RangeError, 'invalid timeToLive');
+  throwsLike(t, () => new UDP({ format: 'number' }), RangeError, 'invalid format');
+  throwsLike(t, () => new UDP({ onReadable: 5 }), Error, 'not a function');
+  const bound = new UDP({ port: 5353 });
+  throwsLike(t, () => new UDP({ port: 5353 }), Error, 'bind failed');
+  bound.close();
+  let readable = 0;
+  const socket = new UDP({ onReadable: (n: number) => (readable = n) });
+  throwsLike(t, () => socket.write(Uint8Array.of(1), '224.0.0.251', 5353), Error, 'UDP send failed');
+  WiFi.connect({ ssid: 'ap', password: 'password1' });
+  await until(() => m.net.ip !== undefined, 2000, 'IP');
+  throwsLike(t, () => socket.write(Uint8Array.of(1), 'station.local', 5353), RangeError, 'invalid IP address');
+  t.is(socket.read(), undefined);
+  socket.write(Uint8Array.from(Buffer.from('first')), '224.0.0.251', 5353);
+  await until(() => readable === 2, 2000, 'two datagrams');
+  const first = socket.read() as ArrayBuffer & { address: string; port: number };
+  t.is(new TextDecoder().decode(first), 'first');
+  t.is(first.port, 5353, 'from the mDNS port');
+  t.is(new TextDecoder().decode(socket.read() as ArrayBuffer), 'second');
+  t.is(socket.read(), undefined);
+  socket.close();
+  t.throws(() => socket.read());
+  t.throws(() => socket.write(Uint8Array.of(1), '224.0.0.251', 5353));
+  m.device.halt();
+  echo.close();
+});
+
 // modules/io/flash/esp32/flash-esp32.c, io/update/esp32/update-esp32.c
 test('flash: path required, partitions by name, mode r | r+, NOR writes only clear bits, bounds are "read/write failed"', (t) => {
   const m = nodemcu();

@@ -241,3 +241,11 @@ test('mqtts:// without --ca: provisioned, with a note that the build must carry 
   const withCa = await provision([...base, '--ca', join(FIXTURES, 'ca.pem'), '--image-only', join(dir, 'ca.bin')]);
   t.notRegex(withCa.text, /note: no --ca/);
 });
+
+test('no --broker: provisioned without one; the node finds it by mDNS at boot (issue 16 item 4)', async (t) => {
+  const file = join(dir, 'no-broker.bin');
+  const { code, text } = await provision([...base.slice(0, 4), '--device-id', 'pipe-1', '--image-only', file]);
+  t.is(code, 0, text);
+  t.regex(text, /^note: no --broker: the node looks for _mqtt\._tcp by mDNS at boot/m);
+  t.is(decodeFile(file).broker, '');
+});

@@ -431,13 +431,16 @@ async function sim(argv: string[], log: Log): Promise<number> {
 }
 
 export const PROVISION_USAGE = [
-  'usage: npm run provision -- --port /dev/ttyUSB0 --ssid S [--password P] --broker mqtts://host[:port] --device-id ID',
+  'usage: npm run provision -- --port /dev/ttyUSB0 --ssid S [--password P] [--broker mqtts://host[:port]] --device-id ID',
   '                            [--sensors tmp117@0x48,...] [--interval-ms 10000]',
   '                            [--mqtt-username U] [--mqtt-password P] [--ca ca.pem] [--client-cert c.pem --client-key k.pem]',
   '                            [--insecure] [--image-only nvs.bin]',
   'Writes the node\'s settings into its NVS partition (an NVS image made here, hosts/esp32/settings.ts) and',
   'erases the raw settings partition of earlier firmware, with esptool.py. The whole NVS partition is rewritten.',
   '  --password          Wi-Fi passphrase (8..63 characters; omit for an open network)',
+  '  --broker URL        mqtts://host[:port] (or mqtt:// with --insecure); omit it and the node looks for',
+  '                      _mqtt._tcp by mDNS at boot (`pipewatch station --advertise`), over TLS when it has a',
+  '                      CA (--ca or the build\'s tlsCA=), else the build\'s defaultBroker=',
   `  --sensors           part@0xNN (I2C) or part@pinN, comma separated; parts: ${partNames().join(', ')}`,
   '  --interval-ms       sampling period, 100..86400000 (default 10000)',
   '  --mqtt-username     MQTT user name; --mqtt-password needs it (any UTF-8 the MQTT client sends, non-empty)',
@@ -593,6 +596,9 @@ async function provision(argv: string[], log: Log): Promise<number> {
     log(`${error.message}\n${PROVISION_USAGE.split('\n')[0]} (--help for all options)`);
     return 2;
   }
+  if (settings.broker === '') {
+    log(`note: no --broker: the node looks for _mqtt._tcp by mDNS at boot (pipewatch station --advertise), over TLS when it has a CA${settings.ca ? '' : " (its build's tlsCA=)"}, else the build's defaultBroker=`);
+  }
   if (settings.broker.startsWith('mqtts://') && settings.ca === undefined) {
     log(`note: no --ca: the node trusts only the CA its build carries (tlsCA=); a build without one refuses ${settings.broker} at boot (E_NO_CA)`);
   }
@@ -627,7 +633,8 @@ async function provision(argv: string[], log: Log): Promise<number> {
     rmSync(file, { force: true });
     rmSync(blank, { force: true });
   }
-  log(`OK: ${settings.deviceId} provisioned; it joins "${settings.ssid}" and publishes to ${settings.broker} after reset`);
+  const where = settings.broker || 'the broker it finds by mDNS (_mqtt._tcp)';
+  log(`OK: ${settings.deviceId} provisioned; it joins "${settings.ssid}" and publishes to ${where} after reset`);
   return 0;
 }
 

@@ -207,7 +207,10 @@ export interface BrokerSearchStats extends BrokerFinderStats {
   /** Searches started, and those that ended with no usable answer. */
   searches: number;
   notFound: number;
-  /** Searches that could not run: no UDP socket on this host, or its constructor threw (no network). */
+  /**
+   * Searches that could not run: no UDP socket on this host, its constructor threw, or a query
+   * could not be sent (no network yet). Such a search ends at once and says it did not search.
+   */
   socketErrors: number;
 }
 
@@ -217,6 +220,9 @@ export interface BrokerSearchStats extends BrokerFinderStats {
  * From a port other than 5353 the query is a one-shot query (RFC 6762 §5.1), so responders send
  * a unicast reply to that port (§6.7), and the node needs no group membership. One search at a
  * time; `done` runs once per `find`, later, never inside the call; nothing throws into a timer.
+ * `done(undefined, false)` says the search could not run now (the socket would not open, or
+ * the network took no query): not that no broker is there. A host with no UDP class at all
+ * gets `done(undefined, true)`: it never will.
  * Security: mDNS answers are not authenticated. Over TLS with the plant CA pinned, a rogue
  * answer costs a failed handshake, not a reading (docs/moddable.md).
  */
@@ -236,7 +242,7 @@ export class BrokerSearch {
     return this.#finder !== undefined;
   }
 
-  find(done: (found: FoundBroker | undefined) => void): void {
+  find(done: (found: FoundBroker | undefined, searched: boolean) => void): void {
     this.stop();
     this.stats.searches++;
     const UDPClass = this.#host.io.UDP;
@@ -261,28 +267,43 @@ export class BrokerSearch {
     } catch {
       socket = undefined;
     }
-    if (!socket) {
+    const unable = (searched: boolean): void => {
       this.stats.socketErrors++;
-      this.stats.notFound++;
+      if (searched) this.stats.notFound++;
       this.#host.timers.set(() => {
         try {
-          done(undefined);
+          done(undefined, searched);
         } catch {
           // the caller's callback must not throw into a timer
         }
       }, 0);
+    };
+    if (!socket) {
+      // A host with no UDP at all never finds one (its default is the answer); a socket that would not open may later.
+      unable(!UDPClass);
       return;
     }
     this.#socket = socket;
     const finder = new BrokerFinder({
       host: this.#host,
       timeoutMs: this.#timeoutMs,
-      send: (query) => socket.write(query, MDNS_ADDRESS, MDNS_PORT),
+      send: (query) => {
+        try {
+          socket.write(query, MDNS_ADDRESS, MDNS_PORT);
+        } catch {
+          // No route yet (lwIP: "UDP send failed" before DHCP): the search cannot run now.
+          if (this.#finder === finder) {
+            this.stats.sendErrors++;
+            this.stop();
+            unable(false);
+          }
+        }
+      },
       done: (found) => {
         this.#add(finder.stats);
         this.#close();
         if (!found) this.stats.notFound++;
-        done(found);
+        done(found, true);
       },
     });
     this.#finder = finder;

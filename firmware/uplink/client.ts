@@ -221,7 +221,11 @@ export class MqttClient {
     if (this.#state !== ClientState.idle) return;
     this.#o.address = address;
     this.#o.port = port;
-    if (this.#o.secure && serverName !== undefined) this.#o.secure = { ...this.#o.secure, serverName };
+    if (this.#o.secure) {
+      // A name found with the broker replaces the one before; without one the address names it (#connectTo).
+      const { serverName: _previous, ...rest } = this.#o.secure;
+      this.#o.secure = serverName !== undefined ? { ...rest, serverName } : rest;
+    }
   }
 
   /** Largest PUBLISH remaining length read into memory; larger ones are dropped. */

@@ -117,10 +117,11 @@ export const DEFAULT_MAX_INBOUND_BYTES = 2 + 'pipewatch/'.length + 64 + '/ota'.l
 
 /**
  * Finds the broker for a node that was given none (firmware/provision/mdns.ts `BrokerSearch`):
- * `done` runs once per `find`, later.
+ * `done` runs once per `find`, later; `searched` false says the search could not run (no
+ * network yet), which is no evidence that no broker is there.
  */
 export interface BrokerLocator {
-  find(done: (found: { address: string; port: number; target: string } | undefined) => void): void;
+  find(done: (found: { address: string; port: number; target: string } | undefined, searched: boolean) => void): void;
   stop(): void;
 }
 
@@ -527,8 +528,12 @@ export class Uplink {
   /** Looks for the broker; connects to what it finds, else to the default, else backs off and looks again. */
   #search(locate: BrokerLocator): void {
     this.stats.searches++;
-    locate.find((found) => {
+    locate.find((found, searched) => {
       if (!this.#running || this.#client.state !== ClientState.idle) return;
+      if (!searched) {
+        this.#onClosed('socket');
+        return;
+      }
       if (found) {
         this.stats.brokersFound++;
         this.#client.setBroker(found.address, found.port, found.target);

@@ -2,7 +2,7 @@
  * The host provider on an ESP32, from the Moddable SDK's ECMA-419 builtins:
  * embedded:io/* for the buses (with the board's pins from the manifest's `config.board`),
  * embedded:storage/flash for the `cache` and `settings` partitions, embedded:update for the
- * inactive OTA slot, lwIP TCP and the SDK's TLS socket for the uplink, `Time.ticks` and the
+ * inactive OTA slot, lwIP TCP and the SDK's TLS socket for the uplink, lwIP UDP for the mDNS search, `Time.ticks` and the
  * SNTP-set system clock, the hardware RNG behind Math.random, and esp_restart.
  */
 import I2C from 'embedded:io/i2c';
@@ -11,6 +11,7 @@ import SPI from 'embedded:io/spi';
 import Digital from 'embedded:io/digital';
 import Analog from 'embedded:io/analog';
 import TCP from 'embedded:io/socket/tcp';
+import UDP from 'embedded:io/socket/udp';
 import TLSSocket from 'embedded:io/socket/tcp/tls';
 import Flash from 'embedded:storage/flash';
 import NativeOneWire from 'onewire';
@@ -274,6 +275,8 @@ export function createEsp32Host(o: Esp32HostOptions): Host {
       Analog: withDefaults(Analog, {}),
       OneWire: OneWireClass,
       TCP: socketClass(TCP as never, resolve),
+      // lwIP UDP (modules/io/socket/lwip/udp.c) as it is: the mDNS broker search (firmware/provision/mdns.ts).
+      UDP: UDP as unknown as NonNullable<Host['io']['UDP']>,
       TLSSocket: socketClass(
         TLSSocket as never,
         resolve,

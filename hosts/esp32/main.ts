@@ -30,6 +30,7 @@ import {
   planSensors,
   settingsFromConfig,
   validateFields,
+  type BrokerConfig,
   type Settings,
 } from './settings';
 import { startImprov, type ConsoleUart } from './first-run';
@@ -164,7 +165,8 @@ export default function main(): void {
   const board = withLedPin(config.board as BoardConfig, config.ledPin);
   const host = createEsp32Host({ board, update: esp32Update, restart });
   const { settings, source } = loadSettings(host);
-  const buildCa = settings?.broker.startsWith('mqtts://') ? brokerCA(host) : undefined;
+  // A broker to be found (none set) is reached over TLS when there is a CA to check it with.
+  const buildCa = settings && (settings.broker === '' || settings.broker.startsWith('mqtts://')) ? brokerCA(host) : undefined;
   const refused = settings ? brokerPolicyProblem(settings, insecureBuild(config), buildCa !== undefined) : '';
   const deviceId = settings?.deviceId ?? (String(config.deviceId ?? '') || 'pw-unprovisioned');
   host.log('info', `pipewatch ${deviceId} on ${board.name}, settings from ${source}`);
@@ -202,9 +204,14 @@ export default function main(): void {
       down: () => net.stop(),
     });
   }
+  const broker: BrokerConfig = settings && !refused ? brokerConfig(settings, buildCa, String(config.defaultBroker ?? '')) : { address: '127.0.0.1', port: 1883 };
+  if (broker.discover) {
+    const fallback = broker.address ? `, else the build's ${broker.address}:${broker.port}` : config.defaultBroker ? ` (the build's defaultBroker ${String(config.defaultBroker)} is not ${broker.secure ? 'mqtts://' : 'mqtt://'}: not used)` : '';
+    host.log('info', `no broker set: looking for _mqtt._tcp by mDNS${broker.secure ? ' (TLS, checked against the plant CA)' : ''}${fallback}`);
+  }
   const node = new PipewatchNode(host, {
     deviceId,
-    broker: settings && !refused ? brokerConfig(settings, buildCa) : { address: '127.0.0.1', port: 1883 },
+    broker,
     intervalMs: settings?.intervalMs ?? 10_000,
     sensors: sensors.sensors,
     // Home Assistant discovery (firmware/homeassistant.ts): the build's config `homeassistant: true` (mcconfig homeassistant=true).

@@ -18,13 +18,14 @@
  * once, nothing after the last field:
  *   1 ssid          ASCII 1..32                      required
  *   2 password      ASCII, empty or 8..63 (WPA2)     Wi-Fi; absent = open network
- *   3 broker        ASCII mqtt[s]://host[:port]      required
+ *   3 broker        ASCII mqtt[s]://host[:port]      absent = found by mDNS (_mqtt._tcp), else the build's
  *   4 deviceId      ASCII 1..64 of [A-Za-z0-9_.-]    required
  *   5 intervalMs    u32, exactly 4 bytes, 100..86400000   required
  *   6 sensors       ASCII "part@0xNN,part@pinN,..."  absent = none
  *   7 mqttUsername  UTF-8, 1 byte or more            MQTT CONNECT user name
  *   8 mqttPassword  UTF-8, 1 byte or more            needs mqttUsername (MQTT 3.1.1 3.1.2-22)
  *   9 ca            DER X.509, one certificate       the broker's CA; needs mqtts://
+ *                                                    (a record without it is refused by firmware before 0.2)
  *  10 clientCert    DER X.509                        TLS client certificate; needs clientKey
  *  11 clientKey     DER PKCS#8 RSA private key       needs clientCert (the TLS client signs with RSA only)
  * Version 1 payload: ASCII "key=value\n" lines (ssid, password, broker, deviceId, intervalMs,
@@ -52,7 +53,10 @@ export interface Settings {
   ssid: string;
   /** Wi-Fi passphrase; empty for an open network. */
   password: string;
-  /** mqtt://host[:port] or mqtts://host[:port] */
+  /**
+   * mqtt://host[:port] or mqtts://host[:port]; '' for none: the node looks for `_mqtt._tcp` by
+   * mDNS (firmware/provision/mdns.ts) and uses the build's `broker` when none answers.
+   */
   broker: string;
   deviceId: string;
   intervalMs: number;
@@ -253,7 +257,7 @@ export function validateFields(s: Settings): void {
   if (!Number.isInteger(s.intervalMs) || s.intervalMs < MIN_INTERVAL_MS || s.intervalMs > MAX_INTERVAL_MS) {
     throw new SettingsProblem('E_SETTINGS_VALUE', `intervalMs: an integer from ${MIN_INTERVAL_MS} to ${MAX_INTERVAL_MS}`);
   }
-  const broker = parseBroker(s.broker);
+  const broker = s.broker === '' ? undefined : parseBroker(s.broker);
   if (!only(s.deviceId, ID_CHARS, 1, 64)) {
     throw new SettingsProblem('E_SETTINGS_VALUE', 'deviceId: 1..64 of [A-Za-z0-9_.-]');
   }
@@ -269,7 +273,7 @@ export function validateFields(s: Settings): void {
   if ((s.clientCert === undefined) !== (s.clientKey === undefined)) {
     throw new SettingsProblem('E_SETTINGS_TLS', 'clientCert and clientKey: give both or neither');
   }
-  if (!broker.secure && (s.ca !== undefined || s.clientCert !== undefined)) {
+  if (broker && !broker.secure && (s.ca !== undefined || s.clientCert !== undefined)) {
     throw new SettingsProblem('E_SETTINGS_TLS', `ca, clientCert: need an mqtts:// broker, got "${s.broker}"`);
   }
   if (s.clientKey !== undefined && !pkcs8IsRsa(s.clientKey)) {
@@ -381,22 +385,48 @@ export function parseSensors(list: string): SensorSpec[] {
 
 /** What the uplink needs from the settings: address, TLS options (ECMA-419 `secure`) and MQTT credentials. */
 export interface BrokerConfig {
+  /** '' with `discover` and no default broker. */
   address: string;
   port: number;
-  secure?: { serverName: string; ca?: Uint8Array; certificate?: Uint8Array; key?: Uint8Array };
+  /** `serverName` is absent for a broker to be found: the one found gives it (its SRV target). */
+  secure?: { serverName?: string; ca?: Uint8Array; certificate?: Uint8Array; key?: Uint8Array };
   username?: string;
   password?: string;
+  /** No broker set: look for `_mqtt._tcp` by mDNS first (firmware/node.ts NodeConfig.broker.discover). */
+  discover?: boolean;
+}
+
+/**
+ * Whether the node talks TLS to the broker its settings name, or, with none set, to a broker it
+ * finds: TLS when it has a CA to check one with (the settings' or the build's).
+ */
+function secureBroker(s: Settings, buildCa: boolean): boolean {
+  return s.broker === '' ? s.ca !== undefined || buildCa : parseBroker(s.broker).secure;
 }
 
 /**
  * The broker part of the node configuration (firmware/node.ts NodeConfig.broker) for valid
  * settings. `buildCa` (DER) is the CA the image carries, used when the settings hold none.
  */
-export function brokerConfig(s: Settings, buildCa?: Uint8Array): BrokerConfig {
-  const broker = parseBroker(s.broker);
-  const config: BrokerConfig = { address: broker.host, port: broker.port };
-  if (broker.secure) {
-    config.secure = { serverName: broker.host };
+export function brokerConfig(s: Settings, buildCa?: Uint8Array, defaultBroker = ''): BrokerConfig {
+  let config: BrokerConfig;
+  const secure = secureBroker(s, buildCa !== undefined);
+  if (s.broker === '') {
+    // The build's default, when it has one of the same kind (TLS or not), is where a search that finds nothing connects.
+    let fallback: BrokerAddress | undefined;
+    try {
+      fallback = defaultBroker === '' ? undefined : parseBroker(defaultBroker);
+    } catch {
+      fallback = undefined;
+    }
+    if (fallback && fallback.secure !== secure) fallback = undefined;
+    config = { address: fallback?.host ?? '', port: fallback?.port ?? (secure ? 8883 : 1883), discover: true };
+  } else {
+    const broker = parseBroker(s.broker);
+    config = { address: broker.host, port: broker.port };
+  }
+  if (secure) {
+    config.secure = config.discover ? {} : { serverName: config.address };
     const ca = s.ca ?? buildCa;
     if (ca) config.secure.ca = ca;
     if (s.clientCert) config.secure.certificate = s.clientCert;
@@ -443,7 +473,8 @@ export function encodeSettings(s: Settings, sequence: number): Uint8Array {
   new DataView(interval.buffer).setUint32(0, s.intervalMs, true);
   const fields = [asciiField(Tag.ssid, s.ssid)];
   if (s.password.length > 0) fields.push(asciiField(Tag.password, s.password));
-  fields.push(asciiField(Tag.broker, s.broker), asciiField(Tag.deviceId, s.deviceId), { tag: Tag.intervalMs, bytes: interval });
+  if (s.broker.length > 0) fields.push(asciiField(Tag.broker, s.broker));
+  fields.push(asciiField(Tag.deviceId, s.deviceId), { tag: Tag.intervalMs, bytes: interval });
   if (s.sensors.length > 0) fields.push(asciiField(Tag.sensors, s.sensors));
   if (s.mqttUsername !== undefined) fields.push({ tag: Tag.mqttUsername, bytes: mqttStringBytes(s.mqttUsername, 'user name') });
   if (s.mqttPassword !== undefined) fields.push({ tag: Tag.mqttPassword, bytes: mqttBinaryBytes(s.mqttPassword, 'password') });
@@ -833,9 +864,14 @@ export function insecureBuild(config: Record<string, unknown>): boolean {
 export function brokerPolicyProblem(s: Settings, insecure: boolean, buildCa: boolean): string {
   let secure: boolean;
   try {
-    secure = parseBroker(s.broker).secure;
+    secure = secureBroker(s, buildCa);
   } catch (error) {
     return (error as Error).message;
+  }
+  if (s.broker === '') {
+    return secure || insecure
+      ? ''
+      : 'E_INSECURE_BROKER: no broker set, and with no CA to check one a broker found by mDNS would be plain MQTT, which this build refuses; provision the plant CA (--ca) or a broker, or build with insecure=true for a test bench';
   }
   if (!secure && !insecure) {
     return `E_INSECURE_BROKER: broker "${s.broker}" is plain MQTT, which this build refuses; use mqtts:// with the plant CA (provision --ca), or build with insecure=true for a test bench`;

@@ -8,6 +8,7 @@ import {
   MAX_PAYLOAD,
   SettingsStore,
   brokerConfig,
+  brokerPolicyProblem,
   crc32,
   decodeSettings,
   encodeSettings,
@@ -648,6 +649,25 @@ export const tests = {
       username: 'pipe-0042',
       password: 'broker secret 1',
     });
+  },
+  'no broker (issue 16 item 4): a record without one round-trips; the node looks by mDNS, over TLS when it has a CA, with the build default of the same kind'() {
+    const none: Settings = { ...good, broker: '' };
+    const record = encodeSettings(none, 1);
+    const back = decodeSettings(record);
+    ok(typeof back === 'object', `decoded: ${String(back)}`);
+    equal(back.settings.broker, '');
+    equal(record.length, encodeSettings(good, 1).length - 3 - good.broker.length, 'the broker field is left out');
+    const buildCa = derBlob(300, 0x77);
+    deepEqual(brokerConfig(none), { address: '', port: 1883, discover: true });
+    deepEqual(brokerConfig(none, undefined, 'mqtt://10.0.0.9:1884'), { address: '10.0.0.9', port: 1884, discover: true });
+    deepEqual(brokerConfig(none, buildCa, 'mqtts://broker.plant:8884'), { address: 'broker.plant', port: 8884, discover: true, secure: { ca: buildCa } });
+    deepEqual(brokerConfig(none, buildCa, 'mqtt://10.0.0.9'), { address: '', port: 8883, discover: true, secure: { ca: buildCa } }, 'a plain default is not a TLS node\'s fallback');
+    equal(brokerPolicyProblem(none, true, false), '');
+    equal(brokerPolicyProblem(none, false, true), '');
+    equal(brokerPolicyProblem({ ...none, ca: derBlob(200, 0x55) }, false, false), '');
+    ok(brokerPolicyProblem(none, false, false).startsWith('E_INSECURE_BROKER: no broker set'));
+    validateFields({ ...none, ca: derBlob(200, 0x55) });
+    throws(() => validateFields({ ...good, broker: 'mqtt://10.0.0.5', ca: derBlob(200, 0x55) }), /need an mqtts/, 'a CA with a plain broker is still refused');
   },
   'build-time config: intervalMs strings are parsed strictly, the sensor list is planned, not refused'() {
     const base = { wifiSsid: 'Plant', wifiPassword: 'passphrase1', broker: 'mqtt://10.0.0.5', sensors: 'tmp11@0x48' };

@@ -24,6 +24,8 @@ class Air {
   readonly sockets: Array<{ open: boolean; deliver(bytes: ArrayLike<number>): void }> = [];
   opened = 0;
   failConstructor = false;
+  /** Writes throw as lwIP's udp_sendto does without a route ("UDP send failed"). */
+  failSend = false;
 
   constructor(readonly rig: Rig) {}
 
@@ -54,6 +56,7 @@ class Air {
       }
       write(buffer: Bytes, address: string, port: number): void {
         if (!this.#me.open) throw new Error('closed');
+        if (air.failSend) throw new Error('UDP send failed');
         if (!/^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address)) throw new RangeError('invalid IP address');
         const b = buffer instanceof ArrayBuffer ? new Uint8Array(buffer) : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
         air.sent.push({ bytes: Array.from(b), address, port });
@@ -219,14 +222,32 @@ export const tests = {
     equal(search.stats.messages, 5);
   },
 
-  'a host without UDP, or a socket that cannot open (no network): counted, the default is used'() {
-    const a = setup({ address: '10.0.0.5' });
-    politeBroker(a.rig);
-    a.air.failConstructor = true;
-    a.uplink.start();
-    a.rig.advance(100);
-    ok(a.uplink.connected);
-    equal(a.search.stats.socketErrors, 1);
+  'a socket that cannot open (no network) or a query the network refuses is no search: no default, searched again once it works'() {
+    const { rig, air, search, uplink } = setup({ address: '10.0.0.5' });
+    politeBroker(rig);
+    air.failConstructor = true;
+    uplink.start();
+    rig.advance(100);
+    equal(rig.sockets.length, 0, 'not the default: nothing was searched');
+    equal(search.stats.socketErrors, 1);
+    air.failSend = true;
+    air.failConstructor = false;
+    let guard = 0;
+    while (search.stats.socketErrors < 2 && guard++ < 100) rig.advance(500);
+    equal(search.stats.socketErrors, 2, 'the refused query ended that search too');
+    equal(rig.sockets.length, 0);
+    equal(air.openSockets, 0, 'its socket closed');
+    air.failSend = false;
+    guard = 0;
+    while (air.sent.length === 0 && guard++ < 100) rig.advance(500);
+    air.answer(answer('station', 'station.local', 1883, [10, 0, 0, 8]));
+    rig.advance(50);
+    ok(uplink.connected);
+    equal(rig.socket.options.address, '10.0.0.8');
+    equal(uplink.stats.defaultBroker, 0);
+  },
+
+  'a host with no UDP at all: the default broker at once'() {
     const b = setup({ address: '10.0.0.6' });
     politeBroker(b.rig);
     delete (b.rig.host.io as { UDP?: unknown }).UDP;
@@ -234,7 +255,7 @@ export const tests = {
     b.rig.advance(100);
     ok(b.uplink.connected);
     equal(b.rig.socket.options.address, '10.0.0.6');
-    equal(b.search.stats.socketErrors, 1);
+    deepEqual([b.search.stats.socketErrors, b.search.stats.notFound, b.uplink.stats.defaultBroker], [1, 1, 1]);
   },
 
   'stop() during a search closes its socket, and nothing connects afterwards'() {

@@ -116,6 +116,7 @@ const SDK_SPECIFIERS = [
   'embedded:io/analog',
   'embedded:io/serial',
   'embedded:io/socket/tcp',
+  'embedded:io/socket/udp',
   'embedded:io/socket/tcp/tls',
   'embedded:storage/flash',
   'embedded:update',
@@ -211,6 +212,8 @@ export interface BootOptions {
   debugBuild?: boolean;
   /** Other networks a Wi-Fi scan finds. */
   neighbours?: Air['neighbours'];
+  /** The loopback port of an mDNS responder on the node's network (Air.mdnsPort). */
+  mdnsPort?: number;
 }
 
 
@@ -248,6 +251,7 @@ export function modelBoard(o: BootOptions): ModelledBoard {
     reachable: new Set(['127.0.0.1', ...(o.reachable ?? [])]),
     sntp: o.sntp ?? true,
     neighbours: o.neighbours,
+    mdnsPort: o.mdnsPort,
   };
   const io = ioModels(device, wiring);
   const net = netModels(device, air, o.mac ?? '24:6f:28:a1:b2:c3');
@@ -289,6 +293,7 @@ export function modelBoard(o: BootOptions): ModelledBoard {
     http: { Server: servers.Server },
     'dns/server': servers.DNSServer,
     'embedded:io/socket/tcp': net.TCP,
+    'embedded:io/socket/udp': net.UDP,
     'embedded:io/socket/tcp/tls': net.TLSSocket,
     'embedded:storage/flash': storage.Flash,
     'embedded:update': storage.Update,

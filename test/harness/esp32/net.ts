@@ -1,10 +1,11 @@
 /*
  * Strict models of the SDK's ESP32 network modules: `wifi`, `net`, `sntp`, the ECMA-419 TCP
- * socket over lwIP, and the TLS socket (examples/io/tcp/tlssocket over modules/crypt/ssl).
+ * and UDP sockets over lwIP, and the TLS socket (examples/io/tcp/tlssocket over modules/crypt/ssl).
  * Sockets are real loopback connections (Node `net` / `tls`); the model decides, as lwIP and the
  * SDK would, whether a connection may be opened at all and what each call returns or throws.
  */
 import { connect as netConnect, type Socket } from 'node:net';
+import { createSocket as udpSocket, type Socket as DgramSocket } from 'node:dgram';
 import { connect as tlsConnect, type TLSSocket as NodeTLSSocket, type PeerCertificate } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { getSignedInteger } from './chip';
@@ -24,7 +25,15 @@ export interface Air {
   sntp: boolean;
   /** Other networks a scan finds besides `ap` (ssid, dBm, open or not). */
   neighbours?: Array<{ ssid: string; rssi: number; open: boolean }>;
+  /**
+   * A loopback UDP port where an mDNS responder listens (the station's advertiser): datagrams the
+   * node sends to the group 224.0.0.251:5353 go there (Linux's `lo` carries no multicast).
+   */
+  mdnsPort?: number;
 }
+
+const MDNS_GROUP = '224.0.0.251';
+const MDNS_PORT = 5353;
 
 /** CONFIG_LWIP_TCP_SND_BUF_DEFAULT in the SDK's ESP32 sdkconfig: what tcp_sndbuf reports on an idle socket. */
 export const TCP_SND_BUF = 5744;
@@ -81,11 +90,15 @@ export function netModels(device: Esp32Device, air: Air, mac: string) {
     /** Certificate dates checked against an unset clock (Date.now() before 2020). */
     tlsUnsetClock: 0,
     scans: 0,
+    /** UDP sockets opened, and datagrams the node sent. */
+    udpSockets: 0,
+    datagrams: 0,
   };
 
   device.onHalt(() => {
     if (connecting) clearTimeout(connecting);
     for (const s of [...sockets]) s.drop();
+    for (const s of [...udpSockets]) s.drop();
   });
 
   const initWiFi = (): void => {
@@ -505,6 +518,107 @@ export function netModels(device: Esp32Device, air: Air, mac: string) {
   }
 
   /**
+   * modules/io/socket/lwip/udp.c (+ udp.js), as the ESP32 build maps `embedded:io/socket/udp`:
+   * - constructor: CHECK_NETWORK_SAFE ("no network" before Wi-Fi brings up lwIP); `port`, when
+   *   present, xsmcToInteger'd and 0..65535 ("invalid port", RangeError); `timeToLive` 1..255
+   *   ("invalid timeToLive"); `format` only "buffer" ("invalid format"); `onReadable` through
+   *   builtinGetCallback; bound to IP_ADDR_ANY (a second bind of a port in use: "bind failed");
+   * - write(buffer, address, port): ipaddr_aton on `address` (a name: "invalid IP address",
+   *   RangeError); udp_sendto without an interface address finds no route: "UDP send failed";
+   * - read(): the oldest datagram as an ArrayBuffer with `port` and `address`, or undefined;
+   * - onReadable(count): posted once while undelivered (readablePending), with the count then;
+   * - after close() every call fails host-data validation.
+   * Datagrams to 224.0.0.251:5353 go to `air.mdnsPort` on loopback; to a reachable address, to
+   * that port on loopback; others are sent nowhere (no host there).
+   */
+  const boundPorts = new Set<number>();
+  /** Open UDP sockets: closed when the device halts (lwIP keeps them over a Wi-Fi loss). */
+  const udpSockets = new Set<{ drop(): void }>();
+  class UDP {
+    #socket: DgramSocket | undefined;
+    #port = 0;
+    readonly #waiting: ArrayBuffer[] = [];
+    #pending = false;
+    readonly #onReadable: ((count: number) => void) | undefined;
+    readonly #link = { drop: () => {} };
+
+    constructor(options: Options) {
+      stats.udpSockets++;
+      this.#onReadable = refusing(() => callbackOf(options, 'onReadable'));
+      refusing(() => {
+        if (wifiState <= 0) throw new Error('no network');
+        if (has(options, 'port')) {
+          const port = getSignedInteger(options.port);
+          if (port < 0 || port > 65535) throw new RangeError('invalid port');
+          this.#port = port;
+        }
+        if (has(options, 'timeToLive')) {
+          const ttl = getSignedInteger(options.timeToLive);
+          if (ttl <= 0 || ttl > 255) throw new RangeError('invalid timeToLive');
+        }
+        if (has(options, 'format') && options.format !== 'buffer') throw new RangeError('invalid format');
+        if (this.#port !== 0 && boundPorts.has(this.#port)) throw new Error('bind failed');
+      });
+      if (this.#port !== 0) boundPorts.add(this.#port);
+      const socket = udpSocket('udp4');
+      this.#socket = socket;
+      socket.on('error', () => {});
+      socket.on('message', (message, from) => {
+        if (!this.#socket) return;
+        const datagram = message.buffer.slice(message.byteOffset, message.byteOffset + message.byteLength) as ArrayBuffer & { port?: number; address?: string };
+        const responder = from.port === air.mdnsPort;
+        datagram.port = responder ? MDNS_PORT : from.port;
+        datagram.address = responder ? '192.168.4.1' : from.address;
+        this.#waiting.push(datagram);
+        if (this.#pending || !this.#onReadable) return;
+        this.#pending = true;
+        device.callback(() => {
+          this.#pending = false;
+          if (!this.#socket || this.#waiting.length === 0) return;
+          this.#onReadable!.call(this, this.#waiting.length);
+        });
+      });
+      socket.bind(0, '127.0.0.1');
+      this.#link.drop = () => this.close();
+      udpSockets.add(this.#link);
+    }
+
+    #valid(): DgramSocket {
+      if (!this.#socket) throw new Error('model: UDP call after close (xsmcGetHostDataValidate fails)');
+      return this.#socket;
+    }
+
+    read(): ArrayBuffer | undefined {
+      this.#valid();
+      return this.#waiting.shift();
+    }
+
+    write(buffer: unknown, address: unknown, port: unknown): void {
+      const socket = this.#valid();
+      const text = String(address);
+      if (!ipaddrAton(text)) throw new RangeError('invalid IP address');
+      const to = getSignedInteger(port) & 0xffff;
+      const bytes = bytesOf(buffer);
+      if (!ip) throw new Error('UDP send failed');
+      stats.datagrams++;
+      let target: number | undefined;
+      if (text === MDNS_GROUP && to === MDNS_PORT) target = air.mdnsPort;
+      else if (air.reachable.has(text)) target = to;
+      if (target !== undefined) socket.send(Buffer.from(bytes), target, '127.0.0.1');
+    }
+
+    close(): void {
+      const socket = this.#socket;
+      if (!socket) return;
+      this.#socket = undefined;
+      udpSockets.delete(this.#link);
+      if (this.#port !== 0) boundPorts.delete(this.#port);
+      this.#waiting.length = 0;
+      socket.close();
+    }
+  }
+
+  /**
    * examples/io/tcp/tlssocket/tlssocket.js over modules/crypt/ssl (session_419.js, ssl_cert.js):
    * - needs `TCP.io` (it constructs the TCP socket through it) and `host`;
    * - the session options are `{serverName: host, ...secure, protocolVersion: 0x303}` (TLS 1.2);
@@ -589,6 +703,7 @@ export function netModels(device: Esp32Device, air: Air, mac: string) {
     Net,
     SNTP,
     TCP,
+    UDP,
     TLSSocket,
     stats,
     wifiRunning: () => wifiState > 0,
