@@ -107,3 +107,47 @@ test('esp32s3: a secure build with no broker and no CA does not look (a found br
     await ad.close();
   }
 });
+
+test('esp32s3: over TLS with the build\'s CA — the found broker is checked under the name the answer gives; a rogue answer fails the handshake and delivers nothing', async (t) => {
+  const { startMosquitto } = await import('./harness/mosquitto');
+  const broker = await startMosquitto({ tls: true });
+  const watcher = await subscribe(`mqtt://127.0.0.1:${broker.port}`);
+  const der = new Uint8Array(Buffer.from(broker.caPem!.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64'));
+  const run = async (dev: string, host: string) => {
+    const port = await freeUdpPort();
+    const ad = advertiseBroker({ instance: 'plant-station', host, address: '127.0.0.1', port: broker.tlsPort!, socket: { multicast: false, port, bind: '127.0.0.1', ip: '127.0.0.1' } });
+    await ad.ready;
+    const esp = await bootEsp32({
+      board: 'esp32s3',
+      config: unset(dev, { insecure: false, tlsCA: 'plant-ca.der' }),
+      resources: { 'plant-ca.der': der },
+      ap: AP,
+      mdnsPort: port,
+      wire: wirePart('esp32s3', 'tmp117', new LiveEnv()),
+    });
+    return { esp, ad };
+  };
+  const good = await run('pw-found-tls', 'station');
+  try {
+    await until(() => watcher.readings.filter((r) => r.dev === 'pw-found-tls').length >= 2 || good.esp.device.halted, 12_000, 'TLS readings').catch((error) => {
+      throw new Error(`${(error as Error).message}\n${good.esp.device.log.join('\n')}\n${broker.log()}`);
+    });
+    t.is(good.esp.net.stats.tlsVerifyFailures, 0);
+    t.true(good.esp.device.log.some((l) => l.includes('looking for _mqtt._tcp by mDNS (TLS, checked against the plant CA)')));
+  } finally {
+    good.esp.stop();
+    await good.ad.close();
+  }
+  const rogue = await run('pw-rogue-tls', 'rogue');
+  try {
+    await until(() => rogue.esp.net.stats.tlsVerifyFailures >= 1, 12_000, 'a failed certificate check').catch((error) => {
+      throw new Error(`${(error as Error).message}\n${rogue.esp.device.log.join('\n')}`);
+    });
+    t.is(watcher.readings.filter((r) => r.dev === 'pw-rogue-tls').length, 0, 'nothing delivered to a broker under the wrong name');
+  } finally {
+    rogue.esp.stop();
+    await rogue.ad.close();
+    await watcher.close();
+    await broker.stop();
+  }
+});

@@ -64,6 +64,9 @@ test('pipewatch station --advertise: the station announces its broker; a finder 
   const { startAedes } = await import('./harness/aedes');
   t.throws(() => parseStationOptions(['--broker', 'mqtt://broker.local:1883', '--advertise']), { message: /--advertise needs --broker with the IPv4 address/ });
   t.like(parseStationOptions(['--broker', 'mqtts://10.0.0.5', '--advertise']).advertise, { host: '10.0.0.5', port: 8883 });
+  t.like(parseStationOptions(['--broker', 'mqtts://10.0.0.5', '--advertise', '--advertise-host', 'broker7.local']).advertise, { host: '10.0.0.5', name: 'broker7' });
+  t.throws(() => parseStationOptions(['--broker', 'mqtts://10.0.0.5', '--advertise', '--advertise-host', 'bad_name']), { message: /--advertise-host: a host name/ });
+  t.throws(() => parseStationOptions(['--broker', 'mqtts://10.0.0.5', '--advertise-host', 'broker7']), { message: /--advertise-host needs --advertise/ });
   const aedes = await startAedes();
   const dir = mkdtempSync(join(tmpdir(), 'station-mdns-'));
   const probe = createSocket('udp4');

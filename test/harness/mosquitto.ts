@@ -4,7 +4,7 @@
  * server certificate are made here with `openssl`.
  *
  *   const broker = await startMosquitto({ tls: true });
- *   // broker.port (plain), broker.tlsPort + broker.caPem (TLS; certificate for 127.0.0.1 and localhost)
+ *   // broker.port (plain), broker.tlsPort + broker.caPem (TLS; certificate for 127.0.0.1, localhost and station.local)
  *   const auth = await startMosquitto({ users: { 'jörg': 'pässwörd' } });  // password file, no anonymous
  *   await broker.restart();   // stops our process and starts a new one on the same ports
  *   await broker.stop();      // stops it, removes the temp dir; safe to call twice
@@ -86,7 +86,7 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-/** Makes a CA and a server certificate (P-256) for 127.0.0.1 and localhost in `dir`. */
+/** Makes a CA and a server certificate (P-256) for 127.0.0.1, localhost and station.local (the name an mDNS answer gives) in `dir`. */
 function makeCertificates(dir: string): void {
   const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
@@ -96,7 +96,7 @@ function makeCertificates(dir: string): void {
     openssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
     writeFileSync(
       join(dir, 'server.ext'),
-      'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' +
+      'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:station.local\nbasicConstraints=CA:FALSE\n' +
         'keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n',
     );
     openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',

@@ -36,6 +36,8 @@ export const STATION_USAGE = `usage: npx pipewatch station --broker mqtt://host:
   --cert FILE          the station's TLS client certificate (PEM), with --key FILE
   --advertise          announce --broker as _mqtt._tcp by mDNS (224.0.0.251:5353), so that nodes
                        with no broker set find it; --broker's host must be the IPv4 address nodes reach
+  --advertise-host NAME  the broker's host name in the answer (SRV target; default <client id>.local):
+                       over TLS the broker's certificate must name it, nodes check it as the server name
   -h, --help           this text
 Prints the web view's address first, then runs until interrupted (Ctrl-C).`;
 
@@ -49,7 +51,7 @@ export interface StationOptions {
   offlineAfterMs: number;
   protocolVersion: 4 | 5;
   /** Advertise the broker as `_mqtt._tcp` (tools/mdns-advertise.ts); `socket`: multicast-dns options (tests: loopback). */
-  advertise?: { host: string; port: number; socket?: Record<string, unknown> };
+  advertise?: { host: string; port: number; name?: string; socket?: Record<string, unknown> };
   /** The page's access token; required when set. */
   token?: string;
   credentials?: BrokerCredentials;
@@ -96,6 +98,7 @@ export function parseStationOptions(argv: string[]): StationOptions {
       'retain-aggregates-days': { type: 'string' },
       share: { type: 'string' },
       advertise: { type: 'boolean' },
+      'advertise-host': { type: 'string' },
     },
     'pipewatch station',
   );
@@ -146,6 +149,15 @@ export function parseStationOptions(argv: string[]): StationOptions {
     const m = /^mqtts?:\/\/(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(values.broker);
     if (!m) throw new UsageError(`--advertise needs --broker with the IPv4 address the nodes reach (mqtt://192.168.1.10:1883), got "${values.broker}"`);
     advertise = { host: m[1]!, port: m[2] ? parseInteger(m[2], '--broker port', 1, 65535) : values.broker.startsWith('mqtts') ? 8883 : 1883 };
+    const name = values['advertise-host'];
+    if (name !== undefined) {
+      if (!/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(name) || name.length > 253) {
+        throw new UsageError(`--advertise-host: a host name (labels of letters, digits and -), got "${name}"`);
+      }
+      advertise.name = name.endsWith('.local') ? name.slice(0, -'.local'.length) : name;
+    }
+  } else if (values['advertise-host'] !== undefined) {
+    throw new UsageError('--advertise-host needs --advertise');
   }
   return {
     advertise,
@@ -196,7 +208,7 @@ export async function startStation(o: StationOptions, log: (line: string) => voi
   let lastEventMs = Date.now();
   const { advertiseBroker } = await import('../mdns-advertise');
   const advertisement = o.advertise
-    ? advertiseBroker({ instance: o.clientId, host: o.clientId.replace(/\./g, '-'), address: o.advertise.host, port: o.advertise.port, socket: o.advertise.socket })
+    ? advertiseBroker({ instance: o.clientId, host: o.advertise.name ?? o.clientId.replace(/\./g, '-'), address: o.advertise.host, port: o.advertise.port, socket: o.advertise.socket })
     : undefined;
   if (advertisement) {
     try {
