@@ -199,8 +199,6 @@ export interface SimSummary {
     /** Deliveries into XS and synchronous calls out of it (timers, sockets, flash, log), per reading. */
     cranksPerReading: number;
     bridgeCallsPerReading: number;
-    /** Ops that went batched (no round trip of their own: hosts/xs/protocol.ts Op.batch), per reading. */
-    batchedOpsPerReading: number;
     heapBytesPerNode: number;
     heapReservedBytesPerNode: number;
     computrons: number;
@@ -980,6 +978,5 @@ function perReading(now: XsPool['counts'], start: XsPool['counts'], readings: nu
     },
     cranksPerReading: per(now.cranks, start.cranks),
     bridgeCallsPerReading: per(now.calls, start.calls),
-    batchedOpsPerReading: per(now.batched, start.batched),
   };
 }

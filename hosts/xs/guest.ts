@@ -54,51 +54,11 @@ let wall = -1;
 let nextId = 1;
 const nodes = new Map<number, GuestNode>();
 
-/**
- * Frames of ops that need no answer (DEFERRED_OPS), waiting to go as one Op.batch: before the
- * next op that needs an answer, or as the result of the delivery (handleCommand) they came from.
- */
-let deferred = new Uint8Array(4096);
-let deferredLength = 0;
-
-function defer(op: number, node: number, id: number, payload?: Uint8Array): void {
-  const size = OP_HEADER + (payload ? payload.length : 0);
-  if (deferredLength + 4 + size > deferred.length) {
-    const grown = new Uint8Array(Math.max(deferred.length * 2, deferredLength + 4 + size));
-    grown.set(deferred.subarray(0, deferredLength));
-    deferred = grown;
-  }
-  new DataView(deferred.buffer).setUint32(deferredLength, size);
-  const frame = deferred.subarray(deferredLength + 4, deferredLength + 4 + size);
-  writeHeader(frame, op, node, id);
-  if (payload) frame.set(payload, OP_HEADER);
-  deferredLength += 4 + size;
-}
-
-/** The queued frames as a batch payload (and the queue emptied), or undefined when none wait. */
-function takeDeferred(): Uint8Array | undefined {
-  if (deferredLength === 0) return undefined;
-  const batch = deferred.slice(0, deferredLength);
-  deferredLength = 0;
-  return batch;
-}
-
-function flushDeferred(): void {
-  const batch = takeDeferred();
-  if (batch) send(Op.batch, 0, 0, batch);
-}
-
-function send(op: number, node: number, id: number, payload?: Uint8Array, extra = 0): Uint8Array {
+function call(op: number, node: number, id: number, payload?: Uint8Array, extra = 0): Uint8Array {
   const frame = new Uint8Array(OP_HEADER + extra + (payload ? payload.length : 0));
   writeHeader(frame, op, node, id);
   if (payload) frame.set(payload, OP_HEADER + extra);
   return new Uint8Array(issueCommand(frame.buffer));
-}
-
-/** An op that needs the parent's answer: what was queued goes first, so the parent sees every op in order. */
-function call(op: number, node: number, id: number, payload?: Uint8Array, extra = 0): Uint8Array {
-  flushDeferred();
-  return send(op, node, id, payload, extra);
 }
 
 function bytesOf(b: Bytes): Uint8Array {
@@ -163,21 +123,17 @@ class GuestSocket implements TCP {
     return out.buffer;
   }
 
-  /**
-   * Queued for the parent (Op.batch). A write the parent can no longer make (the peer reset the
-   * connection) is dropped there; the socket's error event follows, as lwIP drops a write after
-   * an error and reports the error (modules/io/socket/lwip/tcp.c).
-   */
   write(buffer: Bytes): void {
     if (!this.#open) throw new Error('socket closed');
-    defer(Op.tcpWrite, this.#node, this.#id, bytesOf(buffer));
+    const reply = call(Op.tcpWrite, this.#node, this.#id, bytesOf(buffer));
+    if (reply.length) throw new Error(decoder.decode(reply));
   }
 
   close(): void {
     if (!this.#open) return;
     this.#open = false;
     nodes.get(this.#node)?.sockets.delete(this.#id);
-    defer(Op.tcpClose, this.#node, this.#id);
+    call(Op.tcpClose, this.#node, this.#id);
   }
 }
 
@@ -312,12 +268,12 @@ function createHost(index: number, config: GuestNodeConfig, board: SimBoard): Ho
         state.timers.set(id, { callback, repeat: (repeat ?? 0) > 0 });
         timing[0] = ms;
         timing[1] = repeat ?? 0;
-        defer(Op.timerSet, index, id, new Uint8Array(timing.buffer));
+        call(Op.timerSet, index, id, new Uint8Array(timing.buffer));
         return id;
       },
       clear(id) {
         if (id === undefined || !state.timers.delete(id)) return;
-        defer(Op.timerClear, index, id);
+        call(Op.timerClear, index, id);
       },
     },
     random: { next: () => random.next() },
@@ -341,7 +297,7 @@ function logFor(index: number, level: LogLevel, message: string): void {
   const payload = new Uint8Array(1 + text.length);
   payload[0] = levels.indexOf(level);
   payload.set(text, 1);
-  defer(Op.log, index, 0, payload);
+  call(Op.log, index, 0, payload);
 }
 
 const empty = new ArrayBuffer(0);
@@ -427,7 +383,6 @@ function bootNode(index: number, config: GuestNodeConfig): void {
     }
 
     case Event.stats: {
-      flushDeferred();
       const all = [...nodes.values()].map((n) => n.node?.stats());
       return encoder.encode(JSON.stringify(all)).buffer as ArrayBuffer;
     }
@@ -439,7 +394,6 @@ function bootNode(index: number, config: GuestNodeConfig): void {
       nodes.delete(index);
       break;
     case Event.dropNode: {
-      flushDeferred();
       const last = state?.node?.stats();
       nodes.delete(index);
       return encoder.encode(JSON.stringify(last ?? null)).buffer as ArrayBuffer;
@@ -466,7 +420,5 @@ function bootNode(index: number, config: GuestNodeConfig): void {
       break;
     }
   }
-  // The ops this delivery queued are its result (Op.batch's payload): no round trip of their own.
-  const batch = takeDeferred();
-  return batch ? (batch.buffer as ArrayBuffer) : empty;
+  return empty;
 };

@@ -12,7 +12,7 @@ import { NodeSocket } from '../node/tcp';
 import { bundleForXs } from './bundle';
 import type { GuestNodeConfig } from './guest';
 import type { FirstRunHooks } from '../../simulator/first-run';
-import { DEFERRED_OPS, EVENT_HEADER, Event, FLASH_HEADER, FLASH_OK, FlashOp, OP_HEADER, Op, writeHeader } from './protocol';
+import { EVENT_HEADER, Event, FLASH_HEADER, FLASH_OK, FlashOp, OP_HEADER, Op, writeHeader } from './protocol';
 import { XsWorker, type LiveHeap, type Meter } from './worker';
 
 const levels: LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -41,11 +41,8 @@ export class XsFleet {
   readonly #flash = new Map<string, Flash>();
   readonly #firstRuns = new Map<number, FirstRunHooks>();
   #deliveries = 0;
-  /**
-   * Deterministic cost counters: cranks (deliveries into XS) and computrons per event kind,
-   * bridge calls from XS (round trips), and the ops that travelled batched instead.
-   */
-  readonly counts = { cranks: 0, calls: 0, batched: 0, computrons: { timer: 0, socket: 0, other: 0 } };
+  /** Deterministic cost counters: cranks (deliveries into XS) and computrons per event kind, bridge calls from XS. */
+  readonly counts = { cranks: 0, calls: 0, computrons: { timer: 0, socket: 0, other: 0 } };
   /** The live heap and meter once the guest is loaded and no node runs (see heapBytes). */
   baseline: { live: LiveHeap; meter: Meter } | undefined;
 
@@ -170,8 +167,6 @@ export class XsFleet {
     const kind = event === Event.timer ? 'timer' : event <= Event.tcpError ? 'socket' : 'other';
     return this.#worker.deliver(frame).then((result) => {
       this.counts.computrons[kind] += result.meter.compute;
-      // Every delivery's result is the batch of ops it queued (Op.batch), except the two that answer with JSON.
-      if (event !== Event.stats && event !== Event.dropNode && result.result.length > 0) this.#runBatch(result.result);
       return result;
     }).finally(() => {
       this.#deliveries--;
@@ -185,32 +180,10 @@ export class XsFleet {
     });
   }
 
-  /** Runs the queued op frames of an Op.batch in order (their answers, all empty or ignored, go nowhere). */
-  #runBatch(batch: Uint8Array): void {
-    const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
-    let p = 0;
-    while (p + 4 <= batch.length) {
-      const size = view.getUint32(p);
-      const frame = batch.subarray(p + 4, p + 4 + size);
-      p += 4 + size;
-      if (frame.length < OP_HEADER || !DEFERRED_OPS.includes(frame[0]!)) throw new Error(`XS bridge: op ${frame[0]} in a batch`);
-      this.counts.batched++;
-      this.#op(frame);
-    }
-  }
-
   #onCommand(frame: Uint8Array): Uint8Array {
-    this.counts.calls++;
-    if (frame[0] === Op.batch) {
-      this.#runBatch(frame.subarray(OP_HEADER));
-      return new Uint8Array(0);
-    }
-    return this.#op(frame);
-  }
-
-  #op(frame: Uint8Array): Uint8Array {
     const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
     const op = view.getUint8(0);
+    this.counts.calls++;
     const node = view.getUint16(1);
     const id = view.getUint32(3);
     const payload = frame.subarray(OP_HEADER);

@@ -42,12 +42,11 @@ export class XsPool {
   }
 
   /** Cranks, bridge calls and computrons per event kind, summed over the workers (deterministic). */
-  get counts(): { cranks: number; calls: number; batched: number; computrons: { timer: number; socket: number; other: number } } {
-    const sum = { cranks: 0, calls: 0, batched: 0, computrons: { timer: 0, socket: 0, other: 0 } };
+  get counts(): { cranks: number; calls: number; computrons: { timer: number; socket: number; other: number } } {
+    const sum = { cranks: 0, calls: 0, computrons: { timer: 0, socket: 0, other: 0 } };
     for (const w of this.#workers) {
       sum.cranks += w.counts.cranks;
       sum.calls += w.counts.calls;
-      sum.batched += w.counts.batched;
       sum.computrons.timer += w.counts.computrons.timer;
       sum.computrons.socket += w.counts.computrons.socket;
       sum.computrons.other += w.counts.computrons.other;

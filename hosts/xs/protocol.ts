@@ -3,7 +3,6 @@
  * Shared by both sides (portable).
  *
  * Guest -> parent, synchronous `issueCommand(frame)`; frame: op u8, node u16, id u32, payload.
- *   Ops without an answer travel batched (Op.batch), in the next call or as a delivery's result.
  * Parent -> guest, `handleCommand(frame)`; frame: event u8, node u16, id u32,
  *   monotonic now f64, wall now f64 (-1 = unsynced), payload.
  */
@@ -28,15 +27,7 @@ export const Op = {
   serialOut: 15, // payload: bytes
   firstRunJoin: 16,
   firstRunProvisioned: 17, // payload: ssid utf8
-  // Ops that need no answer (timerSet, timerClear, tcpWrite, tcpClose, log) are not sent one by
-  // one: the guest queues their frames and sends them as one batch, before any op that needs an
-  // answer (so the order holds) or as the result of the delivery it ran in. Payload: frames,
-  // each as length u32 and the op frame.
-  batch: 18,
 } as const;
-
-/** Ops the guest queues into a batch instead of a round trip each. */
-export const DEFERRED_OPS: readonly number[] = Object.freeze([Op.timerSet, Op.timerClear, Op.tcpWrite, Op.tcpClose, Op.log]);
 
 /** Flash requests: read (a = offset, b = length), write (a = offset, data), erase (a = block), status. */
 export const FlashOp = { status: 0, read: 1, write: 2, erase: 3 } as const;
