@@ -137,6 +137,13 @@ export interface SimOptions {
    */
   unprovisioned?: { ap?: SimAccessPoint; stationUrl?: string };
   onSerialPort?: (node: number, path: string) => void;
+  /**
+   * Nodes start with no broker and look for `_mqtt._tcp` by mDNS (firmware/provision/mdns.ts),
+   * Node engine only. `advertise` starts a responder for the broker the nodes reach (the caller's,
+   * e.g. tools/mdns-advertise.ts) on a loopback UDP port; the nodes' datagrams to
+   * 224.0.0.251:5353 go there (Linux's `lo` carries no multicast).
+   */
+  discover?: { advertise(broker: { address: string; port: number }): Promise<{ port: number; close(): Promise<void> }> };
 }
 
 export interface SimSummary {
@@ -172,6 +179,8 @@ export interface SimSummary {
   outOfOrder: number;
   malformed: number;
   reconnects: number;
+  /** With --discover: the nodes' broker searches by mDNS, and those that found one (a node boots after a reboot and searches again). */
+  discovery?: { searches: number; found: number };
   /** Simulated reboots (OTA), bootloader rollbacks, and how many nodes run each firmware version at the end. */
   reboots?: number;
   rollbacks?: number;
@@ -310,7 +319,12 @@ function addStats(a: NodeStats, b: NodeStats | undefined): NodeStats {
     stored: a.stored + b.stored,
     dropped: a.dropped + b.dropped,
     bytesOut: a.bytesOut + b.bytesOut,
-    uplink: { ...a.uplink, reconnects: a.uplink.reconnects + b.uplink.reconnects },
+    uplink: {
+      ...a.uplink,
+      reconnects: a.uplink.reconnects + b.uplink.reconnects,
+      searches: a.uplink.searches + b.uplink.searches,
+      brokersFound: a.uplink.brokersFound + b.uplink.brokersFound,
+    },
     energy: addEnergyCounts(a.energy, b.energy),
     retainedFailures: (a.retainedFailures ?? 0) + (b.retainedFailures ?? 0),
   };
@@ -341,6 +355,7 @@ async function run(
   let observer: Observer | undefined;
   let brokerUrl: string;
   let broker: { address: string; port: number };
+  let advertiser: { port: number; close(): Promise<void> } | undefined;
   try {
     if (o.broker === undefined) {
       try {
@@ -366,16 +381,19 @@ async function run(
     observer = await Observer.connect(brokerUrl, 5000, o.tls && { ca: readPem(o.tls.caPath), ...certificateOf(o.tls.certDir, 'station') }).catch((error: Error) => {
       throw error instanceof BrokerUnreachable ? new StartupError(error.message) : error;
     });
+    if (o.discover) advertiser = await o.discover.advertise(broker);
     await o.beforeNodes?.(brokerUrl);
   } catch (error) {
+    await advertiser?.close();
     await proxy?.close();
     await embedded?.close();
     throw error;
   }
   try {
     o.onObserver?.(observer);
-    return await simulate(o, expose, stopRequested, ready, { wallStart, otaKey, observer, brokerUrl, broker, proxy, embedded });
+    return await simulate(o, expose, stopRequested, ready, { wallStart, otaKey, observer, brokerUrl, broker, proxy, embedded, mdnsPort: advertiser?.port });
   } finally {
+    await advertiser?.close();
     await observer.close();
     await proxy?.close();
     await embedded?.close();
@@ -465,6 +483,8 @@ interface Started {
   brokerUrl: string;
   broker: { address: string; port: number };
   embedded: EmbeddedBroker | undefined;
+  /** With `discover`: the loopback port of the mDNS responder. */
+  mdnsPort: number | undefined;
 }
 
 async function simulate(
@@ -474,7 +494,9 @@ async function simulate(
   ready: (info: { broker: string; deviceIds: string[]; otaKey?: SimKey }) => void,
   started: Started,
 ): Promise<SimSummary> {
-  const { wallStart, otaKey, proxy, observer, brokerUrl, broker, embedded } = started;
+  const { wallStart, otaKey, proxy, observer, brokerUrl, broker, embedded, mdnsPort } = started;
+  // --discover: no broker in the nodes' configuration; the responder the caller started answers their search.
+  const udpRedirect = mdnsPort === undefined ? undefined : new Map([['224.0.0.251:5353', { address: '127.0.0.1', port: mdnsPort }]]);
   const scheduler = new Scheduler({ virtual: o.virtual });
   expose(scheduler);
   if (o.onLink && embedded) {
@@ -533,7 +555,7 @@ async function simulate(
   const configFor = (i: number, boot?: SimBoot): GuestNodeConfig => (o.onNodeStart?.(i, scheduler.now()), {
     system: { bootCount: (bootCounts[i] = (bootCounts[i] ?? 0) + 1), resetReason: bootCounts[i] === 1 ? 'power-on' : 'software' },
     deviceId: deviceId(i),
-    broker: boot?.fault === 'broker' ? nowhere : o.tls ? { ...broker, secure: { ca: readPem(o.tls.caPath), ...certificateOf(o.tls.certDir, deviceId(i)) } } : broker,
+    broker: boot?.fault === 'broker' ? nowhere : udpRedirect ? { address: '', port: 1883, discover: true } : o.tls ? { ...broker, secure: { ca: readPem(o.tls.caPath), ...certificateOf(o.tls.certDir, deviceId(i)) } } : broker,
     intervalMs: o.intervalMs,
     // A plant node that names its part carries that part (the first sensor of the run's).
     sensors: o.plant?.nodes[i]?.part ? [{ part: o.plant.nodes[i]!.part! }, ...o.sensors.slice(1)] : o.sensors,
@@ -593,6 +615,7 @@ async function simulate(
       onRestart: hw ? () => restartSoon(i) : undefined,
       power: hw ? domain : undefined,
       radio: config.radio,
+      udpRedirect,
     });
     const node = new PipewatchNode(host, { ...config, sensors: board.sensors });
     nodes[i] = node;
@@ -749,6 +772,9 @@ async function simulate(
       outOfOrder: observer.outOfOrder,
       malformed: observer.malformed,
       reconnects: final.reduce((sum, s) => sum + s.uplink.reconnects, 0),
+      ...(o.discover
+        ? { discovery: { searches: final.reduce((sum, s) => sum + s.uplink.searches, 0), found: final.reduce((sum, s) => sum + s.uplink.brokersFound, 0) } }
+        : {}),
       alertsRaised: final.reduce((sum, s) => sum + s.alerts, 0),
       alertsDelivered: observer.alerts,
       sensorFaults: final.reduce((sum, s) => sum + s.sensorFaults, 0),

@@ -98,6 +98,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     'min-nodes': { type: 'string' },
     'max-concurrent': { type: 'string' },
     unprovisioned: { type: 'boolean' },
+    discover: { type: 'boolean' },
   }, 'npx pipewatch sim');
   const rollout = simRolloutOption(values);
   if (rollout && values['no-ota'] === true) throw new UsageError('--rollout needs OTA on the nodes; leave out --no-ota');
@@ -109,6 +110,8 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
   const engine = values.engine ?? 'xs';
   if (engine !== 'xs' && engine !== 'node') throw new UsageError(`--engine takes xs or node, got "${engine}"`);
   if (values['xs-workers'] !== undefined && engine !== 'xs') throw new UsageError('--xs-workers is for --engine xs');
+  if (values.discover === true && engine !== 'node') throw new UsageError('--discover needs --engine node (the XS host\'s bridge carries no UDP socket yet)');
+  if (values.discover === true && caPath !== undefined) throw new UsageError('--discover finds a plain MQTT broker in the simulator; leave out --ca and --cert-dir');
   if (values.broker !== undefined) {
     try {
       parseBroker(values.broker as string, caPath !== undefined);
@@ -194,6 +197,7 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
     shard,
     ...energy,
     unprovisioned: values.unprovisioned === true ? {} : undefined,
+    discover: values.discover === true ? { advertise: advertiseOnLoopback } : undefined,
     json: values.json === true,
     quiet: values.quiet === true,
     station: values.station === true,
@@ -251,6 +255,7 @@ export function summaryLine(s: SimSummary, wallSeconds: number, flashDir: string
     `${s.simulatedSeconds} s simulated in ${wallSeconds.toFixed(1)} s` +
     `; first reading ${s.firstReadingS === null ? 'never arrived' : `${s.firstReadingS} s after power-on`}` +
     (s.settingsToReadingS === undefined ? '' : s.settingsToReadingS === null ? '' : ` (${s.settingsToReadingS} s after the Wi-Fi settings; ${s.provisioned} node(s) provisioned)`) +
+    (s.discovery ? `; broker found by mDNS ${s.discovery.found} time(s) in ${s.discovery.searches} search(es)` : '') +
     (s.incidents === undefined ? ''
       : `; leaks: ${s.leaksDetected} of ${s.leaksSimulated} detected${s.medianDetectionDelayS === null ? '' : ` (median ${s.medianDetectionDelayS} s after onset)`}, ${s.incidents} incidents, ${s.falseIncidents} false`) +
     (s.fleet?.connectivityUptime == null ? '' : `; connectivity uptime ${(s.fleet.connectivityUptime * 100).toFixed(1)} % (${s.fleet.heartbeats} heartbeats)`)
@@ -476,6 +481,8 @@ energy (docs/energy.md):
   --station                 attach the station (docs/station.md): its web view's address is printed first
   --homeassistant           the nodes announce their channels to Home Assistant (MQTT discovery under
                             homeassistant/, state on pipewatch/<dev>/ha; docs/payload.md)
+  --discover                nodes start with no broker set and find it by mDNS (_mqtt._tcp), answered by
+                            an advertiser on a loopback port (--engine node; docs/moddable.md, 3a)
   --unprovisioned           nodes start with no Wi-Fi settings and wait for them over Improv Wi-Fi on a
                             pseudo-terminal each, printed as "serial node-001: /dev/pts/N"
                             (npx pipewatch provision --port /dev/pts/N); the summary gives
@@ -587,4 +594,23 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
+}
+
+/**
+ * `sim --discover`: answers the nodes' `_mqtt._tcp` search for `broker` (tools/mdns-advertise.ts)
+ * on a free loopback UDP port, where their datagrams to the mDNS group are sent.
+ */
+async function advertiseOnLoopback(broker: { address: string; port: number }): Promise<{ port: number; close(): Promise<void> }> {
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(broker.address)) {
+    throw new StartupError(`--discover: the broker's address must be an IPv4 address for the mDNS answer, got "${broker.address}"`);
+  }
+  const { createSocket } = await import('node:dgram');
+  const { advertiseBroker } = await import('./mdns-advertise');
+  const probe = createSocket('udp4');
+  await new Promise<void>((resolve) => probe.bind(0, '127.0.0.1', () => resolve()));
+  const port = probe.address().port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const ad = advertiseBroker({ instance: 'pipewatch-sim', host: 'pipewatch-sim', address: broker.address, port: broker.port, socket: { multicast: false, port, bind: '127.0.0.1', ip: '127.0.0.1' } });
+  await ad.ready;
+  return { port, close: () => ad.close() };
 }
