@@ -139,7 +139,7 @@ export interface SimOptions {
   onSerialPort?: (node: number, path: string) => void;
   /**
    * Nodes start with no broker and look for `_mqtt._tcp` by mDNS (firmware/provision/mdns.ts),
-   * Node engine only. `advertise` starts a responder for the broker the nodes reach (the caller's,
+   * on either engine. `advertise` starts a responder for the broker the nodes reach (the caller's,
    * e.g. tools/mdns-advertise.ts) on a loopback UDP port; the nodes' datagrams to
    * 224.0.0.251:5353 go there (Linux's `lo` carries no multicast).
    */
@@ -664,6 +664,7 @@ async function simulate(
         flash: (index, path) => (path === 'ota' && hardware[index] ? hardware[index]!.otaPartition : flashStore.open(index, path)),
         update: (index) => hardware[index]?.bootloader.update,
         onRestart: (index) => restartSoon(index),
+        udpRedirect,
       });
       await fleet.start();
       await fleet.reserveFor(mine);

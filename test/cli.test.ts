@@ -384,15 +384,17 @@ test.serial('a failed operation is one line on stderr and exit 1: ota sign of an
   oneLineOnStderr(t, await pipewatch('ota', 'verify', '--pub', `${key}.pub`, '--manifest', join(dir, 'bad')), 1, /^pipewatch ota verify: INVALID manifest: badSignature$/m);
 });
 
-test.serial('sim --discover: nodes with no broker find the embedded broker by mDNS and deliver everything; not on XS, not with TLS (issue 16 item 4)', async (t) => {
-  const r = await pipewatch('sim', '--discover', '--engine', 'node', '--nodes', '3', '--virtual', '--duration', '1m', '--quiet', '--json');
-  t.is(r.code, 0, r.stderr);
-  const s = JSON.parse(r.stdout) as SimSummary;
-  t.is(s.readingsDelivered, s.readingsGenerated);
-  t.true(s.readingsGenerated >= 15);
-  t.deepEqual(s.discovery, { searches: 3, found: 3 });
-  t.regex(summaryLine(s, 1, undefined), /broker found by mDNS 3 time\(s\) in 3 search\(es\)/);
-  oneLineOnStderr(t, await pipewatch('sim', '--discover', '--nodes', '2', '--virtual', '--duration', '10s'), 2, /--discover needs --engine node/);
+test.serial('sim --discover: nodes with no broker find the embedded broker by mDNS and deliver everything, on Node and XS; not with TLS (issue 16 item 4)', async (t) => {
+  for (const engine of ['node', 'xs']) {
+    const r = await pipewatch('sim', '--discover', '--engine', engine, '--nodes', '3', '--virtual', '--duration', '1m', '--quiet', '--json');
+    t.is(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout) as SimSummary;
+    t.is(s.engine, engine);
+    t.is(s.readingsDelivered, s.readingsGenerated, engine);
+    t.true(s.readingsGenerated >= 15, engine);
+    t.deepEqual(s.discovery, { searches: 3, found: 3 }, engine);
+    t.regex(summaryLine(s, 1, undefined), /broker found by mDNS 3 time\(s\) in 3 search\(es\)/);
+  }
   oneLineOnStderr(
     t,
     await pipewatch('sim', '--discover', '--engine', 'node', '--broker', 'mqtts://127.0.0.1:8883', '--ca', 'ca.crt', '--cert-dir', 'certs', '--duration', '10s'),

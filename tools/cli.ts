@@ -110,7 +110,6 @@ export function parseSimOptions(argv: string[]): SimOptions & { json: boolean; q
   const engine = values.engine ?? 'xs';
   if (engine !== 'xs' && engine !== 'node') throw new UsageError(`--engine takes xs or node, got "${engine}"`);
   if (values['xs-workers'] !== undefined && engine !== 'xs') throw new UsageError('--xs-workers is for --engine xs');
-  if (values.discover === true && engine !== 'node') throw new UsageError('--discover needs --engine node (the XS host\'s bridge carries no UDP socket yet)');
   if (values.discover === true && caPath !== undefined) throw new UsageError('--discover finds a plain MQTT broker in the simulator; leave out --ca and --cert-dir');
   if (values.broker !== undefined) {
     try {
@@ -482,7 +481,7 @@ energy (docs/energy.md):
   --homeassistant           the nodes announce their channels to Home Assistant (MQTT discovery under
                             homeassistant/, state on pipewatch/<dev>/ha; docs/payload.md)
   --discover                nodes start with no broker set and find it by mDNS (_mqtt._tcp), answered by
-                            an advertiser on a loopback port (--engine node; docs/moddable.md, 3a)
+                            an advertiser on a loopback port (docs/moddable.md, 3a)
   --unprovisioned           nodes start with no Wi-Fi settings and wait for them over Improv Wi-Fi on a
                             pseudo-terminal each, printed as "serial node-001: /dev/pts/N"
                             (npx pipewatch provision --port /dev/pts/N); the summary gives

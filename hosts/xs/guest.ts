@@ -6,7 +6,7 @@
  * XS globals used: issueCommand (synchronous call to the parent), handleCommand (entry for the
  * parent's events), TextEncoder/TextDecoder, gc.
  */
-import type { Bytes, Flash, FlashStatus, Host, LogLevel, TCP, TCPOptions, TLSOptions, Update, UpdateProvider } from '../../firmware/host';
+import type { Bytes, Flash, FlashStatus, Host, LogLevel, TCP, TCPOptions, TLSOptions, UDP, UDPDatagram, UDPOptions, Update, UpdateProvider } from '../../firmware/host';
 import { PipewatchNode, type NodeConfig } from '../../firmware/node';
 import { encodeSecure } from '../../firmware/uplink/secure-wire';
 import { Xoshiro128 } from '../../firmware/util/prng';
@@ -47,6 +47,7 @@ interface GuestNode {
   firstRun?: FirstRun;
   timers: Map<number, { callback: () => void; repeat: boolean }>;
   sockets: Map<number, GuestSocket>;
+  udp: Map<number, GuestUdp>;
 }
 
 let now = 0;
@@ -134,6 +135,61 @@ class GuestSocket implements TCP {
     this.#open = false;
     nodes.get(this.#node)?.sockets.delete(this.#id);
     call(Op.tcpClose, this.#node, this.#id);
+  }
+}
+
+/** A UDP socket served by the parent (hosts/node/udp.ts there, with lwIP's rules): the mDNS broker search. */
+class GuestUdp implements UDP {
+  readonly #node: number;
+  readonly #id: number;
+  readonly #options: UDPOptions;
+  readonly #waiting: UDPDatagram[] = [];
+  #open = true;
+
+  constructor(node: number, options: UDPOptions) {
+    this.#node = node;
+    this.#id = nextId++;
+    this.#options = options ?? {};
+    const port = this.#options.port ?? 0;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError('invalid port');
+    const reply = call(Op.udpOpen, node, this.#id, Uint8Array.of(port >> 8, port & 0xff));
+    if (reply.length) throw new Error(decoder.decode(reply));
+    nodes.get(node)!.udp.set(this.#id, this);
+  }
+
+  onData(payload: Uint8Array): void {
+    if (!this.#open) return;
+    const length = payload[2]!;
+    const datagram = payload.slice(3 + length).buffer as UDPDatagram;
+    datagram.port = (payload[0]! << 8) | payload[1]!;
+    datagram.address = decoder.decode(payload.subarray(3, 3 + length));
+    this.#waiting.push(datagram);
+    this.#options.onReadable?.call(this, this.#waiting.length);
+  }
+
+  read(): UDPDatagram | undefined {
+    return this.#waiting.shift();
+  }
+
+  write(buffer: Bytes, address: string, port: number): void {
+    if (!this.#open) throw new Error('closed');
+    const to = encoder.encode(String(address));
+    const bytes = bytesOf(buffer);
+    const payload = new Uint8Array(3 + to.length + bytes.length);
+    payload[0] = port >> 8;
+    payload[1] = port & 0xff;
+    payload[2] = to.length;
+    payload.set(to, 3);
+    payload.set(bytes, 3 + to.length);
+    const reply = call(Op.udpWrite, this.#node, this.#id, payload);
+    if (reply.length) throw new Error(decoder.decode(reply));
+  }
+
+  close(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    nodes.get(this.#node)?.udp.delete(this.#id);
+    call(Op.udpClose, this.#node, this.#id);
   }
 }
 
@@ -244,10 +300,15 @@ function createHost(index: number, config: GuestNodeConfig, board: SimBoard): Ho
       super(index, options);
     }
   }
+  class UDPSocket extends GuestUdp {
+    constructor(options: UDPOptions) {
+      super(index, options);
+    }
+  }
   const partitions = config.flashPartitions ?? [];
   const timing = new Float64Array(2);
   const host: Host = {
-    io: { ...board.io, TCP: TCPSocket, TLSSocket: TCPSocket as any },
+    io: { ...board.io, TCP: TCPSocket, TLSSocket: TCPSocket as any, UDP: UDPSocket },
     flash: partitions.length
       ? {
           open: ({ path }) => {
@@ -355,6 +416,13 @@ function bootNode(index: number, config: GuestNodeConfig): void {
       }
       break;
     }
+    case Event.udpData:
+      try {
+        state?.udp.get(id)?.onData(payload);
+      } catch (error) {
+        logFor(index, 'error', `UDP callback threw: ${(error as Error)?.stack ?? String(error)}`);
+      }
+      break;
     case Event.serialIn:
       try {
         state?.firstRun?.receive(payload.slice());
@@ -364,7 +432,7 @@ function bootNode(index: number, config: GuestNodeConfig): void {
       break;
     case Event.createNode: {
       const config = JSON.parse(decoder.decode(payload)) as GuestNodeConfig;
-      nodes.set(index, { node: undefined, timers: new Map(), sockets: new Map() });
+      nodes.set(index, { node: undefined, timers: new Map(), sockets: new Map(), udp: new Map() });
       if (config.firstRun) {
         const { firstRun, ...rest } = config;
         const host = createHost(index, rest, createBoard([], () => undefined as never, config.seed));

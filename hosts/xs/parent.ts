@@ -4,11 +4,12 @@
  * flash partitions and log, and delivers events back into the engine one crank at a time.
  */
 import { fileURLToPath } from 'node:url';
-import type { Flash, LogLevel, Update, UpdateProvider } from '../../firmware/host';
+import type { Flash, LogLevel, UDP, UDPConstructor, Update, UpdateProvider } from '../../firmware/host';
 import type { NodeStats } from '../../firmware/node';
 import { decodeSecure } from '../../firmware/uplink/secure-wire';
 import type { Scheduler } from '../node/scheduler';
 import { NodeSocket } from '../node/tcp';
+import { udpClass, type UdpRoute } from '../node/udp';
 import { bundleForXs } from './bundle';
 import type { GuestNodeConfig } from './guest';
 import type { FirstRunHooks } from '../../simulator/first-run';
@@ -29,6 +30,8 @@ export interface XsFleetOptions {
   onRestart?: (index: number) => void;
   /** The UpdateProvider of node `index` (its simulated bootloader), if it has one. */
   update?: (index: number) => UpdateProvider | undefined;
+  /** Where the nodes' datagrams to a destination go instead (hosts/node/udp.ts; "224.0.0.251:5353" → a loopback mDNS advertiser). */
+  udpRedirect?: ReadonlyMap<string, UdpRoute>;
 }
 
 export class XsFleet {
@@ -37,6 +40,8 @@ export class XsFleet {
   readonly #timers = new Map<string, number>();
   readonly #sockets = new Map<number, NodeSocket>();
   readonly #socketNode = new Map<number, number>();
+  readonly #udp = new Map<number, { node: number; socket: UDP }>();
+  #UDP: UDPConstructor | undefined;
   readonly #targets = new Map<number, Update>();
   readonly #flash = new Map<string, Flash>();
   readonly #firstRuns = new Map<number, FirstRunHooks>();
@@ -145,6 +150,11 @@ export class XsFleet {
       this.#sockets.delete(id);
       this.#socketNode.delete(id);
     }
+    for (const [id, udp] of this.#udp) {
+      if (udp.node !== index) continue;
+      udp.socket.close();
+      this.#udp.delete(id);
+    }
     this.#targets.delete(index);
     const { result } = await this.#deliver(Event.dropNode, index, 0);
     return (JSON.parse(decoder.decode(result)) as NodeStats | null) ?? undefined;
@@ -153,6 +163,8 @@ export class XsFleet {
   close(): void {
     for (const socket of this.#sockets.values()) socket.close();
     this.#sockets.clear();
+    for (const udp of this.#udp.values()) udp.socket.close();
+    this.#udp.clear();
     this.#worker.close();
   }
 
@@ -250,6 +262,46 @@ export class XsFleet {
           return encoder.encode((error as Error).message);
         }
       }
+      case Op.udpOpen: {
+        this.#UDP ??= udpClass(this.#o.scheduler, this.#o.udpRedirect);
+        try {
+          let socket: UDP | undefined;
+          socket = new this.#UDP({
+            port: (payload[0]! << 8) | payload[1]!,
+            onReadable: () => {
+              for (let d = socket?.read(); d; d = socket?.read()) {
+                const address = encoder.encode(d.address);
+                const out = new Uint8Array(3 + address.length + d.byteLength);
+                out[0] = d.port >> 8;
+                out[1] = d.port & 0xff;
+                out[2] = address.length;
+                out.set(address, 3);
+                out.set(new Uint8Array(d), 3 + address.length);
+                this.#post(Event.udpData, node, id, out);
+              }
+            },
+          });
+          this.#udp.set(id, { node, socket });
+          return none;
+        } catch (error) {
+          return encoder.encode((error as Error).message);
+        }
+      }
+      case Op.udpWrite: {
+        const udp = this.#udp.get(id);
+        if (!udp) return encoder.encode('closed');
+        try {
+          const length = payload[2]!;
+          udp.socket.write(payload.subarray(3 + length), decoder.decode(payload.subarray(3, 3 + length)), (payload[0]! << 8) | payload[1]!);
+          return none;
+        } catch (error) {
+          return encoder.encode((error as Error).message);
+        }
+      }
+      case Op.udpClose:
+        this.#udp.get(id)?.socket.close();
+        this.#udp.delete(id);
+        return none;
       case Op.tcpClose:
         this.#sockets.get(id)?.close();
         this.#sockets.delete(id);

@@ -27,6 +27,10 @@ export const Op = {
   serialOut: 15, // payload: bytes
   firstRunJoin: 16,
   firstRunProvisioned: 17, // payload: ssid utf8
+  // UDP (the mDNS broker search): one socket per id; replies empty, or an error message.
+  udpOpen: 18, // payload: port u16
+  udpWrite: 19, // payload: port u16, address length u8, address utf8, bytes
+  udpClose: 20,
 } as const;
 
 /** Flash requests: read (a = offset, b = length), write (a = offset, data), erase (a = block), status. */
@@ -48,6 +52,7 @@ export const Event = {
   dropNode: 15, // power cut: forget the node at once (no stop(), no DISCONNECT)
   serialIn: 16, // payload: bytes from the computer to the node's simulated UART
   reserve: 17, // payload: slots u32, chunk bytes u32: grow the heap by that much free space (see guest.ts)
+  udpData: 18, // payload: port u16, address length u8, address utf8, bytes (one datagram)
 } as const;
 
 export const OP_HEADER = 7;
