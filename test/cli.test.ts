@@ -385,7 +385,7 @@ test.serial('a failed operation is one line on stderr and exit 1: ota sign of an
 });
 
 test.serial('sim --discover: nodes with no broker find the embedded broker by mDNS and deliver everything, on Node and XS; not with TLS (issue 16 item 4)', async (t) => {
-  for (const engine of ['node', 'xs']) {
+  for (const engine of ['node', 'xs'] as const) {
     const r = await pipewatch('sim', '--discover', '--engine', engine, '--nodes', '3', '--virtual', '--duration', '1m', '--quiet', '--json');
     t.is(r.code, 0, r.stderr);
     const s = JSON.parse(r.stdout) as SimSummary;

@@ -4,20 +4,9 @@
  */
 import { BrokerFinder, parseMqttAnswer, writeMqttQuery } from '../../firmware/provision/mdns';
 import { deepEqual, equal, ok } from '../harness/assert';
+import { name, record, u16 } from './dns-bytes';
 
-function name(text: string): number[] {
-  const out: number[] = [];
-  for (const label of text.split('.')) {
-    out.push(label.length);
-    for (let i = 0; i < label.length; i++) out.push(label.charCodeAt(i));
-  }
-  out.push(0);
-  return out;
-}
-const u16 = (n: number) => [n >> 8, n & 0xff];
-function record(owner: number[], type: number, data: number[]): number[] {
-  return [...owner, ...u16(type), 0, 1, 0, 0, 0, 120, ...u16(data.length), ...data];
-}
+
 /** A response: PTR _mqtt._tcp.local → station._mqtt._tcp.local (pointer to offset 12), SRV, A. */
 function response(options: { port?: number; withA?: boolean } = {}): Uint8Array {
   const header = [0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, options.withA === false ? 1 : 2];

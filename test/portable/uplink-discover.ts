@@ -11,6 +11,7 @@ import { BrokerSearch, MDNS_ADDRESS, MDNS_PORT, writeMqttQuery } from '../../fir
 import { SEARCH_AGAIN_AFTER, Uplink, type UplinkOptions } from '../../firmware/uplink/uplink';
 import { deepEqual, equal, ok } from '../harness/assert';
 import { politeBroker, Rig } from './uplink-rig';
+import { name, record, u16 } from './dns-bytes';
 
 interface Sent {
   bytes: number[];
@@ -77,23 +78,11 @@ class Air {
   }
 }
 
-function name(text: string): number[] {
-  const out: number[] = [];
-  for (const label of text.split('.')) {
-    out.push(label.length);
-    for (let i = 0; i < label.length; i++) out.push(label.charCodeAt(i));
-  }
-  out.push(0);
-  return out;
-}
-const u16 = (n: number) => [n >> 8, n & 0xff];
-const rr = (owner: number[], type: number, data: number[]) => [...owner, ...u16(type), 0, 1, 0, 0, 0, 120, ...u16(data.length), ...data];
-
 /** A response naming `<instance>._mqtt._tcp.local` at host `target` (with its A record when `ip` is given) and `port`. */
 function answer(instance: string, target: string, port: number, ip?: number[]): number[] {
   const full = `${instance}._mqtt._tcp.local`;
-  const records = [rr(name('_mqtt._tcp.local'), 12, name(full)), rr(name(full), 33, [0, 0, 0, 0, ...u16(port), ...name(target)])];
-  if (ip) records.push(rr(name(target), 1, ip));
+  const records = [record(name('_mqtt._tcp.local'), 12, name(full)), record(name(full), 33, [0, 0, 0, 0, ...u16(port), ...name(target)])];
+  if (ip) records.push(record(name(target), 1, ip));
   return [0, 0, 0x84, 0, 0, 0, ...u16(1), 0, 0, ...u16(records.length - 1), ...records.flat()];
 }
 
