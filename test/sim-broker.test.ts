@@ -5,8 +5,10 @@
  */
 import test from 'ava';
 import mqtt from 'mqtt';
+import { connect } from 'node:net';
 import { Readable } from 'node:stream';
-import { indexRetained, startEmbeddedBroker, topicMatches } from '../simulator/broker';
+import { indexRetained, startBrokerProcess, startEmbeddedBroker, topicMatches } from '../simulator/broker';
+import { brokerInItsOwnProcess } from '../simulator/run';
 
 interface Publishing {
   subscribe(topic: string, deliver: (packet: unknown, done: () => void) => void, ready: () => void): void;
@@ -105,4 +107,60 @@ test('the embedded broker delivers a retained message to an exact and a wildcard
   await publisher.publishAsync('pipewatch/n1/status', '', { qos: 1, retain: true });
   t.deepEqual(await received('pipewatch/n1/status', 0), []);
   t.deepEqual(await received('pipewatch/#', 1), ['pipewatch/n2/status=offline']);
+});
+
+/**
+ * Connects over a plain socket with a CONNECT whose keep-alive is 1 s and then sends nothing,
+ * as a node whose keep-alive runs in virtual time; resolves with whether the broker cut the
+ * connection within `ms` of real time.
+ */
+async function cutWhenSilent(port: number, ms: number): Promise<boolean> {
+  const socket = connect({ host: '127.0.0.1', port });
+  // MQTT 3.1.1 CONNECT: protocol "MQTT" level 4, clean session, keep-alive 1 s, client id "k".
+  socket.write(Buffer.from([0x10, 13, 0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x02, 0, 1, 0, 1, 0x6b]));
+  const connack = await new Promise<Buffer>((resolve) => socket.once('data', resolve));
+  if (connack[0] !== 0x20 || connack[3] !== 0) throw new Error('no CONNACK');
+  const cut = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    socket.once('close', () => (clearTimeout(timer), resolve(true)));
+  });
+  socket.destroy();
+  return cut;
+}
+
+test('realTimeKeepalive: false (virtual time) keeps a connection silent for over 1.5 keep-alive periods of real time; the default cuts it', async (t) => {
+  const virtual = await startEmbeddedBroker(0, '127.0.0.1', { realTimeKeepalive: false });
+  t.teardown(() => virtual.close());
+  const real = await startEmbeddedBroker();
+  t.teardown(() => real.close());
+  const [keptVirtual, cutReal] = await Promise.all([cutWhenSilent(virtual.port, 2500), cutWhenSilent(real.port, 2500)]);
+  t.false(keptVirtual, 'virtual time: the broker keeps the silent connection');
+  t.true(cutReal, 'real time: the broker cuts it after 1.5 s');
+});
+
+test('startBrokerProcess: the same broker in a child process (retained messages, QoS 1), ended by close()', async (t) => {
+  const broker = await startBrokerProcess();
+  t.teardown(() => broker.close());
+  t.is(broker.aedes, undefined);
+  const publisher = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+  await publisher.publishAsync('pipewatch/n1/status', 'online', { qos: 1, retain: true });
+  const subscriber = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+  const got = new Promise<string>((resolve) => subscriber.on('message', (topic, payload) => resolve(`${topic}=${payload.toString()}`)));
+  await subscriber.subscribeAsync('pipewatch/+/status', { qos: 1 });
+  t.is(await got, 'pipewatch/n1/status=online');
+  await publisher.endAsync(true);
+  await subscriber.endAsync(true);
+  await broker.close();
+  await t.throwsAsync(mqtt.connectAsync(broker.url, { reconnectPeriod: 0, connectTimeout: 2000 }));
+});
+
+test('brokerInItsOwnProcess: when both ends of every connection do not fit the descriptor limit, or from 1,000 nodes on Node; never with onLink', (t) => {
+  t.false(brokerInItsOwnProcess({ nodes: 999, engine: 'node' }, 20_000));
+  t.true(brokerInItsOwnProcess({ nodes: 1000, engine: 'node' }, 20_000));
+  t.false(brokerInItsOwnProcess({ nodes: 5000, engine: 'xs' }, 20_000));
+  // 10,000 nodes: 20,000 descriptors for the connections alone, the limit on this machine (EMFILE in accept).
+  t.true(brokerInItsOwnProcess({ nodes: 10_000, engine: 'xs' }, 20_000));
+  t.true(brokerInItsOwnProcess({ nodes: 4000, engine: 'xs', outages: [{ atMs: 0, forMs: 1 }] }, 16_000));
+  t.false(brokerInItsOwnProcess({ nodes: 10_000, engine: 'node', onLink: () => {} }, 20_000));
+  t.false(brokerInItsOwnProcess({ nodes: 100, engine: 'xs' }, undefined));
 });
