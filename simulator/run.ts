@@ -17,7 +17,7 @@ import { loadSimKey, signImage, simImage, SIM_BOARD, SIM_FACTORY_VERSION, type S
 import { Scheduler } from '../hosts/node/scheduler';
 import { XsPool } from '../hosts/xs/pool';
 import type { GuestNodeConfig } from '../hosts/xs/guest';
-import { startEmbeddedBroker, type EmbeddedBroker } from './broker';
+import { descriptorLimit, startBrokerProcess, startEmbeddedBroker, type EmbeddedBroker } from './broker';
 import { createBoard } from './board';
 import { FaultProxy } from './net/proxy';
 import { BrokerUnreachable, Observer, type ObservedReading } from './observer';
@@ -243,6 +243,13 @@ export interface SimSummary {
    * provisioned.
    */
   firstReadingS: number | null;
+  /**
+   * This process's memory when sampling ended, per node of the run (process.memoryUsage()):
+   * resident set, the JavaScript heap in use, and array buffers (on Node mostly the simulated
+   * flash chips: 484 KiB a node with OTA, every byte held). Neither an xsnap-worker's memory nor
+   * the embedded broker's when it runs in its own process (`brokerInOwnProcess`) is in it.
+   */
+  memory?: { rssBytesPerNode: number; heapUsedBytesPerNode: number; arrayBuffersBytesPerNode: number; brokerInOwnProcess: boolean };
   settingsToReadingS?: number | null;
   provisioned?: number;
 }
@@ -359,7 +366,10 @@ async function run(
   try {
     if (o.broker === undefined) {
       try {
-        embedded = await startEmbeddedBroker(o.brokerPort ?? 0, o.brokerListen ?? '127.0.0.1');
+        const brokerOptions = { realTimeKeepalive: !o.virtual };
+        embedded = brokerInItsOwnProcess(o)
+          ? await startBrokerProcess(o.brokerPort ?? 0, o.brokerListen ?? '127.0.0.1', brokerOptions)
+          : await startEmbeddedBroker(o.brokerPort ?? 0, o.brokerListen ?? '127.0.0.1', brokerOptions);
       } catch (error) {
         const e = error as NodeJS.ErrnoException;
         const where = `${o.brokerListen ?? '127.0.0.1'}:${o.brokerPort ?? 0}`;
@@ -398,6 +408,22 @@ async function run(
     await proxy?.close();
     await embedded?.close();
   }
+}
+
+/** Node engine: from this many nodes the embedded broker runs in its own process, on a core of its own. */
+export const BROKER_PROCESS_FROM_NODES = 1000;
+
+/**
+ * Whether the embedded broker runs in a child process (startBrokerProcess): on the Node engine
+ * from BROKER_PROCESS_FROM_NODES nodes, and on either engine when this process could not hold
+ * a descriptor for both ends of every node's connection (and the fault proxy's, with outages).
+ * Not when onLink asks for the broker's own record of the links (it needs aedes in this process).
+ */
+export function brokerInItsOwnProcess(o: Pick<SimOptions, 'nodes' | 'engine' | 'onLink' | 'outages'>, limit = descriptorLimit()): boolean {
+  if (o.onLink) return false;
+  const perNode = o.outages?.length ? 4 : 2;
+  if (limit !== undefined && o.nodes * perNode + 256 > limit) return true;
+  return o.engine === 'node' && o.nodes >= BROKER_PROCESS_FROM_NODES;
 }
 
 /** The node indices of shard `index` (from 0) of `count` in a fleet of `nodes`: a contiguous slice. */
@@ -499,7 +525,7 @@ async function simulate(
   const udpRedirect = mdnsPort === undefined ? undefined : new Map([['224.0.0.251:5353', { address: '127.0.0.1', port: mdnsPort }]]);
   const scheduler = new Scheduler({ virtual: o.virtual });
   expose(scheduler);
-  if (o.onLink && embedded) {
+  if (o.onLink && embedded?.aedes) {
     const onLink = o.onLink;
     embedded.aedes.on('client', (client) => onLink(client.id, true, scheduler.now()));
     embedded.aedes.on('clientDisconnect', (client) => onLink(client.id, false, scheduler.now()));
@@ -716,6 +742,8 @@ async function simulate(
     const idle = () => !fleet?.busy;
     if (!stopRequested()) await scheduler.runUntil(o.durationMs, idle);
     const sampledUntil = scheduler.now();
+    // This process's memory when sampling ends (the fleet at its fullest, before the drain).
+    const memoryAtEnd = process.memoryUsage();
     // Keeping up is judged over the sampling time, before the end's heap snapshot and drain.
     const timerLagMaxMs = scheduler.timerLagMaxMs;
     const xsQueueWaitMaxMs = fleet ? Math.round(fleet.queueWaitMaxMs) : undefined;
@@ -784,6 +812,12 @@ async function simulate(
       samples: final.reduce((sum, s) => sum + s.samples, 0),
       energy: fleetEnergy(final, computrons, o.perNode),
       firstReadingS: slowest(Array.from({ length: o.nodes }, (_, i) => firstReadingAt.get(deviceId(i)))),
+      memory: {
+        rssBytesPerNode: Math.round(memoryAtEnd.rss / mine.length),
+        heapUsedBytesPerNode: Math.round(memoryAtEnd.heapUsed / mine.length),
+        arrayBuffersBytesPerNode: Math.round(memoryAtEnd.arrayBuffers / mine.length),
+        brokerInOwnProcess: embedded !== undefined && embedded.aedes === undefined,
+      },
     };
     if (first) {
       summary.provisioned = first.provisioned;

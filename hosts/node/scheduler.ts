@@ -19,9 +19,13 @@ interface Timer {
 }
 
 /**
- * Default real time a write without an answer holds virtual time. Long enough for a loaded
+ * Default time a write without an answer holds virtual time: real time this process spent
+ * idle, waiting for I/O (the event loop's idle time), not wall time. Long enough for a loaded
  * machine to answer (determinism), short enough for writes nobody answers (a QoS 0 publish, a
  * write into a stalled link) not to slow a run much. Fault-heavy runs may choose less.
+ * Idle time, because the answer may be waiting on this very process: the embedded broker runs
+ * in it, and 10,000 nodes connecting at once kept it busy for seconds, in which wall-time graces
+ * ran out, the clock jumped to the nodes' CONNACK timeouts and thousands of them reconnected.
  */
 const ANSWER_GRACE_MS = 1000;
 /** Virtual mode, busy but nothing in flight: the longest sleep before idleCheck is asked again (a poke ends it sooner). */
@@ -36,6 +40,8 @@ export class Scheduler {
   #nextId = 1;
   #order = 0;
   #inflight = new Map<object, number>();
+  /** Writes awaiting an answer: the event loop's idle time (ms) at which each one's grace ends. */
+  #answers = new Map<object, number>();
   #wake: (() => void) | undefined;
   #realTimer: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -99,12 +105,17 @@ export class Scheduler {
   }
 
   done(token: object): void {
-    if (this.#inflight.delete(token)) this.#wake?.();
+    const answered = this.#answers.delete(token);
+    if (this.#inflight.delete(token) || answered) this.#wake?.();
   }
 
-  /** A write that expects an answer: holds virtual time until `done(token)` or the grace ends. */
+  /**
+   * A write that expects an answer: holds virtual time until `done(token)` or the grace ends,
+   * counted in time the event loop spent idle (ANSWER_GRACE_MS).
+   */
   awaitAnswer(token: object): void {
-    this.begin(token, this.#answerGraceMs);
+    this.#inflight.delete(token);
+    this.#answers.set(token, idleMs() + this.#answerGraceMs);
   }
 
   /** Wakes the loop after something happened (data arrived, a delivery finished). */
@@ -179,7 +190,16 @@ export class Scheduler {
         }
         else waitMs = Math.max(waitMs, until === Infinity ? 50 : until - t);
       }
-      if (this.#inflight.size > 0 || !idleCheck()) {
+      if (this.#answers.size > 0) {
+        const idle = idleMs();
+        for (const [token, until] of this.#answers) {
+          if (until <= idle) {
+            this.#answers.delete(token);
+            this.graceExpired++;
+          } else waitMs = Math.max(waitMs, until - idle);
+        }
+      }
+      if (this.#inflight.size > 0 || this.#answers.size > 0 || !idleCheck()) {
         quiet = 0;
         // Sleep until something happens: an answer (done), a delivery into an XS worker ending
         // (poke), or a grace running out. Spinning on setImmediate here instead burnt a core
@@ -187,7 +207,7 @@ export class Scheduler {
         this.settleWaits++;
         await new Promise<void>((resolve) => {
           this.#wake = resolve;
-          setTimeout(resolve, this.#inflight.size > 0 ? Math.min(waitMs || 1, 50) : BUSY_RECHECK_MS);
+          setTimeout(resolve, this.#inflight.size > 0 || this.#answers.size > 0 ? Math.min(waitMs || 1, 50) : BUSY_RECHECK_MS);
         });
         this.#wake = undefined;
         continue;
@@ -282,6 +302,11 @@ export class Scheduler {
     }
     return top;
   }
+}
+
+/** Ms the event loop has spent waiting for I/O since the process started. */
+function idleMs(): number {
+  return performance.eventLoopUtilization().idle;
 }
 
 function less(a: Timer, b: Timer): boolean {

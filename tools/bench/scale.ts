@@ -8,6 +8,9 @@
  *   scale.<engine>.<n>nodes.nodeSecondsPerCpuSecond    ... per CPU second (the figure to compare)
  *   scale.<engine>.<n>nodes.rssBytesPerNode            peak resident memory of the run's
  *                                                      processes (sampled every 250 ms) / nodes
+ *   scale.node.<n>nodes.heapUsedBytesPerNode           Node engine: the simulator process's JavaScript heap in
+ *                                                      use when sampling ended / nodes (summary memory)
+ *   scale.node.<n>nodes.arrayBuffersBytesPerNode       ... its array buffers / nodes: the simulated flash chips
  *   scale.xs*.<n>nodes.heapBytesPerNode                XS live heap per node (summary xs.heapBytesPerNode)
  *   scale.xs*.<n>nodes.computronsPerReading            XS computrons per reading (deterministic)
  * <engine> is node, xs.w1 or xs.w2. Each figure measured before the changes of issue 19's
@@ -32,6 +35,8 @@ export const RUNS: Run[] = [
   { engine: 'node', nodes: 1, duration: '6h' },
   { engine: 'node', nodes: 100, duration: '1h' },
   { engine: 'node', nodes: 1000, duration: '5m' },
+  // The largest fleet, for its memory per node (the time is mostly the start of 10,000 nodes).
+  { engine: 'node', nodes: 10000, duration: '10s' },
   { engine: 'xs', workers: 1, nodes: 1, duration: '1h' },
   { engine: 'xs', workers: 1, nodes: 100, duration: '10m' },
   { engine: 'xs', workers: 1, nodes: 1000, duration: '2m' },
@@ -62,6 +67,14 @@ export const PREVIOUS: { date: string; commit: string; figures: Record<string, n
     'scale.node.1000nodes.nodeSecondsPerCpuSecond': 19468,
     'scale.node.1000nodes.cpuSeconds': 15.4,
     'scale.node.1000nodes.rssBytesPerNode': 833524,
+    // Not from the bench's sampler but the same run by hand on main at ecb5eb8 (2026-12-02,
+    // `/usr/bin/time -v npx pipewatch sim --nodes 10000 --engine node --virtual --duration 10s
+    // --quiet --json`: one process, so its peak RSS is the tree's): 168.9 s wall, 195.4 CPU s,
+    // 6,742,876 kB peak RSS, 172 reconnects (every reading delivered that time).
+    'scale.node.10000nodes.nodeSecondsPerWallSecond': 592,
+    'scale.node.10000nodes.nodeSecondsPerCpuSecond': 512,
+    'scale.node.10000nodes.cpuSeconds': 195.4,
+    'scale.node.10000nodes.rssBytesPerNode': 690470,
     'scale.xs.w1.1nodes.nodeSecondsPerWallSecond': 472,
     'scale.xs.w1.1nodes.nodeSecondsPerCpuSecond': 1184,
     'scale.xs.w1.1nodes.cpuSeconds': 3,
@@ -140,7 +153,13 @@ export async function measure(run: Run): Promise<Record<string, number>> {
     const lines = err.split('\n').filter((l) => l && !l.startsWith('    at '));
     throw new Error(`${args.join(' ')} exited ${code}: ${lines.slice(-3).join(' | ')}`);
   }
-  const s = JSON.parse(out) as { simulatedSeconds: number; wallSeconds: number; readingsLost: number; xs?: { heapBytesPerNode: number; computronsPerReading: number } };
+  const s = JSON.parse(out) as {
+    simulatedSeconds: number;
+    wallSeconds: number;
+    readingsLost: number;
+    xs?: { heapBytesPerNode: number; computronsPerReading: number };
+    memory?: { heapUsedBytesPerNode: number; arrayBuffersBytesPerNode: number };
+  };
   if (s.readingsLost !== 0) throw new Error(`${name(run)}: ${s.readingsLost} readings lost`);
   const nodeSeconds = s.simulatedSeconds * run.nodes;
   const key = name(run);
@@ -150,6 +169,10 @@ export async function measure(run: Run): Promise<Record<string, number>> {
     [`${key}.cpuSeconds`]: Math.round(cpu * 10) / 10,
     [`${key}.rssBytesPerNode`]: Math.round(peakRss / run.nodes),
   };
+  if (run.engine === 'node' && s.memory) {
+    figures[`${key}.heapUsedBytesPerNode`] = s.memory.heapUsedBytesPerNode;
+    figures[`${key}.arrayBuffersBytesPerNode`] = s.memory.arrayBuffersBytesPerNode;
+  }
   if (s.xs) {
     figures[`${key}.heapBytesPerNode`] = s.xs.heapBytesPerNode;
     figures[`${key}.computronsPerReading`] = s.xs.computronsPerReading;
