@@ -710,6 +710,7 @@ async function simulate(
           );
           continue;
         }
+        if (stopRequested()) break;
         const boot = bootHardware(i);
         if (!boot || boot.outcome.ok) await fleet.addNode(i, configFor(i, boot));
       }
@@ -721,7 +722,13 @@ async function simulate(
         first.start(i, (hooks) => startFirstRun(host, first.config(i), hooks), () => startNodeOnNode(i, bootHardware(i)));
       }
     } else {
-      for (const i of mine) startNodeOnNode(i, bootHardware(i));
+      // A large fleet takes seconds to create: let a Ctrl-C or SIGTERM in between, and stop creating then.
+      let created = 0;
+      for (const i of mine) {
+        if (stopRequested()) break;
+        startNodeOnNode(i, bootHardware(i));
+        if (++created % 200 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
     }
     for (const outage of o.outages ?? []) {
       scheduler.set(() => {

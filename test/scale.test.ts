@@ -115,3 +115,24 @@ test('XS in two workers: each node sends the same packets as in one worker and a
     t.true(runs[0]!.get(id)!.equals(runs[2]!.get(id)!), `${id}: XS and Node send the same bytes`);
   }
 });
+
+test('a stop while a large Node fleet is being created takes effect between nodes: the rest are not created (a 10,000-node start ignored SIGTERM)', async (t) => {
+  let started = 0;
+  let asked = false;
+  const options = parseSimOptions(['--engine', 'node', '--nodes', '2000', '--virtual', '--duration', '1h', '--no-ota', '--quiet']);
+  const sim = startSimulation({
+    ...options,
+    onNodeStart: () => {
+      started++;
+      // What a signal handler does: it runs on a later turn of the event loop.
+      if (!asked) {
+        asked = true;
+        setImmediate(() => sim.stop());
+      }
+    },
+  });
+  const summary = await sim.done;
+  t.true(started < 2000, `${started} nodes created before the stop took effect`);
+  t.true(started >= 1);
+  t.is(summary.readingsLost, 0);
+});
