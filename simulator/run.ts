@@ -15,6 +15,7 @@ import type { OtaConfig } from '../firmware/ota/agent';
 import { SimOtaHardware, type SimBoot } from './ota/sim-node';
 import { loadSimKey, signImage, simImage, SIM_BOARD, SIM_FACTORY_VERSION, type SimKey } from './ota/keys';
 import { Scheduler } from '../hosts/node/scheduler';
+import { MDNS_ADDRESS, MDNS_PORT } from '../firmware/provision/mdns';
 import { XsPool } from '../hosts/xs/pool';
 import type { GuestNodeConfig } from '../hosts/xs/guest';
 import { descriptorLimit, startBrokerProcess, startEmbeddedBroker, type EmbeddedBroker } from './broker';
@@ -522,7 +523,7 @@ async function simulate(
 ): Promise<SimSummary> {
   const { wallStart, otaKey, proxy, observer, brokerUrl, broker, embedded, mdnsPort } = started;
   // --discover: no broker in the nodes' configuration; the responder the caller started answers their search.
-  const udpRedirect = mdnsPort === undefined ? undefined : new Map([['224.0.0.251:5353', { address: '127.0.0.1', port: mdnsPort }]]);
+  const udpRedirect = mdnsPort === undefined ? undefined : new Map([[`${MDNS_ADDRESS}:${MDNS_PORT}`, { address: '127.0.0.1', port: mdnsPort }]]);
   const scheduler = new Scheduler({ virtual: o.virtual });
   expose(scheduler);
   if (o.onLink && embedded?.aedes) {

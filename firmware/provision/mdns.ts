@@ -238,10 +238,6 @@ export class BrokerSearch {
     this.#timeoutMs = timeoutMs;
   }
 
-  get searching(): boolean {
-    return this.#finder !== undefined;
-  }
-
   find(done: (found: FoundBroker | undefined, searched: boolean) => void): void {
     this.stop();
     this.stats.searches++;

@@ -410,8 +410,9 @@ function secureBroker(s: Settings, buildCa: boolean): boolean {
  */
 export function brokerConfig(s: Settings, buildCa?: Uint8Array, defaultBroker = ''): BrokerConfig {
   let config: BrokerConfig;
-  const secure = secureBroker(s, buildCa !== undefined);
-  if (s.broker === '') {
+  const named = s.broker === '' ? undefined : parseBroker(s.broker);
+  const secure = named ? named.secure : s.ca !== undefined || buildCa !== undefined;
+  if (!named) {
     // The build's default, when it has one of the same kind (TLS or not), is where a search that finds nothing connects.
     let fallback: BrokerAddress | undefined;
     try {
@@ -422,8 +423,7 @@ export function brokerConfig(s: Settings, buildCa?: Uint8Array, defaultBroker = 
     if (fallback && fallback.secure !== secure) fallback = undefined;
     config = { address: fallback?.host ?? '', port: fallback?.port ?? (secure ? 8883 : 1883), discover: true };
   } else {
-    const broker = parseBroker(s.broker);
-    config = { address: broker.host, port: broker.port };
+    config = { address: named.host, port: named.port };
   }
   if (secure) {
     config.secure = config.discover ? {} : { serverName: config.address };

@@ -6,7 +6,7 @@
 import type { FlashProvider, Host, LogLevel, SystemInfo, UpdateProvider } from '../../firmware/host';
 import { Xoshiro128 } from '../../firmware/util/prng';
 import type { Scheduler } from './scheduler';
-import { socketClasses, type NodeSocket } from './tcp';
+import { socketClasses } from './tcp';
 import { udpClass, type UdpRoute } from './udp';
 import { createSimPower, guardSockets } from '../../simulator/power-host';
 

@@ -4,7 +4,7 @@
  * dotted IPv4 literal only, datagrams read one at a time with the sender's address and port.
  * `redirect` maps a destination ("224.0.0.251:5353") to another (a loopback advertiser in the
  * simulator and tests, where Linux's `lo` carries no multicast); the answers then come from
- * there. Virtual time: a write holds the scheduler until the first datagram back, or the
+ * there; with a redirect the socket listens on loopback only. Virtual time: a write holds the scheduler until the first datagram back, or the
  * scheduler's answer grace.
  */
 import { createSocket, type Socket } from 'node:dgram';
@@ -50,7 +50,8 @@ export function udpClass(
         this.#waiting.push(datagram);
         onReadable?.call(this, this.#waiting.length);
       });
-      this.#socket.bind(port);
+      // With a redirect every datagram goes to loopback (the simulator, tests): listen there only.
+      this.#socket.bind(port, redirect.size > 0 ? '127.0.0.1' : undefined);
       onOpen?.({ abort: () => this.close() });
     }
 

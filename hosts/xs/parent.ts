@@ -265,11 +265,10 @@ export class XsFleet {
       case Op.udpOpen: {
         this.#UDP ??= udpClass(this.#o.scheduler, this.#o.udpRedirect);
         try {
-          let socket: UDP | undefined;
-          socket = new this.#UDP({
+          const socket: UDP = new this.#UDP({
             port: (payload[0]! << 8) | payload[1]!,
             onReadable: () => {
-              for (let d = socket?.read(); d; d = socket?.read()) {
+              for (let d = socket.read(); d; d = socket.read()) {
                 const address = encoder.encode(d.address);
                 const out = new Uint8Array(3 + address.length + d.byteLength);
                 out[0] = d.port >> 8;

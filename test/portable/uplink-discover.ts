@@ -161,13 +161,12 @@ export const tests = {
     equal(uplink.stats.lastCloseReason, 'no-broker');
     equal(uplink.stats.connectFailures, uplink.stats.searches - (air.openSockets ? 1 : 0));
     rig.advance(600_000);
-    const before = uplink.stats.searches;
     for (let i = 0; i < 200 && air.openSockets === 0; i++) rig.advance(1000);
+    equal(air.openSockets, 1, 'a later search is under way');
     air.answer(answer('late', 'late.local', 1883, [10, 0, 0, 3]));
     rig.advance(100);
     ok(uplink.connected, 'connected after a later search');
     equal(rig.socket.options.address, '10.0.0.3');
-    ok(uplink.stats.searches >= before);
   },
 
   'a found broker that stops answering is searched for again and followed to its new address'() {

@@ -540,7 +540,8 @@ export function netModels(device: Esp32Device, air: Air, mac: string) {
     readonly #waiting: ArrayBuffer[] = [];
     #pending = false;
     readonly #onReadable: ((count: number) => void) | undefined;
-    readonly #link = { drop: () => {} };
+    /** A device halt closes the socket. */
+    readonly #link = { drop: () => this.close() };
 
     constructor(options: Options) {
       stats.udpSockets++;
@@ -579,7 +580,6 @@ export function netModels(device: Esp32Device, air: Air, mac: string) {
         });
       });
       socket.bind(0, '127.0.0.1');
-      this.#link.drop = () => this.close();
       udpSockets.add(this.#link);
     }
 
