@@ -186,7 +186,12 @@ export async function runBudgets(o: BudgetOptions): Promise<BoardResult[]> {
   }
   o.log(`== budget: running ${runs.map((r) => r.board).join(', ')} in mcsim for ${o.durationMs / 1000} s`);
   const ran = await Promise.all(
-    runs.map(async (r) => {
+    runs.map(async (r, i) => {
+      // One board every few seconds: `xvfb-run -a` picks its display by lock files, and runs
+      // started at the same instant can race for one display (three boards started together
+      // have crashed one mcsim at start with a Bus error, a different board each time, while
+      // each passed alone).
+      await new Promise((resolve) => setTimeout(resolve, i * START_APART_MS));
       const run = await runMcsim({
         mcsim,
         so: r.so,
@@ -209,5 +214,8 @@ export async function runBudgets(o: BudgetOptions): Promise<BoardResult[]> {
   );
   return [...results, ...ran];
 }
+
+/** Time between the boards' mcsim starts (runBudgets). */
+const START_APART_MS = 3000;
 
 export { BOARDS };
