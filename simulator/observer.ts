@@ -16,6 +16,7 @@ import { ReadingKind } from '../firmware/store';
 import { decodeMessage } from '../firmware/uplink/decode';
 import type { FleetMetrics } from '../tools/fleet/metrics';
 import { checkHeartbeat } from '../tools/station/ingest';
+import { SeqSet } from './seq-set';
 
 const unitOf: Record<number, string> = {
   [ReadingKind.milliCelsius]: 'mC',
@@ -43,7 +44,7 @@ export class BrokerUnreachable extends Error {}
 
 export class Observer {
   readonly #client: MqttClient;
-  readonly #seen = new Map<string, Set<number>>();
+  readonly #seen = new Map<string, SeqSet>();
   readonly #lastBatchSeq = new Map<string, number>();
   delivered = 0;
   alerts = 0;
@@ -138,6 +139,13 @@ export class Observer {
     return this.#seen.get(dev)?.size ?? 0;
   }
 
+  /** The runs of consecutive sequence numbers held for all devices: what de-duplication costs in memory. */
+  get seqRuns(): number {
+    let runs = 0;
+    for (const seen of this.#seen.values()) runs += seen.runs;
+    return runs;
+  }
+
   #onMessage(topic: string, payload: Buffer): void {
     const parts = topic.split('/');
     if (this.only && !this.only.has(parts[1] ?? '')) return;
@@ -153,12 +161,11 @@ export class Observer {
     const dev = decoded.dev;
     for (const r of decoded.readings) {
       let seen = this.#seen.get(dev);
-      if (!seen) this.#seen.set(dev, (seen = new Set()));
-      if (seen.has(r.seq)) {
+      if (!seen) this.#seen.set(dev, (seen = new SeqSet()));
+      if (!seen.add(r.seq)) {
         this.duplicates++;
         continue;
       }
-      seen.add(r.seq);
       this.delivered++;
       if (r.alert) this.alerts++;
       if (decoded.readings.length > 1) {
