@@ -45,7 +45,7 @@ test('the advertiser answers the firmware\'s BrokerFinder over loopback UDP', as
   try {
     const found = await new Promise<FoundBroker | undefined>((resolve) => {
       const timers = { set: (cb: () => void, ms: number) => setTimeout(cb, ms) as unknown as number, clear: (id: number | undefined) => clearTimeout(id as never) };
-      const finder = new BrokerFinder({ host: { timers }, send: (q) => node.send(q, port, '127.0.0.1'), done: resolve });
+      const finder = new BrokerFinder({ host: { timers, random: { next: () => 0 } }, send: (q) => node.send(q, port, '127.0.0.1'), done: resolve });
       node.on('message', (m) => finder.receive(new Uint8Array(m)));
     });
     t.deepEqual(found, { instance: 'pipewatch-station._mqtt._tcp.local', address: '127.0.0.1', port: 1883, target: 'station.local' });
@@ -80,7 +80,7 @@ test('pipewatch station --advertise: the station announces its broker; a finder 
   try {
     const found = await new Promise<FoundBroker | undefined>((resolve) => {
       const timers = { set: (cb: () => void, ms: number) => setTimeout(cb, ms) as unknown as number, clear: (id: number | undefined) => clearTimeout(id as never) };
-      const finder = new BrokerFinder({ host: { timers }, send: (q) => node.send(q, port, '127.0.0.1'), done: resolve });
+      const finder = new BrokerFinder({ host: { timers, random: { next: () => 0 } }, send: (q) => node.send(q, port, '127.0.0.1'), done: resolve });
       node.on('message', (m) => finder.receive(new Uint8Array(m)));
     });
     t.deepEqual(found, { instance: 'plant.station._mqtt._tcp.local', address: '127.0.0.1', port: aedes.port, target: 'plant-station.local' });

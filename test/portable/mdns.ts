@@ -74,26 +74,40 @@ export const tests = {
     const badA = Uint8Array.from([0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, ...record(name('a.local'), 1, [1, 2, 3])]);
     equal(parseMqttAnswer(badA), 'malformed');
   },
-  'finder: queries at 0, 1 and 3 s; the first good answer ends it; malformed ones are counted'() {
+  'finder: queries at d, d + 1 s and d + 3 s, d from 20 to 119 ms; the first good answer ends it; malformed ones are counted'() {
     const timers = new Timers();
     const sent: number[] = [];
     const found: unknown[] = [];
-    const finder = new BrokerFinder({ host: { timers }, send: () => sent.push(timers.now), done: (f) => found.push(f) });
+    const finder = new BrokerFinder({ host: { timers, random: { next: () => 0 } }, send: () => sent.push(timers.now), done: (f) => found.push(f) });
     timers.advance(1500);
-    deepEqual(sent, [0, 1000]);
+    deepEqual(sent, [20, 1020]);
     finder.receive(Uint8Array.from([1, 2, 3]));
     equal(finder.stats.malformed, 1);
     finder.receive(response());
     deepEqual(found, [{ instance: 'station._mqtt._tcp.local', address: '192.168.1.20', port: 1883, target: 'station.local' }]);
     timers.advance(10_000);
-    deepEqual(sent, [0, 1000], 'no query after the answer');
+    deepEqual(sent, [20, 1020], 'no query after the answer');
     equal(found.length, 1);
     ok(finder.finished);
+  },
+  'finder: nodes powered on together spread their first queries over 20 to 119 ms'() {
+    const firsts = new Set<number>();
+    for (const r of [0, 0.25, 0.5, 0.999]) {
+      const timers = new Timers();
+      const sent: number[] = [];
+      new BrokerFinder({ host: { timers, random: { next: () => r } }, send: () => sent.push(timers.now), done: () => {} });
+      timers.advance(5000);
+      equal(sent.length, 3);
+      equal(sent[1]! - sent[0]!, 1000);
+      equal(sent[2]! - sent[0]!, 3000);
+      firsts.add(sent[0]!);
+    }
+    deepEqual([...firsts], [20, 45, 70, 119]);
   },
   'finder: no answer within 5 s is undefined (the build default is used); a throwing send is counted'() {
     const timers = new Timers();
     const found: unknown[] = [];
-    const finder = new BrokerFinder({ host: { timers }, send: () => { throw new Error('no route'); }, done: (f) => found.push(f) });
+    const finder = new BrokerFinder({ host: { timers, random: { next: () => 0.999 } }, send: () => { throw new Error('no route'); }, done: (f) => found.push(f) });
     timers.advance(4999);
     equal(found.length, 0);
     timers.advance(1);

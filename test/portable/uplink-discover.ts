@@ -107,7 +107,9 @@ export const tests = {
     politeBroker(rig);
     uplink.start();
     rig.advance(10);
-    equal(air.sent.length, 1, 'first query at once');
+    equal(air.sent.length, 0, 'the first query waits 20 to 119 ms (RFC 6762 §5.2)');
+    rig.advance(110);
+    equal(air.sent.length, 1, 'first query within 120 ms');
     deepEqual(air.sent[0], { bytes: QUERY, address: MDNS_ADDRESS, port: MDNS_PORT });
     equal(rig.sockets.length, 0, 'no TCP before an answer');
     rig.advance(1500);
