@@ -153,7 +153,7 @@ export interface BrokerFinderStats {
 const FIRST_QUERY_MIN_MS = 20;
 const FIRST_QUERY_SPREAD_MS = 100;
 /** The queries after the first one's delay. */
-const QUERY_AFTER_MS = [0, 1000, 3000] as const;
+const QUERY_AFTER_MS = Object.freeze([0, 1000, 3000] as const);
 
 /** One search for `_mqtt._tcp`: a few queries, the first usable answer wins. */
 export class BrokerFinder {
